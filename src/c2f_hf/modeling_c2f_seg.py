@@ -1,0 +1,757 @@
+"""C2F-Seg models: the mask VQ-GAN, the mask-and-predict transformer, the refiner and the composite model.
+
+Parameter names inside each sub-model follow the authors' checkpoints (`vqgan_<DS>.pth['g_model']`,
+`c2f_seg_<DS>.pth['model']` and `['refine']`), so converting them is a prefix rename; the backbone uses the
+`transformers` ResNet layout (see `convert_original_checkpoint.py`).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.models.resnet.modeling_resnet import ResNetEmbeddings, ResNetEncoder
+from transformers.utils import ModelOutput
+
+from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .maskgit import MaskGITSampler, SamplingResult, draw_training_mask, keep_top_k_logits, sample_from_probabilities
+
+
+@dataclass
+class C2FSegVQEncoderOutput(ModelOutput):
+    """
+    Args:
+        latents (`torch.FloatTensor` of shape `(batch, codebook_dim, grid, grid)`): continuous encoder latents.
+        indices (`torch.LongTensor` of shape `(batch, grid * grid)`): index of the nearest code of each cell.
+    """
+
+    latents: torch.FloatTensor | None = None
+    indices: torch.LongTensor | None = None
+
+
+@dataclass
+class C2FSegVQOutput(ModelOutput):
+    """
+    Args:
+        reconstruction (`torch.FloatTensor` of shape `(batch, out_channels, resolution, resolution)`): raw decoder
+            output; the mask is its channel mean clamped to [0, 1].
+        codebook_loss (`torch.FloatTensor` of shape `()`): codebook + beta * commitment loss.
+        indices (`torch.LongTensor` of shape `(batch, grid * grid)`): the codes of the input.
+    """
+
+    reconstruction: torch.FloatTensor | None = None
+    codebook_loss: torch.FloatTensor | None = None
+    indices: torch.LongTensor | None = None
+
+
+@dataclass
+class C2FSegTransformerOutput(ModelOutput):
+    """
+    Args:
+        logits (`torch.FloatTensor` of shape `(batch, sequence_length, vocab_size + 1)`): token logits; the last
+            column is the [MASK] class.
+    """
+
+    logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class C2FSegRefinerOutput(ModelOutput):
+    """
+    Args:
+        visible_logits (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined visible mask.
+        amodal_logits (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined amodal mask.
+    """
+
+    visible_logits: torch.FloatTensor | None = None
+    amodal_logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class C2FSegOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): token_loss + refine_loss, when targets are given.
+        token_loss (`torch.FloatTensor` of shape `()`, *optional*): label-smoothed token cross-entropy.
+        refine_loss (`torch.FloatTensor` of shape `()`, *optional*): BCE of the refined visible and amodal masks.
+        token_logits (`torch.FloatTensor` of shape `(batch, sequence_length, vocab_size + 1)`).
+        coarse_amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): VQ-decoded mask in
+            [0, 1] that the refiner was given.
+        visible_logits (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`).
+        amodal_logits (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`).
+        token_mask (`torch.BoolTensor` of shape `(batch, sequence_length)`, *optional*): cells replaced by [MASK]
+            in training.
+    """
+
+    loss: torch.FloatTensor | None = None
+    token_loss: torch.FloatTensor | None = None
+    refine_loss: torch.FloatTensor | None = None
+    token_logits: torch.FloatTensor | None = None
+    coarse_amodal_masks: torch.FloatTensor | None = None
+    visible_logits: torch.FloatTensor | None = None
+    amodal_logits: torch.FloatTensor | None = None
+    token_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class C2FSegGenerationOutput(ModelOutput):
+    """
+    Args:
+        amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined amodal
+            probabilities.
+        visible_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined visible
+            probabilities.
+        coarse_amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): VQ-decoded mask.
+        amodal_tokens (`torch.LongTensor` of shape `(batch, sequence_length)`): the decoded codes.
+        token_scores (`torch.FloatTensor` of shape `(batch, sequence_length)`): probability of each code when drawn.
+        scores (`torch.FloatTensor` of shape `(batch,)`): mean token confidence per object.
+    """
+
+    amodal_masks: torch.FloatTensor | None = None
+    visible_masks: torch.FloatTensor | None = None
+    coarse_amodal_masks: torch.FloatTensor | None = None
+    amodal_tokens: torch.LongTensor | None = None
+    token_scores: torch.FloatTensor | None = None
+    scores: torch.FloatTensor | None = None
+
+
+def swish(hidden_states: torch.Tensor) -> torch.Tensor:
+    return hidden_states * torch.sigmoid(hidden_states)
+
+
+class C2FSegResnetBlock(nn.Module):
+    """norm -> swish -> conv3x3 -> norm -> swish -> dropout -> conv3x3, plus a 1x1 shortcut when widths differ."""
+
+    def __init__(self, config: C2FSegVQConfig, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(config.norm_num_groups, in_channels, eps=config.norm_eps)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.norm2 = nn.GroupNorm(config.norm_num_groups, out_channels, eps=config.norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.nin_shortcut = (
+            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
+        )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        residual = hidden_states if self.nin_shortcut is None else self.nin_shortcut(hidden_states)
+        hidden_states = self.conv1(swish(self.norm1(hidden_states)))
+        hidden_states = self.conv2(self.dropout(swish(self.norm2(hidden_states))))
+        return residual + hidden_states
+
+
+class C2FSegDownsample(nn.Module):
+    """Stride-2 3x3 conv after padding one row/column at the bottom/right (taming's asymmetric padding)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel_size=3, stride=2)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(hidden_states, (0, 1, 0, 1)))
+
+
+class C2FSegUpsample(nn.Module):
+    """Nearest 2x upsampling followed by a 3x3 conv."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(hidden_states, scale_factor=2.0, mode="nearest"))
+
+
+class C2FSegMidBlock(nn.Module):
+    def __init__(self, config: C2FSegVQConfig, channels: int):
+        super().__init__()
+        self.block_1 = C2FSegResnetBlock(config, channels, channels)
+        self.block_2 = C2FSegResnetBlock(config, channels, channels)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.block_1(hidden_states))
+
+
+class C2FSegVQLevel(nn.Module):
+    """One resolution level: residual blocks, then an optional resampling layer stored under `resample_name`
+    (`downsample` in the encoder, `upsample` in the decoder)."""
+
+    def __init__(
+        self, config: C2FSegVQConfig, widths: list[int], resample: nn.Module | None, resample_name: str
+    ):
+        super().__init__()
+        self.block = nn.ModuleList(
+            C2FSegResnetBlock(config, in_width, out_width) for in_width, out_width in zip(widths, widths[1:])
+        )
+        self.resample_name = resample_name if resample is not None else None
+        if resample is not None:
+            self.add_module(resample_name, resample)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        for block in self.block:
+            hidden_states = block(hidden_states)
+        if self.resample_name is not None:
+            hidden_states = getattr(self, self.resample_name)(hidden_states)
+        return hidden_states
+
+
+class C2FSegVQEncoder(nn.Module):
+    """(batch, in_channels, R, R) -> (batch, z_channels, R / f, R / f) with f = 2 ** (levels - 1)."""
+
+    def __init__(self, config: C2FSegVQConfig):
+        super().__init__()
+        widths = [config.base_channels * m for m in config.channel_multipliers]
+        self.conv_in = nn.Conv2d(config.in_channels, config.base_channels, kernel_size=3, padding=1)
+        self.down = nn.ModuleList()
+        in_width = config.base_channels
+        for level, width in enumerate(widths):
+            is_last = level == len(widths) - 1
+            block_widths = [in_width] + [width] * config.num_res_blocks
+            downsample = None if is_last else C2FSegDownsample(width)
+            self.down.append(C2FSegVQLevel(config, block_widths, downsample, "downsample"))
+            in_width = width
+        self.mid = C2FSegMidBlock(config, in_width)
+        self.norm_out = nn.GroupNorm(config.norm_num_groups, in_width, eps=config.norm_eps)
+        self.conv_out = nn.Conv2d(in_width, config.z_channels, kernel_size=3, padding=1)
+
+    def forward(self, masks: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.conv_in(masks)
+        for level in self.down:
+            hidden_states = level(hidden_states)
+        hidden_states = self.mid(hidden_states)
+        return self.conv_out(swish(self.norm_out(hidden_states)))
+
+
+class C2FSegVQDecoder(nn.Module):
+    """(batch, z_channels, R / f, R / f) -> (batch, out_channels, R, R); `num_res_blocks + 1` blocks per level."""
+
+    def __init__(self, config: C2FSegVQConfig):
+        super().__init__()
+        widths = [config.base_channels * m for m in config.channel_multipliers]
+        in_width = widths[-1]
+        self.conv_in = nn.Conv2d(config.z_channels, in_width, kernel_size=3, padding=1)
+        self.mid = C2FSegMidBlock(config, in_width)
+        levels = []
+        for level in reversed(range(len(widths))):
+            block_widths = [in_width] + [widths[level]] * (config.num_res_blocks + 1)
+            upsample = C2FSegUpsample(widths[level]) if level != 0 else None
+            levels.insert(0, C2FSegVQLevel(config, block_widths, upsample, "upsample"))
+            in_width = widths[level]
+        self.up = nn.ModuleList(levels)
+        self.norm_out = nn.GroupNorm(config.norm_num_groups, in_width, eps=config.norm_eps)
+        self.conv_out = nn.Conv2d(in_width, config.out_channels, kernel_size=3, padding=1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.mid(self.conv_in(latents))
+        for level in reversed(self.up):
+            hidden_states = level(hidden_states)
+        return self.conv_out(swish(self.norm_out(hidden_states)))
+
+
+class C2FSegVectorQuantizer(nn.Module):
+    """Nearest-code quantiser with a straight-through gradient and the VQ-VAE codebook/commitment loss."""
+
+    def __init__(self, config: C2FSegVQConfig):
+        super().__init__()
+        self.commitment_beta = config.commitment_beta
+        self.embedding = nn.Embedding(config.codebook_size, config.codebook_dim)
+
+    def nearest_codes(self, latents: torch.Tensor) -> torch.Tensor:
+        """`latents (batch, dim, h, w)` -> `(batch, h * w)` long; squared distances computed in fp32."""
+        flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).float()
+        codebook = self.embedding.weight.float()
+        distances = (
+            flat.pow(2).sum(dim=1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * flat @ codebook.t()
+        )
+        return distances.argmin(dim=1).view(latents.shape[0], -1)
+
+    def get_codebook_entry(self, indices: torch.Tensor, grid_size: int) -> torch.Tensor:
+        """`indices (batch, grid * grid)` -> code vectors `(batch, dim, grid, grid)`."""
+        codes = self.embedding(indices)
+        return codes.view(indices.shape[0], grid_size, grid_size, -1).permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (straight-through quantized latents, indices `(batch, h * w)`, codebook loss)."""
+        indices = self.nearest_codes(latents)
+        quantized = self.get_codebook_entry(indices, latents.shape[-1]).to(latents.dtype)
+        loss = F.mse_loss(quantized.detach(), latents) + self.commitment_beta * F.mse_loss(
+            quantized, latents.detach()
+        )
+        return latents + (quantized - latents).detach(), indices, loss
+
+
+class C2FSegSelfAttention(nn.Module):
+    """Bidirectional multi-head self-attention with separate key/query/value projections (SDPA kernel)."""
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.attention_dropout = config.attention_dropout
+        self.resid_drop = nn.Dropout(config.residual_dropout)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def _split_heads(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        batch, length, width = hidden_states.shape
+        return hidden_states.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states (batch, length, hidden)` -> same shape."""
+        query = self._split_heads(self.query(hidden_states))
+        key = self._split_heads(self.key(hidden_states))
+        value = self._split_heads(self.value(hidden_states))
+        dropout = self.attention_dropout if self.training else 0.0
+        attended = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        attended = attended.transpose(1, 2).reshape(hidden_states.shape)
+        return self.resid_drop(self.proj(attended))
+
+
+class C2FSegTransformerBlock(nn.Module):
+    """Pre-LayerNorm block: x + attn(ln1(x)), then x + mlp(ln2(x)) with an exact (erf) GELU."""
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ln2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attn = C2FSegSelfAttention(config)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden_size, 4 * config.hidden_size),
+            nn.GELU(approximate="none"),
+            nn.Linear(4 * config.hidden_size, config.hidden_size),
+            nn.Dropout(config.residual_dropout),
+        )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = hidden_states + self.attn(self.ln1(hidden_states))
+        return hidden_states + self.mlp(self.ln2(hidden_states))
+
+
+class C2FSegPredictionHead(nn.Module):
+    """LayerNorm -> Linear -> GELU -> LayerNorm (the authors' `Transformer_Prediction`)."""
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.ln2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.ln2(F.gelu(self.dense(self.ln1(hidden_states))))
+
+
+class C2FSegPreTrainedModel(PreTrainedModel):
+    config: C2FSegConfig
+    base_model_prefix = "c2f_seg"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["C2FSegTransformerBlock", "C2FSegResnetBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Linear/Embedding ~ N(0, 0.02) with zero bias (the authors' transformer init), convolutions with torch's
+        default (Kaiming-uniform), norms to identity, the codebook ~ U(-1/n, 1/n) like the authors' quantiser."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        elif isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm2d)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm2d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, C2FSegVectorQuantizer):
+            size = module.embedding.num_embeddings
+            init.uniform_(module.embedding.weight, -1.0 / size, 1.0 / size)
+        elif isinstance(module, C2FSegMaskTransformer):
+            init.zeros_(module.m_bias)
+
+
+class C2FSegVQModel(C2FSegPreTrainedModel):
+    """The mask VQ-GAN: `encode` (latents and codes), `decode` (from latents), `decode_indices` (coarse mask)."""
+
+    config: C2FSegVQConfig
+    main_input_name = "masks"
+
+    def __init__(self, config: C2FSegVQConfig):
+        super().__init__(config)
+        self.encoder = C2FSegVQEncoder(config)
+        self.decoder = C2FSegVQDecoder(config)
+        self.quantize = C2FSegVectorQuantizer(config)
+        self.quant_conv = nn.Conv2d(config.z_channels, config.codebook_dim, kernel_size=1)
+        self.post_quant_conv = nn.Conv2d(config.codebook_dim, config.z_channels, kernel_size=1)
+        self.post_init()
+
+    def encode(self, masks: torch.Tensor) -> C2FSegVQEncoderOutput:
+        """`masks (batch, 1, R, R)` in [0, 1] -> latents `(batch, codebook_dim, g, g)` and indices `(batch, g*g)`."""
+        latents = self.quant_conv(self.encoder(masks))
+        return C2FSegVQEncoderOutput(latents=latents, indices=self.quantize.nearest_codes(latents))
+
+    def decode(self, quantized_latents: torch.Tensor) -> torch.Tensor:
+        """`(batch, codebook_dim, g, g)` -> raw decoder output `(batch, out_channels, R, R)`."""
+        return self.decoder(self.post_quant_conv(quantized_latents))
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """`indices (batch, g*g)` -> coarse mask `(batch, 1, R, R)`: channel mean of the decoder clamped to [0, 1]."""
+        codes = self.quantize.get_codebook_entry(indices, self.config.latent_size).to(self.dtype)
+        return self.decode(codes).mean(dim=1, keepdim=True).clamp(0.0, 1.0)
+
+    def forward(self, masks: torch.Tensor, return_dict: bool | None = None) -> C2FSegVQOutput | tuple:
+        latents = self.quant_conv(self.encoder(masks))
+        quantized, indices, codebook_loss = self.quantize(latents)
+        output = C2FSegVQOutput(
+            reconstruction=self.decode(quantized), codebook_loss=codebook_loss, indices=indices
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+
+class C2FSegMaskTransformer(C2FSegPreTrainedModel):
+    """Predicts amodal codes from image features, visible-mask codes and partially masked amodal codes."""
+
+    config: C2FSegTransformerConfig
+    main_input_name = "image_features"
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__(config)
+        width = config.hidden_size
+        num_classes = config.vocab_size + 1
+        self.conv_in = nn.Conv2d(config.image_feature_channels, width // 2, kernel_size=3, padding=1)
+        self.c_emb = nn.Embedding(num_classes, width // 4)
+        self.z_emb = nn.Embedding(num_classes, width // 4)
+        self.pos_emb = nn.Embedding(config.sequence_length, width)
+        self.drop = nn.Dropout(config.embedding_dropout)
+        self.blocks = nn.ModuleList(C2FSegTransformerBlock(config) for _ in range(config.num_hidden_layers))
+        self.dec = C2FSegPredictionHead(config)
+        self.m_dec = nn.Linear(width, num_classes, bias=False)
+        self.m_bias = nn.Parameter(torch.zeros(num_classes))
+        self.post_init()
+
+    def forward(
+        self,
+        image_features: torch.Tensor,
+        visible_tokens: torch.Tensor,
+        amodal_tokens: torch.Tensor,
+        return_dict: bool | None = None,
+    ) -> C2FSegTransformerOutput | tuple:
+        """
+        Args:
+            image_features: `(batch, image_feature_channels, grid, grid)`, the backbone's last map.
+            visible_tokens: `(batch, grid * grid)` long, codes of the visible mask.
+            amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
+        """
+        image_embeddings = self.conv_in(image_features).flatten(2).transpose(1, 2)
+        embeddings = torch.cat([image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2)
+        hidden_states = self.drop(embeddings + self.pos_emb.weight[: embeddings.shape[1]])
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+        logits = self.m_dec(self.dec(hidden_states)) + self.m_bias
+        output = C2FSegTransformerOutput(logits=logits)
+        return output if return_dict is not False else output.to_tuple()
+
+
+def mask_guided_attention(features: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+    """The refiner's attention map. `features (batch, channels, h, w)`, `mask (batch, 1, h, w)`.
+
+    k_c = sum_p f_c(p) m(p) / (sum_p m(p) + eps); attn(p) = softmax_p(sum_c k_c f_c(p)). Returns `(batch, 1, h, w)`.
+    """
+    flat_features = features.flatten(2)
+    flat_mask = mask.flatten(2)
+    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (flat_mask.sum(dim=-1, keepdim=True) + eps)
+    attention = torch.softmax(prototype.transpose(1, 2) @ flat_features, dim=-1)
+    return attention.view(mask.shape)
+
+
+class C2FSegRefiner(C2FSegPreTrainedModel):
+    """Dual-branch refiner: shared trunk at strides 16 and 8, then visible (`*_vm`) and amodal (`*_am`) branches
+    at strides 4 and 2 with skip adapters from the backbone; logits are upsampled (nearest) to the crop size."""
+
+    config: C2FSegRefinerConfig
+    main_input_name = "image_features"
+    branches = ("vm", "am")
+
+    def __init__(self, config: C2FSegRefinerConfig):
+        super().__init__(config)
+        stride4, stride8, stride16, last = config.backbone_channels
+        trunk_width = config.hidden_size + 2
+        width2, width3, width4, width5 = config.decoder_channels
+        eps = config.batch_norm_eps
+        self.conv_adapter = nn.Conv2d(last, last, kernel_size=1)
+        self.conv_in = nn.Conv2d(last, config.hidden_size, kernel_size=3, padding=1)
+        self.lay1 = nn.Conv2d(trunk_width, trunk_width, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(trunk_width, eps=eps)
+        self.lay2 = nn.Conv2d(trunk_width, width2, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(width2, eps=eps)
+        self.lay3 = nn.Conv2d(width2, width3, kernel_size=3, padding=1)
+        self.bn3 = nn.BatchNorm2d(width3, eps=eps)
+        self.adapter1 = nn.Conv2d(stride16, width2, kernel_size=1)
+        for branch in self.branches:
+            self.add_module(f"lay4_{branch}", nn.Conv2d(width3, width4, kernel_size=3, padding=1))
+            self.add_module(f"bn4_{branch}", nn.BatchNorm2d(width4, eps=eps))
+            self.add_module(f"lay5_{branch}", nn.Conv2d(width4, width5, kernel_size=3, padding=1))
+            self.add_module(f"bn5_{branch}", nn.BatchNorm2d(width5, eps=eps))
+            self.add_module(f"adapter2_{branch}", nn.Conv2d(stride8, width3, kernel_size=1))
+            self.add_module(f"adapter3_{branch}", nn.Conv2d(stride4, width4, kernel_size=1))
+            self.add_module(f"out_lay_{branch}", nn.Conv2d(width5, 1, kernel_size=3, padding=1))
+        self.post_init()
+
+    def _trunk(self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor) -> torch.Tensor:
+        """Shared layers up to stride 8: `(batch, decoder_channels[1], grid * 2, grid * 2)`."""
+        features = self.conv_adapter(image_features[-1])
+        coarse = F.interpolate(coarse_amodal_masks, size=features.shape[-2:], mode="nearest")
+        attention = mask_guided_attention(features, coarse, self.config.attention_eps)
+        hidden_states = torch.cat([self.conv_in(features), attention, coarse], dim=1)
+        hidden_states = F.relu(self.bn1(self.lay1(hidden_states)))
+        hidden_states = F.relu(self.bn2(self.lay2(hidden_states)))
+        hidden_states = F.interpolate(hidden_states + self.adapter1(image_features[-2]), scale_factor=2.0)
+        return F.relu(self.bn3(self.lay3(hidden_states)))
+
+    def _branch(self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """One output branch: `(batch, 1, grid * 8, grid * 8)` logits."""
+        layer = lambda name: getattr(self, f"{name}_{branch}")  # noqa: E731
+        hidden_states = F.interpolate(trunk + layer("adapter2")(image_features[-3]), scale_factor=2.0)
+        hidden_states = F.relu(layer("bn4")(layer("lay4")(hidden_states)))
+        hidden_states = F.interpolate(hidden_states + layer("adapter3")(image_features[-4]), scale_factor=2.0)
+        hidden_states = F.relu(layer("bn5")(layer("lay5")(hidden_states)))
+        return layer("out_lay")(hidden_states)
+
+    def forward(
+        self,
+        image_features: tuple[torch.Tensor, ...],
+        coarse_amodal_masks: torch.Tensor,
+        return_dict: bool | None = None,
+    ) -> C2FSegRefinerOutput | tuple:
+        """
+        Args:
+            image_features: the four backbone maps, strides 4, 8, 16 and 16 of the crop.
+            coarse_amodal_masks: `(batch, 1, S, S)` in [0, 1], S the crop size.
+        """
+        trunk = self._trunk(image_features, coarse_amodal_masks)
+        size = coarse_amodal_masks.shape[-2:]
+        visible, amodal = (
+            F.interpolate(self._branch(branch, trunk, image_features), size=size, mode="nearest")
+            for branch in self.branches
+        )
+        output = C2FSegRefinerOutput(visible_logits=visible, amodal_logits=amodal)
+        return output if return_dict is not False else output.to_tuple()
+
+
+class C2FSegImageEncoder(nn.Module):
+    """`transformers` ResNet stem and stages with the last stage's first block at stride 1 (no dilation), so the
+    output stride is 16. Returns the four stage outputs."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.embedder = ResNetEmbeddings(config)
+        self.encoder = ResNetEncoder(config)
+        for module in self.encoder.stages[-1].layers[0].modules():
+            if isinstance(module, nn.Conv2d) and module.stride != (1, 1):
+                module.stride = (1, 1)
+
+    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        hidden_states = self.embedder(pixel_values)
+        features = []
+        for stage in self.encoder.stages:
+            hidden_states = stage(hidden_states)
+            features.append(hidden_states)
+        return tuple(features)
+
+
+class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
+    """C2F-Seg: backbone + mask VQ-GAN + mask-and-predict transformer + refiner.
+
+    Inputs are object crops: `pixel_values (batch, 3, S, S)` RGB in [0, 1] and `visible_masks (batch, 1, S, S)`
+    in {0, 1}. `generate` runs the K-step MaskGIT decoding; `forward` is the stage-2 training step when
+    `amodal_masks` are given. The VQ model is frozen in stage 2: its ops run without gradient.
+    """
+
+    config: C2FSegConfig
+
+    def __init__(self, config: C2FSegConfig):
+        super().__init__(config)
+        self.backbone = C2FSegImageEncoder(config.backbone_config)
+        self.vq_model = C2FSegVQModel(config.vq_config)
+        self.transformer = C2FSegMaskTransformer(config.transformer_config)
+        self.refiner = C2FSegRefiner(config.refiner_config)
+        self.post_init()
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.config.transformer_config.mask_token_id
+
+    def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`(batch, 3, S, S)` -> backbone maps `(batch, C_i, S/4, S/4) ... (batch, C_4, S/16, S/16)`."""
+        return self.backbone(pixel_values.to(self.dtype))
+
+    @torch.no_grad()
+    def encode_masks(self, masks: torch.Tensor) -> torch.LongTensor:
+        """`(batch, 1, S, S)` in [0, 1] -> codes `(batch, sequence_length)` of the frozen VQ model."""
+        return self.vq_model.encode(masks.to(self.dtype)).indices
+
+    @torch.no_grad()
+    def decode_tokens(self, tokens: torch.LongTensor) -> torch.FloatTensor:
+        """Codes `(batch, sequence_length)` -> coarse amodal mask `(batch, 1, S, S)` in [0, 1]."""
+        return self.vq_model.decode_indices(tokens)
+
+    def token_logits(
+        self, image_features: tuple[torch.Tensor, ...], visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
+    ) -> torch.FloatTensor:
+        """Transformer logits `(batch, sequence_length, vocab_size + 1)`."""
+        return self.transformer(image_features[-1], visible_tokens, amodal_tokens).logits
+
+    def sample_tokens(
+        self,
+        image_features: tuple[torch.Tensor, ...],
+        visible_tokens: torch.LongTensor,
+        num_steps: int | None = None,
+        generator: torch.Generator | None = None,
+        greedy: bool = False,
+    ) -> SamplingResult:
+        """MaskGIT decoding of the amodal codes from an all-[MASK] grid."""
+        sampler = MaskGITSampler(
+            num_steps=num_steps or self.config.num_sampling_steps,
+            top_k=self.config.sampling_top_k,
+            choice_temperature=self.config.choice_temperature,
+        )
+        initial = torch.full_like(visible_tokens, self.mask_token_id)
+        return sampler.sample(
+            lambda tokens: self.token_logits(image_features, visible_tokens, tokens),
+            initial,
+            self.mask_token_id,
+            generator=generator,
+            greedy=greedy,
+        )
+
+    def refine(
+        self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor
+    ) -> C2FSegRefinerOutput:
+        """Refined visible and amodal logits `(batch, 1, S, S)`."""
+        return self.refiner(image_features, coarse_amodal_masks.to(self.dtype))
+
+    def _coarse_from_logits(
+        self, logits: torch.Tensor, generator: torch.Generator | None, greedy: bool
+    ) -> torch.FloatTensor:
+        """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
+        with torch.no_grad():
+            candidates = keep_top_k_logits(logits[..., : self.mask_token_id].float(), self.config.training_top_k)
+            tokens = sample_from_probabilities(torch.softmax(candidates, dim=-1), generator, greedy)
+            return self.decode_tokens(tokens)
+
+    def _stage_two_losses(
+        self,
+        logits: torch.Tensor,
+        amodal_tokens: torch.Tensor,
+        refined: C2FSegRefinerOutput,
+        visible_targets: torch.Tensor,
+        amodal_targets: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        token_loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            amodal_tokens.reshape(-1),
+            label_smoothing=self.config.label_smoothing,
+        )
+        refine_loss = F.binary_cross_entropy_with_logits(
+            refined.visible_logits.float(), visible_targets.float()
+        ) + F.binary_cross_entropy_with_logits(refined.amodal_logits.float(), amodal_targets.float())
+        return token_loss, refine_loss
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        visible_masks: torch.Tensor,
+        amodal_masks: torch.Tensor | None = None,
+        visible_mask_targets: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        return_dict: bool | None = None,
+    ) -> C2FSegOutput | tuple:
+        """
+        Args:
+            pixel_values: `(batch, 3, S, S)` RGB in [0, 1].
+            visible_masks: `(batch, 1, S, S)` in {0, 1}, the (possibly augmented) visible-mask input.
+            amodal_masks: `(batch, 1, S, S)` in {0, 1}, the amodal targets. When given, amodal codes are masked
+                with the training schedule and the stage-2 losses are returned; otherwise every code is [MASK]
+                and the coarse mask is decoded from the argmax codes of this single pass.
+            visible_mask_targets: `(batch, 1, S, S)`, the clean visible mask the refiner is trained on; defaults to
+                `visible_masks`.
+            generator: RNG of the training mask and of the coarse-mask sampling.
+        """
+        image_features = self.encode_image(pixel_values)
+        visible_tokens = self.encode_masks(visible_masks)
+        token_mask = None
+        if amodal_masks is None:
+            amodal_input = torch.full_like(visible_tokens, self.mask_token_id)
+        else:
+            amodal_tokens = self.encode_masks(amodal_masks)
+            token_mask = draw_training_mask(
+                *amodal_tokens.shape, self.config.min_mask_ratio, amodal_tokens.device, generator
+            )
+            amodal_input = amodal_tokens.masked_fill(token_mask, self.mask_token_id)
+        logits = self.token_logits(image_features, visible_tokens, amodal_input)
+        coarse = self._coarse_from_logits(logits, generator, greedy=amodal_masks is None)
+        refined = self.refine(image_features, coarse)
+        output = C2FSegOutput(
+            token_logits=logits,
+            coarse_amodal_masks=coarse,
+            visible_logits=refined.visible_logits,
+            amodal_logits=refined.amodal_logits,
+            token_mask=token_mask,
+        )
+        if amodal_masks is not None:
+            visible_targets = visible_masks if visible_mask_targets is None else visible_mask_targets
+            output.token_loss, output.refine_loss = self._stage_two_losses(
+                logits, amodal_tokens, refined, visible_targets, amodal_masks
+            )
+            output.loss = output.token_loss + output.refine_loss
+        return output if return_dict is not False else output.to_tuple()
+
+    @torch.no_grad()
+    def generate(
+        self,
+        pixel_values: torch.Tensor,
+        visible_masks: torch.Tensor,
+        num_steps: int | None = None,
+        generator: torch.Generator | None = None,
+        greedy: bool = False,
+    ) -> C2FSegGenerationOutput:
+        """Predict amodal masks of object crops with K-step MaskGIT decoding, the VQ decoder and the refiner.
+
+        Args:
+            pixel_values: `(batch, 3, S, S)` RGB in [0, 1].
+            visible_masks: `(batch, 1, S, S)` in {0, 1}.
+            num_steps: decoding steps K (default `config.num_sampling_steps`).
+            generator: RNG for reproducible sampling; None uses the global RNG.
+            greedy: argmax codes and no confidence noise (deterministic).
+        """
+        image_features = self.encode_image(pixel_values)
+        visible_tokens = self.encode_masks(visible_masks)
+        sampled = self.sample_tokens(image_features, visible_tokens, num_steps, generator, greedy)
+        coarse = self.decode_tokens(sampled.tokens)
+        refined = self.refine(image_features, coarse)
+        return C2FSegGenerationOutput(
+            amodal_masks=torch.sigmoid(refined.amodal_logits.float()),
+            visible_masks=torch.sigmoid(refined.visible_logits.float()),
+            coarse_amodal_masks=coarse.float(),
+            amodal_tokens=sampled.tokens,
+            token_scores=sampled.token_scores,
+            scores=sampled.token_scores.mean(dim=-1),
+        )
+
+
+__all__ = [
+    "C2FSegForAmodalSegmentation",
+    "C2FSegMaskTransformer",
+    "C2FSegPreTrainedModel",
+    "C2FSegRefiner",
+    "C2FSegVQModel",
+]
