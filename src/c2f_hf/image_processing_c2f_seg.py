@@ -72,10 +72,10 @@ def object_crop_box(visible_mask: np.ndarray, enlarge_ratio: float = 2.0) -> Cro
 
 def crop_and_resize(array: torch.Tensor, box: CropBox, size: int, mode: str) -> torch.Tensor:
     """Crop `(C, H, W)` to `box` and resize to `(C, size, size)`; `mode` is "bilinear" (antialiased, for images
-    and probabilities) or "nearest" (for masks)."""
+    and probabilities) or "nearest" (for masks; pixel-centre sampling like the authors' order-0 rescale)."""
     crop = array[:, box.top : box.bottom, box.left : box.right].unsqueeze(0).float()
     if mode == "nearest":
-        return F.interpolate(crop, size=(size, size), mode="nearest")[0]
+        return F.interpolate(crop, size=(size, size), mode="nearest-exact")[0]
     return F.interpolate(crop, size=(size, size), mode=mode, align_corners=False, antialias=True)[0]
 
 
@@ -99,7 +99,7 @@ def paste_crop(
     resized = crop.unsqueeze(0).float()
     size = (box.height, box.width)
     if mode == "nearest":
-        resized = F.interpolate(resized, size=size, mode="nearest")
+        resized = F.interpolate(resized, size=size, mode="nearest-exact")
     else:
         resized = F.interpolate(resized, size=size, mode=mode, align_corners=False, antialias=True)
     canvas = torch.zeros((crop.shape[0], image_height, image_width), dtype=resized.dtype)
