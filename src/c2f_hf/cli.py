@@ -1,0 +1,31 @@
+"""The `c2f-hf` command line: one subcommand family per module.
+
+Each module in `COMMAND_MODULES` exposes `add_cli_commands(subparsers)`, which adds its subcommands and sets a
+`handler(args) -> int` default on each of them.
+"""
+
+import argparse
+import importlib
+import logging
+
+COMMAND_MODULES = [
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="c2f-hf", description="C2F-Seg amodal segmentation tools.")
+    parser.add_argument("--verbose", action="store_true", help="log at INFO level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_cli_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
