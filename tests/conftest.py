@@ -1,6 +1,8 @@
 """Shared fixtures: tiny configurations so the whole suite runs on 2 CPU cores."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -79,3 +81,33 @@ def model(config):
 
     torch.manual_seed(0)
     return C2FSegForAmodalSegmentation(config).eval()
+
+
+_BLOCK_PACKAGE = """
+import importlib.abc
+import sys
+
+
+class _BlockC2FHF(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "c2f_hf" or name.startswith("c2f_hf."):
+            raise ModuleNotFoundError(f"c2f_hf is blocked in this process: {name}")
+        return None
+
+
+sys.meta_path.insert(0, _BlockC2FHF())
+"""
+
+
+def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed."""
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(working_directory / "hf_modules"))
+    environment.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCK_PACKAGE + script],
+        cwd=working_directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

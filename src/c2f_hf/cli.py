@@ -8,8 +8,7 @@ import argparse
 import importlib
 import logging
 
-COMMAND_MODULES = [
-]
+COMMAND_MODULES = []
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -289,7 +289,9 @@ class C2FSegConfig(PreTrainedConfig):
                 f"backbone_config.hidden_sizes ({backbone.hidden_sizes})."
             )
         if self.sampling_top_k > vq.codebook_size or self.training_top_k > vq.codebook_size:
-            raise ValueError("C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size.")
+            raise ValueError(
+                "C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size."
+            )
         _check_probability(self, "min_mask_ratio", "label_smoothing")
 
 

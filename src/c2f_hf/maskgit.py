@@ -23,7 +23,8 @@ def gumbel_noise(shape: torch.Size, device: torch.device, generator: torch.Gener
     """Standard Gumbel(0, 1) samples, drawn from `generator` (or the global RNG when it is None)."""
     uniform = torch.rand(shape, device=device, generator=generator)
     tiny = torch.finfo(uniform.dtype).tiny
-    return -torch.log(-torch.log(uniform.clamp_min(tiny)).clamp_min(tiny))
+    exponential = -torch.log(uniform.clamp_min(tiny))
+    return -torch.log(exponential.clamp_min(tiny))
 
 
 def keep_top_k_logits(logits: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -118,7 +119,9 @@ class MaskGITSampler:
             logits = logits_fn(current)[..., :mask_token_id].float()
             probabilities = torch.softmax(keep_top_k_logits(logits, self.top_k), dim=-1)
             unknown = current == mask_token_id
-            sampled = torch.where(unknown, sample_from_probabilities(probabilities, generator, greedy), current)
+            sampled = torch.where(
+                unknown, sample_from_probabilities(probabilities, generator, greedy), current
+            )
             selected = probabilities.gather(-1, sampled.unsqueeze(-1)).squeeze(-1)
             scores = torch.where(unknown, selected, scores)
             progress = (step + 1) / self.num_steps

@@ -17,7 +17,13 @@ from transformers.models.resnet.modeling_resnet import ResNetEmbeddings, ResNetE
 from transformers.utils import ModelOutput
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
-from .maskgit import MaskGITSampler, SamplingResult, draw_training_mask, keep_top_k_logits, sample_from_probabilities
+from .maskgit import (
+    MaskGITSampler,
+    SamplingResult,
+    draw_training_mask,
+    keep_top_k_logits,
+    sample_from_probabilities,
+)
 
 
 @dataclass
@@ -452,7 +458,9 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
             amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
         """
         image_embeddings = self.conv_in(image_features).flatten(2).transpose(1, 2)
-        embeddings = torch.cat([image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2)
+        embeddings = torch.cat(
+            [image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2
+        )
         hidden_states = self.drop(embeddings + self.pos_emb.weight[: embeddings.shape[1]])
         for block in self.blocks:
             hidden_states = block(hidden_states)
@@ -468,7 +476,9 @@ def mask_guided_attention(features: torch.Tensor, mask: torch.Tensor, eps: float
     """
     flat_features = features.flatten(2)
     flat_mask = mask.flatten(2)
-    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (flat_mask.sum(dim=-1, keepdim=True) + eps)
+    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (
+        flat_mask.sum(dim=-1, keepdim=True) + eps
+    )
     attention = torch.softmax(prototype.transpose(1, 2) @ flat_features, dim=-1)
     return attention.view(mask.shape)
 
@@ -506,7 +516,9 @@ class C2FSegRefiner(C2FSegPreTrainedModel):
             self.add_module(f"out_lay_{branch}", nn.Conv2d(width5, 1, kernel_size=3, padding=1))
         self.post_init()
 
-    def _trunk(self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor) -> torch.Tensor:
+    def _trunk(
+        self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor
+    ) -> torch.Tensor:
         """Shared layers up to stride 8: `(batch, decoder_channels[1], grid * 2, grid * 2)`."""
         features = self.conv_adapter(image_features[-1])
         coarse = F.interpolate(coarse_amodal_masks, size=features.shape[-2:], mode="nearest")
@@ -517,7 +529,9 @@ class C2FSegRefiner(C2FSegPreTrainedModel):
         hidden_states = F.interpolate(hidden_states + self.adapter1(image_features[-2]), scale_factor=2.0)
         return F.relu(self.bn3(self.lay3(hidden_states)))
 
-    def _branch(self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def _branch(
+        self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
         """One output branch: `(batch, 1, grid * 8, grid * 8)` logits."""
         layer = lambda name: getattr(self, f"{name}_{branch}")  # noqa: E731
         hidden_states = F.interpolate(trunk + layer("adapter2")(image_features[-3]), scale_factor=2.0)
@@ -605,7 +619,10 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         return self.vq_model.decode_indices(tokens)
 
     def token_logits(
-        self, image_features: tuple[torch.Tensor, ...], visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
+        self,
+        image_features: tuple[torch.Tensor, ...],
+        visible_tokens: torch.Tensor,
+        amodal_tokens: torch.Tensor,
     ) -> torch.FloatTensor:
         """Transformer logits `(batch, sequence_length, vocab_size + 1)`."""
         return self.transformer(image_features[-1], visible_tokens, amodal_tokens).logits
@@ -644,7 +661,9 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     ) -> torch.FloatTensor:
         """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
         with torch.no_grad():
-            candidates = keep_top_k_logits(logits[..., : self.mask_token_id].float(), self.config.training_top_k)
+            candidates = keep_top_k_logits(
+                logits[..., : self.mask_token_id].float(), self.config.training_top_k
+            )
             tokens = sample_from_probabilities(torch.softmax(candidates, dim=-1), generator, greedy)
             return self.decode_tokens(tokens)
 

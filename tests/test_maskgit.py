@@ -1,0 +1,103 @@
+import math
+
+import pytest
+import torch
+
+from c2f_hf.maskgit import MaskGITSampler, cosine_mask_ratio, draw_training_mask, keep_top_k_logits
+
+MASK = 8
+
+
+def test_cosine_schedule_end_points():
+    assert cosine_mask_ratio(0.0) == 1.0
+    assert cosine_mask_ratio(1.0) == pytest.approx(0.0, abs=1e-12)
+    assert cosine_mask_ratio(1 / 3) == pytest.approx(math.cos(math.pi / 6))
+
+
+def test_keep_top_k_logits_keeps_exactly_k_per_row():
+    logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 5.0]])
+    kept = keep_top_k_logits(logits, 3)
+    assert torch.isfinite(kept).sum().item() == 3
+    assert torch.equal(torch.isfinite(kept), torch.tensor([[False, True, True, False, True]]))
+
+
+def test_training_mask_masks_at_least_the_minimum_ratio_in_every_row():
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        mask = draw_training_mask(4, 64, 0.5, torch.device("cpu"), generator)
+        counts = mask.sum(dim=1)
+        assert torch.all(counts == counts[0])
+        assert counts[0] >= 32
+
+
+def test_training_mask_is_reproducible_with_a_seed():
+    first = draw_training_mask(2, 16, 0.5, torch.device("cpu"), torch.Generator().manual_seed(7))
+    second = draw_training_mask(2, 16, 0.5, torch.device("cpu"), torch.Generator().manual_seed(7))
+    assert torch.equal(first, second)
+
+
+def fixed_logits(batch: int, cells: int, seed: int = 0):
+    table = torch.randn(batch, cells, MASK + 1, generator=torch.Generator().manual_seed(seed))
+
+    def logits_fn(tokens: torch.Tensor) -> torch.Tensor:
+        return table
+
+    return table, logits_fn
+
+
+def test_greedy_sampling_returns_the_argmax_of_the_unmasked_classes():
+    table, logits_fn = fixed_logits(2, 16)
+    result = MaskGITSampler(num_steps=3, top_k=3).sample(
+        logits_fn, torch.full((2, 16), MASK), MASK, greedy=True
+    )
+    assert torch.equal(result.tokens, table[..., :MASK].argmax(dim=-1))
+    assert torch.all(result.tokens < MASK)
+
+
+def test_sampling_only_draws_from_the_top_k_codes():
+    table, logits_fn = fixed_logits(2, 16)
+    top3 = table[..., :MASK].topk(3, dim=-1).indices
+    result = MaskGITSampler(num_steps=3, top_k=3).sample(
+        logits_fn, torch.full((2, 16), MASK), MASK, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.all((result.tokens.unsqueeze(-1) == top3).any(dim=-1))
+
+
+def test_cells_fixed_in_an_earlier_step_keep_their_code():
+    calls = []
+
+    def logits_fn(tokens: torch.Tensor) -> torch.Tensor:
+        calls.append(tokens.clone())
+        return torch.randn(1, 16, MASK + 1, generator=torch.Generator().manual_seed(len(calls)))
+
+    result = MaskGITSampler(num_steps=3).sample(
+        logits_fn, torch.full((1, 16), MASK), MASK, generator=torch.Generator().manual_seed(1)
+    )
+    assert len(calls) == 3
+    assert torch.all(calls[0] == MASK)
+    for earlier, later in zip(calls[1:], calls[2:]):
+        fixed = earlier != MASK
+        assert torch.equal(later[fixed], earlier[fixed])
+    fixed_before_last = calls[-1] != MASK
+    assert torch.equal(result.tokens[fixed_before_last], calls[-1][fixed_before_last])
+
+
+def test_remask_counts_follow_the_cosine_schedule():
+    calls = []
+
+    def logits_fn(tokens: torch.Tensor) -> torch.Tensor:
+        calls.append(int((tokens == MASK).sum()))
+        return torch.randn(1, 256, MASK + 1, generator=torch.Generator().manual_seed(len(calls)))
+
+    MaskGITSampler(num_steps=3).sample(
+        logits_fn, torch.full((1, 256), MASK), MASK, generator=torch.Generator().manual_seed(2)
+    )
+    assert calls == [256, math.floor(256 * math.cos(math.pi / 6)), math.floor(256 * math.cos(math.pi / 3))]
+
+
+def test_gumbel_noise_is_finite_and_has_the_gumbel_mean():
+    from c2f_hf.maskgit import gumbel_noise
+
+    noise = gumbel_noise(torch.Size([20000]), torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.isfinite(noise).all()
+    assert noise.mean().item() == pytest.approx(0.5772, abs=0.03)

@@ -1,0 +1,228 @@
+import textwrap
+
+import pytest
+import torch
+from conftest import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
+from transformers import AutoModel
+
+from c2f_hf import (
+    C2FSegForAmodalSegmentation,
+    C2FSegMaskTransformer,
+    C2FSegRefiner,
+    C2FSegVQModel,
+)
+
+GRID = 4
+VOCAB = 16
+
+
+def test_backbone_gives_four_maps_with_a_stride_one_last_stage(model):
+    pixel_values, _, _ = random_object_batch(2)
+    features = model.encode_image(pixel_values)
+    assert [tuple(f.shape) for f in features] == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 4, 4)]
+
+
+def test_full_size_backbone_matches_torchvision_resnet50_geometry():
+    config = tiny_config().backbone_config.__class__()
+    with torch.device("meta"):
+        full = C2FSegForAmodalSegmentation(__import__("c2f_hf").C2FSegConfig())
+        features = full.encode_image(torch.empty(1, 3, 256, 256))
+    assert [tuple(f.shape) for f in features] == [
+        (1, 256, 64, 64),
+        (1, 512, 32, 32),
+        (1, 1024, 16, 16),
+        (1, 2048, 16, 16),
+    ]
+    resnet50_without_fc = 25_557_032 - (2048 * 1000 + 1000)
+    assert sum(p.numel() for p in full.backbone.parameters()) == resnet50_without_fc
+    assert config.layer_type == "bottleneck"
+
+
+def test_vq_model_stage_shapes(model):
+    _, visible, _ = random_object_batch(2)
+    encoded = model.vq_model.encode(visible)
+    assert encoded.latents.shape == (2, 8, GRID, GRID)
+    assert encoded.indices.shape == (2, GRID * GRID)
+    assert encoded.indices.dtype == torch.long
+    coarse = model.vq_model.decode_indices(encoded.indices)
+    assert coarse.shape == (2, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    assert coarse.min() >= 0 and coarse.max() <= 1
+    output = model.vq_model(visible)
+    assert output.reconstruction.shape == (2, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    assert output.codebook_loss.ndim == 0
+    assert torch.equal(output.indices, encoded.indices)
+
+
+def test_vq_codes_are_the_nearest_codebook_entries(model):
+    _, visible, _ = random_object_batch(1)
+    encoded = model.vq_model.encode(visible)
+    latents = encoded.latents.permute(0, 2, 3, 1).reshape(-1, 8)
+    distances = torch.cdist(latents, model.vq_model.quantize.embedding.weight)
+    assert torch.equal(distances.argmin(dim=1), encoded.indices.reshape(-1))
+
+
+def test_transformer_and_refiner_shapes(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    features = model.encode_image(pixel_values)
+    tokens = model.encode_masks(visible)
+    logits = model.token_logits(features, tokens, torch.full_like(tokens, VOCAB))
+    assert logits.shape == (2, GRID * GRID, VOCAB + 1)
+    refined = model.refine(features, visible)
+    assert refined.visible_logits.shape == (2, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    assert refined.amodal_logits.shape == (2, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+
+
+def test_generate_outputs(model):
+    pixel_values, visible, _ = random_object_batch(3)
+    output = model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(0))
+    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks"):
+        mask = getattr(output, name)
+        assert mask.shape == (3, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+        assert mask.min() >= 0 and mask.max() <= 1
+    assert output.amodal_tokens.shape == (3, GRID * GRID)
+    assert torch.all(output.amodal_tokens < VOCAB)
+    assert output.scores.shape == (3,)
+    assert torch.all((output.scores > 0) & (output.scores <= 1))
+
+
+def test_seeded_generation_is_reproducible_and_seeds_differ(model):
+    pixel_values, visible, _ = random_object_batch(4)
+    run = lambda seed: model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    first, again, other = run(1), run(1), run(2)
+    assert torch.equal(first.amodal_tokens, again.amodal_tokens)
+    assert torch.equal(first.amodal_masks, again.amodal_masks)
+    assert not torch.equal(first.amodal_tokens, other.amodal_tokens)
+
+
+def test_greedy_generation_is_deterministic(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    torch.manual_seed(0)
+    first = model.generate(pixel_values, visible, greedy=True)
+    torch.manual_seed(1)
+    second = model.generate(pixel_values, visible, greedy=True)
+    assert torch.equal(first.amodal_tokens, second.amodal_tokens)
+    assert torch.equal(first.amodal_masks, second.amodal_masks)
+
+
+def test_a_batch_equals_single_calls_in_greedy_mode(model):
+    pixel_values, visible, _ = random_object_batch(3)
+    batched = model.generate(pixel_values, visible, greedy=True)
+    for index in range(3):
+        single = model.generate(pixel_values[index : index + 1], visible[index : index + 1], greedy=True)
+        assert torch.equal(single.amodal_tokens[0], batched.amodal_tokens[index])
+        torch.testing.assert_close(single.amodal_masks[0], batched.amodal_masks[index], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(single.scores[0], batched.scores[index], atol=1e-5, rtol=1e-5)
+
+
+def test_num_steps_overrides_the_config(model):
+    pixel_values, visible, _ = random_object_batch(1)
+    calls = []
+    original = model.transformer.forward
+
+    def counting_forward(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.transformer.forward = counting_forward
+    model.generate(pixel_values, visible, greedy=True)
+    model.generate(pixel_values, visible, num_steps=5, greedy=True)
+    assert len(calls) == 3 + 5
+
+
+def test_training_forward_returns_stage_two_losses_and_gradients_skip_the_vq_model(model):
+    pixel_values, visible, amodal = random_object_batch(2)
+    model.train()
+    output = model(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(0))
+    assert output.loss.ndim == 0
+    torch.testing.assert_close(output.loss, output.token_loss + output.refine_loss)
+    assert output.token_mask.shape == (2, GRID * GRID)
+    assert output.token_mask.sum(dim=1).min() >= GRID * GRID // 2
+    output.loss.backward()
+    assert all(p.grad is None for p in model.vq_model.parameters())
+    for part in (model.backbone, model.transformer, model.refiner):
+        assert all(p.grad is not None for p in part.parameters())
+        assert any(p.grad.abs().sum() > 0 for p in part.parameters())
+
+
+def test_token_loss_is_label_smoothed_cross_entropy(model):
+    pixel_values, visible, amodal = random_object_batch(2)
+    output = model(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(0))
+    targets = model.encode_masks(amodal)
+    log_probs = torch.log_softmax(output.token_logits, dim=-1)
+    smooth = torch.full_like(log_probs, 0.1 / (VOCAB + 1))
+    smooth.scatter_add_(
+        -1, targets.unsqueeze(-1), torch.full_like(targets, 0.9, dtype=smooth.dtype).unsqueeze(-1)
+    )
+    expected = -(smooth * log_probs).sum(dim=-1).mean()
+    torch.testing.assert_close(output.token_loss, expected)
+
+
+def test_forward_without_targets_has_no_loss(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    output = model(pixel_values, visible)
+    assert output.loss is None and output.token_mask is None
+    assert output.amodal_logits.shape == (2, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+
+
+def assert_state_dicts_equal(first, second):
+    first_state, second_state = first.state_dict(), second.state_dict()
+    assert first_state.keys() == second_state.keys()
+    for key in first_state:
+        assert torch.equal(first_state[key], second_state[key]), key
+
+
+@pytest.mark.parametrize(
+    ("model_class", "config_name"),
+    [
+        (C2FSegForAmodalSegmentation, None),
+        (C2FSegVQModel, "vq_config"),
+        (C2FSegMaskTransformer, "transformer_config"),
+        (C2FSegRefiner, "refiner_config"),
+    ],
+)
+def test_save_load_round_trip_is_bit_exact(tmp_path, model_class, config_name):
+    config = tiny_config()
+    torch.manual_seed(0)
+    original = model_class(config if config_name is None else getattr(config, config_name)).eval()
+    original.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    loaded = model_class.from_pretrained(tmp_path).eval()
+    assert_state_dicts_equal(original, loaded)
+    auto_loaded = AutoModel.from_pretrained(tmp_path)
+    assert type(auto_loaded) is model_class
+
+
+def test_reloaded_composite_predicts_identically(tmp_path, model):
+    pixel_values, visible, _ = random_object_batch(2)
+    model.save_pretrained(tmp_path)
+    reloaded = C2FSegForAmodalSegmentation.from_pretrained(tmp_path).eval()
+    first = model.generate(pixel_values, visible, greedy=True)
+    second = reloaded.generate(pixel_values, visible, greedy=True)
+    assert torch.equal(first.amodal_masks, second.amodal_masks)
+
+
+def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model):
+    pixel_values, visible, _ = random_object_batch(2)
+    model.save_pretrained(tmp_path / "model")
+    torch.save({"pixel_values": pixel_values, "visible": visible}, tmp_path / "inputs.pt")
+    expected = model.generate(pixel_values, visible, greedy=True).amodal_masks
+    script = textwrap.dedent(
+        f"""
+        try:
+            import c2f_hf
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise AssertionError("c2f_hf must not be importable here")
+        import torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        inputs = torch.load({str(tmp_path / "inputs.pt")!r})
+        masks = model.generate(inputs["pixel_values"], inputs["visible"], greedy=True).amodal_masks
+        torch.save(masks, {str(tmp_path / "masks.pt")!r})
+        """
+    )
+    result = run_without_package(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert torch.equal(torch.load(tmp_path / "masks.pt"), expected)
