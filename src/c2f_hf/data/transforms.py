@@ -1,0 +1,231 @@
+"""The object-crop transform used by training and evaluation.
+
+A dataset row (one image, several objects, `schema.image_features()`) becomes one sample per object: the image,
+the visible mask and the targets cropped with the authors' crop rule (`object_crop_box`, enlarge ratio uniform in
+[1.5, 3] for training and 2.0 for evaluation) and resized to `crop_size`. In training the crops are flipped
+horizontally with probability 0.5 and the input visible mask is augmented like the authors'
+(`VisibleMaskAugmentation`). Randomness comes from `numpy.random.default_rng([seed, epoch, index])`, so a
+sample depends only on the base seed, the epoch and its index.
+
+The crop box is always taken from the input visible mask (ground truth or pre-detected) before augmentation;
+augmentation acts on the resized crop, with kernel sizes in crop pixels as the authors'. `crop_box` is the box in
+the unflipped image, so `paste_crop(prediction, CropBox.from_list(crop_box), image_height, image_width)` pastes
+an (unflipped) prediction back.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+from scipy import ndimage
+
+from ..image_processing_c2f_seg import CropBox, crop_image, crop_mask, object_crop_box
+
+VISIBLE_SOURCES = ("gt", "predicted")
+_DECODER = datasets.Image()
+
+
+@dataclass(frozen=True)
+class VisibleMaskAugmentation:
+    """The authors' visible-mask augmentation: with `blur_probability` a Gaussian blur (`blur_size` square,
+    `blur_sigma`); else with `morphology_probability` 1-4 repeated dilations (`dilation_probability`) or erosions
+    with random rectangular kernels of `min_kernel`..`max_kernel` pixels, each followed by a blur with
+    `blur_after_morphology_probability`; otherwise unchanged; then threshold at `threshold`."""
+
+    blur_probability: float = 0.2
+    morphology_probability: float = 0.4
+    dilation_probability: float = 0.55
+    min_repeats: int = 1
+    max_repeats: int = 4
+    min_kernel: int = 5
+    max_kernel: int = 13
+    blur_after_morphology_probability: float = 0.1
+    blur_size: int = 35
+    blur_sigma: float = 11.0
+    threshold: float = 0.5
+
+    def blur(self, mask: np.ndarray) -> np.ndarray:
+        """Gaussian blur of a `(H, W)` float mask, `blur_size` x `blur_size` support, mirrored borders."""
+        return ndimage.gaussian_filter(
+            mask, sigma=self.blur_sigma, truncate=(self.blur_size // 2) / self.blur_sigma, mode="mirror"
+        )
+
+    def morphology(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Repeated dilations or erosions of a `(H, W)` float mask with random rectangular kernels."""
+        operation = ndimage.grey_dilation if rng.random() < self.dilation_probability else ndimage.grey_erosion
+        for _ in range(int(rng.integers(self.min_repeats, self.max_repeats + 1))):
+            kernel = tuple(int(side) for side in rng.integers(self.min_kernel, self.max_kernel + 1, size=2))
+            mask = operation(mask, size=kernel)
+            if rng.random() < self.blur_after_morphology_probability:
+                mask = self.blur(mask)
+        return mask
+
+    def __call__(self, visible_mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`(H, W)` mask in {0, 1} -> augmented `(H, W)` float32 mask in {0, 1}."""
+        mask = np.asarray(visible_mask, dtype=np.float32)
+        choice = rng.random()
+        if choice < self.blur_probability:
+            mask = self.blur(mask)
+        elif choice < self.blur_probability + self.morphology_probability:
+            mask = self.morphology(mask, rng)
+        return (mask > self.threshold).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ObjectCropTransform:
+    """Crops one object of a decoded image. `enlarge_range` is used in training, `enlarge_ratio` otherwise."""
+
+    crop_size: int = 256
+    training: bool = False
+    enlarge_range: tuple[float, float] = (1.5, 3.0)
+    enlarge_ratio: float = 2.0
+    flip_probability: float = 0.5
+    augmentation: VisibleMaskAugmentation | None = VisibleMaskAugmentation()
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        visible_mask: np.ndarray,
+        visible_mask_target: np.ndarray,
+        amodal_mask: np.ndarray,
+        rng: np.random.Generator,
+    ) -> dict[str, torch.Tensor]:
+        """`image` `(H, W, 3)` uint8 and `(H, W)` bool masks (input visible, clean visible, amodal) -> crops
+        `pixel_values` `(3, S, S)` in [0, 1], `visible_masks`, `visible_mask_targets`, `amodal_masks` `(1, S, S)`
+        in {0, 1}, `crop_box` `(4,)` long (top, left, bottom, right) and `flipped` bool."""
+        enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
+        box = object_crop_box(visible_mask, enlarge_ratio)
+        flipped = self.training and bool(rng.random() < self.flip_probability)
+        visible_crop = crop_mask(visible_mask, box, self.crop_size)
+        if self.training and self.augmentation is not None:
+            visible_crop = torch.from_numpy(self.augmentation(visible_crop[0].numpy(), rng))[None]
+        sample = {
+            "pixel_values": crop_image(image, box, self.crop_size),
+            "visible_masks": visible_crop,
+            "visible_mask_targets": crop_mask(visible_mask_target, box, self.crop_size),
+            "amodal_masks": crop_mask(amodal_mask, box, self.crop_size),
+        }
+        if flipped:
+            sample = {key: value.flip(-1) for key, value in sample.items()}
+        sample["crop_box"] = torch.tensor(box.to_list(), dtype=torch.long)
+        sample["flipped"] = torch.tensor(flipped)
+        return sample
+
+
+def decode_rgb(value: dict) -> np.ndarray:
+    """An encoded `Image()` value (`{"bytes", "path"}`) -> `(H, W, 3)` uint8 RGB."""
+    return np.array(_DECODER.decode_example(value).convert("RGB"))
+
+
+def decode_mask(value: dict) -> np.ndarray:
+    """An encoded mask `Image()` value -> `(H, W)` bool (pixels above 127)."""
+    return np.asarray(_DECODER.decode_example(value).convert("L")) > 127
+
+
+def object_pair_index(dataset: datasets.Dataset, column: str = "objects", matched_only: bool = False) -> np.ndarray:
+    """`(N, 2)` int64 `(row, position)` of every entry of list column `column`, read from Arrow without decoding
+    any image. With `matched_only`, keep entries whose `object_index` field is >= 0 (matched predictions)."""
+    pairs = []
+    offset = 0
+    for table in dataset.select_columns([column]).with_format("arrow").iter(batch_size=1024):
+        lists = table.column(column).combine_chunks()
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        rows = np.repeat(np.arange(len(lengths)) + offset, lengths)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        positions = np.arange(lengths.sum()) - starts
+        if matched_only:
+            matched = pc.struct_field(pc.list_flatten(lists), "object_index").to_numpy(zero_copy_only=False) >= 0
+            rows, positions = rows[matched], positions[matched]
+        pairs.append(np.stack([rows, positions], axis=1))
+        offset += len(lengths)
+    return np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+
+
+def _list_entry(table: pa.Table, column: str, position: int) -> dict:
+    """Entry `position` of list column `column` of a one-row Arrow table, as Python (image bytes not decoded)."""
+    return table.column(column)[0].values[position].as_py()
+
+
+class AmodalObjectDataset(torch.utils.data.Dataset):
+    """Per-object crops of an image dataset (`schema.image_features()`), one sample per (row, object) pair.
+
+    The pair index is computed once from the lengths of the `objects` column (or, with
+    `visible_source="predicted"`, of `predicted_visible_masks`, keeping the predictions matched to an object).
+    Rows are read lazily through an Arrow view of `dataset`; a sample decodes the image and only its own
+    object's masks. Call `set_epoch` between epochs to draw new augmentations.
+
+    A sample holds the crops of `ObjectCropTransform` plus `image_index`, `object_index`, `prediction_index`
+    (-1 for ground-truth input), `image_height`, `image_width` (long scalars) and `occlusion_rate` (float).
+    """
+
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        crop_size: int = 256,
+        training: bool = False,
+        seed: int = 0,
+        visible_source: str = "gt",
+        transform: ObjectCropTransform | None = None,
+    ) -> None:
+        if visible_source not in VISIBLE_SOURCES:
+            raise ValueError(f"visible_source must be one of {VISIBLE_SOURCES}, got {visible_source!r}")
+        if visible_source == "predicted" and "predicted_visible_masks" not in dataset.column_names:
+            raise ValueError(
+                "visible_source='predicted' needs a 'predicted_visible_masks' column; "
+                f"the dataset has {dataset.column_names} (convert with --predictions)"
+            )
+        self.transform = transform or ObjectCropTransform(crop_size=crop_size, training=training)
+        self.visible_source = visible_source
+        self.seed = seed
+        self.epoch = 0
+        self._rows = dataset.with_format("arrow")
+        column = "objects" if visible_source == "gt" else "predicted_visible_masks"
+        self.pairs = object_pair_index(dataset, column, matched_only=visible_source == "predicted")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row_index, position = (int(value) for value in self.pairs[index])
+        table = self._rows[row_index]
+        prediction_index = -1
+        if self.visible_source == "predicted":
+            prediction = _list_entry(table, "predicted_visible_masks", position)
+            prediction_index, position = position, prediction["object_index"]
+        target = _list_entry(table, "objects", position)
+        visible_mask_target = decode_mask(target["visible_mask"])
+        visible_mask = visible_mask_target if prediction_index < 0 else decode_mask(prediction["visible_mask"])
+        if not visible_mask.any():
+            raise ValueError(f"row {row_index}, object {position}: the input visible mask is empty, cannot crop")
+        image = decode_rgb(table.column("image")[0].as_py())
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = self.transform(image, visible_mask, visible_mask_target, decode_mask(target["amodal_mask"]), rng)
+        sample.update(
+            image_index=torch.tensor(row_index),
+            object_index=torch.tensor(position),
+            prediction_index=torch.tensor(prediction_index),
+            occlusion_rate=torch.tensor(target["occlusion_rate"], dtype=torch.float32),
+            image_height=torch.tensor(image.shape[0]),
+            image_width=torch.tensor(image.shape[1]),
+        )
+        return sample
+
+
+def collate_object_crops(samples: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples of `AmodalObjectDataset`: crops become `(batch, C, S, S)`, scalars `(batch,)`,
+    `crop_box` `(batch, 4)`."""
+    if not samples:
+        raise ValueError("collate_object_crops got an empty list of samples")
+    return {key: torch.stack([sample[key] for sample in samples]) for key in samples[0]}
+
+
+def crop_boxes(batch: dict[str, torch.Tensor]) -> list[CropBox]:
+    """The `CropBox` of each sample of a collated batch (for `paste_crop`)."""
+    return [CropBox.from_list(box.tolist()) for box in batch["crop_box"]]
