@@ -4,9 +4,11 @@
 `trust_remote_code` export so a saved folder also loads where this package is not installed.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoImageProcessor, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .image_processing_c2f_seg import C2FSegImageProcessor
 from .maskgit import MaskGITSampler
 from .modeling_c2f_seg import (
     C2FSegForAmodalSegmentation,
@@ -15,6 +17,7 @@ from .modeling_c2f_seg import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
+from .pipeline_amodal_segmentation import AmodalSegmentationPipeline
 
 __version__ = "0.1.0"
 
@@ -32,13 +35,20 @@ def _register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class()
         model_class.register_for_auto_class("AutoModel")
+    AutoImageProcessor.register(C2FSegConfig, image_processor_classes={"pil": C2FSegImageProcessor}, exist_ok=True)
+    C2FSegImageProcessor.register_for_auto_class()
+    PIPELINE_REGISTRY.register_pipeline(
+        "amodal-segmentation", pipeline_class=AmodalSegmentationPipeline, pt_model=AutoModel, type="image"
+    )
 
 
 _register_auto_classes()
 
 __all__ = [
+    "AmodalSegmentationPipeline",
     "C2FSegConfig",
     "C2FSegForAmodalSegmentation",
+    "C2FSegImageProcessor",
     "C2FSegMaskTransformer",
     "C2FSegPreTrainedModel",
     "C2FSegRefiner",

@@ -2,17 +2,23 @@
 
 This module is the only place where the crop / resize / paste-back geometry lives (the authors' crop rule):
 take the bounding box of the visible mask, keep its centre, scale its height and width by `enlarge_ratio`, clip
-to the image, crop with inclusive bounds and resize the crop to `crop_size` x `crop_size`. (The authors then pad
-the bottom/right up to the crop size; with resize factors of exactly crop_size/h and crop_size/w that pad is
+to the image, crop with inclusive bounds and resize the crop to `crop_resolution` x `crop_resolution`. (The authors then pad
+the bottom/right up to the crop size; with resize factors of exactly crop_resolution/h and crop_resolution/w that pad is
 always empty, so it is omitted.) Paste-back resizes a prediction to the crop box and places it into a zero
 canvas of the image size.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+import PIL.Image
 import torch
 import torch.nn.functional as F
+from transformers.image_processing_backends import PilBackend
+from transformers.image_processing_utils import BatchFeature
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from transformers.processing_utils import ImagesKwargs, Unpack
 
 
 @dataclass(frozen=True)
@@ -105,3 +111,210 @@ def paste_crop(
     canvas = torch.zeros((crop.shape[0], image_height, image_width), dtype=resized.dtype)
     canvas[:, box.top : box.bottom, box.left : box.right] = resized[0]
     return canvas
+
+
+class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
+    """Options of `C2FSegImageProcessor` beyond the standard image-processor ones.
+
+    crop_resolution: side of the square object crops (the model's `image_size`).
+    enlarge_ratio: scale of the visible-mask box that gives the crop (the authors use 2.0 at test time).
+    mask_threshold: probability above which a pasted-back prediction counts as foreground.
+    """
+
+    crop_resolution: int
+    enlarge_ratio: float
+    mask_threshold: float
+
+
+def load_rgb_image(image) -> np.ndarray:
+    """A PIL image, a file path, or a numpy array (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1] ->
+    `(H, W, 3)` uint8 RGB. Raises ValueError naming what is wrong."""
+    if isinstance(image, (str, os.PathLike)):
+        if not os.path.isfile(image):
+            raise ValueError(f"image: no file at {os.fspath(image)!r}")
+        with PIL.Image.open(image) as opened:
+            image = opened.convert("RGB")
+    if isinstance(image, PIL.Image.Image):
+        array = np.array(image.convert("RGB"))
+    elif isinstance(image, np.ndarray):
+        array = _numpy_image_to_rgb(image)
+    else:
+        raise ValueError(f"image: expected a PIL image, a path or a numpy array, got {type(image).__name__}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"image: has zero height or width (shape {array.shape})")
+    return np.ascontiguousarray(array)
+
+
+def _numpy_image_to_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = image[..., None].repeat(3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image: expected a numpy array of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+    image = image[..., :3]
+    if image.dtype == np.uint8:
+        return image
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"image: numpy images must be uint8 or float in [0, 1], got dtype {image.dtype}")
+    if np.isnan(image).any():
+        raise ValueError("image: contains NaN values")
+    if image.min() < 0 or image.max() > 1:
+        raise ValueError(f"image: float images must lie in [0, 1], got [{image.min():.3g}, {image.max():.3g}]")
+    return np.round(image * 255).astype(np.uint8)
+
+
+def load_binary_mask(mask, name: str, image_size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
+    """A mask as PIL "L"/"1"/"P", numpy or torch (bool, {0,1} or {0,255} integers, or float in [0, 1] thresholded
+    at `threshold`), shaped (H, W), (1, H, W) or (H, W, 1) -> `(H, W)` bool. `name` is used in error messages."""
+    if isinstance(mask, PIL.Image.Image):
+        if mask.mode not in ("1", "L", "P", "I", "F"):
+            raise ValueError(f"{name}: expected a single-channel PIL mask (mode 1, L or P), got mode {mask.mode}")
+        mask = np.asarray(mask)
+    elif isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    elif not isinstance(mask, np.ndarray):
+        raise ValueError(f"{name}: expected a PIL image, numpy array or torch tensor, got {type(mask).__name__}")
+    if mask.ndim == 3 and 1 in (mask.shape[0], mask.shape[2]):
+        mask = mask.reshape(mask.shape[1:] if mask.shape[0] == 1 else mask.shape[:2])
+    if mask.shape != tuple(image_size):
+        raise ValueError(f"{name}: has shape {mask.shape}, but the image is {tuple(image_size)} (height, width)")
+    binary = _binarize(mask, name, threshold)
+    if not binary.any():
+        raise ValueError(f"{name}: is empty (no foreground pixel); every object needs a visible mask")
+    return binary
+
+
+def _binarize(mask: np.ndarray, name: str, threshold: float) -> np.ndarray:
+    if mask.dtype == bool:
+        return mask
+    if np.issubdtype(mask.dtype, np.floating):
+        if np.isnan(mask).any():
+            raise ValueError(f"{name}: contains NaN values")
+        if mask.min() < 0 or mask.max() > 1:
+            raise ValueError(
+                f"{name}: float masks must lie in [0, 1], got values in [{mask.min():.3g}, {mask.max():.3g}]"
+            )
+        return mask >= threshold
+    if np.issubdtype(mask.dtype, np.integer):
+        values = np.unique(mask)
+        if not (set(values.tolist()) <= {0, 1} or set(values.tolist()) <= {0, 255}):
+            shown = values[:8].tolist()
+            raise ValueError(f"{name}: integer masks must hold {{0, 1}} or {{0, 255}}, got values {shown}")
+        return mask > 0
+    raise ValueError(f"{name}: unsupported mask dtype {mask.dtype}")
+
+
+def masks_from_label_map(label_map, image_size: tuple[int, int]) -> list[np.ndarray]:
+    """An `(H, W)` integer label map (0 = background) -> one bool mask per positive label, in ascending order."""
+    labels = np.asarray(label_map.detach().cpu() if isinstance(label_map, torch.Tensor) else label_map)
+    if labels.shape != tuple(image_size):
+        raise ValueError(f"label_map: has shape {labels.shape}, but the image is {tuple(image_size)}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"label_map: expected integer labels, got dtype {labels.dtype}")
+    return [labels == value for value in np.unique(labels) if value > 0]
+
+
+class C2FSegImageProcessor(PilBackend):
+    """Builds the per-object crops C2F-Seg reads and pastes its predictions back (PIL/numpy backend).
+
+    `processor(image, visible_masks=[...])` (or `label_map=`) returns `pixel_values (N, 3, S, S)` RGB in [0, 1]
+    (optionally normalised), `visible_masks (N, 1, S, S)` in {0, 1}, `crop_boxes (N, 4)` as
+    (top, left, bottom, right) slice bounds and `original_size (2,)`. The authors apply no mean/std normalisation,
+    so `do_normalize` defaults to False.
+    """
+
+    valid_kwargs = C2FSegImageProcessorKwargs
+    model_input_names = ["pixel_values", "visible_masks"]
+    crop_resolution = 256
+    enlarge_ratio = 2.0
+    mask_threshold = 0.5
+    do_normalize = False
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+
+    def __init__(self, **kwargs: Unpack[C2FSegImageProcessorKwargs]):
+        super().__init__(**kwargs)
+
+    def __call__(self, images, visible_masks=None, label_map=None, **kwargs) -> BatchFeature:
+        return self.preprocess(images, visible_masks=visible_masks, label_map=label_map, **kwargs)
+
+    def preprocess(self, images, visible_masks=None, label_map=None, **kwargs) -> BatchFeature:
+        """Crop every object of one image.
+
+        Args:
+            images: one image (PIL, path or numpy (H, W[, 3|4])).
+            visible_masks: a list of N masks of the image's size (PIL, numpy or torch; see `load_binary_mask`).
+            label_map: alternatively, an `(H, W)` integer map whose positive labels are the objects.
+        """
+        image = load_rgb_image(images)
+        masks = self.load_visible_masks(image.shape[:2], visible_masks, label_map)
+        boxes = [object_crop_box(mask, kwargs.get("enlarge_ratio", self.enlarge_ratio)) for mask in masks]
+        crop_resolution = kwargs.get("crop_resolution", self.crop_resolution)
+        pixel_values = torch.stack([crop_image(image, box, crop_resolution) for box in boxes])
+        if kwargs.get("do_normalize", self.do_normalize):
+            mean = torch.tensor(self.image_mean).view(1, 3, 1, 1)
+            pixel_values = (pixel_values - mean) / torch.tensor(self.image_std).view(1, 3, 1, 1)
+        return BatchFeature(
+            data={
+                "pixel_values": pixel_values,
+                "visible_masks": torch.stack(
+                    [crop_mask(mask, box, crop_resolution) for mask, box in zip(masks, boxes)]
+                ),
+                "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
+                "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
+            }
+        )
+
+    def load_visible_masks(self, image_size: tuple[int, int], visible_masks=None, label_map=None) -> list[np.ndarray]:
+        """Validate the object masks of one image and return them as `(H, W)` bool arrays."""
+        if (visible_masks is None) == (label_map is None):
+            raise ValueError("give exactly one of visible_masks (a list of masks) or label_map")
+        if label_map is not None:
+            masks = masks_from_label_map(label_map, image_size)
+            if not masks:
+                raise ValueError("label_map: has no positive label, so there is no object to segment")
+            return masks
+        if not isinstance(visible_masks, (list, tuple)):
+            visible_masks = [visible_masks]
+        if len(visible_masks) == 0:
+            raise ValueError("visible_masks: zero masks given; pass at least one visible mask per image")
+        return [
+            load_binary_mask(mask, f"visible_masks[{index}]", image_size, self.mask_threshold)
+            for index, mask in enumerate(visible_masks)
+        ]
+
+    def paste_masks(self, masks: torch.Tensor, crop_boxes: torch.Tensor, original_size) -> torch.Tensor:
+        """Paste `(N, 1, S, S)` crop probabilities back: `(N, H, W)` float probabilities at the image size."""
+        height, width = (int(value) for value in original_size)
+        return torch.stack(
+            [
+                paste_crop(mask.float().cpu(), CropBox.from_list(box), height, width)[0]
+                for mask, box in zip(masks, crop_boxes.tolist())
+            ]
+        )
+
+    def post_process_amodal_masks(
+        self,
+        masks: torch.Tensor,
+        crop_boxes: torch.Tensor,
+        original_size,
+        threshold: float | None = None,
+        visible_masks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Paste predicted crop probabilities `(N, 1, S, S)` back to the image and threshold them.
+
+        Args:
+            threshold: foreground threshold (default `mask_threshold`).
+            visible_masks: `(N, H, W)` bool input visible masks; when given, the result is their union with the
+                prediction (the authors report both the raw and the union variant).
+
+        Returns:
+            `(N, H, W)` bool masks at the original size.
+        """
+        threshold = self.mask_threshold if threshold is None else threshold
+        binary = self.paste_masks(masks, crop_boxes, original_size) >= threshold
+        if visible_masks is not None:
+            binary |= torch.as_tensor(visible_masks, dtype=torch.bool)
+        return binary
+
+
+__all__ = ["C2FSegImageProcessor", "CropBox", "object_crop_box", "paste_crop"]

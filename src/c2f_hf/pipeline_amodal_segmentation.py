@@ -1,0 +1,152 @@
+"""The `amodal-segmentation` pipeline: image + visible masks in, one dict per object out.
+
+Each object is a chunk, so objects of one image and of several images are batched through the model together up
+to `batch_size`. Sampling with `seed` is reproducible for a given `batch_size` (each batch draws from a generator
+seeded with `seed`); `greedy=True` is deterministic and independent of batching.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from transformers.pipelines.base import ChunkPipeline
+
+from .image_processing_c2f_seg import load_rgb_image
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What postprocessing needs of one object besides the model outputs."""
+
+    crop_box: tuple[int, int, int, int]
+    original_size: tuple[int, int]
+    input_visible_mask: np.ndarray
+
+
+def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
+    """`(H, W)` bool -> PIL "L" image with 0/255 values."""
+    return PIL.Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L")
+
+
+def mask_bbox(mask: np.ndarray) -> list[int] | None:
+    """COCO-style `[x, y, width, height]` of an `(H, W)` bool mask, None when it is empty."""
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return [int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1)]
+
+
+class AmodalSegmentationPipeline(ChunkPipeline):
+    """Predict the full (amodal) mask of each object of an image from its visible mask.
+
+    Call forms: `pipe(image, visible_masks=[...])` or `pipe(image, label_map=...)` for one image (returns a list
+    with one dict per object), `pipe([{"image": ..., "visible_masks": [...]}, ...], batch_size=B)` for several
+    (returns one such list per image).
+
+    Parameters: `num_steps` (MaskGIT steps K), `seed` (reproducible sampling), `greedy` (argmax decoding),
+    `threshold` (foreground probability), `union_with_visible` (add the input visible mask to the amodal mask),
+    `return_coarse` (also return the VQ-decoded coarse mask).
+
+    Each object dict holds `amodal_mask`, `visible_mask` (the model's refined visible prediction) and
+    `occluded_mask` (amodal minus the input visible mask), all PIL "L" images at the original size; `score` (mean
+    token confidence); `bbox` (`[x, y, w, h]` of the amodal mask, None if empty); `occlusion_rate` (occluded area
+    over amodal area); and `coarse_amodal_mask` when asked.
+    """
+
+    def _sanitize_parameters(
+        self,
+        visible_masks=None,
+        label_map=None,
+        num_steps: int | None = None,
+        seed: int | None = None,
+        greedy: bool | None = None,
+        threshold: float | None = None,
+        union_with_visible: bool | None = None,
+        return_coarse: bool | None = None,
+    ):
+        preprocess = {key: value for key, value in (("visible_masks", visible_masks), ("label_map", label_map))}
+        forward = {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}
+        postprocess = {
+            "threshold": threshold,
+            "union_with_visible": bool(union_with_visible),
+            "return_coarse": bool(return_coarse),
+        }
+        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
+            raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold: expected a probability in [0, 1], got {threshold!r}")
+        return preprocess, forward, postprocess
+
+    def __call__(self, inputs, **kwargs):
+        """See the class docstring."""
+        return super().__call__(inputs, **kwargs)
+
+    def preprocess(self, inputs, visible_masks=None, label_map=None):
+        if isinstance(inputs, dict):
+            if "image" not in inputs:
+                raise ValueError(f"each input dict needs an 'image' key, got keys {sorted(inputs)}")
+            visible_masks = inputs.get("visible_masks", visible_masks)
+            label_map = inputs.get("label_map", label_map)
+            inputs = inputs["image"]
+        image = load_rgb_image(inputs)
+        masks = self.image_processor.load_visible_masks(image.shape[:2], visible_masks, label_map)
+        crops = self.image_processor(image, visible_masks=masks)
+        original_size = tuple(crops["original_size"].tolist())
+        for index, mask in enumerate(masks):
+            info = ObjectInfo(tuple(crops["crop_boxes"][index].tolist()), original_size, mask)
+            yield {
+                "pixel_values": crops["pixel_values"][index : index + 1],
+                "visible_masks": crops["visible_masks"][index : index + 1],
+                "object_info": info,
+                "is_last": index == len(masks) - 1,
+            }
+
+    def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False):
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=model_inputs["pixel_values"].device).manual_seed(seed)
+        output = self.model.generate(
+            model_inputs["pixel_values"],
+            model_inputs["visible_masks"],
+            num_steps=num_steps,
+            generator=generator,
+            greedy=greedy,
+        )
+        return {
+            "amodal_masks": output.amodal_masks,
+            "visible_masks": output.visible_masks,
+            "coarse_amodal_masks": output.coarse_amodal_masks,
+            "scores": output.scores,
+            "object_info": model_inputs["object_info"],
+            "is_last": model_inputs["is_last"],
+        }
+
+    def postprocess(self, model_outputs, threshold=None, union_with_visible=False, return_coarse=False):
+        return [self._object_result(output, threshold, union_with_visible, return_coarse) for output in model_outputs]
+
+    def _object_result(self, output, threshold, union_with_visible, return_coarse) -> dict:
+        info = output["object_info"]
+        if isinstance(info, list):
+            info = info[0]
+        paste = lambda masks: self.image_processor.post_process_amodal_masks(  # noqa: E731
+            masks, torch.tensor([info.crop_box]), info.original_size, threshold
+        )[0].numpy()
+        amodal = paste(output["amodal_masks"])
+        if union_with_visible:
+            amodal = amodal | info.input_visible_mask
+        occluded = amodal & ~info.input_visible_mask
+        result = {
+            "score": float(output["scores"].reshape(-1)[0]),
+            "amodal_mask": mask_to_image(amodal),
+            "visible_mask": mask_to_image(paste(output["visible_masks"])),
+            "occluded_mask": mask_to_image(occluded),
+            "bbox": mask_bbox(amodal),
+            "occlusion_rate": float(occluded.sum() / amodal.sum()) if amodal.any() else 0.0,
+        }
+        if return_coarse:
+            result["coarse_amodal_mask"] = mask_to_image(paste(output["coarse_amodal_masks"]))
+        return result
+
+
+__all__ = ["AmodalSegmentationPipeline"]

@@ -1,0 +1,178 @@
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from transformers import AutoImageProcessor
+
+from c2f_hf import C2FSegImageProcessor
+from c2f_hf.image_processing_c2f_seg import CropBox, crop_mask, object_crop_box, paste_crop
+from conftest import tiny_config
+
+
+def box_mask(height, width, top, left, box_height, box_width):
+    mask = np.zeros((height, width), dtype=bool)
+    mask[top : top + box_height, left : left + box_width] = True
+    return mask
+
+
+@pytest.mark.parametrize(
+    ("mask_box", "enlarge", "expected"),
+    [
+        # 10x20 box at rows 10..19, cols 30..49: centre (15, 40); half spans 10 and 20 -> rows 5..25, cols 20..60.
+        ((10, 30, 10, 20), 2.0, CropBox(5, 20, 26, 61)),
+        # Clipped at the top-left corner: rows 0..3 -> centre 2, half 4 -> [0, 6]; same for columns.
+        ((0, 0, 4, 4), 2.0, CropBox(0, 0, 7, 7)),
+        # Clipped at the bottom-right: rows 95..99 -> centre 97, half 5 -> [92, 100) clipped to the image.
+        ((95, 115, 5, 5), 2.0, CropBox(92, 112, 100, 120)),
+        # A 1-pixel object still gets a 3x3 crop.
+        ((50, 60, 1, 1), 2.0, CropBox(49, 59, 52, 62)),
+        # enlarge 3: a 4x6 box at (40, 40): centres 42 / 43, halves 6 / 9.
+        ((40, 40, 4, 6), 3.0, CropBox(36, 34, 49, 53)),
+    ],
+)
+def test_crop_box_follows_the_authors_rule(mask_box, enlarge, expected):
+    mask = box_mask(100, 120, *mask_box)
+    assert object_crop_box(mask, enlarge) == expected
+
+
+def test_empty_mask_has_no_crop_box():
+    with pytest.raises(ValueError, match="empty"):
+        object_crop_box(np.zeros((8, 8), dtype=bool))
+
+
+def test_paste_back_of_a_crop_of_the_input_returns_the_input_exactly():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        height, width = rng.integers(10, 200, size=2)
+        mask = np.zeros((height, width), dtype=bool)
+        top, left = rng.integers(0, height - 2), rng.integers(0, width - 2)
+        mask[top : top + rng.integers(1, 30), left : left + rng.integers(1, 30)] = True
+        mask &= rng.random((height, width)) < 0.8
+        if not mask.any():
+            continue
+        box = object_crop_box(mask)
+        pasted = paste_crop(crop_mask(mask, box, 64), box, height, width, mode="nearest")[0].numpy() > 0.5
+        assert np.array_equal(pasted, mask)
+
+
+def test_processor_outputs(tmp_path):
+    processor = C2FSegImageProcessor(crop_resolution=64)
+    image = np.random.default_rng(0).integers(0, 255, (100, 120, 3), dtype=np.uint8)
+    masks = [box_mask(100, 120, 10, 30, 10, 20), box_mask(100, 120, 50, 60, 30, 10)]
+    out = processor(image, visible_masks=masks)
+    assert out["pixel_values"].shape == (2, 3, 64, 64)
+    assert out["pixel_values"].min() >= 0 and out["pixel_values"].max() <= 1
+    assert out["visible_masks"].shape == (2, 1, 64, 64)
+    assert set(out["visible_masks"].unique().tolist()) == {0.0, 1.0}
+    assert out["crop_boxes"].tolist()[0] == [5, 20, 26, 61]
+    assert out["original_size"].tolist() == [100, 120]
+
+
+def test_crop_of_a_constant_image_keeps_its_colour():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    image = np.full((40, 40, 3), (255, 0, 51), dtype=np.uint8)
+    out = processor(image, visible_masks=[box_mask(40, 40, 10, 10, 5, 5)])
+    torch.testing.assert_close(out["pixel_values"][0, :, 5, 5], torch.tensor([1.0, 0.0, 0.2]))
+
+
+def test_normalisation_is_an_option_off_by_default():
+    image = np.full((40, 40, 3), 128, dtype=np.uint8)
+    masks = [box_mask(40, 40, 10, 10, 5, 5)]
+    raw = C2FSegImageProcessor(crop_resolution=32)(image, visible_masks=masks)["pixel_values"]
+    normalised = C2FSegImageProcessor(crop_resolution=32, do_normalize=True)(image, visible_masks=masks)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(normalised["pixel_values"][0, :, 0, 0], (raw[0, :, 0, 0] - mean) / std)
+
+
+def test_label_map_equals_the_list_of_masks():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    image = np.zeros((60, 60, 3), dtype=np.uint8)
+    first, second = box_mask(60, 60, 5, 5, 10, 10), box_mask(60, 60, 30, 30, 20, 5)
+    label_map = first.astype(np.int64) * 3 + second.astype(np.int64) * 7
+    from_list = processor(image, visible_masks=[first, second])
+    from_map = processor(image, label_map=label_map)
+    for key in ("pixel_values", "visible_masks", "crop_boxes"):
+        assert torch.equal(from_list[key], from_map[key])
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        PIL.Image.fromarray(box_mask(40, 50, 5, 5, 10, 10).astype(np.uint8) * 255, mode="L"),
+        box_mask(40, 50, 5, 5, 10, 10),
+        box_mask(40, 50, 5, 5, 10, 10).astype(np.uint8),
+        box_mask(40, 50, 5, 5, 10, 10).astype(np.float32) * 0.9,
+        torch.from_numpy(box_mask(40, 50, 5, 5, 10, 10))[None],
+    ],
+)
+def test_every_mask_type_gives_the_same_crop(mask):
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    reference = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=[box_mask(40, 50, 5, 5, 10, 10)])
+    out = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=[mask])
+    assert torch.equal(out["visible_masks"], reference["visible_masks"])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((40, 50), np.uint8),
+        np.zeros((40, 50, 4), np.uint8),
+        np.zeros((40, 50, 3), np.float32),
+        PIL.Image.new("L", (50, 40)),
+    ],
+)
+def test_every_image_type_is_accepted(image, tmp_path):
+    out = C2FSegImageProcessor(crop_resolution=32)(image, visible_masks=[box_mask(40, 50, 5, 5, 10, 10)])
+    assert out["pixel_values"].shape == (1, 3, 32, 32)
+
+
+def test_image_path_is_accepted(tmp_path):
+    PIL.Image.new("RGB", (50, 40), (10, 20, 30)).save(tmp_path / "image.png")
+    out = C2FSegImageProcessor(crop_resolution=32)(tmp_path / "image.png", visible_masks=[box_mask(40, 50, 5, 5, 3, 3)])
+    torch.testing.assert_close(out["pixel_values"][0, :, 0, 0], torch.tensor([10, 20, 30]) / 255.0)
+
+
+@pytest.mark.parametrize(
+    ("image", "masks", "message"),
+    [
+        (np.zeros((40, 50, 3), np.uint8), [np.zeros((40, 50), bool)], r"visible_masks\[0\]: is empty"),
+        (np.zeros((40, 50, 3), np.uint8), [np.ones((40, 51), bool)], r"visible_masks\[0\]: has shape \(40, 51\)"),
+        (np.zeros((40, 50, 3), np.uint8), [np.full((40, 50), 1.5, np.float32)], "must lie in \\[0, 1\\]"),
+        (np.zeros((40, 50, 3), np.uint8), [np.full((40, 50), np.nan, np.float32)], "NaN"),
+        (np.zeros((40, 50, 3), np.uint8), [np.full((40, 50), 7, np.uint8)], r"\{0, 1\} or \{0, 255\}"),
+        (np.zeros((40, 50, 3), np.uint8), [], "zero masks"),
+        (np.zeros((40, 0, 3), np.uint8), [np.ones((40, 0), bool)], "zero height or width"),
+        (np.full((40, 50, 3), np.nan, np.float32), [np.ones((40, 50), bool)], "image: contains NaN"),
+        (np.zeros((3, 40, 50), np.uint8), [np.ones((40, 50), bool)], "shape \\(H, W\\)"),
+        ("/no/such/image.png", [np.ones((40, 50), bool)], "no file"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(image, masks, message):
+    with pytest.raises(ValueError, match=message):
+        C2FSegImageProcessor(crop_resolution=32)(image, visible_masks=masks)
+
+
+def test_post_processing_pastes_thresholds_and_unions():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    visible = box_mask(40, 50, 10, 10, 10, 10)
+    crops = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=[visible])
+    probabilities = torch.zeros(1, 1, 32, 32)
+    probabilities[..., :16, :] = 0.8
+    pasted = processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50))
+    assert pasted.shape == (1, 40, 50) and pasted.dtype == torch.bool
+    top, left, bottom, right = crops["crop_boxes"][0].tolist()
+    assert pasted[0, top : top + (bottom - top) // 2 - 1, left:right].all()
+    assert not pasted[0, bottom:, :].any() and not pasted[0, :, right:].any()
+    assert not processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50), threshold=0.9).any()
+    union = processor.post_process_amodal_masks(
+        torch.zeros(1, 1, 32, 32), crops["crop_boxes"], (40, 50), visible_masks=torch.from_numpy(visible)[None]
+    )
+    assert torch.equal(union[0], torch.from_numpy(visible))
+
+
+def test_processor_round_trips_through_auto_image_processor(tmp_path):
+    tiny_config().save_pretrained(tmp_path)
+    C2FSegImageProcessor(crop_resolution=64, enlarge_ratio=2.5).save_pretrained(tmp_path)
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert isinstance(loaded, C2FSegImageProcessor)
+    assert loaded.crop_resolution == 64 and loaded.enlarge_ratio == 2.5 and loaded.do_normalize is False

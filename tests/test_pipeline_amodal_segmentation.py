@@ -1,0 +1,207 @@
+import textwrap
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from transformers import pipeline
+
+from c2f_hf import AmodalSegmentationPipeline, C2FSegForAmodalSegmentation, C2FSegImageProcessor
+from conftest import run_without_package, tiny_config
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_model")
+    torch.manual_seed(0)
+    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=64).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def segmenter(model_folder):
+    return pipeline("amodal-segmentation", model=str(model_folder), trust_remote_code=False)
+
+
+def scene(height=90, width=110, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    masks = []
+    for top, left, box_height, box_width in ((5, 5, 20, 30), (40, 50, 30, 20), (60, 10, 15, 15)):
+        mask = np.zeros((height, width), dtype=bool)
+        mask[top : top + box_height, left : left + box_width] = True
+        masks.append(mask)
+    return image, masks
+
+
+def as_arrays(result):
+    return {key: np.asarray(value) if isinstance(value, PIL.Image.Image) else value for key, value in result.items()}
+
+
+def assert_same_objects(first, second):
+    assert len(first) == len(second)
+    for one, other in zip(first, second):
+        one, other = as_arrays(one), as_arrays(other)
+        assert one.keys() == other.keys()
+        for key in one:
+            if isinstance(one[key], np.ndarray):
+                assert np.array_equal(one[key], other[key]), key
+            elif isinstance(one[key], float):
+                assert one[key] == pytest.approx(other[key], abs=1e-5), key
+            else:
+                assert one[key] == other[key], key
+
+
+def test_pipeline_class_and_processor(segmenter):
+    assert isinstance(segmenter, AmodalSegmentationPipeline)
+    assert isinstance(segmenter.image_processor, C2FSegImageProcessor)
+
+
+def test_output_fields_types_and_sizes(segmenter):
+    image, masks = scene()
+    objects = segmenter(image, visible_masks=masks[:2], seed=0, return_coarse=True)
+    assert len(objects) == 2
+    for result, visible in zip(objects, masks):
+        assert set(result) == {
+            "score",
+            "amodal_mask",
+            "visible_mask",
+            "occluded_mask",
+            "bbox",
+            "occlusion_rate",
+            "coarse_amodal_mask",
+        }
+        for key in ("amodal_mask", "visible_mask", "occluded_mask", "coarse_amodal_mask"):
+            assert isinstance(result[key], PIL.Image.Image) and result[key].mode == "L"
+            assert result[key].size == (110, 90)
+            assert set(np.unique(np.asarray(result[key]))) <= {0, 255}
+        amodal, occluded = np.asarray(result["amodal_mask"]) > 0, np.asarray(result["occluded_mask"]) > 0
+        assert not (occluded & visible).any()
+        assert np.array_equal(occluded, amodal & ~visible)
+        expected_rate = occluded.sum() / amodal.sum() if amodal.any() else 0.0
+        assert result["occlusion_rate"] == pytest.approx(expected_rate)
+        assert 0.0 < result["score"] <= 1.0
+        if amodal.any():
+            x, y, width, height = result["bbox"]
+            rows, columns = np.nonzero(amodal)
+            assert (x, y, width, height) == (
+                columns.min(),
+                rows.min(),
+                columns.max() - columns.min() + 1,
+                rows.max() - rows.min() + 1,
+            )
+
+
+def test_several_images_batched_equal_per_object_calls(segmenter):
+    first_image, first_masks = scene(seed=1)
+    second_image, second_masks = scene(seed=2)
+    batched = segmenter(
+        [
+            {"image": first_image, "visible_masks": first_masks[:1]},
+            {"image": second_image, "visible_masks": second_masks},
+        ],
+        batch_size=4,
+        greedy=True,
+    )
+    assert [len(objects) for objects in batched] == [1, 3]
+    singles = [segmenter(first_image, visible_masks=[first_masks[0]], greedy=True)] + [
+        segmenter(second_image, visible_masks=[mask], greedy=True) for mask in second_masks
+    ]
+    assert_same_objects(batched[0], singles[0])
+    assert_same_objects(batched[1], [single[0] for single in singles[1:]])
+
+
+def test_seeded_calls_are_reproducible(segmenter):
+    image, masks = scene()
+    assert_same_objects(segmenter(image, visible_masks=masks, seed=3), segmenter(image, visible_masks=masks, seed=3))
+
+
+def test_union_with_visible_contains_the_input_mask(segmenter):
+    image, masks = scene()
+    objects = segmenter(image, visible_masks=masks, greedy=True, union_with_visible=True)
+    for result, visible in zip(objects, masks):
+        assert (np.asarray(result["amodal_mask"])[visible] == 255).all()
+
+
+def test_threshold_one_gives_empty_masks(segmenter):
+    image, masks = scene()
+    result = segmenter(image, visible_masks=masks[:1], greedy=True, threshold=1.0)[0]
+    assert not np.asarray(result["amodal_mask"]).any()
+    assert result["bbox"] is None and result["occlusion_rate"] == 0.0
+
+
+def test_border_and_one_pixel_objects_work(segmenter):
+    image = np.zeros((50, 60, 3), dtype=np.uint8)
+    border = np.zeros((50, 60), dtype=bool)
+    border[40:, 50:] = True
+    pixel = np.zeros((50, 60), dtype=bool)
+    pixel[0, 0] = True
+    objects = segmenter(image, visible_masks=[border, pixel], greedy=True)
+    assert len(objects) == 2 and all(result["amodal_mask"].size == (60, 50) for result in objects)
+
+
+def test_label_map_and_path_inputs(segmenter, tmp_path):
+    image, masks = scene()
+    PIL.Image.fromarray(image).save(tmp_path / "scene.png")
+    label_map = sum((index + 1) * mask.astype(np.int32) for index, mask in enumerate(masks))
+    from_map = segmenter(str(tmp_path / "scene.png"), label_map=label_map, greedy=True)
+    from_list = segmenter(image, visible_masks=masks, greedy=True)
+    assert_same_objects(from_map, from_list)
+
+
+@pytest.mark.parametrize(
+    ("image", "masks", "message"),
+    [
+        (np.zeros((40, 50, 3), np.uint8), [np.zeros((40, 50), bool)], "is empty"),
+        (np.zeros((40, 50, 3), np.uint8), [np.ones((30, 50), bool)], "has shape"),
+        (np.zeros((40, 50, 3), np.uint8), [np.full((40, 50), 2.0, np.float32)], "must lie in"),
+        (np.zeros((40, 50, 3), np.uint8), [], "zero masks"),
+        (np.zeros((40, 0, 3), np.uint8), [np.ones((40, 0), bool)], "zero height or width"),
+        (np.full((40, 50, 3), np.nan, np.float32), [np.ones((40, 50), bool)], "NaN"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(segmenter, image, masks, message):
+    with pytest.raises(ValueError, match=message):
+        segmenter(image, visible_masks=masks)
+
+
+def test_bad_parameters_get_a_clear_error(segmenter):
+    image, masks = scene()
+    with pytest.raises(ValueError, match="num_steps"):
+        segmenter(image, visible_masks=masks, num_steps=0)
+    with pytest.raises(ValueError, match="threshold"):
+        segmenter(image, visible_masks=masks, threshold=1.5)
+    with pytest.raises(ValueError, match="'image' key"):
+        segmenter([{"picture": image, "visible_masks": masks}])
+
+
+def test_saved_pipeline_runs_with_remote_code_without_the_package(segmenter, tmp_path):
+    image, masks = scene()
+    expected = segmenter(image, visible_masks=masks, greedy=True)
+    segmenter.save_pretrained(tmp_path / "pipe")
+    np.savez(tmp_path / "inputs.npz", image=image, masks=np.stack(masks))
+    script = textwrap.dedent(
+        f"""
+        try:
+            import c2f_hf
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise AssertionError("c2f_hf must not be importable here")
+        import numpy as np
+        from transformers import pipeline
+        inputs = np.load({str(tmp_path / "inputs.npz")!r})
+        pipe = pipeline("amodal-segmentation", model={str(tmp_path / "pipe")!r}, trust_remote_code=True)
+        assert type(pipe).__module__.startswith("transformers_modules"), type(pipe).__module__
+        objects = pipe(inputs["image"], visible_masks=list(inputs["masks"]), greedy=True)
+        np.savez({str(tmp_path / "out.npz")!r}, *[np.asarray(o["amodal_mask"]) for o in objects],
+                 scores=np.array([o["score"] for o in objects]))
+        """
+    )
+    result = run_without_package(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = np.load(tmp_path / "out.npz")
+    for index, expected_object in enumerate(expected):
+        assert np.array_equal(outputs[f"arr_{index}"], np.asarray(expected_object["amodal_mask"]))
+    assert np.allclose(outputs["scores"], [o["score"] for o in expected], atol=1e-6)
