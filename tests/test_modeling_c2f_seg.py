@@ -2,7 +2,6 @@ import textwrap
 
 import pytest
 import torch
-from conftest import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 from transformers import AutoModel
 
 from c2f_hf import (
@@ -11,6 +10,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
+from conftest import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
 GRID = 4
 VOCAB = 16

@@ -2,10 +2,10 @@
 
 This module is the only place where the crop / resize / paste-back geometry lives (the authors' crop rule):
 take the bounding box of the visible mask, keep its centre, scale its height and width by `enlarge_ratio`, clip
-to the image, crop with inclusive bounds and resize the crop to `crop_resolution` x `crop_resolution`. (The authors then pad
-the bottom/right up to the crop size; with resize factors of exactly crop_resolution/h and crop_resolution/w that pad is
-always empty, so it is omitted.) Paste-back resizes a prediction to the crop box and places it into a zero
-canvas of the image size.
+to the image, crop with inclusive bounds and resize the crop to `crop_resolution` pixels square. (The authors
+then pad the bottom/right up to the crop size; with resize factors of exactly crop_resolution/h and
+crop_resolution/w that pad is always empty, so it is omitted.) Paste-back resizes a prediction to the crop box
+and places it into a zero canvas of the image size.
 """
 
 import os
