@@ -8,7 +8,10 @@ import argparse
 import importlib
 import logging
 
-COMMAND_MODULES = []
+COMMAND_MODULES = [
+    "c2f_hf.convert_original_checkpoint",
+    "c2f_hf.data.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
