@@ -9,7 +9,6 @@ import importlib
 import logging
 
 COMMAND_MODULES = [
-    "c2f_hf.convert_original_checkpoint",
     "c2f_hf.data.cli",
 ]
 
