@@ -9,6 +9,7 @@ import importlib
 import logging
 
 COMMAND_MODULES = [
+    "c2f_hf.convert_original_checkpoint",
     "c2f_hf.data.cli",
 ]
 

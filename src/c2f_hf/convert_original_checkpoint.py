@@ -22,6 +22,8 @@ supported; the video variant (Fishbowl, MOViD-A) is refused.
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import logging
 import pickle
 import re
@@ -31,8 +33,11 @@ from typing import Any
 
 import torch
 import yaml
+from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.errors import StrictDataclassError
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ VQ_SECTION = "g_model"
 C2F_SECTIONS = ("model", "img_encoder", "refine")
 # Parameter names that only the video transformer (spatial + temporal attention per block) has.
 _VIDEO_PARAMETER_PATTERN = re.compile(r"^blocks\.\d+\.(attn1|attn2|ln3)\.")
+# How torch's weights-only unpickler reports a class or function it refuses to import.
+_PICKLED_CODE_MARKER = "Unsupported global"
 # yml fields that only the video configurations (Fishbowl, MOViD-A) have.
 _VIDEO_CONFIG_FIELDS = ("window_length", "train_seq_len")
 
@@ -117,8 +124,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     """The settings of one of the authors' yml files (read with yaml's safe loader, like the authors)."""
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    with path.open() as stream:
-        settings = yaml.safe_load(stream)
+    try:
+        with path.open() as stream:
+            settings = yaml.safe_load(stream)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid yml: {error}") from error
     if not isinstance(settings, dict):
         raise ValueError(f"{path}: expected a yml mapping of settings, found {type(settings).__name__}")
     return settings
@@ -136,9 +146,7 @@ def _nested_mapping(settings: Mapping[str, Any], keys: tuple[str, ...], path: Pa
         settings = _required(settings, key, path, where)
         where += f"{key}."
         if not isinstance(settings, Mapping):
-            raise ValueError(
-                f"{path}: expected {where[:-1]!r} to be a mapping, found {type(settings).__name__}"
-            )
+            raise ValueError(f"{path}: expected {where[:-1]!r} to be a mapping, found {type(settings).__name__}")
     return settings
 
 
@@ -186,9 +194,7 @@ def c2f_config_from_yaml(path: Path, vq_config: C2FSegVQConfig) -> tuple[C2FSegC
     _refuse_video_config(settings, path)
     used = {key: _required(settings, key, path, "") for key in _TRANSFORMER_FIELDS}
     if settings.get("gamma_mode", "cosine") != "cosine":
-        raise ValueError(
-            f"{path}: gamma_mode is {settings['gamma_mode']!r}; expected 'cosine' (our schedule)"
-        )
+        raise ValueError(f"{path}: gamma_mode is {settings['gamma_mode']!r}; expected 'cosine' (our schedule)")
     transformer_config = C2FSegTransformerConfig(
         **{ours: settings[theirs] for theirs, ours in _TRANSFORMER_FIELDS.items()}
     )
@@ -220,22 +226,20 @@ def load_original_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if _PICKLED_CODE_MARKER not in str(error):
+            raise ValueError(f"{path} is not a readable torch checkpoint (corrupted?): {error}") from error
         raise ValueError(
             f"{path} cannot be loaded with weights_only=True: it needs pickled code (custom classes or functions) "
             "that we refuse to execute. Expected a dict of tensors as the authors save it."
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(
-            f"{path} is not a readable torch checkpoint (corrupted or truncated?): {error}"
-        ) from error
+        raise ValueError(f"{path} is not a readable torch checkpoint (corrupted or truncated?): {error}") from error
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: expected a dict of state dicts, found {type(checkpoint).__name__}")
     return checkpoint
 
 
-def _state_dict_section(
-    checkpoint: Mapping[str, Any], key: str, path: Path, role: str
-) -> dict[str, torch.Tensor]:
+def _state_dict_section(checkpoint: Mapping[str, Any], key: str, path: Path, role: str) -> dict[str, torch.Tensor]:
     """`checkpoint[key]`, a state dict; names the file, the key and what was found when it is not there."""
     if key not in checkpoint:
         hint = ""
@@ -318,9 +322,7 @@ def check_state_dict(
     their descriptions are returned (they are then not loaded).
     """
     missing = sorted(set(expected) - set(renamed))
-    unexpected = unrenamable + [
-        f"{sources[key]} (would be {key!r})" for key in renamed if key not in expected
-    ]
+    unexpected = unrenamable + [f"{sources[key]} (would be {key!r})" for key in renamed if key not in expected]
     mismatched = [
         f"{sources[key]} -> {key!r}: expected shape {list(expected[key].shape)}, found {list(tensor.shape)}"
         for key, tensor in renamed.items()
@@ -332,9 +334,7 @@ def check_state_dict(
     if mismatched:
         problems.append(f"wrong shape: {mismatched}")
     if unexpected and not allow_unexpected:
-        problems.append(
-            f"unexpected (pass allow_unexpected / --allow-unexpected to ignore them): {unexpected}"
-        )
+        problems.append(f"unexpected (pass allow_unexpected / --allow-unexpected to ignore them): {unexpected}")
     if problems:
         raise ValueError("the authors' checkpoints do not match the configured model; " + "; ".join(problems))
     return unexpected
@@ -351,13 +351,12 @@ def build_converted_model(
     renamed, sources, unrenamable = rename_with_sources(sections)
     ignored = check_state_dict(model.state_dict(), renamed, sources, unrenamable, allow_unexpected)
     expected_keys = set(model.state_dict())
-    model.load_state_dict({key: value for key, value in renamed.items() if key in expected_keys}, assign=True)
+    loadable = {key: value.contiguous() for key, value in renamed.items() if key in expected_keys}
+    model.load_state_dict(loadable, strict=True, assign=True)
     return model.eval(), ignored
 
 
-def read_original_sections(
-    vq_checkpoint: Path, checkpoint: Path
-) -> dict[str, tuple[Path, dict[str, torch.Tensor]]]:
+def read_original_sections(vq_checkpoint: Path, checkpoint: Path) -> dict[str, tuple[Path, dict[str, torch.Tensor]]]:
     """`{section: (file, state dict)}` for `g_model` of the VQ file and `model`, `img_encoder`, `refine` of the
     C2F-Seg file; other top-level entries (optimizer state, iteration counters) are not read."""
     vq_file = load_original_checkpoint(vq_checkpoint)
@@ -371,3 +370,138 @@ def read_original_sections(
     if skipped:
         logger.info("not read (training state): %s", skipped)
     return sections
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_model_card(source_files: Mapping[str, Path], settings: Mapping[str, Any], ignored: list[str]) -> ModelCard:
+    """Model card naming the source files (with SHA-256), the yml settings used and any ignored extras."""
+    data = ModelCardData(library_name="transformers", tags=["c2f-seg", "amodal-segmentation", "image-segmentation"])
+    files = "\n".join(f"| {role} | `{path.name}` | `{sha256_of(path)}` |" for role, path in source_files.items())
+    setting_rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in settings.items())
+    ignored_text = "\n".join(f"- `{entry}`" for entry in ignored) or "None."
+    body = f"""
+# C2F-Seg (converted from the authors' release)
+
+C2F-Seg amodal segmentation (Gao et al., ICCV 2023) converted with `c2f-hf convert-original` from the authors'
+checkpoint and configuration files. Every tensor is copied unchanged under a new name (see
+`c2f_hf.convert_original_checkpoint`); the ResNet classifier `fc` is dropped.
+
+## Source files
+
+| role | file | SHA-256 |
+|------|------|---------|
+{files}
+
+## Settings read from the yml files
+
+| setting | value |
+|---------|-------|
+{setting_rows}
+
+## Extra parameters ignored (`--allow-unexpected`)
+
+{ignored_text}
+
+## Usage
+
+```python
+import c2f_hf
+from c2f_hf import C2FSegForAmodalSegmentation
+
+model = C2FSegForAmodalSegmentation.from_pretrained("path/to/this/folder")
+```
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def convert_original_checkpoint(
+    vq_checkpoint: str | Path,
+    vq_config: str | Path,
+    checkpoint: str | Path,
+    config: str | Path,
+    output_dir: str | Path,
+    push_to_hub: str | None = None,
+    allow_unexpected: bool = False,
+) -> Path:
+    """Convert `vqgan_<DS>.pth` + `vqgan_<DS>.yml` and `c2f_seg_<DS>.pth` + `c2f_seg_<DS>.yml` (image variant)
+    into a `save_pretrained` folder (config, safetensors weights, image processor, model card); returns
+    the folder.
+
+    Args:
+        push_to_hub: optional Hub repository id the folder is uploaded to.
+        allow_unexpected: ignore (and list in the card) extra parameters inside the authors' state dicts.
+    """
+    paths = {
+        name: Path(value)
+        for name, value in (
+            ("VQ checkpoint", vq_checkpoint),
+            ("VQ config", vq_config),
+            ("C2F-Seg checkpoint", checkpoint),
+            ("C2F-Seg config", config),
+        )
+    }
+    model_config, settings = build_config_from_yaml(paths["VQ config"], paths["C2F-Seg config"])
+    sections = read_original_sections(paths["VQ checkpoint"], paths["C2F-Seg checkpoint"])
+    model, ignored = build_converted_model(model_config, sections, allow_unexpected)
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    C2FSegImageProcessor(crop_resolution=model_config.image_size).save_pretrained(output)
+    build_model_card(paths, settings, ignored).save(output / "README.md")
+    logger.info("wrote %s", output)
+    if push_to_hub:
+        _upload(output, push_to_hub)
+    return output
+
+
+def _upload(folder: Path, repo_id: str) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Convert the authors' C2F-Seg checkpoint")
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    try:
+        output = convert_original_checkpoint(
+            args.vq_checkpoint,
+            args.vq_config,
+            args.checkpoint,
+            args.config,
+            args.output,
+            push_to_hub=args.push_to_hub,
+            allow_unexpected=args.allow_unexpected,
+        )
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+        logger.error("convert-original failed: %s", error)
+        return 1
+    logger.info("converted checkpoint written to %s", output)
+    return 0
+
+
+def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
+    """`c2f-hf convert-original`."""
+    parser = subparsers.add_parser(
+        "convert-original",
+        help="convert the authors' released .pth checkpoints and yml configs into a save_pretrained folder",
+    )
+    parser.add_argument("--vq-checkpoint", required=True, help="vqgan_<DS>.pth (key 'g_model')")
+    parser.add_argument("--vq-config", required=True, help="vqgan_<DS>.yml")
+    parser.add_argument("--checkpoint", required=True, help="c2f_seg_<DS>.pth (keys 'model', 'img_encoder', 'refine')")
+    parser.add_argument("--config", required=True, help="c2f_seg_<DS>.yml")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload the folder to this repo")
+    parser.add_argument(
+        "--allow-unexpected",
+        action="store_true",
+        help="ignore extra parameters in the state dicts (listed in the card)",
+    )
+    parser.set_defaults(handler=_run_cli)
