@@ -1,0 +1,126 @@
+"""The object-crop transform: geometry, seeded augmentation, per-object dataset and collate."""
+
+import numpy as np
+import pytest
+import torch
+
+from c2f_hf.data.transforms import (
+    AmodalObjectDataset,
+    ObjectCropTransform,
+    VisibleMaskAugmentation,
+    collate_object_crops,
+    crop_boxes,
+)
+from c2f_hf.image_processing_c2f_seg import object_crop_box, paste_crop
+
+
+def as_bool(image) -> np.ndarray:
+    return np.asarray(image) > 127
+
+
+def test_pairs_follow_the_objects_column(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64)
+    lengths = [len(objects) for objects in tiny_dataset["objects"]]
+    expected = [(row, position) for row, length in enumerate(lengths) for position in range(length)]
+    assert [tuple(pair) for pair in dataset.pairs] == expected
+    assert len(dataset) == sum(lengths)
+
+
+def test_evaluation_crop_matches_the_authors_rule_and_pastes_back(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64)
+    for index in (0, 5, len(dataset) - 1):
+        sample = dataset[index]
+        row = tiny_dataset[int(sample["image_index"])]
+        target = row["objects"][int(sample["object_index"])]
+        visible, amodal = as_bool(target["visible_mask"]), as_bool(target["amodal_mask"])
+        box = object_crop_box(visible, 2.0)
+        assert sample["crop_box"].tolist() == box.to_list()
+        assert sample["pixel_values"].shape == (3, 64, 64) and 0 <= sample["pixel_values"].min() <= 1
+        assert torch.equal(sample["visible_masks"], sample["visible_mask_targets"])
+        assert not bool(sample["flipped"])
+        pasted = paste_crop(sample["amodal_masks"], box, 64, 64, mode="nearest")[0].numpy() > 0.5
+        inside = (slice(box.top, box.bottom), slice(box.left, box.right))
+        assert np.array_equal(pasted[inside], amodal[inside]) and not pasted.sum() > amodal.sum()
+        assert sample["occlusion_rate"] == pytest.approx(target["occlusion_rate"])
+
+
+def test_training_crop_uses_the_seeded_enlarge_ratio(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, training=True, seed=5)
+    dataset.set_epoch(2)
+    for index in (1, 4, 9):
+        sample = dataset[index]
+        target = tiny_dataset[int(sample["image_index"])]["objects"][int(sample["object_index"])]
+        enlarge_ratio = np.random.default_rng([5, 2, index]).uniform(1.5, 3.0)
+        assert sample["crop_box"].tolist() == object_crop_box(as_bool(target["visible_mask"]), enlarge_ratio).to_list()
+        assert 1.5 <= enlarge_ratio <= 3.0
+
+
+def test_training_samples_are_reproducible_and_change_with_the_epoch(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, training=True, seed=1)
+    first = [dataset[index] for index in range(8)]
+    again = [dataset[index] for index in range(8)]
+    assert all(torch.equal(a[key], b[key]) for a, b in zip(first, again) for key in a)
+    dataset.set_epoch(1)
+    later = [dataset[index] for index in range(8)]
+    assert any(not torch.equal(a["crop_box"], b["crop_box"]) for a, b in zip(first, later))
+    flips = [bool(sample["flipped"]) for sample in first + later]
+    assert any(flips) and not all(flips)
+
+
+def test_flip_mirrors_every_crop():
+    rng_draws = np.random.default_rng(0)
+    image = rng_draws.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    amodal = np.zeros((32, 32), dtype=bool)
+    amodal[8:20, 4:14] = True
+    visible = amodal.copy()
+    visible[:, 10:] = False
+    transform = ObjectCropTransform(crop_size=16, training=True, flip_probability=1.0, augmentation=None)
+    plain = ObjectCropTransform(crop_size=16, training=True, flip_probability=0.0, augmentation=None)
+    flipped = transform(image, visible, visible, amodal, np.random.default_rng(3))
+    unflipped = plain(image, visible, visible, amodal, np.random.default_rng(3))
+    assert torch.equal(flipped["crop_box"], unflipped["crop_box"])
+    for key in ("pixel_values", "visible_masks", "amodal_masks"):
+        assert torch.equal(flipped[key], unflipped[key].flip(-1))
+
+
+def _square_mask() -> np.ndarray:
+    mask = np.zeros((64, 64), dtype=np.float32)
+    mask[20:44, 16:40] = 1
+    return mask
+
+
+def test_augmentation_is_reproducible_binary_and_follows_its_branches():
+    mask = _square_mask()
+    augmentation = VisibleMaskAugmentation()
+    outputs = [augmentation(mask, np.random.default_rng(seed)) for seed in range(30)]
+    assert all(np.array_equal(out, augmentation(mask, np.random.default_rng(seed))) for seed, out in enumerate(outputs))
+    assert all(set(np.unique(out)) <= {0.0, 1.0} for out in outputs)
+    unchanged = sum(np.array_equal(out, mask) for out in outputs)
+    assert 0 < unchanged < 30
+    dilate = VisibleMaskAugmentation(blur_probability=0, morphology_probability=1, dilation_probability=1)
+    erode = VisibleMaskAugmentation(blur_probability=0, morphology_probability=1, dilation_probability=0)
+    for seed in range(5):
+        grown, shrunk = dilate(mask, np.random.default_rng(seed)), erode(mask, np.random.default_rng(seed))
+        assert grown.sum() > mask.sum() and shrunk.sum() < mask.sum()
+        assert not (mask.astype(bool) & ~grown.astype(bool)).any()
+        assert not (shrunk.astype(bool) & ~mask.astype(bool)).any()
+    blurred = VisibleMaskAugmentation(blur_probability=1)(mask, np.random.default_rng(0))
+    assert not np.array_equal(blurred, mask) and blurred.sum() > 0
+
+
+def test_collate_stacks_samples(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, training=True)
+    batch = collate_object_crops([dataset[index] for index in range(3)])
+    assert batch["pixel_values"].shape == (3, 3, 64, 64)
+    assert batch["visible_masks"].shape == batch["amodal_masks"].shape == (3, 1, 64, 64)
+    assert batch["crop_box"].shape == (3, 4) and batch["image_index"].shape == (3,)
+    assert [box.to_list() for box in crop_boxes(batch)] == batch["crop_box"].tolist()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate_object_crops)
+    assert sum(len(batch["object_index"]) for batch in loader) == len(dataset)
+
+
+def test_predicted_source_needs_the_column(tiny_dataset):
+    with pytest.raises(ValueError, match="predicted_visible_masks"):
+        AmodalObjectDataset(tiny_dataset, visible_source="predicted")
+    with pytest.raises(ValueError, match="visible_source"):
+        AmodalObjectDataset(tiny_dataset, visible_source="detector")
