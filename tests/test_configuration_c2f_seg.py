@@ -2,7 +2,7 @@ import pytest
 from transformers import AutoConfig, ResNetConfig
 
 from c2f_hf import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
-from conftest import tiny_config
+from c2f_testing import tiny_config
 
 
 def test_defaults_are_the_papers_kins_configuration():

@@ -18,7 +18,7 @@ from c2f_hf.convert_original_checkpoint import (
     rename_original_state_dicts,
 )
 from c2f_hf.image_processing_c2f_seg import C2FSegImageProcessor
-from conftest import random_object_batch, tiny_config
+from c2f_testing import random_object_batch, tiny_config
 
 LAYOUT_PATH = Path(__file__).parents[2] / "shared" / "reference" / "original_checkpoint_layout_KINS.json"
 SECTION_OF_PREFIX = {"vq_model": "g_model", "transformer": "model", "refiner": "refine"}

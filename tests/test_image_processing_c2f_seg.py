@@ -6,7 +6,7 @@ from transformers import AutoImageProcessor
 
 from c2f_hf import C2FSegImageProcessor
 from c2f_hf.image_processing_c2f_seg import CropBox, crop_mask, object_crop_box, paste_crop
-from conftest import tiny_config
+from c2f_testing import tiny_config
 
 
 def box_mask(height, width, top, left, box_height, box_width):

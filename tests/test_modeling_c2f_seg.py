@@ -10,7 +10,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
-from conftest import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
+from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
 GRID = 4
 VOCAB = 16

@@ -7,7 +7,7 @@ import torch
 from transformers import pipeline
 
 from c2f_hf import AmodalSegmentationPipeline, C2FSegForAmodalSegmentation, C2FSegImageProcessor
-from conftest import run_without_package, tiny_config
+from c2f_testing import run_without_package, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -87,13 +87,17 @@ def crop_and_resize(array: torch.Tensor, box: CropBox, size: int, mode: str) -> 
 
 def crop_image(image: np.ndarray, box: CropBox, size: int) -> torch.Tensor:
     """`(H, W, 3)` uint8 RGB -> `(3, size, size)` float RGB in [0, 1]."""
-    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-    return crop_and_resize(pixels, box, size, "bilinear").clamp_(0.0, 1.0)
+    window = np.ascontiguousarray(image[box.top : box.bottom, box.left : box.right])
+    pixels = torch.from_numpy(window).permute(2, 0, 1).float().div_(255.0)
+    whole = CropBox(0, 0, box.height, box.width)
+    return crop_and_resize(pixels, whole, size, "bilinear").clamp_(0.0, 1.0)
 
 
 def crop_mask(mask: np.ndarray, box: CropBox, size: int) -> torch.Tensor:
     """`(H, W)` binary -> `(1, size, size)` float in {0, 1} (nearest resize)."""
-    return crop_and_resize(torch.from_numpy(np.asarray(mask, dtype=np.float32))[None], box, size, "nearest")
+    window = np.asarray(mask[box.top : box.bottom, box.left : box.right], dtype=np.float32)
+    whole = CropBox(0, 0, box.height, box.width)
+    return crop_and_resize(torch.from_numpy(window)[None], whole, size, "nearest")
 
 
 def paste_crop(
