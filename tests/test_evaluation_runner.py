@@ -1,0 +1,219 @@
+"""The evaluation runner and `c2f-hf evaluate` on tiny synthetic datasets with a randomly initialised tiny model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from c2f_hf import C2FSegForAmodalSegmentation
+from c2f_hf.cli import main
+from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
+from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
+from c2f_hf.data.transforms import decode_mask
+from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, AmodalMetrics, EvaluationResults
+from c2f_hf.evaluation_runner import (
+    ObjectTargets,
+    add_objects,
+    evaluate_model,
+    frame_dataset,
+    paste_amodal_masks,
+)
+from c2f_testing import tiny_config
+
+VARIANTS = ["model", "model_union_visible", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    main(["data", "synthetic", "--out", str(folder), "--num-train", "0", "--num-test", "4", "--size", "64"])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def video_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    arguments = ["--num-train", "0", "--num-test", "2", "--size", "64", "--video", "--num-frames", "4"]
+    main(["data", "synthetic", "--out", str(folder), *arguments])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(model_folder):
+    return C2FSegForAmodalSegmentation.from_pretrained(model_folder)
+
+
+def _all_means(results: EvaluationResults) -> list[float]:
+    values = []
+    for metrics in results.variants.values():
+        values += [metrics.miou_full, metrics.miou_occ]
+        values += [value for b in metrics.bins for value in (b.miou_full, b.miou_occ)]
+        values += list(metrics.ap.values())
+    return [value for value in values if value is not None]
+
+
+def test_evaluate_model_counts_every_object_and_keeps_the_metric_invariants(image_folder, tiny_model):
+    dataset = load_amodal_dataset(image_folder, "test")
+    rates = [item["occlusion_rate"] for row in dataset for item in row["objects"]]
+    tiny_model.train()
+    results = evaluate_model(tiny_model, dataset, batch_size=5, progress=False)
+
+    assert tiny_model.training  # the training mode is restored
+    assert list(results.variants) == VARIANTS
+    assert results.num_objects_added == results.num_objects_counted == len(rates)
+    assert results.num_images == len(dataset)
+    num_occluded = sum(rate > 0 for rate in rates)
+    for metrics in results.variants.values():
+        assert metrics.num_objects == sum(b.num_objects for b in metrics.bins) == len(rates)
+        assert metrics.num_occluded_objects == num_occluded > 0
+        assert metrics.ap is not None  # the model's scores rank the objects
+    assert all(0.0 <= value <= 1.0 for value in _all_means(results))
+
+    model, union, visible = (results.variants[name] for name in VARIANTS[:3])
+    # The visible mask lies inside the amodal mask: its IoU is 1 - occlusion rate and it predicts no occluded pixel.
+    assert visible.miou_full == pytest.approx(1 - np.mean(rates), abs=1e-6)
+    assert visible.miou_occ == 0.0
+    # Adding ground-truth visible pixels adds only true positives and leaves the occluded region unchanged.
+    assert union.miou_full >= model.miou_full
+    assert union.miou_occ == model.miou_occ
+
+
+def test_evaluate_model_is_reproducible_and_limits_the_objects(image_folder, tiny_model):
+    dataset = load_amodal_dataset(image_folder, "test")
+    first = evaluate_model(tiny_model, dataset, batch_size=4, seed=3, max_objects=7, progress=False)
+    second = evaluate_model(tiny_model, dataset, batch_size=4, seed=3, max_objects=7, progress=True)
+    assert first == second
+    assert first.num_objects_added == 7
+    fully_visible = sum(item["occlusion_rate"] == 0 for row in dataset for item in row["objects"])
+    filtered = evaluate_model(tiny_model, dataset, greedy=True, occlusion_range=(0.0, 0.0), progress=False)
+    assert filtered.num_objects_counted == fully_visible < filtered.num_objects_added
+    assert filtered.variants["model"].num_occluded_objects == 0 and filtered.variants["model"].miou_occ is None
+
+
+def test_evaluate_model_validates_its_arguments(image_folder, tiny_model):
+    dataset = load_amodal_dataset(image_folder, "test")
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate_model(tiny_model, dataset, batch_size=0)
+    with pytest.raises(ValueError, match="visible_source"):
+        evaluate_model(tiny_model, dataset, visible_source="detector")
+    with pytest.raises(ValueError, match="predicted_visible_masks"):
+        evaluate_model(tiny_model, dataset, visible_source="predicted")
+
+
+def _box(shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    mask[rows, columns] = True
+    return mask
+
+
+def test_paste_and_add_objects_give_the_hand_computed_ious():
+    # Object A: 4x4 box in an 8x10 image, crop size 4 (no resize); columns of probability 0.9, 0.9, 0.5, 0.2.
+    # Object B: 2x2 box in a 6x6 image, a constant crop of 1.0 shrunk to the box.
+    crops = torch.zeros(2, 1, 4, 4)
+    crops[0, 0] = torch.tensor([0.9, 0.9, 0.5, 0.2])
+    crops[1] = 1.0
+    batch = {
+        "crop_box": torch.tensor([[2, 3, 6, 7], [0, 0, 2, 2]]),
+        "image_height": torch.tensor([8, 6]),
+        "image_width": torch.tensor([10, 6]),
+    }
+    predictions = paste_amodal_masks(crops, batch)
+    np.testing.assert_array_equal(predictions[0], _box((8, 10), slice(2, 6), slice(3, 6)))
+    np.testing.assert_array_equal(predictions[1], _box((6, 6), slice(0, 2), slice(0, 2)))
+
+    amodal_a = _box((8, 10), slice(2, 6), slice(3, 9))  # 24 pixels
+    visible_a = _box((8, 10), slice(2, 6), slice(3, 5))  # 8 pixels; occluded region 16 pixels
+    input_visible_a = _box((8, 10), slice(2, 6), slice(3, 7))  # a detected visible mask, 16 pixels
+    box_b = _box((6, 6), slice(0, 2), slice(0, 2))
+    targets = [
+        ObjectTargets(amodal_a, visible_a, input_visible_a, "a", "disc", 2 / 3),
+        ObjectTargets(box_b, box_b, box_b, "b", "disc", 0.0),
+    ]
+    metrics = AmodalMetrics()
+    add_objects(metrics, predictions, targets, [0.9, 0.3])
+    results = metrics.compute()
+
+    model, union, visible, hull = (results.variants[name] for name in VARIANTS)
+    assert (model.miou_full, model.miou_occ) == (pytest.approx((12 / 24 + 1) / 2), pytest.approx(4 / 16))
+    assert (union.miou_full, union.miou_occ) == (pytest.approx((16 / 24 + 1) / 2), pytest.approx(8 / 16))
+    assert (visible.miou_full, visible.miou_occ) == (pytest.approx((16 / 24 + 1) / 2), pytest.approx(8 / 16))
+    assert (hull.miou_full, hull.miou_occ) == (visible.miou_full, visible.miou_occ)  # rectangles are convex
+    assert model.num_occluded_objects == 1 and results.num_images == 2 and model.ap is not None
+
+
+def _predicted_visible_rows(num_rows: int):
+    """Synthetic rows whose detections are the ground-truth visible masks of every object but the last, plus one
+    detection matched to nothing."""
+    for index, scene in enumerate(generate_scenes(SyntheticConfig(image_size=64), seed=0, count=num_rows)):
+        row = scene_to_row(scene, f"test-{index}")
+        predictions = [
+            {"visible_mask": item["visible_mask"], "score": 0.5, "category": item["category"], "object_index": position}
+            for position, item in enumerate(row["objects"][:-1])
+        ]
+        predictions.append({**predictions[0], "object_index": -1})
+        yield {**row, "predicted_visible_masks": predictions}
+
+
+def test_predicted_visible_source_evaluates_the_matched_detections(tmp_path):
+    write_split(_predicted_visible_rows(3), image_features(with_predictions=True), tmp_path / "test.parquet")
+    dataset = load_amodal_dataset(tmp_path, "test", cache_dir=str(tmp_path / "cache"))
+    rates = [item["occlusion_rate"] for row in dataset for item in row["objects"][:-1]]
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_config())
+    results = evaluate_model(model, dataset, visible_source="predicted", greedy=True, progress=False)
+    assert results.num_objects_added == len(rates)
+    visible = results.variants[VISIBLE_BASELINE]
+    assert visible.miou_full == pytest.approx(1 - np.mean(rates), abs=1e-6) and visible.miou_occ == 0.0
+
+
+def test_video_datasets_are_evaluated_per_frame_without_hidden_objects(video_folder, tiny_model, tmp_path):
+    clips = load_amodal_dataset(video_folder, "test")
+    visible_per_track_frame = [
+        decode_mask(mask).any()
+        for clip in clips.with_format("arrow")[:].to_pylist()
+        for track in clip["objects"]
+        for mask in track["visible_masks"]
+    ]
+    expected = sum(visible_per_track_frame)
+    assert expected < len(visible_per_track_frame)  # the synthetic clips hide an object in some frame
+
+    frames = frame_dataset(clips, tmp_path)
+    assert sum(len(row["objects"]) for row in frames) == expected
+    assert frames[0]["image_id"] == f"{clips[0]['video_id']}/0"
+    assert all(np.asarray(item["visible_mask"]).any() for row in frames for item in row["objects"])
+
+    results = evaluate_model(tiny_model, clips, batch_size=16, progress=False)
+    assert results.num_objects_added == expected and results.num_images == len(frames)
+    assert evaluate_model(tiny_model, clips, max_objects=3, progress=False).num_objects_added == 3
+
+
+def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, capsys):
+    out = tmp_path / "report"
+    arguments = ["--model", str(model_folder), "--dataset", str(image_folder), "--out", str(out)]
+    options = ["--max-objects", "6", "--batch-size", "4", "--num-steps", "2", "--occlusion-range", "0", "0.9"]
+    assert main(["evaluate", *arguments, *options]) == 0
+
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "metrics.md", "per_bin_miou.png"}
+    results = EvaluationResults.from_dict(json.loads((out / "metrics.json").read_text()))
+    assert results.num_objects_added == 6 and results.occlusion_range == (0.0, 0.9)
+    markdown = (out / "metrics.md").read_text()
+    assert all(f"| {name} |" in markdown for name in VARIANTS)
+    assert markdown.strip() in capsys.readouterr().out
+    with Image.open(out / "per_bin_miou.png") as chart:
+        chart.load()
+        assert chart.size == (960, 720)
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", *arguments, "--batch-size", "0"])
+    with pytest.raises(SystemExit, match="predicted_visible_masks"):
+        main(["evaluate", *arguments, "--visible-source", "predicted"])
