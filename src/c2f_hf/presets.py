@@ -1,0 +1,59 @@
+"""Named model configurations: the paper's image settings and the small `tiny` model we ship.
+
+`kins` and `cocoa` are the paper's image configuration (the authors' yml files give both the same architecture);
+`tiny` is a CPU-trainable model for the synthetic benchmark (128-pixel crops, 8x8 token grid, codebook 64).
+"""
+
+from transformers import ResNetConfig
+
+from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+
+VIDEO_PRESETS = ("fishbowl", "movid_a")
+
+
+def _tiny_config() -> C2FSegConfig:
+    backbone_widths = [32, 64, 128, 256]
+    return C2FSegConfig(
+        image_size=128,
+        vq_config=C2FSegVQConfig(
+            base_channels=8,
+            channel_multipliers=[1, 2, 2, 4, 4],
+            num_res_blocks=1,
+            z_channels=32,
+            resolution=128,
+            codebook_size=64,
+            codebook_dim=32,
+            norm_num_groups=8,
+        ),
+        transformer_config=C2FSegTransformerConfig(
+            vocab_size=64,
+            sequence_length=64,
+            image_feature_channels=backbone_widths[-1],
+            hidden_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            embedding_dropout=0.0,
+            attention_dropout=0.0,
+            residual_dropout=0.0,
+        ),
+        refiner_config=C2FSegRefinerConfig(
+            backbone_channels=backbone_widths, hidden_size=64, decoder_channels=[32, 16, 16, 8]
+        ),
+        backbone_config=ResNetConfig(embedding_size=32, hidden_sizes=backbone_widths, depths=[1, 1, 1, 1]),
+    )
+
+
+MODEL_PRESETS = {
+    "kins": C2FSegConfig,
+    "cocoa": C2FSegConfig,
+    "tiny": _tiny_config,
+}
+
+
+def model_config(preset: str) -> C2FSegConfig:
+    """The `C2FSegConfig` of a named preset."""
+    if preset in VIDEO_PRESETS:
+        raise ValueError(f"preset {preset!r} is a video configuration; the video variant is not available yet")
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(MODEL_PRESETS)}")
+    return MODEL_PRESETS[preset]()

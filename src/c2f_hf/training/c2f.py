@@ -1,0 +1,144 @@
+"""Stage 2: backbone, transformer and refiner on top of a frozen stage-1 VQ model.
+
+Objective (the authors'): label-smoothed token cross-entropy on randomly masked amodal codes plus BCE of the
+refined visible and amodal masks; AdamW with no weight decay on the transformer's biases and LayerNorms and a
+linear warm-up / linear decay schedule.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+
+from ..data import schema
+from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from ..evaluation_runner import evaluate_model
+from ..image_processing_c2f_seg import C2FSegImageProcessor
+from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
+from .common import (
+    LoopHooks,
+    TrainingState,
+    build_accelerator,
+    object_loader,
+    prepare_run,
+    run_loop,
+    save_final_model,
+    warmup_linear_schedule,
+)
+from .config import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+NO_DECAY_NAMES = ("bias", "ln1.weight", "ln2.weight")
+NUM_SAMPLE_OBJECTS = 8
+
+
+def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
+    """The preset's model with the trained VQ model of `config.vq_model` loaded and frozen."""
+    model = C2FSegForAmodalSegmentation(config.architecture())
+    vq_model = C2FSegVQModel.from_pretrained(config.vq_model)
+    expected = model.config.vq_config
+    differing = [
+        name for name in type(expected).__annotations__ if getattr(expected, name) != getattr(vq_model.config, name)
+    ]
+    if differing:
+        raise ValueError(f"{config.vq_model}: its VQ config differs from the model's in {differing}")
+    model.vq_model.load_state_dict(vq_model.state_dict())
+    model.vq_model.requires_grad_(False)
+    return model
+
+
+def parameter_groups(model: C2FSegForAmodalSegmentation, weight_decay: float) -> list[dict]:
+    """The authors' AdamW groups: the transformer without decay on biases and LayerNorms, the backbone and the
+    refiner with decay. The frozen VQ model is left out."""
+    decayed, not_decayed = [], []
+    for name, parameter in model.transformer.named_parameters():
+        (not_decayed if any(part in name for part in NO_DECAY_NAMES) else decayed).append(parameter)
+    others = list(model.backbone.parameters()) + list(model.refiner.parameters())
+    return [
+        {"params": decayed + others, "weight_decay": weight_decay},
+        {"params": not_decayed, "weight_decay": 0.0},
+    ]
+
+
+def sample_grid(model: C2FSegForAmodalSegmentation, batch: dict[str, torch.Tensor], seed: int) -> PIL.Image.Image:
+    """One row per object: image crop | visible input | coarse mask | refined amodal | ground-truth amodal."""
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    output = model.generate(
+        batch["pixel_values"].to(model.device), batch["visible_masks"].to(model.device), generator=generator
+    )
+    to_rgb = lambda mask: mask.float().cpu().expand(-1, 3, -1, -1)  # noqa: E731
+    columns = [
+        batch["pixel_values"].float(),
+        to_rgb(batch["visible_masks"]),
+        to_rgb(output.coarse_amodal_masks),
+        to_rgb(output.amodal_masks),
+        to_rgb(batch["amodal_masks"]),
+    ]
+    rows = torch.cat([torch.cat(list(column), dim=2) for column in zip(*columns)], dim=1)
+    return PIL.Image.fromarray((rows.permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8))
+
+
+def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
+    """Train the composite model of `config.preset`; returns the folder of the final `save_pretrained` model."""
+    accelerator = build_accelerator(config)
+    model = build_model(config)
+    image_size = model.config.image_size
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, config.weight_decay), lr=config.learning_rate, betas=config.betas
+    )
+    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.max_steps)
+    loader = object_loader(config, image_size)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    state = TrainingState()
+    prepare_run(config, accelerator, resume, state)
+    evaluation_set = schema.load_amodal_dataset(config.dataset, config.eval_split)
+    sample_batch = fixed_sample_batch(config, image_size)
+
+    def loss(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        output = model(
+            batch["pixel_values"],
+            batch["visible_masks"],
+            amodal_masks=batch["amodal_masks"],
+            visible_mask_targets=batch["visible_mask_targets"],
+            generator=state.generator,
+        )
+        logs = {"loss": output.loss.item(), "token": output.token_loss.item(), "refine": output.refine_loss.item()}
+        return output.loss, logs
+
+    def evaluate(step: int) -> dict[str, float]:
+        unwrapped = accelerator.unwrap_model(model).eval()
+        results = evaluate_model(
+            unwrapped, evaluation_set, max_objects=config.eval_max_objects, seed=config.seed, progress=False
+        )
+        unwrapped.train()
+        return {
+            f"{name}/{metric}": getattr(numbers, metric)
+            for name, numbers in results.variants.items()
+            for metric in ("miou_full", "miou_occ")
+        }
+
+    def write_samples(step: int) -> None:
+        unwrapped = accelerator.unwrap_model(model).eval()
+        folder = Path(config.output_dir) / "samples"
+        folder.mkdir(exist_ok=True)
+        sample_grid(unwrapped, sample_batch, config.seed).save(folder / f"step_{step:07d}.png")
+        unwrapped.train()
+
+    hooks = LoopHooks(loss=loss, evaluate=evaluate, write_samples=write_samples)
+    run_loop(accelerator, config, model, optimizer, scheduler, loader, state, hooks)
+    processor = C2FSegImageProcessor(crop_resolution=image_size)
+    final = save_final_model(accelerator, model, Path(config.output_dir), image_processor=processor)
+    logger.info("stage-2 model saved to %s", final)
+    return final
+
+
+def fixed_sample_batch(config: TrainingConfig, image_size: int) -> dict[str, torch.Tensor]:
+    """The first objects of the evaluation split, cropped without augmentation, for the sample images."""
+    dataset = AmodalObjectDataset(
+        schema.load_amodal_dataset(config.dataset, config.eval_split), crop_size=image_size, training=False
+    )
+    count = min(NUM_SAMPLE_OBJECTS, len(dataset))
+    return collate_object_crops([dataset[index] for index in range(count)])

@@ -1,0 +1,220 @@
+"""Pieces shared by the two training stages: the Accelerator, the object-crop data loader, resumable state,
+the learning-rate schedule, the loop driver and the final save."""
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from ..data import schema
+from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from .config import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS_FOLDER = "checkpoints"
+COMPLETE_MARKER = "checkpoint_complete"
+
+
+@dataclass
+class TrainingState:
+    """What the loop needs to resume exactly: the optimiser step, the epoch, the batches of the current epoch
+    already consumed, and the generator of the token masks and coarse-mask sampling."""
+
+    step: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0
+    generator: torch.Generator = field(default_factory=torch.Generator)
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batches_in_epoch": self.batches_in_epoch,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.epoch, self.batches_in_epoch = state["step"], state["epoch"], state["batches_in_epoch"]
+        self.generator.set_state(state["generator"])
+
+
+def build_accelerator(config: TrainingConfig) -> Accelerator:
+    """The run's Accelerator; also seeds every RNG, so the model built next is initialised reproducibly."""
+    set_seed(config.seed)
+    project = ProjectConfiguration(
+        project_dir=config.output_dir,
+        automatic_checkpoint_naming=True,
+        total_limit=config.keep_checkpoints,
+    )
+    return Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        project_config=project,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+
+
+def object_loader(config: TrainingConfig, crop_size: int) -> torch.utils.data.DataLoader:
+    """Shuffled per-object training crops (authors' augmentation), seeded by `config.seed` and the epoch."""
+    dataset = AmodalObjectDataset(
+        schema.load_amodal_dataset(config.dataset, config.split), crop_size=crop_size, training=True, seed=config.seed
+    )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=config.num_workers,
+        collate_fn=collate_object_crops,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Linear warm-up to the base learning rate over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete `checkpoints/checkpoint_N` folder (one a killed run left half-written is skipped)."""
+    folder = Path(output_dir) / CHECKPOINTS_FOLDER
+    complete = [path for path in folder.glob("checkpoint_*") if (path / COMPLETE_MARKER).is_file()]
+    return max(complete, key=lambda path: int(path.name.split("_")[-1]), default=None)
+
+
+def save_checkpoint(accelerator: Accelerator) -> None:
+    """`save_state` into the next `checkpoint_N`, then mark it complete."""
+    folder = Path(accelerator.save_state())
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (folder / COMPLETE_MARKER).touch()
+
+
+def batches(
+    accelerator: Accelerator, loader: torch.utils.data.DataLoader, state: TrainingState
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless batches over epochs; resumes inside an epoch by skipping the batches already consumed."""
+    while True:
+        loader.set_epoch(state.epoch)
+        loader.dataset.set_epoch(state.epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, state.batches_in_epoch)
+        for batch in epoch_loader:
+            state.batches_in_epoch += 1
+            yield batch
+        state.epoch += 1
+        state.batches_in_epoch = 0
+
+
+@dataclass
+class LoopHooks:
+    """Stage-specific parts of the loop: `loss(batch) -> (loss, logs)` and optional periodic callbacks."""
+
+    loss: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
+    evaluate: Callable[[int], dict[str, float]] | None = None
+    write_samples: Callable[[int], None] | None = None
+
+
+def run_loop(
+    accelerator: Accelerator,
+    config: TrainingConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loader: torch.utils.data.DataLoader,
+    state: TrainingState,
+    hooks: LoopHooks,
+) -> None:
+    """Optimise until `config.max_steps`, with gradient accumulation and clipping, logging, periodic
+    evaluation, samples and `save_state`."""
+    progress = tqdm(
+        total=config.max_steps, initial=state.step, desc=f"train {config.stage}", disable=not accelerator.is_main_process
+    )
+    started, samples_seen = time.perf_counter(), 0
+    for batch in batches(accelerator, loader, state):
+        with accelerator.accumulate(model):
+            loss, logs = hooks.loss(batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        samples_seen += len(batch["pixel_values"]) * accelerator.num_processes
+        if not accelerator.sync_gradients:
+            continue
+        state.step += 1
+        progress.update(1)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {state.step}")
+        if state.step % config.log_every == 0:
+            logs["learning_rate"] = scheduler.get_last_lr()[0]
+            logs["samples_per_second"] = samples_seen / (time.perf_counter() - started)
+            progress.set_postfix({key: f"{value:.4g}" for key, value in logs.items()})
+            log_metrics(accelerator, config, state.step, logs)
+        periodic(accelerator, config, state, hooks)
+        if state.step >= config.max_steps:
+            break
+    progress.close()
+
+
+def periodic(accelerator: Accelerator, config: TrainingConfig, state: TrainingState, hooks: LoopHooks) -> None:
+    if hooks.evaluate is not None and state.step % config.eval_every == 0 and accelerator.is_main_process:
+        log_metrics(accelerator, config, state.step, hooks.evaluate(state.step))
+    if hooks.write_samples is not None and state.step % config.sample_every == 0 and accelerator.is_main_process:
+        hooks.write_samples(state.step)
+    if state.step % config.save_every == 0 or state.step == config.max_steps:
+        save_checkpoint(accelerator)
+
+
+def log_metrics(accelerator: Accelerator, config: TrainingConfig, step: int, values: dict[str, float]) -> None:
+    """Append one JSON line per log event to `output_dir/log.jsonl` (main process only)."""
+    if not accelerator.is_main_process or not values:
+        return
+    logger.info("step %d: %s", step, values)
+    with open(Path(config.output_dir) / "log.jsonl", "a") as log_file:
+        log_file.write(json.dumps({"step": step, **values}) + "\n")
+
+
+def prepare_run(config: TrainingConfig, accelerator: Accelerator, resume: bool, state: TrainingState) -> None:
+    """Write the resolved settings and restore the latest checkpoint when resuming."""
+    state.generator = torch.Generator(device=accelerator.device).manual_seed(config.seed)
+    accelerator.register_for_checkpointing(state)
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    checkpoint = latest_checkpoint(output) if resume else None
+    if resume and checkpoint is None:
+        logger.warning("--resume given but %s has no checkpoint yet: starting from step 0", output)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
+        logger.info("resumed from %s at step %d", checkpoint, state.step)
+
+
+def save_final_model(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path, **extras) -> Path:
+    """`save_pretrained` of the unwrapped model (plus e.g. an image processor) into `output_dir/final`."""
+    final = Path(output_dir) / "final"
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(
+        final, is_main_process=accelerator.is_main_process, state_dict=accelerator.get_state_dict(model)
+    )
+    if accelerator.is_main_process:
+        for extra in extras.values():
+            extra.save_pretrained(final)
+    return final

@@ -1,0 +1,135 @@
+"""Training settings: one dataclass for both stages, named presets, and YAML/JSON files with CLI overrides.
+
+Resolution order: the preset's values, then the file given with `--config`, then `--set key=value` overrides,
+then the explicit command-line flags.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import presets
+from ..configuration_c2f_seg import C2FSegConfig
+
+STAGES = ("vq", "c2f")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Settings of one training run (stage 1 `vq` or stage 2 `c2f`).
+
+    The model architecture is the preset's (`c2f_hf.presets`) unless `model_config` names a `C2FSegConfig`
+    JSON file or a folder holding one.
+
+    The optimiser defaults are the authors' stage-2 settings (AdamW lr 3e-4, betas (0.9, 0.95), weight decay
+    0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'.
+    """
+
+    stage: str = "c2f"
+    preset: str = "kins"
+    model_config: str | None = None
+    dataset: str = ""
+    output_dir: str = "outputs/train"
+    vq_model: str | None = None
+    split: str = "train"
+    eval_split: str = "test"
+    max_steps: int = 150_000
+    batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.01
+    warmup_steps: int = 5000
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+    num_workers: int = 0
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 1000
+    eval_every: int = 1000
+    eval_max_objects: int = 200
+    sample_every: int = 1000
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.stage == "c2f" and not self.vq_model:
+            raise ValueError("stage 'c2f' needs vq_model: the folder of a trained C2FSegVQModel (train-vq output)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def architecture(self) -> C2FSegConfig:
+        """The `C2FSegConfig` to train: `model_config` when given, else the preset's."""
+        if self.model_config is None:
+            return presets.model_config(self.preset)
+        path = Path(self.model_config)
+        return C2FSegConfig.from_pretrained(path) if path.is_dir() else C2FSegConfig.from_json_file(path)
+
+
+_STAGE_DEFAULTS = {
+    "vq": {"learning_rate": 5e-5, "betas": (0.5, 0.9), "weight_decay": 0.0, "warmup_steps": 0, "batch_size": 4},
+    "c2f": {},
+}
+
+TRAINING_PRESETS = {
+    "kins": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
+    "cocoa": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
+    "tiny": {
+        "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
+        "c2f": {
+            "max_steps": 1500,
+            "batch_size": 16,
+            "learning_rate": 1e-3,
+            "warmup_steps": 100,
+            "save_every": 250,
+            "eval_every": 500,
+            "sample_every": 250,
+        },
+    },
+}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of `TrainingConfig` fields."""
+    path = Path(path)
+    text = path.read_text()
+    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of training settings, got {type(values).__name__}")
+    return values
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`["key=value", ...]` -> dict, each value parsed as YAML (numbers, booleans, lists)."""
+    values = {}
+    for override in overrides:
+        key, separator, value = override.partition("=")
+        if not separator or not key:
+            raise ValueError(f"override {override!r} is not of the form key=value")
+        values[key.strip()] = yaml.safe_load(value)
+    return values
+
+
+def resolve_config(stage: str, preset: str, *layers: dict[str, Any]) -> TrainingConfig:
+    """Merge the stage defaults, the preset and the given layers (later wins) into a `TrainingConfig`."""
+    if preset not in TRAINING_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(TRAINING_PRESETS)}")
+    values: dict[str, Any] = {"stage": stage, "preset": preset}
+    values.update(_STAGE_DEFAULTS[stage])
+    values.update(TRAINING_PRESETS[preset][stage])
+    known = {field.name for field in dataclasses.fields(TrainingConfig)}
+    for layer in layers:
+        unknown = sorted(set(layer) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
+        values.update({key: value for key, value in layer.items() if value is not None})
+    return TrainingConfig(**values)

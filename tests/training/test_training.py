@@ -1,0 +1,223 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel, pipeline_amodal_segmentation  # noqa: F401
+from c2f_hf.cli import main
+from c2f_hf.training.c2f import parameter_groups
+from c2f_hf.training.common import latest_checkpoint
+from c2f_hf.training.config import parse_overrides, resolve_config
+from c2f_hf.training.vq import reconstruction_loss
+from c2f_testing import random_object_batch, tiny_config
+
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny synthetic dataset (64-pixel images) and the tiny model config as a JSON file."""
+    folder = tmp_path_factory.mktemp("training")
+    assert (
+        main(
+            [
+                "data",
+                "synthetic",
+                "--out",
+                str(folder / "data"),
+                "--num-train",
+                "6",
+                "--num-test",
+                "2",
+                "--size",
+                "64",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
+    tiny_config().save_pretrained(folder / "architecture")
+    return folder
+
+
+def common_flags(workspace, output, steps=STEPS):
+    return [
+        "--dataset",
+        str(workspace / "data"),
+        "--output-dir",
+        str(output),
+        "--model-config",
+        str(workspace / "architecture"),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--save-every",
+        "2",
+        "--eval-every",
+        "3",
+        "--set",
+        "log_every=1",
+        "--set",
+        "eval_max_objects=4",
+        "--set",
+        "sample_every=3",
+        "--preset",
+        "tiny",
+    ]
+
+
+def test_vq_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = C2FSegVQModel(tiny_config().vq_config)
+    _, _, amodal = random_object_batch(4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    first = reconstruction_loss(model, amodal)[0].item()
+    for _ in range(30):
+        loss, _ = reconstruction_loss(model, amodal)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert reconstruction_loss(model, amodal)[0].item() < 0.7 * first
+
+
+def test_c2f_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_config()).train()
+    model.vq_model.requires_grad_(False)
+    pixel_values, visible, amodal = random_object_batch(4)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-3, betas=(0.9, 0.95))
+
+    def loss() -> torch.Tensor:
+        return model(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(0)).loss
+
+    first = loss().item()
+    for _ in range(25):
+        value = loss()
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    assert loss().item() < 0.8 * first
+
+
+def test_parameter_groups_follow_the_authors():
+    model = C2FSegForAmodalSegmentation(tiny_config())
+    decayed, not_decayed = parameter_groups(model, 0.01)
+    assert decayed["weight_decay"] == 0.01 and not_decayed["weight_decay"] == 0.0
+    not_decayed_ids = {id(p) for p in not_decayed["params"]}
+    assert id(model.transformer.blocks[0].ln1.weight) in not_decayed_ids
+    assert id(model.transformer.blocks[0].attn.key.bias) in not_decayed_ids
+    assert id(model.transformer.blocks[0].attn.key.weight) not in not_decayed_ids
+    grouped = {id(p) for group in (decayed, not_decayed) for p in group["params"]}
+    assert not grouped & {id(p) for p in model.vq_model.parameters()}
+    trainable = [model.backbone, model.transformer, model.refiner]
+    assert grouped == {id(p) for part in trainable for p in part.parameters()}
+
+
+def test_settings_resolve_preset_file_overrides_and_flags(tmp_path):
+    (tmp_path / "settings.yaml").write_text("batch_size: 8\nlearning_rate: 0.002\n")
+    from c2f_hf.training.config import read_config_file
+
+    config = resolve_config(
+        "c2f",
+        "kins",
+        read_config_file(tmp_path / "settings.yaml"),
+        parse_overrides(["batch_size=12", "betas=[0.8, 0.9]"]),
+        {"vq_model": "vq", "max_steps": 5, "learning_rate": None},
+    )
+    assert (config.batch_size, config.learning_rate, config.betas, config.max_steps) == (12, 0.002, (0.8, 0.9), 5)
+    assert config.warmup_steps == 5000 and config.weight_decay == 0.01
+    with pytest.raises(ValueError, match="unknown training settings"):
+        resolve_config("vq", "kins", {"batchsize": 3})
+    with pytest.raises(ValueError, match="needs vq_model"):
+        resolve_config("c2f", "kins")
+
+
+def run_cli(arguments, cwd):
+    environment = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "c2f_hf.cli", *arguments],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_after_checkpoint(process: subprocess.Popen, output, index: int, timeout: float = 240) -> None:
+    """SIGKILL the run once `checkpoint_<index>` is complete (the run has then passed step 2 * (index + 1))."""
+    deadline = time.monotonic() + timeout
+    while latest_checkpoint(output) is None or int(latest_checkpoint(output).name.split("_")[-1]) < index:
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared in time"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def assert_same_weights(first_folder, second_folder):
+    first, second = load_file(first_folder / "model.safetensors"), load_file(second_folder / "model.safetensors")
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+@pytest.fixture(scope="module")
+def vq_run(workspace):
+    output = workspace / "vq_full"
+    process = run_cli(["train-vq", *common_flags(workspace, output)], workspace)
+    assert process.wait() == 0, process.stdout.read()[-3000:]
+    return output
+
+
+def test_vq_run_saves_a_loadable_model_and_logs(vq_run):
+    model = C2FSegVQModel.from_pretrained(vq_run / "final")
+    assert model.config.codebook_size == tiny_config().vq_config.codebook_size
+    log = [json.loads(line) for line in (vq_run / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log if "loss" in entry] == list(range(1, STEPS + 1))
+    assert any("train_reconstruction_miou" in entry for entry in log)
+    assert json.loads((vq_run / "training_config.json").read_text())["max_steps"] == STEPS
+
+
+def test_killed_vq_run_resumes_to_the_same_weights(workspace, vq_run):
+    output = workspace / "vq_killed"
+    process = run_cli(["train-vq", *common_flags(workspace, output)], workspace)
+    kill_after_checkpoint(process, output, index=0)
+    assert not (output / "final").exists()
+    resumed = run_cli(["train-vq", *common_flags(workspace, output), "--resume"], workspace)
+    assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
+    steps = [json.loads(line)["step"] for line in (output / "log.jsonl").read_text().splitlines()]
+    assert max(steps) == STEPS
+    assert_same_weights(vq_run / "final", output / "final")
+
+
+def test_c2f_run_kill_resume_and_the_saved_model_predicts(workspace, vq_run):
+    reference, killed = workspace / "c2f_full", workspace / "c2f_killed"
+    flags = ["train", "--vq-model", str(vq_run / "final")]
+    full = run_cli([*flags, *common_flags(workspace, reference)], workspace)
+    assert full.wait() == 0, full.stdout.read()[-3000:]
+    process = run_cli([*flags, *common_flags(workspace, killed)], workspace)
+    kill_after_checkpoint(process, killed, index=0)
+    resumed = run_cli([*flags, *common_flags(workspace, killed), "--resume"], workspace)
+    assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
+    assert_same_weights(reference / "final", killed / "final")
+    assert sorted(path.name for path in (reference / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    log = [json.loads(line) for line in (reference / "log.jsonl").read_text().splitlines()]
+    assert any("convex_hull_baseline/miou_occ" in entry for entry in log)
+    from transformers import pipeline
+
+    segmenter = pipeline("amodal-segmentation", model=str(reference / "final"), trust_remote_code=False)
+    import numpy as np
+
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[20:40, 20:30] = True
+    objects = segmenter(np.zeros((64, 64, 3), dtype=np.uint8), visible_masks=[mask], greedy=True)
+    assert objects[0]["amodal_mask"].size == (64, 64)
