@@ -1,0 +1,97 @@
+"""Training throughput of both stages on the current device (model compute only, random masks and images).
+
+    python benchmarks/train_throughput.py --preset tiny --batch-size 16 --steps 10
+
+Prints samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite
+forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps.
+"""
+
+import argparse
+import time
+
+import torch
+
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel
+from c2f_hf.presets import model_config
+from c2f_hf.training.c2f import parameter_groups
+from c2f_hf.training.vq import reconstruction_loss
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def random_masks(batch_size: int, size: int, device: torch.device) -> torch.Tensor:
+    """Axis-aligned boxes: `(batch, 1, size, size)` in {0, 1}."""
+    masks = torch.zeros(batch_size, 1, size, size, device=device)
+    for index in range(batch_size):
+        top, left = torch.randint(0, size // 2, (2,)).tolist()
+        masks[index, :, top : top + size // 3, left : left + size // 3] = 1
+    return masks
+
+
+def time_steps(step, steps: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - started) / steps
+
+
+def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+    config = model_config(preset).vq_config
+    model = C2FSegVQModel(config).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    masks = random_masks(batch_size, config.resolution, device)
+
+    def step() -> None:
+        loss, _ = reconstruction_loss(model, masks)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return time_steps(step, steps, warmup, device)
+
+
+def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+    config = model_config(preset)
+    model = C2FSegForAmodalSegmentation(config).to(device).train()
+    model.vq_model.requires_grad_(False)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4, betas=(0.9, 0.95))
+    amodal = random_masks(batch_size, config.image_size, device)
+    visible = amodal.clone()
+    visible[..., config.image_size // 2 :, :] = 0
+    pixel_values = torch.rand(batch_size, 3, config.image_size, config.image_size, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def step() -> None:
+        loss = model(pixel_values, visible, amodal, generator=generator).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return time_steps(step, steps, warmup, device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    print(f"device={device} threads={torch.get_num_threads()} preset={args.preset} batch={args.batch_size}")
+    for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
+        seconds = timer(args.preset, args.batch_size, args.steps, args.warmup, device)
+        print(f"stage {stage}: {seconds * 1000:.1f} ms/step, {args.batch_size / seconds:.1f} samples/s")
+
+
+if __name__ == "__main__":
+    main()
