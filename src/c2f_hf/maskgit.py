@@ -58,11 +58,17 @@ def draw_training_mask(
 def sample_from_probabilities(
     probabilities: torch.Tensor, generator: torch.Generator | None, greedy: bool
 ) -> torch.Tensor:
-    """One code per cell. `probabilities (batch, cells, vocab)` -> `(batch, cells)` long."""
+    """One code per cell. `probabilities (batch, cells, vocab)` -> `(batch, cells)` long.
+
+    Sampling is the exponential race argmax(p / q), q ~ Exp(1): what `torch.multinomial` does for one sample,
+    drawing the same numbers from `generator` (seeded results are identical), but without multinomial's input
+    checks, which wait for the device on older torch versions. No host sync, so the MaskGIT loop can run ahead.
+    """
     if greedy:
         return probabilities.argmax(dim=-1)
     flat = probabilities.reshape(-1, probabilities.shape[-1])
-    return torch.multinomial(flat, 1, generator=generator).view(probabilities.shape[:-1])
+    race = torch.empty_like(flat).exponential_(1.0, generator=generator)
+    return (flat / race).argmax(dim=-1).view(probabilities.shape[:-1])
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,7 @@ class MaskGITSampler:
             logits = logits_fn(current)[..., :mask_token_id].float()
             probabilities = torch.softmax(keep_top_k_logits(logits, self.top_k), dim=-1)
             unknown = current == mask_token_id
-            sampled = torch.where(
-                unknown, sample_from_probabilities(probabilities, generator, greedy), current
-            )
+            sampled = torch.where(unknown, sample_from_probabilities(probabilities, generator, greedy), current)
             selected = probabilities.gather(-1, sampled.unsqueeze(-1)).squeeze(-1)
             scores = torch.where(unknown, selected, scores)
             progress = (step + 1) / self.num_steps

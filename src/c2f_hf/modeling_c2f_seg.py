@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.resnet.modeling_resnet import ResNetEmbeddings, ResNetEncoder
 from transformers.utils import ModelOutput
 
@@ -138,9 +139,7 @@ class C2FSegResnetBlock(nn.Module):
         self.norm2 = nn.GroupNorm(config.norm_num_groups, out_channels, eps=config.norm_eps)
         self.dropout = nn.Dropout(config.dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
-        self.nin_shortcut = (
-            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
-        )
+        self.nin_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         residual = hidden_states if self.nin_shortcut is None else self.nin_shortcut(hidden_states)
@@ -185,9 +184,7 @@ class C2FSegVQLevel(nn.Module):
     """One resolution level: residual blocks, then an optional resampling layer stored under `resample_name`
     (`downsample` in the encoder, `upsample` in the decoder)."""
 
-    def __init__(
-        self, config: C2FSegVQConfig, widths: list[int], resample: nn.Module | None, resample_name: str
-    ):
+    def __init__(self, config: C2FSegVQConfig, widths: list[int], resample: nn.Module | None, resample_name: str):
         super().__init__()
         self.block = nn.ModuleList(
             C2FSegResnetBlock(config, in_width, out_width) for in_width, out_width in zip(widths, widths[1:])
@@ -269,9 +266,7 @@ class C2FSegVectorQuantizer(nn.Module):
         """`latents (batch, dim, h, w)` -> `(batch, h * w)` long; squared distances computed in fp32."""
         flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).float()
         codebook = self.embedding.weight.float()
-        distances = (
-            flat.pow(2).sum(dim=1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * flat @ codebook.t()
-        )
+        distances = flat.pow(2).sum(dim=1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * flat @ codebook.t()
         return distances.argmin(dim=1).view(latents.shape[0], -1)
 
     def get_codebook_entry(self, indices: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -283,18 +278,42 @@ class C2FSegVectorQuantizer(nn.Module):
         """Returns (straight-through quantized latents, indices `(batch, h * w)`, codebook loss)."""
         indices = self.nearest_codes(latents)
         quantized = self.get_codebook_entry(indices, latents.shape[-1]).to(latents.dtype)
-        loss = F.mse_loss(quantized.detach(), latents) + self.commitment_beta * F.mse_loss(
-            quantized, latents.detach()
-        )
+        loss = F.mse_loss(quantized.detach(), latents) + self.commitment_beta * F.mse_loss(quantized, latents.detach())
         return latents + (quantized - latents).detach(), indices, loss
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T * scaling) V as the authors write it (softmax in fp32). `query`, `key`, `value`
+    `(batch, heads, length, head_dim)` -> output `(batch, length, heads, head_dim)` and weights
+    `(batch, heads, length, length)`."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = torch.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class C2FSegSelfAttention(nn.Module):
-    """Bidirectional multi-head self-attention with separate key/query/value projections (SDPA kernel)."""
+    """Bidirectional multi-head self-attention with separate key/query/value projections. The kernel follows
+    `config._attn_implementation`: "sdpa" (default) or "eager" (explicit softmax(QK^T / sqrt(d)) V)."""
+
+    is_causal = False
 
     def __init__(self, config: C2FSegTransformerConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
+        self.scaling = 1.0 / math.sqrt(config.hidden_size // config.num_attention_heads)
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
@@ -311,9 +330,18 @@ class C2FSegSelfAttention(nn.Module):
         query = self._split_heads(self.query(hidden_states))
         key = self._split_heads(self.key(hidden_states))
         value = self._split_heads(self.value(hidden_states))
-        dropout = self.attention_dropout if self.training else 0.0
-        attended = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
-        attended = attended.transpose(1, 2).reshape(hidden_states.shape)
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        attended, _ = attention(
+            self,
+            query,
+            key,
+            value,
+            attention_mask=None,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+        )
+        attended = attended.reshape(hidden_states.shape)
         return self.resid_drop(self.proj(attended))
 
 
@@ -356,6 +384,7 @@ class C2FSegPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = False
+    _supports_sdpa = True
     _no_split_modules = ["C2FSegTransformerBlock", "C2FSegResnetBlock"]
 
     @torch.no_grad()
@@ -417,9 +446,7 @@ class C2FSegVQModel(C2FSegPreTrainedModel):
     def forward(self, masks: torch.Tensor, return_dict: bool | None = None) -> C2FSegVQOutput | tuple:
         latents = self.quant_conv(self.encoder(masks))
         quantized, indices, codebook_loss = self.quantize(latents)
-        output = C2FSegVQOutput(
-            reconstruction=self.decode(quantized), codebook_loss=codebook_loss, indices=indices
-        )
+        output = C2FSegVQOutput(reconstruction=self.decode(quantized), codebook_loss=codebook_loss, indices=indices)
         return output if return_dict is not False else output.to_tuple()
 
 
@@ -458,9 +485,7 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
             amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
         """
         image_embeddings = self.conv_in(image_features).flatten(2).transpose(1, 2)
-        embeddings = torch.cat(
-            [image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2
-        )
+        embeddings = torch.cat([image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2)
         hidden_states = self.drop(embeddings + self.pos_emb.weight[: embeddings.shape[1]])
         for block in self.blocks:
             hidden_states = block(hidden_states)
@@ -472,15 +497,14 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
 def mask_guided_attention(features: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
     """The refiner's attention map. `features (batch, channels, h, w)`, `mask (batch, 1, h, w)`.
 
-    k_c = sum_p f_c(p) m(p) / (sum_p m(p) + eps); attn(p) = softmax_p(sum_c k_c f_c(p)). Returns `(batch, 1, h, w)`.
+    k_c = sum_p f_c(p) m(p) / (sum_p m(p) + eps); attn(p) = softmax_p(sum_c k_c f_c(p)). Returns `(batch, 1, h, w)`
+    in the dtype of `features`. Computed in fp32 (a one-channel map, so cheap) to keep bf16 models' softmax accurate.
     """
-    flat_features = features.flatten(2)
-    flat_mask = mask.flatten(2)
-    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (
-        flat_mask.sum(dim=-1, keepdim=True) + eps
-    )
+    flat_features = features.flatten(2).float()
+    flat_mask = mask.flatten(2).float()
+    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (flat_mask.sum(dim=-1, keepdim=True) + eps)
     attention = torch.softmax(prototype.transpose(1, 2) @ flat_features, dim=-1)
-    return attention.view(mask.shape)
+    return attention.view(mask.shape).to(features.dtype)
 
 
 class C2FSegRefiner(C2FSegPreTrainedModel):
@@ -516,9 +540,7 @@ class C2FSegRefiner(C2FSegPreTrainedModel):
             self.add_module(f"out_lay_{branch}", nn.Conv2d(width5, 1, kernel_size=3, padding=1))
         self.post_init()
 
-    def _trunk(
-        self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor
-    ) -> torch.Tensor:
+    def _trunk(self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor) -> torch.Tensor:
         """Shared layers up to stride 8: `(batch, decoder_channels[1], grid * 2, grid * 2)`."""
         features = self.conv_adapter(image_features[-1])
         coarse = F.interpolate(coarse_amodal_masks, size=features.shape[-2:], mode="nearest")
@@ -529,9 +551,7 @@ class C2FSegRefiner(C2FSegPreTrainedModel):
         hidden_states = F.interpolate(hidden_states + self.adapter1(image_features[-2]), scale_factor=2.0)
         return F.relu(self.bn3(self.lay3(hidden_states)))
 
-    def _branch(
-        self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]
-    ) -> torch.Tensor:
+    def _branch(self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """One output branch: `(batch, 1, grid * 8, grid * 8)` logits."""
         layer = lambda name: getattr(self, f"{name}_{branch}")  # noqa: E731
         hidden_states = F.interpolate(trunk + layer("adapter2")(image_features[-3]), scale_factor=2.0)
@@ -588,9 +608,14 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     Inputs are object crops: `pixel_values (batch, 3, S, S)` RGB in [0, 1] and `visible_masks (batch, 1, S, S)`
     in {0, 1}. `generate` runs the K-step MaskGIT decoding; `forward` is the stage-2 training step when
     `amodal_masks` are given. The VQ model is frozen in stage 2: its ops run without gradient.
+
+    Fast inference (docs/performance.md): load with `dtype=torch.bfloat16` (the VQ code search and the sampler's
+    softmax stay fp32), choose `attn_implementation` ("sdpa" by default, "eager"), convert the convolutions with
+    `model.to(memory_format=torch.channels_last)` and compile with `compile_for_inference`.
     """
 
     config: C2FSegConfig
+    _uses_cuda_graphs = False
 
     def __init__(self, config: C2FSegConfig):
         super().__init__(config)
@@ -603,6 +628,30 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     @property
     def mask_token_id(self) -> int:
         return self.config.transformer_config.mask_token_id
+
+    def compile_for_inference(
+        self, mode: str | None = None, backend: str = "inductor"
+    ) -> "C2FSegForAmodalSegmentation":
+        """Compile the heavy stages with `torch.compile(dynamic=False, fullgraph=True)`: the backbone, the VQ encoder
+        and decoder, the transformer (called once per MaskGIT step) and the refiner. The sampler, the code search and
+        the glue between stages stay eager, so seeded generators keep working. Each new batch size compiles once
+        (up to `torch._dynamo.config.recompile_limit` sizes).
+
+        Args:
+            mode: `torch.compile` mode. "reduce-overhead" and "max-autotune" capture CUDA graphs on CUDA; `generate`
+                then marks the start of each call (`torch.compiler.cudagraph_mark_step_begin`) so the backbone
+                features stay valid across the K transformer calls. Callers that chain the stages themselves must
+                do the same.
+            backend: `torch.compile` backend ("inductor"; "aot_eager" or "eager" to check graphs without codegen).
+
+        Returns:
+            The model itself, compiled in place.
+        """
+        stages = (self.backbone, self.vq_model.encoder, self.vq_model.decoder, self.transformer, self.refiner)
+        for stage in stages:
+            stage.compile(mode=mode, backend=backend, dynamic=False, fullgraph=True)
+        self._uses_cuda_graphs = mode in ("reduce-overhead", "max-autotune")
+        return self
 
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, S, S)` -> backbone maps `(batch, C_i, S/4, S/4) ... (batch, C_4, S/16, S/16)`."""
@@ -661,9 +710,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     ) -> torch.FloatTensor:
         """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
         with torch.no_grad():
-            candidates = keep_top_k_logits(
-                logits[..., : self.mask_token_id].float(), self.config.training_top_k
-            )
+            candidates = keep_top_k_logits(logits[..., : self.mask_token_id].float(), self.config.training_top_k)
             tokens = sample_from_probabilities(torch.softmax(candidates, dim=-1), generator, greedy)
             return self.decode_tokens(tokens)
 
@@ -752,6 +799,8 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             generator: RNG for reproducible sampling; None uses the global RNG.
             greedy: argmax codes and no confidence noise (deterministic).
         """
+        if self._uses_cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         image_features = self.encode_image(pixel_values)
         visible_tokens = self.encode_masks(visible_masks)
         sampled = self.sample_tokens(image_features, visible_tokens, num_steps, generator, greedy)

@@ -1,0 +1,200 @@
+"""The fast inference options (bf16, attention kernel, channels_last, torch.compile) against the fp32 eager
+reference path, on the tiny model and on CPU.
+
+Tolerances. bf16 keeps 8 significant bits (relative rounding 2**-9 ~ 2e-3 per op), and a greedy code can flip
+when two top logits are within that; the nearest-code search and the sampler's softmax stay fp32. Measured on the
+tiny model over 6 weight seeds, 8 objects each: refined amodal probabilities within 5.6e-4 of fp32, thresholded
+masks agreeing on >= 99.95% of pixels, even though random weights put every probability near the 0.5 threshold
+(the worst case for agreement). We assert 2e-3 (about 4x the largest measured) and 99%. fp32 variants (eager vs
+sdpa attention, channels_last, compiled) only reorder fp32 sums: 1e-5.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+from transformers import pipeline
+
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+from c2f_hf.maskgit import sample_from_probabilities
+from c2f_testing import random_object_batch, tiny_config
+
+BF16_PROBABILITY_TOLERANCE = 2e-3
+BF16_MIN_PIXEL_AGREEMENT = 0.99
+FP32_TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_model")
+    torch.manual_seed(0)
+    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=64).save_pretrained(folder)
+    return folder
+
+
+def load(folder, **kwargs) -> C2FSegForAmodalSegmentation:
+    return C2FSegForAmodalSegmentation.from_pretrained(folder, **kwargs).eval()
+
+
+@pytest.fixture(scope="module")
+def reference(model_folder) -> C2FSegForAmodalSegmentation:
+    return load(model_folder)
+
+
+@pytest.fixture(scope="module")
+def objects():
+    pixel_values, visible_masks, _ = random_object_batch(8, seed=1)
+    return pixel_values, visible_masks
+
+
+def assert_same_fp32_prediction(expected, actual):
+    assert torch.equal(expected.amodal_tokens, actual.amodal_tokens)
+    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks", "scores"):
+        torch.testing.assert_close(
+            getattr(actual, name), getattr(expected, name), atol=FP32_TOLERANCE, rtol=FP32_TOLERANCE
+        )
+
+
+def test_default_path_is_fp32_sdpa_and_unaffected_by_fast_siblings(model_folder, reference, objects):
+    expected = reference.generate(*objects, greedy=True)
+    fast = load(model_folder, dtype=torch.bfloat16, attn_implementation="eager")
+    fast.to(memory_format=torch.channels_last).compile_for_inference(backend="eager")
+    fast.generate(*objects, greedy=True)
+    assert reference.dtype == torch.float32
+    assert reference.config.transformer_config._attn_implementation == "sdpa"
+    assert not reference._uses_cuda_graphs
+    again = reference.generate(*objects, greedy=True)
+    for name in expected.keys():
+        assert torch.equal(getattr(expected, name), getattr(again, name)), name
+
+
+def test_sampling_draws_the_same_codes_as_torch_multinomial():
+    logits = torch.randn(4, 16, 17, generator=torch.Generator().manual_seed(0))
+    probabilities = torch.softmax(logits, dim=-1)
+    expected = torch.multinomial(probabilities.view(-1, 17), 1, generator=torch.Generator().manual_seed(5))
+    drawn = sample_from_probabilities(probabilities, torch.Generator().manual_seed(5), greedy=False)
+    assert torch.equal(drawn, expected.view(4, 16))
+
+
+class ForbidHostSyncs(TorchFunctionMode):
+    """Fails on the tensor methods that copy a value to the host (and so wait for the device)."""
+
+    forbidden = {
+        torch.Tensor.item,
+        torch.Tensor.tolist,
+        torch.Tensor.__bool__,
+        torch.Tensor.__int__,
+        torch.Tensor.__float__,
+        torch.Tensor.__index__,
+        torch.Tensor.nonzero,
+        torch.nonzero,
+    }
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.forbidden:
+            raise AssertionError(f"host sync inside the MaskGIT loop: {func}")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_the_maskgit_loop_never_reads_tensor_values_on_the_host(reference, objects, greedy):
+    pixel_values, visible_masks = objects
+    image_features = reference.encode_image(pixel_values)
+    visible_tokens = reference.encode_masks(visible_masks)
+    with torch.no_grad(), ForbidHostSyncs():
+        reference.sample_tokens(
+            image_features, visible_tokens, generator=torch.Generator().manual_seed(0), greedy=greedy
+        )
+
+
+def test_bf16_model_matches_the_fp32_reference(model_folder, reference, objects):
+    fast = load(model_folder, dtype=torch.bfloat16)
+    assert {parameter.dtype for parameter in fast.parameters()} == {torch.bfloat16}
+    expected = reference.generate(*objects, greedy=True)
+    actual = fast.generate(*objects, greedy=True)
+    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks", "token_scores"):
+        assert getattr(actual, name).dtype == torch.float32, name
+    deviation = (actual.amodal_masks - expected.amodal_masks).abs().max()
+    agreement = ((actual.amodal_masks > 0.5) == (expected.amodal_masks > 0.5)).float().mean()
+    assert deviation <= BF16_PROBABILITY_TOLERANCE
+    assert agreement >= BF16_MIN_PIXEL_AGREEMENT
+
+
+def test_bf16_seeded_sampling_and_the_training_step_run(model_folder, objects):
+    fast = load(model_folder, dtype=torch.bfloat16)
+    output = fast.generate(*objects, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(output.amodal_masks).all() and torch.isfinite(output.scores).all()
+    pixel_values, visible_masks = objects
+    losses = fast(pixel_values, visible_masks, visible_masks, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(losses.loss)
+
+
+def test_bf16_pipeline_agrees_with_the_fp32_pipeline(model_folder):
+    image = torch.randint(0, 255, (90, 110, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    masks = [torch.zeros(90, 110, dtype=torch.bool) for _ in range(2)]
+    masks[0][5:25, 5:35] = True
+    masks[1][40:70, 50:70] = True
+    inputs = (image.numpy(), [mask.numpy() for mask in masks])
+    results = {
+        dtype: pipeline("amodal-segmentation", model=str(model_folder), dtype=dtype, trust_remote_code=False)(
+            inputs[0], visible_masks=inputs[1], greedy=True
+        )
+        for dtype in (torch.float32, torch.bfloat16)
+    }
+    for fp32_object, bf16_object in zip(results[torch.float32], results[torch.bfloat16]):
+        fp32_mask, bf16_mask = (np.asarray(result["amodal_mask"]) for result in (fp32_object, bf16_object))
+        assert (fp32_mask == bf16_mask).mean() >= BF16_MIN_PIXEL_AGREEMENT
+
+
+def test_eager_and_sdpa_attention_agree(model_folder, objects):
+    eager, sdpa = load(model_folder, attn_implementation="eager"), load(model_folder, attn_implementation="sdpa")
+    assert {block.attn.config._attn_implementation for block in eager.transformer.blocks} == {"eager"}
+    assert sdpa.transformer.config._attn_implementation == "sdpa"
+    pixel_values, visible_masks = objects
+    features, tokens = sdpa.encode_image(pixel_values), sdpa.encode_masks(visible_masks)
+    torch.testing.assert_close(
+        eager.token_logits(features, tokens, tokens),
+        sdpa.token_logits(features, tokens, tokens),
+        atol=FP32_TOLERANCE,
+        rtol=0,
+    )
+    assert_same_fp32_prediction(sdpa.generate(*objects, greedy=True), eager.generate(*objects, greedy=True))
+
+
+def test_set_attn_implementation_switches_the_kernel(model_folder, objects):
+    model = load(model_folder)
+    expected = model.generate(*objects, greedy=True)
+    model.set_attn_implementation("eager")
+    assert model.transformer.blocks[0].attn.config._attn_implementation == "eager"
+    assert_same_fp32_prediction(expected, model.generate(*objects, greedy=True))
+
+
+def test_channels_last_gives_the_same_prediction(model_folder, reference, objects):
+    model = load(model_folder).to(memory_format=torch.channels_last)
+    pixel_values, visible_masks = objects
+    features = model.encode_image(pixel_values)
+    assert all(feature.is_contiguous(memory_format=torch.channels_last) for feature in features)
+    assert_same_fp32_prediction(reference.generate(*objects, greedy=True), model.generate(*objects, greedy=True))
+
+
+def test_compiled_model_gives_the_same_tokens(model_folder, reference, objects):
+    # aot_eager traces the same whole graphs (fullgraph=True) as inductor; inductor's C++ codegen takes about two
+    # minutes for the tiny model on 2 cores, too long for this suite (benchmarks/inference.py --compile runs it).
+    compiled = load(model_folder).compile_for_inference(backend="aot_eager")
+    assert_same_fp32_prediction(reference.generate(*objects, greedy=True), compiled.generate(*objects, greedy=True))
+    seeded = {
+        name: model.generate(*objects, generator=torch.Generator().manual_seed(3))
+        for name, model in (("reference", reference), ("compiled", compiled))
+    }
+    assert torch.equal(seeded["reference"].amodal_tokens, seeded["compiled"].amodal_tokens)
+
+
+def test_cuda_graph_modes_mark_each_generate_call(model_folder, objects, monkeypatch):
+    marks = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    model = load(model_folder).compile_for_inference(mode="reduce-overhead", backend="eager")
+    assert model._uses_cuda_graphs
+    model.generate(*objects, greedy=True)
+    model.generate(*objects, greedy=True)
+    assert len(marks) == 2
