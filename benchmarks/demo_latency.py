@@ -1,0 +1,85 @@
+"""Per-object latency of the Space demo's predict function on CPU (target: under 3 s per object on 2 cores).
+
+Uses the shipped default model when it exists, else a randomly initialised `tiny` preset model (same size as the
+shipped one) saved to a temporary folder. Runs every shipped example once to warm up, then `--repeats` times.
+
+    OMP_NUM_THREADS=2 python benchmarks/demo_latency.py --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+from c2f_hf.checkpoints import default_model_path
+from c2f_hf.presets import model_config
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "spaces_demo"
+
+
+def model_folder(scratch: Path) -> tuple[str, str]:
+    """(folder, description) of the model to time."""
+    try:
+        return str(default_model_path()), "shipped default model"
+    except FileNotFoundError:
+        torch.manual_seed(0)
+        config = model_config("tiny")
+        C2FSegForAmodalSegmentation(config).save_pretrained(scratch)
+        C2FSegImageProcessor(crop_resolution=config.image_size).save_pretrained(scratch)
+        return str(scratch), "random tiny-preset model (the shipped one does not exist yet)"
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("spaces_demo_app", DEMO_DIR / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def editor_values() -> list[dict]:
+    values = []
+    for mask_path in sorted((DEMO_DIR / "examples").glob("*_mask.png")):
+        image = np.asarray(Image.open(str(mask_path).replace("_mask.png", ".png")).convert("RGBA"))
+        values.append({"background": image, "layers": [np.asarray(Image.open(mask_path).convert("RGBA"))]})
+    return values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--num-steps", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, description = model_folder(Path(scratch))
+        os.environ["C2F_HF_MODEL"] = folder
+        app = load_app()
+        values = editor_values()
+        for value in values:
+            app.predict(value, args.num_steps, 0, 0.5)
+        objects, start = 0, time.perf_counter()
+        for _ in range(args.repeats):
+            for value in values:
+                objects += len(app.predict(value, args.num_steps, 0, 0.5)[3])
+        seconds = time.perf_counter() - start
+    print(f"model: {description} ({folder})")
+    print(f"threads: {args.threads}, K = {args.num_steps}, {len(values)} examples x {args.repeats} repeats")
+    print(f"{objects} objects in {seconds:.2f} s: {seconds / objects:.3f} s per object (predict, end to end)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

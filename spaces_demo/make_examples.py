@@ -1,0 +1,150 @@
+"""Write the demo's example images and their painted visible masks into `spaces_demo/examples/`.
+
+Each example is `NAME.png` (the RGB image) plus `NAME_mask.png`, an RGBA layer holding the visible mask of each
+object in one brush colour of the app's palette (transparent elsewhere): exactly what a user paints. Three come
+from the synthetic generator the tiny model was trained on; two are "photo-like" scenes drawn procedurally with
+PIL gradients (a mug behind a box, a ball behind a stack of books). Nothing is downloaded.
+
+    python spaces_demo/make_examples.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from c2f_hf.data.synthetic import SyntheticConfig, generate_scene, scene_rng
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+BRUSH_COLOURS = ((255, 0, 255), (0, 191, 255), (255, 215, 0))
+SYNTHETIC_SEEDS = (3, 11, 27)
+PHOTO_SIZE = (320, 240)
+
+
+def mask_layer(masks: list[np.ndarray]) -> Image.Image:
+    """RGBA layer with `masks[i]` `(H, W)` bool painted opaque in `BRUSH_COLOURS[i]`, transparent elsewhere."""
+    height, width = masks[0].shape
+    layer = np.zeros((height, width, 4), dtype=np.uint8)
+    for colour, mask in zip(BRUSH_COLOURS, masks):
+        layer[mask] = (*colour, 255)
+    return Image.fromarray(layer, mode="RGBA")
+
+
+def synthetic_example(seed: int) -> tuple[Image.Image, list[np.ndarray]]:
+    """A synthetic test scene and the visible masks of its two most occluded objects (occlusion 10-80%)."""
+    scene = generate_scene(SyntheticConfig(image_size=256, max_objects=6), scene_rng(seed, 0, "test"))
+    candidates = [obj for obj in scene.objects if 0.1 <= obj.occlusion_rate <= 0.8]
+    chosen = sorted(candidates, key=lambda obj: -obj.occlusion_rate)[:2]
+    return Image.fromarray(scene.image), [obj.visible_mask for obj in chosen]
+
+
+def vertical_gradient(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]) -> np.ndarray:
+    """`(H, W, 3)` float image fading from colour `top` to colour `bottom`."""
+    width, height = size
+    ramp = np.linspace(0.0, 1.0, height)[:, None, None]
+    return np.broadcast_to((1 - ramp) * np.array(top) + ramp * np.array(bottom), (height, width, 3)).copy()
+
+
+def shaded(mask: np.ndarray, base: tuple[int, int, int], light: float, axis: int = 1) -> np.ndarray:
+    """Colour `base` shaded across the mask's extent along `axis` (a cylinder-like light falloff)."""
+    coordinates = np.nonzero(mask)[axis]
+    low, high = coordinates.min(), coordinates.max() + 1
+    position = np.clip((np.arange(mask.shape[axis]) - low) / max(high - low, 1), 0, 1)
+    profile = 0.55 + light * np.sin(np.pi * np.clip(position * 1.1, 0, 1))
+    profile = profile[None, :] if axis == 1 else profile[:, None]
+    colours = np.clip(np.array(base)[None, None, :] * profile[..., None], 0, 255)
+    return np.broadcast_to(colours, (*mask.shape, 3))
+
+
+def polygon_mask(size: tuple[int, int], draw_shape) -> np.ndarray:
+    """`(H, W)` bool mask of whatever `draw_shape(ImageDraw)` fills with 255."""
+    canvas = Image.new("L", size, 0)
+    draw_shape(ImageDraw.Draw(canvas))
+    return np.asarray(canvas) > 0
+
+
+def paint(image: np.ndarray, mask: np.ndarray, colours: np.ndarray) -> None:
+    image[mask] = colours[mask] if colours.ndim == 3 else colours
+
+
+def room(rng: np.random.Generator) -> np.ndarray:
+    """A wall and a wooden table top with grain and sensor noise."""
+    width, height = PHOTO_SIZE
+    image = vertical_gradient(PHOTO_SIZE, (214, 203, 186), (184, 170, 150))
+    table = vertical_gradient(PHOTO_SIZE, (120, 78, 46), (150, 100, 62))
+    grain = 10 * np.sin(np.linspace(0, 60, width))[None, :, None] + 6 * rng.standard_normal((height, 1, 1))
+    image[150:] = table[150:] + grain[150:]
+    return image + 4 * rng.standard_normal(image.shape)
+
+
+def mug_behind_box() -> tuple[Image.Image, list[np.ndarray]]:
+    """A blue mug partly hidden behind a cardboard box; objects: mug, then box (fully visible)."""
+    rng = np.random.default_rng(0)
+    image = room(rng)
+    mug = polygon_mask(
+        PHOTO_SIZE, lambda d: (d.rectangle([150, 70, 230, 190], fill=255), d.ellipse([150, 182, 230, 198], fill=255))
+    )
+    handle = polygon_mask(PHOTO_SIZE, lambda d: d.ellipse([212, 95, 262, 160], outline=255, width=11))
+    mug |= handle & ~polygon_mask(PHOTO_SIZE, lambda d: d.rectangle([150, 70, 222, 198], fill=255))
+    rim = polygon_mask(PHOTO_SIZE, lambda d: d.ellipse([150, 62, 230, 80], fill=255))
+    box_front = polygon_mask(PHOTO_SIZE, lambda d: d.rectangle([60, 120, 190, 215], fill=255))
+    box_top = polygon_mask(PHOTO_SIZE, lambda d: d.polygon([(60, 120), (90, 100), (215, 100), (190, 120)], fill=255))
+    box_side = polygon_mask(PHOTO_SIZE, lambda d: d.polygon([(190, 120), (215, 100), (215, 192), (190, 215)], fill=255))
+    paint(image, mug | rim, shaded(mug | rim, (60, 110, 200), 0.45))
+    paint(image, rim, np.array([40, 70, 130]))
+    box = box_front | box_top | box_side
+    paint(image, box_front, shaded(box_front, (196, 150, 98), 0.35))
+    paint(image, box_top, np.array([214, 172, 120]))
+    paint(image, box_side, np.array([160, 118, 74]))
+    paint(
+        image,
+        box_front & polygon_mask(PHOTO_SIZE, lambda d: d.rectangle([118, 120, 132, 215], fill=255)),
+        np.array([176, 140, 90]),
+    )
+    visible_mug = (mug | rim) & ~box
+    return _finish(image), [visible_mug, box]
+
+
+def ball_behind_books() -> tuple[Image.Image, list[np.ndarray]]:
+    """An orange ball partly hidden behind a stack of books; objects: ball, then the stack."""
+    rng = np.random.default_rng(1)
+    image = room(rng)
+    ball = polygon_mask(PHOTO_SIZE, lambda d: d.ellipse([140, 60, 250, 170], fill=255))
+    rows, columns = np.mgrid[: PHOTO_SIZE[1], : PHOTO_SIZE[0]]
+    light = np.exp(-(((columns - 175) ** 2 + (rows - 90) ** 2) / 2500.0))[..., None]
+    paint(image, ball, np.clip((0.6 + 0.5 * light) * np.array([235, 120, 30]), 0, 255))
+    books = np.zeros(ball.shape, dtype=bool)
+    for index, (colour, top, left, right) in enumerate(
+        [((150, 30, 40), 185, 70, 225), ((40, 90, 60), 160, 80, 215), ((30, 60, 120), 135, 75, 205)]
+    ):
+        book = polygon_mask(PHOTO_SIZE, lambda d, t=top, x=left, r=right: d.rectangle([x, t, r, t + 24], fill=255))
+        pages = polygon_mask(PHOTO_SIZE, lambda d, t=top, r=right: d.rectangle([r - 6, t + 3, r, t + 21], fill=255))
+        paint(image, book, shaded(book, colour, 0.3, axis=0))
+        paint(image, pages, np.array([236, 230, 214]) - 8 * index)
+        books |= book
+    return _finish(image), [ball & ~books, books]
+
+
+def _finish(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+
+
+def write_examples(directory: Path = EXAMPLES_DIR) -> list[Path]:
+    """Write every example pair into `directory`; return the image paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    examples = {f"synthetic_{seed}": synthetic_example(seed) for seed in SYNTHETIC_SEEDS}
+    examples["photo_mug_behind_box"] = mug_behind_box()
+    examples["photo_ball_behind_books"] = ball_behind_books()
+    paths = []
+    for name, (image, masks) in examples.items():
+        image.save(directory / f"{name}.png", optimize=True)
+        mask_layer(masks).save(directory / f"{name}_mask.png", optimize=True)
+        paths.append(directory / f"{name}.png")
+    return paths
+
+
+if __name__ == "__main__":
+    for path in write_examples():
+        print(path)

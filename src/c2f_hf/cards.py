@@ -1,0 +1,288 @@
+"""Model and Space cards (README.md with YAML front matter) for exported C2F-Seg repos and the Gradio demo.
+
+The templates are `model_card.md` and `space_card.md` of package `c2f_hf.hub_cards`; `huggingface_hub`'s
+`ModelCard.from_template` / `SpaceCard.from_template` render them. Everything a card states about training and
+evaluation is passed in by the caller (commands, data, `metrics.json`); nothing is invented. Results become the
+card's `model-index` (shown on the Hub) and a table that also lists the two baselines, so a reader can judge the
+model against them. `card.validate()` contacts the Hub and is never called here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
+from safetensors import safe_open
+
+from .configuration_c2f_seg import C2FSegConfig
+from .evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE, EvaluationResults
+
+MODEL_VARIANT = "model"
+CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")
+CODE_LICENCE = "apache-2.0"
+CONVERTED_MARKER = "converted from the authors' release"
+VARIANT_TITLES = {
+    MODEL_VARIANT: "this model",
+    MODEL_VARIANT + UNION_WITH_VISIBLE_SUFFIX: "this model ∪ input visible mask",
+    VISIBLE_BASELINE: "baseline: visible mask",
+    CONVEX_HULL_BASELINE: "baseline: convex hull of the visible mask",
+}
+
+
+@dataclass(frozen=True)
+class EvaluationSource:
+    """Where a `metrics.json` came from: the dataset it measured and the exact command that measured it.
+
+    `dataset_name` is shown to readers ("synthetic shapes, test split"); `dataset_type` is the Hub dataset id or
+    a short slug; `split` is the split evaluated.
+    """
+
+    metrics_path: Path
+    dataset_name: str
+    dataset_type: str
+    command: str
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelCardInputs:
+    """What the caller knows about an exported model; each text is used verbatim.
+
+    Attributes:
+        model_id: Hub id (or path) the usage snippets load from.
+        model_name: title of the card and `model-index` name.
+        training_data: prose on the training data (None: "not given").
+        training_command: the exact command that trained the weights (None: "not given").
+        datasets: Hub dataset ids for the card metadata.
+        evaluation: the measured results and their provenance, or None.
+        converted: True when the weights are converted from the authors' checkpoints (their licence applies).
+        extra_limitations: further bullet points for the limitations section.
+    """
+
+    model_id: str
+    model_name: str
+    training_data: str | None = None
+    training_command: str | None = None
+    datasets: Sequence[str] = ()
+    evaluation: EvaluationSource | None = None
+    converted: bool = False
+    extra_limitations: Sequence[str] = field(default_factory=tuple)
+
+
+def load_metrics(path: str | Path) -> EvaluationResults:
+    """Read a `metrics.json` written by `c2f_hf.evaluation.write_report`.
+
+    Raises ValueError naming the file when it is not such a report or lacks the model's numbers.
+    """
+    path = Path(path)
+    try:
+        results = EvaluationResults.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"metrics: {path} is not a metrics.json written by write_report ({error!r})") from error
+    if MODEL_VARIANT not in results.variants:
+        raise ValueError(f"metrics: {path} has no {MODEL_VARIANT!r} variant, got {sorted(results.variants)}")
+    return results
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(100.0 * value, 2)
+
+
+def eval_results(results: EvaluationResults, source: EvaluationSource) -> list[EvalResult]:
+    """The `model-index` entries: mIoU_full and mIoU_occ (percent) of this model (and of its union with the
+    visible mask when measured). Baselines are not this model's results, so they stay in the card's table."""
+    entries = []
+    for variant in (MODEL_VARIANT, MODEL_VARIANT + UNION_WITH_VISIBLE_SUFFIX):
+        metrics = results.variants.get(variant)
+        if metrics is None:
+            continue
+        suffix = "" if variant == MODEL_VARIANT else " (∪ visible mask)"
+        for metric, value in (("mIoU_full", metrics.miou_full), ("mIoU_occ", metrics.miou_occ)):
+            if value is None:
+                continue
+            entries.append(
+                EvalResult(
+                    task_type="image-segmentation",
+                    task_name="Amodal segmentation",
+                    dataset_type=source.dataset_type,
+                    dataset_name=source.dataset_name,
+                    dataset_split=source.split,
+                    metric_type="mean_iou",
+                    metric_name=f"{metric} (%){suffix}",
+                    metric_value=_percent(value),
+                )
+            )
+    return entries
+
+
+def _format_percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.2f}"
+
+
+def results_table(results: EvaluationResults) -> str:
+    """Markdown table of mIoU_full / mIoU_occ (percent) for the model, its union variant and both baselines."""
+    lines = ["| prediction | mIoU_full (%) | mIoU_occ (%) | objects | occluded objects |", "|---|---:|---:|---:|---:|"]
+    for variant, metrics in results.variants.items():
+        title = VARIANT_TITLES.get(variant, variant)
+        lines.append(
+            f"| {title} | {_format_percent(metrics.miou_full)} | {_format_percent(metrics.miou_occ)} "
+            f"| {metrics.num_objects} | {metrics.num_occluded_objects} |"
+        )
+    return "\n".join(lines)
+
+
+def _counted_objects(results: EvaluationResults) -> str:
+    if results.occlusion_range is None:
+        scope = "all objects"
+    else:
+        low, high = results.occlusion_range
+        scope = f"objects with occlusion rate in [{low:.0%}, {high:.0%}]"
+    return (
+        f"{results.num_objects_counted} objects counted of {results.num_objects_added} "
+        f"({results.num_images} images; {scope})"
+    )
+
+
+def evaluation_section(evaluation: EvaluationSource | None) -> str:
+    """The card's evaluation text: the measured table and the command that measured it, or a plain note."""
+    if evaluation is None:
+        return "No evaluation results were given when this card was written."
+    results = load_metrics(evaluation.metrics_path)
+    split = f", split `{evaluation.split}`" if evaluation.split else ""
+    return "\n".join(
+        [
+            f"Measured on {evaluation.dataset_name}{split}: {_counted_objects(results)}.",
+            "",
+            results_table(results),
+            "",
+            "mIoU_full is the mean IoU of the predicted and true amodal masks; mIoU_occ the mean IoU over the",
+            "occluded region (amodal minus visible), averaged only over objects that are occluded.",
+            "",
+            "Evaluation command:",
+            "",
+            _command_block(evaluation.command),
+        ]
+    )
+
+
+def _command_block(command: str | None) -> str:
+    if command is None:
+        return "Not given when this card was written."
+    return f"```bash\n{command}\n```"
+
+
+def _parameter_count(model_dir: Path) -> str:
+    """Number of weights in the folder's safetensors files, read from their headers (no tensor is loaded)."""
+    total = 0
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(weights), framework="pt") as handle:
+            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    return f"{total / 1e6:.2f} M" if total else "unknown"
+
+
+def _origin_text(converted: bool) -> str:
+    if converted:
+        return (
+            "The weights were converted from the authors' released checkpoints with `c2f-hf convert-original` "
+            "(every tensor copied unchanged under a new name)."
+        )
+    return "The weights were trained with the `c2f_hf` training loops (`c2f-hf train-vq`, then `c2f-hf train`)."
+
+
+def licence_text(converted: bool) -> str:
+    """The licence section: our code is Apache-2.0; converted weights keep the authors' licence."""
+    code = "The model code (`c2f_hf`, copied into this repo for `trust_remote_code`) is licensed under Apache-2.0."
+    if converted:
+        return (
+            f"{code} The weights are converted from the C2F-Seg authors' release: their licence and terms apply "
+            "to them, and to the data they were trained on. See the authors' release before reusing them."
+        )
+    return f"{code} The weights were trained with `c2f_hf` and are released under Apache-2.0 as well."
+
+
+def model_card_data(inputs: ModelCardInputs) -> ModelCardData:
+    """The YAML front matter: library, pipeline tag (the Hub has no amodal tag), tags, datasets, model-index."""
+    evaluation = inputs.evaluation
+    results = [] if evaluation is None else eval_results(load_metrics(evaluation.metrics_path), evaluation)
+    return ModelCardData(
+        model_name=inputs.model_name,
+        library_name="transformers",
+        pipeline_tag="image-segmentation",
+        tags=list(CARD_TAGS),
+        license="other" if inputs.converted else CODE_LICENCE,
+        datasets=list(inputs.datasets) or None,
+        metrics=["mean_iou"] if results else None,
+        eval_results=results or None,
+    )
+
+
+def build_model_card(model_dir: str | Path, inputs: ModelCardInputs) -> ModelCard:
+    """The model card of a `save_pretrained` folder `model_dir` (its config gives the architecture table)."""
+    model_dir = Path(model_dir)
+    config = C2FSegConfig.from_pretrained(model_dir)
+    template = files("c2f_hf.hub_cards").joinpath("model_card.md").read_text(encoding="utf-8")
+    transformer = config.transformer_config
+    return ModelCard.from_template(
+        model_card_data(inputs),
+        template_str=template,
+        model_name=inputs.model_name,
+        model_id=inputs.model_id,
+        origin=_origin_text(inputs.converted),
+        image_size=config.image_size,
+        token_grid=int(round(transformer.sequence_length**0.5)),
+        codebook_size=transformer.vocab_size,
+        num_layers=transformer.num_hidden_layers,
+        hidden_size=transformer.hidden_size,
+        num_steps=config.num_sampling_steps,
+        num_parameters=_parameter_count(model_dir),
+        training_data=inputs.training_data or "Not given when this card was written.",
+        training_command=_command_block(inputs.training_command),
+        evaluation=evaluation_section(inputs.evaluation),
+        extra_limitations=list(inputs.extra_limitations),
+        licence=licence_text(inputs.converted),
+    )
+
+
+def is_converted_folder(model_dir: str | Path) -> bool:
+    """Whether `model_dir` holds weights converted by `c2f-hf convert-original` (its card says so)."""
+    readme = Path(model_dir) / "README.md"
+    return readme.is_file() and CONVERTED_MARKER in readme.read_text(encoding="utf-8")
+
+
+def build_space_card(title: str, model_ids: Sequence[str], sdk_version: str) -> SpaceCard:
+    """The Space README: Gradio SDK `sdk_version`, `app.py`, the models it loads, and how to deploy it."""
+    card_data = SpaceCardData(
+        title=title,
+        sdk="gradio",
+        sdk_version=sdk_version,
+        app_file="app.py",
+        license=CODE_LICENCE,
+        models=list(model_ids),
+        tags=list(CARD_TAGS[:2]),
+        emoji="🧩",
+        colorFrom="indigo",
+        colorTo="green",
+        pinned=False,
+    )
+    template = files("c2f_hf.hub_cards").joinpath("space_card.md").read_text(encoding="utf-8")
+    return SpaceCard.from_template(card_data, template_str=template, title=title, model_id=model_ids[0])
+
+
+__all__ = [
+    "EvaluationSource",
+    "ModelCardInputs",
+    "build_model_card",
+    "build_space_card",
+    "eval_results",
+    "evaluation_section",
+    "is_converted_folder",
+    "licence_text",
+    "load_metrics",
+    "model_card_data",
+    "results_table",
+]
