@@ -188,6 +188,63 @@ def transformer_logits(
     return _linear(model, "m_dec", hidden) + model["m_bias"]
 
 
+def video_transformer_logits(
+    model: State,
+    image_features: torch.Tensor,
+    visible_tokens: torch.Tensor,
+    amodal_tokens: torch.Tensor,
+    num_heads: int,
+    window_length: int,
+    window_size: int = 4,
+) -> torch.Tensor:
+    """The video `MaskedTransformer.forward` at inference for one clip whose frames are the batch rows: logits
+    `(frames, cells, vocab + 1)`. Per block: spatial `attn1` over the cells of each frame, `attn2` over each window
+    of `window_length` frames x `window_size`^2 cells (gathered here with explicit index lists), `mlp` after `ln3`;
+    then `torch.roll` by `window_length // 2` along the frames; at the end the total shift is undone."""
+    image_embeddings = _conv(model, "conv_in", image_features).flatten(2).transpose(-2, -1)
+    hidden = torch.cat(
+        [
+            image_embeddings,
+            F.embedding(visible_tokens, model["c_emb.weight"]),
+            F.embedding(amodal_tokens, model["z_emb.weight"]),
+        ],
+        dim=2,
+    )
+    hidden = hidden + model["pos_emb.weight"][: hidden.shape[1]]
+    frames, cells, width = hidden.shape
+    grid = round(cells**0.5)
+    windows = [
+        [
+            (start + t, (row + i) * grid + column + j)
+            for t in range(window_length)
+            for i in range(window_size)
+            for j in range(window_size)
+        ]
+        for start in range(0, frames, window_length)
+        for row in range(0, grid, window_size)
+        for column in range(0, grid, window_size)
+    ]
+    num_blocks = _count(model, "blocks.")
+    for block in range(num_blocks):
+        name = f"blocks.{block}"
+        hidden = hidden + _attention(model, f"{name}.attn1", _layer_norm(model, f"{name}.ln1", hidden), num_heads)
+        normed = _layer_norm(model, f"{name}.ln2", hidden)
+        update = torch.zeros_like(hidden)
+        for window in windows:
+            frame_index = torch.tensor([frame for frame, _ in window])
+            cell_index = torch.tensor([cell for _, cell in window])
+            attended = _attention(model, f"{name}.attn2", normed[frame_index, cell_index][None], num_heads)[0]
+            update[frame_index, cell_index] = attended
+        hidden = hidden + update
+        inner = _erf_gelu(_linear(model, f"{name}.mlp.0", _layer_norm(model, f"{name}.ln3", hidden)))
+        hidden = hidden + _linear(model, f"{name}.mlp.2", inner)
+        hidden = torch.roll(hidden, window_length // 2, 0)
+    hidden = torch.roll(hidden, frames - (window_length // 2 * num_blocks) % frames, 0)
+    hidden = _erf_gelu(_linear(model, "dec.dense", _layer_norm(model, "dec.ln1", hidden)))
+    hidden = _layer_norm(model, "dec.ln2", hidden)
+    return _linear(model, "m_dec", hidden) + model["m_bias"]
+
+
 # ----- refiner -----
 
 

@@ -264,15 +264,97 @@ def test_swapped_files_name_the_missing_top_level_key(original_files):
         read_original_sections(original_files["c2f_pth"], original_files["c2f_pth"])
 
 
-def test_video_checkpoint_and_config_are_refused(tmp_path, original_files):
+def authors_video_transformer_layout(num_layers: int, width: int, vocab: int, cells: int, channels: int) -> dict:
+    """Names and shapes of the authors' video `MaskedTransformer` state dict, written from their
+    `src/video_component.py` (`Block`: ln1, ln2, ln3, attn1, attn2, mlp; `CausalSelfAttention`: key, query,
+    value, proj)."""
+    layout = {
+        "conv_in.weight": [width // 2, channels, 3, 3],
+        "conv_in.bias": [width // 2],
+        "c_emb.weight": [vocab + 1, width // 4],
+        "z_emb.weight": [vocab + 1, width // 4],
+        "pos_emb.weight": [cells, width],
+        "dec.ln1.weight": [width],
+        "dec.ln1.bias": [width],
+        "dec.dense.weight": [width, width],
+        "dec.dense.bias": [width],
+        "dec.ln2.weight": [width],
+        "dec.ln2.bias": [width],
+        "m_dec.weight": [vocab + 1, width],
+        "m_bias": [vocab + 1],
+    }
+    for block in range(num_layers):
+        for norm in ("ln1", "ln2", "ln3"):
+            layout.update({f"blocks.{block}.{norm}.weight": [width], f"blocks.{block}.{norm}.bias": [width]})
+        for attention in ("attn1", "attn2"):
+            for projection in ("key", "query", "value", "proj"):
+                layout[f"blocks.{block}.{attention}.{projection}.weight"] = [width, width]
+                layout[f"blocks.{block}.{attention}.{projection}.bias"] = [width]
+        layout.update({f"blocks.{block}.mlp.0.weight": [4 * width, width], f"blocks.{block}.mlp.0.bias": [4 * width]})
+        layout.update({f"blocks.{block}.mlp.2.weight": [width, 4 * width], f"blocks.{block}.mlp.2.bias": [width]})
+    return layout
+
+
+def test_movid_a_video_transformer_layout_converts_by_a_prefix_rename():
+    from c2f_hf.presets import model_config
+
+    config = model_config("movid_a")
+    layout = authors_video_transformer_layout(8, 768, 256, 256, 2048)
+    renamed = rename_original_state_dicts(
+        {}, {key: torch.empty(shape, device="meta") for key, shape in layout.items()}, {}, {}
+    )
+    with torch.device("meta"):
+        model = C2FSegForAmodalSegmentation(config)
+    ours = {key: list(tensor.shape) for key, tensor in model.state_dict().items() if key.startswith("transformer.")}
+    assert {key: list(tensor.shape) for key, tensor in renamed.items()} == ours
+
+
+VIDEO_C2F_YML = {**C2F_YML, "window_length": 2, "train_seq_len": 2, "dataset": "MOViD_A"}
+
+
+def test_video_yml_maps_window_length_onto_num_frames(tmp_path, original_files):
+    video_yml = write_yaml(tmp_path / "c2f_seg_MOViD_A.yml", VIDEO_C2F_YML)
+    config, settings = build_config_from_yaml(original_files["vq_yml"], video_yml)
+    assert config.transformer_config.num_frames == 2
+    assert config.transformer_config.spatial_window_size == 4
+    assert settings["c2f_seg_MOViD_A.yml: window_length"] == 2
+
+
+def test_video_checkpoint_converts_end_to_end(tmp_path, original_files):
+    video_yml = write_yaml(tmp_path / "c2f_seg_MOViD_A.yml", VIDEO_C2F_YML)
+    config, _ = build_config_from_yaml(original_files["vq_yml"], video_yml)
+    state_dicts = authors_state_dicts(C2FSegForAmodalSegmentation(config), seed=1)
+    assert any(".attn2." in key for key in state_dicts["model"])
     video_pth = tmp_path / "c2f_seg_MOViD_A.pth"
-    blocks = {"blocks.0.attn1.key.weight": torch.zeros(1), "blocks.0.ln3.weight": torch.zeros(1)}
-    torch.save({"model": blocks, "img_encoder": {}, "refine": {}}, video_pth)
-    with pytest.raises(NotImplementedError, match="video variant is not supported yet"):
-        read_original_sections(original_files["vq_pth"], video_pth)
-    video_yml = write_yaml(tmp_path / "c2f_seg_MOViD_A.yml", {**C2F_YML, "window_length": 24, "train_seq_len": 24})
-    with pytest.raises(NotImplementedError, match=r"c2f_seg_MOViD_A\.yml is a video.*not supported yet"):
-        build_config_from_yaml(original_files["vq_yml"], video_yml)
+    torch.save({name: state_dicts[name] for name in ("model", "img_encoder", "refine")}, video_pth)
+    output = tmp_path / "converted"
+    arguments = ["--vq-checkpoint", original_files["vq_pth"], "--vq-config", original_files["vq_yml"]]
+    arguments += ["--checkpoint", video_pth, "--config", video_yml, "--output", output]
+    assert cli_main(["convert-original", *map(str, arguments)]) == 0
+    loaded = C2FSegForAmodalSegmentation.from_pretrained(output)
+    assert loaded.config.transformer_config.num_frames == 2
+    for key, tensor in loaded.transformer.state_dict().items():
+        torch.testing.assert_close(tensor, state_dicts["model"][key], atol=0, rtol=0)
+
+
+@torch.no_grad()
+def test_video_transformer_logits_match_the_authors():
+    config = tiny_config()
+    config.transformer_config.num_frames = 2
+    config.transformer_config.spatial_window_size = 2
+    torch.manual_seed(0)
+    state_dicts = authors_state_dicts(C2FSegForAmodalSegmentation(config), seed=2)
+    model, ignored = build_converted_model(config, as_sections(state_dicts, Path("vq.pth"), Path("c2f.pth")))
+    assert ignored == []
+    generator = torch.Generator().manual_seed(7)
+    features = torch.randn(2, 32, 4, 4, generator=generator)
+    visible_tokens = torch.randint(0, 16, (2, 16), generator=generator)
+    amodal_tokens = torch.randint(0, 17, (2, 16), generator=generator)
+    ours = model.token_logits((features,), visible_tokens, amodal_tokens)
+    theirs = reference.video_transformer_logits(
+        state_dicts["model"], features, visible_tokens, amodal_tokens, 2, window_length=2, window_size=2
+    )
+    torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=0)
 
 
 def test_bad_yml_settings_are_named(tmp_path, original_files):

@@ -115,6 +115,12 @@ class C2FSegTransformerConfig(PreTrainedConfig):
         residual_dropout (`float`, defaults to 0.01): the authors' `resid_pdrop`.
         layer_norm_eps (`float`, defaults to 1e-5): epsilon of every LayerNorm.
         initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights.
+        num_frames (`int`, *optional*): the video variant's window length T (the authors' `window_length`: 16 on
+            Fishbowl, 24 on MOViD-A). None (default) is the image model. When set, every block is spatial-temporal
+            (an attention over the cells of each frame, then one over windows of T frames x `spatial_window_size`^2
+            cells) and the features are rolled by T // 2 frames after each block; a clip is exactly T frames.
+        spatial_window_size (`int`, defaults to 4): side, in cells, of the spatial-temporal attention windows of
+            the video variant (the authors' 4); 1 attends over the frames of each cell only.
     """
 
     model_type = "c2f_seg_transformer"
@@ -131,6 +137,12 @@ class C2FSegTransformerConfig(PreTrainedConfig):
     residual_dropout: float = 0.01
     layer_norm_eps: float = 1e-5
     initializer_range: float = 0.02
+    num_frames: int | None = None
+    spatial_window_size: int = 4
+
+    @property
+    def is_video(self) -> bool:
+        return self.num_frames is not None
 
     @property
     def mask_token_id(self) -> int:
@@ -159,6 +171,13 @@ class C2FSegTransformerConfig(PreTrainedConfig):
                 "(the token grid is square)."
             )
         _check_probability(self, "embedding_dropout", "attention_dropout", "residual_dropout")
+        if self.is_video:
+            _check_positive(self, "num_frames", "spatial_window_size")
+            if self.grid_size % self.spatial_window_size:
+                raise ValueError(
+                    f"C2FSegTransformerConfig.spatial_window_size ({self.spatial_window_size}) must divide the "
+                    f"token grid side ({self.grid_size})."
+                )
 
 
 @strict
@@ -198,9 +217,7 @@ class C2FSegRefinerConfig(PreTrainedConfig):
                 f"C2FSegRefinerConfig.backbone_channels must list 4 feature maps, got {self.backbone_channels}."
             )
         if len(self.decoder_channels) != 4:
-            raise ValueError(
-                f"C2FSegRefinerConfig.decoder_channels must list 4 widths, got {self.decoder_channels}."
-            )
+            raise ValueError(f"C2FSegRefinerConfig.decoder_channels must list 4 widths, got {self.decoder_channels}.")
 
 
 @strict
@@ -289,9 +306,7 @@ class C2FSegConfig(PreTrainedConfig):
                 f"backbone_config.hidden_sizes ({backbone.hidden_sizes})."
             )
         if self.sampling_top_k > vq.codebook_size or self.training_top_k > vq.codebook_size:
-            raise ValueError(
-                "C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size."
-            )
+            raise ValueError("C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size.")
         _check_probability(self, "min_mask_ratio", "label_smoothing")
 
 

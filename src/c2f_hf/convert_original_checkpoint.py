@@ -16,8 +16,10 @@ The rename rule (one-to-one, no reshaping; only the ResNet classifier `fc` is dr
 
 `convert_original_checkpoint` (CLI: `c2f-hf convert-original`) reads the two `.pth` files with
 `torch.load(weights_only=True)` and the two yml files, applies the rule, loads the result strictly into a
-`C2FSegForAmodalSegmentation` and writes a `save_pretrained` folder with a model card. Only the image variant is
-supported; the video variant (Fishbowl, MOViD-A) is refused.
+`C2FSegForAmodalSegmentation` and writes a `save_pretrained` folder with a model card. Both variants convert: the
+video checkpoints (Fishbowl, MOViD-A) use the same rule, their spatial-temporal blocks keeping the authors' names
+(`blocks.{i}.ln1/attn1/ln2/attn2/ln3/mlp`), and the yml's `window_length` becomes
+`transformer_config.num_frames`.
 """
 
 from __future__ import annotations
@@ -52,12 +54,10 @@ _PART_NAMES = {"conv": "convolution", "bn": "normalization", "0": "convolution",
 
 VQ_SECTION = "g_model"
 C2F_SECTIONS = ("model", "img_encoder", "refine")
-# Parameter names that only the video transformer (spatial + temporal attention per block) has.
-_VIDEO_PARAMETER_PATTERN = re.compile(r"^blocks\.\d+\.(attn1|attn2|ln3)\.")
 # How torch's weights-only unpickler reports a class or function it refuses to import.
 _PICKLED_CODE_MARKER = "Unsupported global"
-# yml fields that only the video configurations (Fishbowl, MOViD-A) have.
-_VIDEO_CONFIG_FIELDS = ("window_length", "train_seq_len")
+# The video configurations' window of frames (Fishbowl 16, MOViD-A 24) -> C2FSegTransformerConfig.num_frames.
+_VIDEO_WINDOW_FIELD = "window_length"
 
 # authors' yml field -> our config field. `model.params.ddconfig` of vqgan_<DS>.yml:
 _VQ_DDCONFIG_FIELDS = {
@@ -150,15 +150,6 @@ def _nested_mapping(settings: Mapping[str, Any], keys: tuple[str, ...], path: Pa
     return settings
 
 
-def _refuse_video_config(settings: Mapping[str, Any], path: Path) -> None:
-    video_fields = [field for field in _VIDEO_CONFIG_FIELDS if field in settings]
-    if video_fields:
-        raise NotImplementedError(
-            f"{path} is a video C2F-Seg configuration (it sets {video_fields}, as the Fishbowl and MOViD-A "
-            "configs do); the video variant is not supported yet: only image checkpoints (KINS, COCOA) convert."
-        )
-
-
 def vq_config_from_yaml(path: Path) -> tuple[C2FSegVQConfig, dict[str, Any]]:
     """`vqgan_<DS>.yml` -> our VQ config and the yml settings it used (`{"yml key": value}`)."""
     settings = _read_yaml(path)
@@ -191,13 +182,13 @@ def vq_config_from_yaml(path: Path) -> tuple[C2FSegVQConfig, dict[str, Any]]:
 def c2f_config_from_yaml(path: Path, vq_config: C2FSegVQConfig) -> tuple[C2FSegConfig, dict[str, Any]]:
     """`c2f_seg_<DS>.yml` (+ the VQ config) -> our composite config and the yml settings it used."""
     settings = _read_yaml(path)
-    _refuse_video_config(settings, path)
     used = {key: _required(settings, key, path, "") for key in _TRANSFORMER_FIELDS}
     if settings.get("gamma_mode", "cosine") != "cosine":
         raise ValueError(f"{path}: gamma_mode is {settings['gamma_mode']!r}; expected 'cosine' (our schedule)")
-    transformer_config = C2FSegTransformerConfig(
-        **{ours: settings[theirs] for theirs, ours in _TRANSFORMER_FIELDS.items()}
-    )
+    transformer_fields = {ours: settings[theirs] for theirs, ours in _TRANSFORMER_FIELDS.items()}
+    if _VIDEO_WINDOW_FIELD in settings:
+        used[_VIDEO_WINDOW_FIELD] = transformer_fields["num_frames"] = int(settings[_VIDEO_WINDOW_FIELD])
+    transformer_config = C2FSegTransformerConfig(**transformer_fields)
     composite = {ours: settings[theirs] for theirs, ours in _COMPOSITE_FIELDS.items() if theirs in settings}
     used.update({theirs: settings[theirs] for theirs in _COMPOSITE_FIELDS if theirs in settings})
     composite.setdefault("image_size", vq_config.resolution)
@@ -212,7 +203,7 @@ def build_config_from_yaml(vq_config_path: Path, config_path: Path) -> tuple[C2F
         config, used = c2f_config_from_yaml(config_path, vq_config)
     except (TypeError, StrictDataclassError) as error:
         raise ValueError(
-            f"{vq_config_path} and {config_path} do not describe a valid C2F-Seg image model: {error}"
+            f"{vq_config_path} and {config_path} do not describe a valid C2F-Seg model: {error}"
         ) from error
     settings = {f"{vq_config_path.name}: {key}": value for key, value in vq_used.items()}
     settings.update({f"{config_path.name}: {key}": value for key, value in used.items()})
@@ -258,15 +249,6 @@ def _state_dict_section(checkpoint: Mapping[str, Any], key: str, path: Path, rol
     if not_tensors:
         raise ValueError(f"{path}[{key!r}]: expected tensors only, these entries are not: {not_tensors}")
     return dict(section)
-
-
-def _refuse_video_checkpoint(transformer_state: Mapping[str, torch.Tensor], path: Path) -> None:
-    video_keys = [key for key in transformer_state if _VIDEO_PARAMETER_PATTERN.match(key)]
-    if video_keys:
-        raise NotImplementedError(
-            f"{path}['model'] is a video C2F-Seg transformer (spatial-temporal blocks, e.g. {video_keys[0]!r}); "
-            "the video variant is not supported yet: only image checkpoints (KINS, COCOA) convert."
-        )
 
 
 _SECTION_ARGUMENTS = {
@@ -364,7 +346,6 @@ def read_original_sections(vq_checkpoint: Path, checkpoint: Path) -> dict[str, t
     c2f_file = load_original_checkpoint(checkpoint)
     for section in C2F_SECTIONS:
         sections[section] = (checkpoint, _state_dict_section(c2f_file, section, checkpoint, "C2F-Seg"))
-    _refuse_video_checkpoint(sections["model"][1], checkpoint)
     skipped = sorted(str(key) for key in c2f_file if key not in C2F_SECTIONS)
     skipped += sorted(str(key) for key in vq_file if key != VQ_SECTION)
     if skipped:
@@ -430,8 +411,8 @@ def convert_original_checkpoint(
     push_to_hub: str | None = None,
     allow_unexpected: bool = False,
 ) -> Path:
-    """Convert `vqgan_<DS>.pth` + `vqgan_<DS>.yml` and `c2f_seg_<DS>.pth` + `c2f_seg_<DS>.yml` (image variant)
-    into a `save_pretrained` folder (config, safetensors weights, image processor, model card); returns
+    """Convert `vqgan_<DS>.pth` + `vqgan_<DS>.yml` and `c2f_seg_<DS>.pth` + `c2f_seg_<DS>.yml` (image or video
+    variant) into a `save_pretrained` folder (config, safetensors weights, image processor, model card); returns
     the folder.
 
     Args:

@@ -345,14 +345,57 @@ class C2FSegSelfAttention(nn.Module):
         return self.resid_drop(self.proj(attended))
 
 
+def partition_windows(hidden_states: torch.Tensor, num_frames: int, window_size: int) -> torch.Tensor:
+    """Group the tokens of clips into spatial-temporal windows (the authors' `window_partition`).
+
+    `hidden_states (clips * num_frames, grid * grid, hidden)`, frames of a clip consecutive ->
+    `(clips * (grid / window_size) ** 2, num_frames * window_size ** 2, hidden)`: each row is one window of
+    `num_frames` frames x `window_size` x `window_size` cells, ordered (frame, row, column).
+    """
+    rows, cells, width = hidden_states.shape
+    grid = round(cells**0.5)
+    blocks = grid // window_size
+    windows = hidden_states.view(rows // num_frames, num_frames, blocks, window_size, blocks, window_size, width)
+    return windows.permute(0, 2, 4, 1, 3, 5, 6).reshape(-1, num_frames * window_size**2, width)
+
+
+def merge_windows(windows: torch.Tensor, num_frames: int, window_size: int, grid: int) -> torch.Tensor:
+    """Inverse of `partition_windows`: `(clips * (grid / w) ** 2, num_frames * w ** 2, hidden)` ->
+    `(clips * num_frames, grid * grid, hidden)`."""
+    width = windows.shape[-1]
+    blocks = grid // window_size
+    clips = windows.shape[0] // blocks**2
+    hidden_states = windows.view(clips, blocks, blocks, num_frames, window_size, window_size, width)
+    return hidden_states.permute(0, 3, 1, 4, 2, 5, 6).reshape(clips * num_frames, grid * grid, width)
+
+
+def roll_frames(hidden_states: torch.Tensor, shift: int, num_frames: int) -> torch.Tensor:
+    """Roll the frames of every clip by `shift` (the authors' `torch.roll` along time). `hidden_states
+    (clips * num_frames, ...)`, frames of a clip consecutive -> same shape; frame f moves to (f + shift) mod T."""
+    clips = hidden_states.view(-1, num_frames, *hidden_states.shape[1:])
+    return torch.roll(clips, shift, dims=1).view(hidden_states.shape)
+
+
 class C2FSegTransformerBlock(nn.Module):
-    """Pre-LayerNorm block: x + attn(ln1(x)), then x + mlp(ln2(x)) with an exact (erf) GELU."""
+    """Pre-LayerNorm block with an exact (erf) GELU MLP; the image and the video variant differ only in their
+    attention layers, which are the same `C2FSegSelfAttention` applied over different groupings of the tokens.
+
+    Image (the authors' `Block`): x + attn(ln1(x)) over the cells of each crop, then x + mlp(ln2(x)).
+    Video (`config.num_frames` = T set; the authors' video `Block`): x + attn1(ln1(x)) over the cells of each
+    frame, x + attn2(ln2(x)) over each window of T frames x `spatial_window_size`^2 cells (`partition_windows`),
+    then x + mlp(ln3(x)). Input and output `(clips * T, cells, hidden)` with the frames of a clip consecutive.
+    """
 
     def __init__(self, config: C2FSegTransformerConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.ln2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attn = C2FSegSelfAttention(config)
+        self.num_frames = config.num_frames
+        self.spatial_window_size = config.spatial_window_size
+        self.attention_names = ("attn1", "attn2") if config.is_video else ("attn",)
+        for index, name in enumerate(self.attention_names, start=1):
+            self.add_module(f"ln{index}", nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
+            self.add_module(name, C2FSegSelfAttention(config))
+        self.mlp_norm_name = f"ln{len(self.attention_names) + 1}"
+        self.add_module(self.mlp_norm_name, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
         self.mlp = nn.Sequential(
             nn.Linear(config.hidden_size, 4 * config.hidden_size),
             nn.GELU(approximate="none"),
@@ -360,9 +403,18 @@ class C2FSegTransformerBlock(nn.Module):
             nn.Dropout(config.residual_dropout),
         )
 
+    def temporal_attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`attn2` over the spatial-temporal windows: `(clips * T, cells, hidden)` -> same shape."""
+        grid = round(hidden_states.shape[1] ** 0.5)
+        windows = partition_windows(hidden_states, self.num_frames, self.spatial_window_size)
+        return merge_windows(self.attn2(windows), self.num_frames, self.spatial_window_size, grid)
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = hidden_states + self.attn(self.ln1(hidden_states))
-        return hidden_states + self.mlp(self.ln2(hidden_states))
+        """`(rows, cells, hidden)` -> same shape; rows are crops (image) or clips * T frames (video)."""
+        hidden_states = hidden_states + getattr(self, self.attention_names[0])(self.ln1(hidden_states))
+        if len(self.attention_names) == 2:
+            hidden_states = hidden_states + self.temporal_attention(self.ln2(hidden_states))
+        return hidden_states + self.mlp(getattr(self, self.mlp_norm_name)(hidden_states))
 
 
 class C2FSegPredictionHead(nn.Module):
@@ -471,6 +523,18 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
         self.m_bias = nn.Parameter(torch.zeros(num_classes))
         self.post_init()
 
+    def _run_blocks(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The blocks. In the video variant the frames of every clip are rolled by T // 2 after each block (so
+        consecutive blocks see shifted temporal windows, as in the authors' code) and rolled back at the end."""
+        num_frames = self.config.num_frames
+        for block in self.blocks:
+            hidden_states = block(hidden_states)
+            if num_frames is not None:
+                hidden_states = roll_frames(hidden_states, num_frames // 2, num_frames)
+        if num_frames is not None:
+            hidden_states = roll_frames(hidden_states, -(num_frames // 2) * len(self.blocks), num_frames)
+        return hidden_states
+
     def forward(
         self,
         image_features: torch.Tensor,
@@ -483,12 +547,13 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
             image_features: `(batch, image_feature_channels, grid, grid)`, the backbone's last map.
             visible_tokens: `(batch, grid * grid)` long, codes of the visible mask.
             amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
+
+        In the video variant `batch` is clips * T (`config.num_frames`) with the frames of a clip consecutive.
         """
         image_embeddings = self.conv_in(image_features).flatten(2).transpose(1, 2)
         embeddings = torch.cat([image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2)
         hidden_states = self.drop(embeddings + self.pos_emb.weight[: embeddings.shape[1]])
-        for block in self.blocks:
-            hidden_states = block(hidden_states)
+        hidden_states = self._run_blocks(hidden_states)
         logits = self.m_dec(self.dec(hidden_states)) + self.m_bias
         output = C2FSegTransformerOutput(logits=logits)
         return output if return_dict is not False else output.to_tuple()
@@ -629,6 +694,31 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     def mask_token_id(self) -> int:
         return self.config.transformer_config.mask_token_id
 
+    @property
+    def num_frames(self) -> int | None:
+        """The video window length T, None for the image model."""
+        return self.config.transformer_config.num_frames
+
+    def _frames_as_batch(self, pixel_values: torch.Tensor, *masks: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Video models take clips `(batch, T, C, S, S)` and run the backbone, the VQ model and the refiner on
+        `(batch * T, C, S, S)` frames; image models take `(batch, C, S, S)` crops unchanged. Raises ValueError when
+        `pixel_values` does not have the layout of the configuration."""
+        expected = 4 if self.num_frames is None else 5
+        if pixel_values.ndim != expected or (self.num_frames is not None and pixel_values.shape[1] != self.num_frames):
+            layout = "(batch, 3, S, S)" if self.num_frames is None else f"(batch, T={self.num_frames}, 3, S, S)"
+            raise ValueError(f"pixel_values: expected {layout} for this model, got {tuple(pixel_values.shape)}")
+        if self.num_frames is None:
+            return [pixel_values, *masks]
+        return [None if tensor is None else tensor.flatten(0, 1) for tensor in (pixel_values, *masks)]
+
+    def _frames_from_batch(self, output: ModelOutput, batch_size: int) -> ModelOutput:
+        """Video models: every per-frame output field `(batch * T, ...)` becomes `(batch, T, ...)`; losses stay."""
+        if self.num_frames is not None:
+            for name, value in output.items():
+                if value.ndim > 0:
+                    output[name] = value.view(batch_size, self.num_frames, *value.shape[1:])
+        return output
+
     def compile_for_inference(
         self, mode: str | None = None, backend: str = "inductor"
     ) -> "C2FSegForAmodalSegmentation":
@@ -751,7 +841,14 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             visible_mask_targets: `(batch, 1, S, S)`, the clean visible mask the refiner is trained on; defaults to
                 `visible_masks`.
             generator: RNG of the training mask and of the coarse-mask sampling.
+
+        Video models (`config.transformer_config.num_frames` = T) take clips: `(batch, T, 3, S, S)` and
+        `(batch, T, 1, S, S)` masks; every per-frame output then has shape `(batch, T, ...)`.
         """
+        batch_size = pixel_values.shape[0]
+        pixel_values, visible_masks, amodal_masks, visible_mask_targets = self._frames_as_batch(
+            pixel_values, visible_masks, amodal_masks, visible_mask_targets
+        )
         image_features = self.encode_image(pixel_values)
         visible_tokens = self.encode_masks(visible_masks)
         token_mask = None
@@ -779,6 +876,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
                 logits, amodal_tokens, refined, visible_targets, amodal_masks
             )
             output.loss = output.token_loss + output.refine_loss
+        output = self._frames_from_batch(output, batch_size)
         return output if return_dict is not False else output.to_tuple()
 
     @torch.no_grad()
@@ -798,15 +896,21 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             num_steps: decoding steps K (default `config.num_sampling_steps`).
             generator: RNG for reproducible sampling; None uses the global RNG.
             greedy: argmax codes and no confidence noise (deterministic).
+
+        Video models take clips `(batch, T, 3, S, S)` and `(batch, T, 1, S, S)` and return per-frame outputs
+        `(batch, T, ...)` (`scores (batch, T)`). MaskGIT decodes all T x grid cells of a clip together, with the
+        re-masking count of each step taken per frame as in the authors' code (a frame is a row of the sampler).
         """
         if self._uses_cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
+        batch_size = pixel_values.shape[0]
+        pixel_values, visible_masks = self._frames_as_batch(pixel_values, visible_masks)
         image_features = self.encode_image(pixel_values)
         visible_tokens = self.encode_masks(visible_masks)
         sampled = self.sample_tokens(image_features, visible_tokens, num_steps, generator, greedy)
         coarse = self.decode_tokens(sampled.tokens)
         refined = self.refine(image_features, coarse)
-        return C2FSegGenerationOutput(
+        output = C2FSegGenerationOutput(
             amodal_masks=torch.sigmoid(refined.amodal_logits.float()),
             visible_masks=torch.sigmoid(refined.visible_logits.float()),
             coarse_amodal_masks=coarse.float(),
@@ -814,6 +918,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             token_scores=sampled.token_scores,
             scores=sampled.token_scores.mean(dim=-1),
         )
+        return self._frames_from_batch(output, batch_size)
 
 
 __all__ = [

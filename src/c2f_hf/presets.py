@@ -1,14 +1,29 @@
-"""Named model configurations: the paper's image settings and the small `tiny` model we ship.
+"""Named model configurations: the paper's image and video settings and the small models we ship.
 
 `kins` and `cocoa` are the paper's image configuration (the authors' yml files give both the same architecture);
-`tiny` is a CPU-trainable model for the synthetic benchmark (128-pixel crops, 8x8 token grid, codebook 64).
+`fishbowl` and `movid_a` the paper's video configuration (8 spatial-temporal layers, window of 16 and 24 frames,
+as the authors' `c2f_seg_Fishbowl.yml` and `c2f_seg_MOViD_A.yml`); `tiny` is a CPU-trainable model for the
+synthetic benchmark (128-pixel crops, 8x8 token grid, codebook 64) and `tiny_video` its video variant (windows of
+4 frames, 2x2-cell spatial-temporal windows).
 """
+
+import dataclasses
 
 from transformers import ResNetConfig
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
 
-VIDEO_PRESETS = ("fishbowl", "movid_a")
+
+def _video_config(num_frames: int) -> C2FSegConfig:
+    """The paper's video configuration: the image model with 8 spatial-temporal layers over T frames."""
+    transformer = C2FSegTransformerConfig(num_hidden_layers=8, num_frames=num_frames)
+    return C2FSegConfig(transformer_config=transformer)
+
+
+def _tiny_video_config() -> C2FSegConfig:
+    config = _tiny_config()
+    transformer = dataclasses.replace(config.transformer_config, num_frames=4, spatial_window_size=2)
+    return dataclasses.replace(config, transformer_config=transformer)
 
 
 def _tiny_config() -> C2FSegConfig:
@@ -47,13 +62,14 @@ MODEL_PRESETS = {
     "kins": C2FSegConfig,
     "cocoa": C2FSegConfig,
     "tiny": _tiny_config,
+    "fishbowl": lambda: _video_config(num_frames=16),
+    "movid_a": lambda: _video_config(num_frames=24),
+    "tiny_video": _tiny_video_config,
 }
 
 
 def model_config(preset: str) -> C2FSegConfig:
     """The `C2FSegConfig` of a named preset."""
-    if preset in VIDEO_PRESETS:
-        raise ValueError(f"preset {preset!r} is a video configuration; the video variant is not available yet")
     if preset not in MODEL_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(MODEL_PRESETS)}")
     return MODEL_PRESETS[preset]()
