@@ -18,6 +18,7 @@ from .modeling_c2f_seg import (
     C2FSegVQModel,
 )
 from .pipeline_amodal_segmentation import AmodalSegmentationPipeline
+from .pipeline_video_amodal_segmentation import VideoAmodalSegmentationPipeline
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,9 @@ def _register_auto_classes() -> None:
     PIPELINE_REGISTRY.register_pipeline(
         "amodal-segmentation", pipeline_class=AmodalSegmentationPipeline, pt_model=AutoModel, type="image"
     )
+    PIPELINE_REGISTRY.register_pipeline(
+        "video-amodal-segmentation", pipeline_class=VideoAmodalSegmentationPipeline, pt_model=AutoModel, type="video"
+    )
 
 
 _register_auto_classes()
@@ -57,4 +61,5 @@ __all__ = [
     "C2FSegVQConfig",
     "C2FSegVQModel",
     "MaskGITSampler",
+    "VideoAmodalSegmentationPipeline",
 ]

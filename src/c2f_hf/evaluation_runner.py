@@ -21,7 +21,11 @@ mIoU.
 Video datasets (`data.schema.video_features()`) are evaluated per frame with the same metrics: each frame becomes
 an image whose objects are the tracks visible in it (image id `"<video_id>/<frame index>"`). Frames where a track
 is fully hidden (empty visible mask) or outside the frame are skipped for that track, because the crop is taken
-from the visible mask: such frames count in no metric. The video model's temporal context is not used.
+from the visible mask: such frames count in no metric. An image model sees each frame alone. A video model
+(`transformer_config.num_frames` = T set) sees each track through windows of T frames
+(`video_windows.frame_windows`: stride T // 2, each frame's result from the window where it is most central),
+cropped with one box per window (`clip_crop_box`, enlarge ratio 2.0); it is scored on the same (frame, track)
+pairs as an image model, so the two compare directly. Windows in which the track is never visible are skipped.
 
 Sampling is reproducible: one `torch.Generator` seeded with `seed` serves the whole run, so results depend on
 `seed` and `batch_size`; `greedy=True` is deterministic and independent of batching.
@@ -44,10 +48,19 @@ from tqdm.auto import tqdm
 
 from .checkpoints import default_model_path
 from .data.schema import image_features, load_amodal_dataset, split_path, write_split
-from .data.transforms import VISIBLE_SOURCES, AmodalObjectDataset, collate_object_crops, crop_boxes, decode_mask
+from .data.transforms import (
+    VISIBLE_SOURCES,
+    AmodalObjectDataset,
+    collate_object_crops,
+    crop_boxes,
+    decode_mask,
+    decode_rgb,
+)
+from .data.video_transforms import ClipCropTransform
 from .evaluation import AmodalMetrics, EvaluationResults, format_markdown, prediction_variants, write_report
-from .image_processing_c2f_seg import C2FSegImageProcessor, paste_crop
+from .image_processing_c2f_seg import C2FSegImageProcessor, CropBox, paste_crop
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .video_windows import frame_windows
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +123,11 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     try:
+        if model.config.transformer_config.num_frames is not None:
+            _check_video_arguments(dataset, visible_source)
+            run = _Run(model, dataset.with_format("arrow"), visible_source, num_steps, generator, greedy)
+            run.add_clips(metrics, batch_size, max_objects, progress)
+            return metrics.compute()
         with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
             if "frames" in dataset.column_names:
                 dataset = frame_dataset(dataset, frames_dir, max_objects)
@@ -130,6 +148,13 @@ def _check_arguments(batch_size: int, num_steps: int | None, max_objects: int | 
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
     if visible_source not in VISIBLE_SOURCES:
         raise ValueError(f"`visible_source` must be one of {VISIBLE_SOURCES}, got {visible_source!r}")
+
+
+def _check_video_arguments(dataset: datasets.Dataset, visible_source: str) -> None:
+    if "frames" not in dataset.column_names:
+        raise ValueError(f"a video model needs a video dataset (a 'frames' column), got columns {dataset.column_names}")
+    if visible_source != "gt":
+        raise ValueError("video datasets have no pre-detected visible masks: use visible_source='gt'")
 
 
 def _object_loader(
@@ -158,6 +183,52 @@ class _Run:
             for batch in loader:
                 self.add_batch(metrics, batch)
                 bar.update(len(batch["crop_box"]))
+
+    def add_clips(self, metrics: AmodalMetrics, batch_size: int, max_objects: int | None, progress: bool) -> None:
+        """Video model: predict every track of every clip window by window and add its visible frames."""
+        transform = ClipCropTransform(crop_size=self.model.config.image_size)
+        num_frames = self.model.config.transformer_config.num_frames
+        with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
+            for clip in self.rows.iter(batch_size=1):
+                clip = clip.to_pylist()[0]
+                frames = [decode_rgb(frame) for frame in clip["frames"]]
+                for track in clip["objects"]:
+                    windows = track_windows(track, frames, num_frames, transform)
+                    for start in range(0, len(windows), batch_size):
+                        added = self.add_windows(metrics, windows[start : start + batch_size], track, clip["video_id"])
+                        bar.update(added)
+                    if max_objects is not None and len(metrics) >= max_objects:
+                        return
+
+    def add_windows(self, metrics: AmodalMetrics, windows: list[dict], track: dict, video_id: str) -> int:
+        """Predict a batch of one track's windows (`track_windows`) and add the frames each window keeps."""
+        device = self.generator.device
+        batch = collate_object_crops([window["crops"] for window in windows])
+        output = self.model.generate(
+            batch["pixel_values"].to(device),
+            batch["visible_masks"].to(device),
+            num_steps=self.num_steps,
+            generator=self.generator,
+            greedy=self.greedy,
+        )
+        added = 0
+        for window, amodal_masks, scores in zip(windows, output.amodal_masks, output.scores.float().cpu()):
+            box, (height, width) = CropBox.from_list(window["crops"]["crop_box"].tolist()), window["image_size"]
+            for position, frame in window["frames"]:
+                pasted = paste_crop(amodal_masks[position].float().cpu(), box, height, width)[0]
+                prediction = (pasted >= C2FSegImageProcessor.mask_threshold).numpy()
+                visible_mask = decode_mask(track["visible_masks"][frame])
+                target = ObjectTargets(
+                    amodal_mask=decode_mask(track["amodal_masks"][frame]),
+                    visible_mask=visible_mask,
+                    input_visible_mask=visible_mask,
+                    image_id=f"{video_id}/{frame}",
+                    category=track["category"],
+                    occlusion_rate=track["occlusion_rates"][frame],
+                )
+                add_objects(metrics, [prediction], [target], [float(scores[position])])
+                added += 1
+        return added
 
     def add_batch(self, metrics: AmodalMetrics, batch: dict[str, torch.Tensor]) -> None:
         """Predict one collated batch of `AmodalObjectDataset` and add its objects to `metrics`."""
@@ -281,6 +352,28 @@ def _frame_object(track: dict, frame_index: int) -> dict | None:
         "category": track["category"],
         "occlusion_rate": track["occlusion_rates"][frame_index],
     }
+
+
+def track_windows(track: dict, frames: list[np.ndarray], num_frames: int, transform: ClipCropTransform) -> list[dict]:
+    """The windows of one track (`frame_windows`) in which it is visible at least once: `crops` (the
+    `ClipCropTransform` sample of the window), `frames` (`(position in window, frame index)` of the kept frames
+    where the track is visible) and `image_size` `(H, W)`."""
+    visible_masks = [decode_mask(mask) for mask in track["visible_masks"]]
+    amodal_masks = [decode_mask(mask) for mask in track["amodal_masks"]]
+    windows = []
+    for window in frame_windows(len(frames), num_frames):
+        indices = list(window.frame_indices)
+        kept = [(position, indices[position]) for position in window.kept if visible_masks[indices[position]].any()]
+        if not kept:
+            continue
+        crops = transform(
+            [frames[index] for index in indices],
+            [visible_masks[index] for index in indices],
+            [amodal_masks[index] for index in indices],
+            np.random.default_rng(0),
+        )
+        windows.append({"crops": crops, "frames": kept, "image_size": frames[0].shape[:2]})
+    return windows
 
 
 def _positive_int(text: str) -> int:

@@ -76,6 +76,16 @@ def object_crop_box(visible_mask: np.ndarray, enlarge_ratio: float = 2.0) -> Cro
     return CropBox(row_low, column_low, row_high, column_high)
 
 
+def clip_crop_box(visible_masks, enlarge_ratio: float = 2.0) -> CropBox:
+    """The crop box of one object over a window of frames (video variant): the authors' crop rule applied to the
+    union of its `(H, W)` visible masks, so every frame of the window is cropped with the same box. Frames where
+    the object is fully hidden (empty mask) add nothing; raises ValueError when all of them are empty."""
+    union = np.logical_or.reduce([np.asarray(mask, dtype=bool) for mask in visible_masks])
+    if not union.any():
+        raise ValueError("the object's visible masks are empty in every frame of the window: it has no crop box")
+    return object_crop_box(union, enlarge_ratio)
+
+
 def crop_and_resize(array: torch.Tensor, box: CropBox, size: int, mode: str) -> torch.Tensor:
     """Crop `(C, H, W)` to `box` and resize to `(C, size, size)`; `mode` is "bilinear" (antialiased, for images
     and probabilities) or "nearest" (for masks; pixel-centre sampling like the authors' order-0 rescale)."""
@@ -166,9 +176,12 @@ def _numpy_image_to_rgb(image: np.ndarray) -> np.ndarray:
     return np.round(image * 255).astype(np.uint8)
 
 
-def load_binary_mask(mask, name: str, image_size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
+def load_binary_mask(
+    mask, name: str, image_size: tuple[int, int], threshold: float = 0.5, allow_empty: bool = False
+) -> np.ndarray:
     """A mask as PIL "L"/"1"/"P", numpy or torch (bool, {0,1} or {0,255} integers, or float in [0, 1] thresholded
-    at `threshold`), shaped (H, W), (1, H, W) or (H, W, 1) -> `(H, W)` bool. `name` is used in error messages."""
+    at `threshold`), shaped (H, W), (1, H, W) or (H, W, 1) -> `(H, W)` bool. `name` is used in error messages.
+    An empty mask is an error unless `allow_empty` (video frames where the object is fully hidden)."""
     if isinstance(mask, PIL.Image.Image):
         if mask.mode not in ("1", "L", "P", "I", "F"):
             raise ValueError(f"{name}: expected a single-channel PIL mask (mode 1, L or P), got mode {mask.mode}")
@@ -182,7 +195,7 @@ def load_binary_mask(mask, name: str, image_size: tuple[int, int], threshold: fl
     if mask.shape != tuple(image_size):
         raise ValueError(f"{name}: has shape {mask.shape}, but the image is {tuple(image_size)} (height, width)")
     binary = _binarize(mask, name, threshold)
-    if not binary.any():
+    if not allow_empty and not binary.any():
         raise ValueError(f"{name}: is empty (no foreground pixel); every object needs a visible mask")
     return binary
 
@@ -321,4 +334,12 @@ class C2FSegImageProcessor(PilBackend):
         return binary
 
 
-__all__ = ["C2FSegImageProcessor", "CropBox", "object_crop_box", "paste_crop"]
+__all__ = [
+    "C2FSegImageProcessor",
+    "CropBox",
+    "clip_crop_box",
+    "crop_image",
+    "crop_mask",
+    "object_crop_box",
+    "paste_crop",
+]

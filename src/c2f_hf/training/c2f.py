@@ -14,6 +14,7 @@ import torch
 
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from ..data.video_transforms import VideoObjectClipDataset
 from ..evaluation_runner import evaluate_model
 from ..image_processing_c2f_seg import C2FSegImageProcessor
 from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
@@ -69,9 +70,11 @@ def sample_grid(model: C2FSegForAmodalSegmentation, batch: dict[str, torch.Tenso
     output = model.generate(
         batch["pixel_values"].to(model.device), batch["visible_masks"].to(model.device), generator=generator
     )
-    to_rgb = lambda mask: mask.float().cpu().expand(-1, 3, -1, -1)  # noqa: E731
+    # Video batches `(clips, T, C, S, S)` show one row per frame.
+    frames = lambda crops: crops.flatten(0, crops.ndim - 4).float().cpu()  # noqa: E731
+    to_rgb = lambda mask: frames(mask).expand(-1, 3, -1, -1)  # noqa: E731
     columns = [
-        batch["pixel_values"].float(),
+        frames(batch["pixel_values"]),
         to_rgb(batch["visible_masks"]),
         to_rgb(output.coarse_amodal_masks),
         to_rgb(output.amodal_masks),
@@ -90,12 +93,13 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
         parameter_groups(model, config.weight_decay), lr=config.learning_rate, betas=config.betas
     )
     scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.max_steps)
-    loader = object_loader(config, image_size)
+    num_frames = model.config.transformer_config.num_frames
+    loader = object_loader(config, image_size, num_frames)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     state = TrainingState()
     prepare_run(config, accelerator, resume, state)
     evaluation_set = schema.load_amodal_dataset(config.dataset, config.eval_split)
-    sample_batch = fixed_sample_batch(config, image_size)
+    sample_batch = fixed_sample_batch(config, image_size, num_frames)
 
     def loss(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         output = model(
@@ -135,10 +139,16 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
     return final
 
 
-def fixed_sample_batch(config: TrainingConfig, image_size: int) -> dict[str, torch.Tensor]:
-    """The first objects of the evaluation split, cropped without augmentation, for the sample images."""
-    dataset = AmodalObjectDataset(
-        schema.load_amodal_dataset(config.dataset, config.eval_split), crop_size=image_size, training=False
-    )
-    count = min(NUM_SAMPLE_OBJECTS, len(dataset))
+def fixed_sample_batch(
+    config: TrainingConfig, image_size: int, num_frames: int | None = None
+) -> dict[str, torch.Tensor]:
+    """The first objects of the evaluation split, cropped without augmentation, for the sample images; for a video
+    model the first object windows, about `NUM_SAMPLE_OBJECTS` frames in all."""
+    rows = schema.load_amodal_dataset(config.dataset, config.eval_split)
+    if num_frames is None:
+        dataset = AmodalObjectDataset(rows, crop_size=image_size, training=False)
+        count = min(NUM_SAMPLE_OBJECTS, len(dataset))
+    else:
+        dataset = VideoObjectClipDataset(rows, num_frames, crop_size=image_size, training=False)
+        count = min(max(1, NUM_SAMPLE_OBJECTS // num_frames), len(dataset))
     return collate_object_crops([dataset[index] for index in range(count)])

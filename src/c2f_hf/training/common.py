@@ -16,6 +16,8 @@ from tqdm.auto import tqdm
 
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from ..data.video_transforms import VideoObjectClipDataset
+from ..evaluation_runner import frame_dataset
 from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -63,11 +65,20 @@ def build_accelerator(config: TrainingConfig) -> Accelerator:
     )
 
 
-def object_loader(config: TrainingConfig, crop_size: int) -> torch.utils.data.DataLoader:
-    """Shuffled per-object training crops (authors' augmentation), seeded by `config.seed` and the epoch."""
-    dataset = AmodalObjectDataset(
-        schema.load_amodal_dataset(config.dataset, config.split), crop_size=crop_size, training=True, seed=config.seed
-    )
+def object_loader(config: TrainingConfig, crop_size: int, num_frames: int | None = None) -> torch.utils.data.DataLoader:
+    """Shuffled per-object training crops (authors' augmentation), seeded by `config.seed` and the epoch.
+
+    With `num_frames` (a video model) the samples are per-object windows of that many frames
+    (`VideoObjectClipDataset`, batches `(batch, T, C, S, S)`). Otherwise a video dataset is first written out frame
+    by frame (`output_dir/frames`, `frame_dataset`), so the VQ stage and image models train on its frames.
+    """
+    rows = schema.load_amodal_dataset(config.dataset, config.split)
+    if num_frames is not None:
+        dataset = VideoObjectClipDataset(rows, num_frames, crop_size=crop_size, training=True, seed=config.seed)
+    else:
+        if "frames" in rows.column_names:
+            rows = frame_dataset(rows, Path(config.output_dir) / "frames")
+        dataset = AmodalObjectDataset(rows, crop_size=crop_size, training=True, seed=config.seed)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=config.batch_size,
@@ -142,7 +153,10 @@ def run_loop(
     """Optimise until `config.max_steps`, with gradient accumulation and clipping, logging, periodic
     evaluation, samples and `save_state`."""
     progress = tqdm(
-        total=config.max_steps, initial=state.step, desc=f"train {config.stage}", disable=not accelerator.is_main_process
+        total=config.max_steps,
+        initial=state.step,
+        desc=f"train {config.stage}",
+        disable=not accelerator.is_main_process,
     )
     started, samples_seen = time.perf_counter(), 0
     for batch in batches(accelerator, loader, state):

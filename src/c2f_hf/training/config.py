@@ -95,6 +95,21 @@ TRAINING_PRESETS = {
             "sample_every": 250,
         },
     },
+    "fishbowl": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000, "batch_size": 1}},
+    "movid_a": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000, "batch_size": 1}},
+    "tiny_video": {
+        "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
+        "c2f": {
+            "max_steps": 1500,
+            "batch_size": 4,
+            "learning_rate": 1e-3,
+            "warmup_steps": 100,
+            "save_every": 250,
+            "eval_every": 500,
+            "sample_every": 250,
+            "eval_max_objects": 100,
+        },
+    },
 }
 
 

@@ -1,0 +1,303 @@
+"""The video variant: spatial-temporal blocks, the composite model on clips, the video pipeline and its windows,
+the object-clip dataset and the video evaluation path."""
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor, VideoAmodalSegmentationPipeline
+from c2f_hf.data.schema import clip_to_row, load_amodal_dataset, video_features, write_split
+from c2f_hf.data.synthetic import SyntheticConfig, generate_clips
+from c2f_hf.data.transforms import collate_object_crops
+from c2f_hf.data.video_transforms import VideoObjectClipDataset
+from c2f_hf.evaluation_runner import evaluate_model
+from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
+from c2f_hf.video_windows import frame_windows, window_starts
+from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
+
+NUM_FRAMES = 2
+SHIPPED_VIDEO_CHECKPOINT = Path(__file__).parents[1] / "src/c2f_hf/checkpoints/c2f-seg-synthetic-tiny-video"
+
+
+def tiny_video_config(num_frames: int = NUM_FRAMES, spatial_window_size: int = 2):
+    config = tiny_config()
+    transformer = dataclasses.replace(
+        config.transformer_config, num_frames=num_frames, spatial_window_size=spatial_window_size
+    )
+    return dataclasses.replace(config, transformer_config=transformer)
+
+
+def random_clip_batch(batch_size: int, num_frames: int = NUM_FRAMES):
+    pixel_values, visible, amodal = random_object_batch(batch_size * num_frames)
+    shape = lambda tensor: tensor.view(batch_size, num_frames, *tensor.shape[1:])  # noqa: E731
+    return shape(pixel_values), shape(visible), shape(amodal)
+
+
+@pytest.fixture(scope="module")
+def video_model():
+    torch.manual_seed(0)
+    return C2FSegForAmodalSegmentation(tiny_video_config()).eval()
+
+
+# ----- the spatial-temporal transformer -----
+
+
+def test_rolling_then_unrolling_is_the_identity():
+    hidden = torch.randn(3 * 4, 16, 8)
+    rolled = roll_frames(hidden, 2, num_frames=4)
+    assert not torch.equal(rolled, hidden)
+    assert torch.equal(rolled.view(3, 4, 16, 8)[:, 2], hidden.view(3, 4, 16, 8)[:, 0])
+    assert torch.equal(roll_frames(rolled, -2, num_frames=4), hidden)
+
+
+def test_the_transformer_restores_the_frame_order_after_its_rolls(video_model):
+    hidden = torch.randn(2 * NUM_FRAMES, 16, 32)
+    transformer = video_model.transformer
+    blocks = transformer.blocks
+    transformer.blocks = torch.nn.ModuleList(torch.nn.Identity() for _ in range(3))
+    try:
+        assert torch.equal(transformer._run_blocks(hidden), hidden)
+    finally:
+        transformer.blocks = blocks
+
+
+def test_window_partition_round_trips_and_groups_frames_and_cells():
+    hidden = torch.arange(2 * 3 * 16, dtype=torch.float32).view(2 * 3, 16, 1)
+    windows = partition_windows(hidden, num_frames=3, window_size=2)
+    assert windows.shape == (2 * 4, 3 * 4, 1)
+    # first window of the first clip: frames 0-2, cells (0,0), (0,1), (1,0), (1,1) of the 4x4 grid
+    expected = [frame * 16 + cell for frame in range(3) for cell in (0, 1, 4, 5)]
+    assert windows[0, :, 0].tolist() == expected
+    assert torch.equal(merge_windows(windows, 3, 2, grid=4), hidden)
+
+
+@torch.no_grad()
+def test_one_frame_one_cell_window_reduces_temporal_attention_to_value_and_output_projections():
+    """Softmax over a single key is 1, so the attention output is proj(value(x)) exactly."""
+    torch.manual_seed(0)
+    block = C2FSegForAmodalSegmentation(tiny_video_config(1, 1)).transformer.blocks[0].eval()
+    hidden = torch.randn(3, 16, 32)
+    spatial = hidden + block.attn1(block.ln1(hidden))
+    temporal = spatial + block.attn2.proj(block.attn2.value(block.ln2(spatial)))
+    expected = temporal + block.mlp(block.ln3(temporal))
+    torch.testing.assert_close(block(hidden), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_image_and_video_blocks_share_the_class_and_differ_in_attention(video_model):
+    image_block = C2FSegForAmodalSegmentation(tiny_config()).transformer.blocks[0]
+    video_block = video_model.transformer.blocks[0]
+    assert type(image_block) is type(video_block)
+    assert [name for name, _ in image_block.named_children()] == ["ln1", "attn", "ln2", "mlp"]
+    assert [name for name, _ in video_block.named_children()] == ["ln1", "attn1", "ln2", "attn2", "ln3", "mlp"]
+
+
+# ----- the composite model on clips -----
+
+
+def test_forward_and_generate_shapes(video_model):
+    pixel_values, visible, amodal = random_clip_batch(2)
+    output = video_model.train()(pixel_values, visible, amodal_masks=amodal)
+    video_model.eval()
+    assert output.loss.ndim == 0 and torch.isfinite(output.loss)
+    assert output.token_logits.shape == (2, NUM_FRAMES, 16, 17)
+    assert output.amodal_logits.shape == (2, NUM_FRAMES, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    generated = video_model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(0))
+    assert generated.amodal_masks.shape == (2, NUM_FRAMES, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    assert generated.amodal_tokens.shape == (2, NUM_FRAMES, 16)
+    assert generated.scores.shape == (2, NUM_FRAMES)
+
+
+def test_wrong_layout_is_refused(video_model):
+    pixel_values, visible, _ = random_object_batch(2)
+    with pytest.raises(ValueError, match=r"pixel_values: expected \(batch, T=2, 3, S, S\)"):
+        video_model.generate(pixel_values, visible)
+
+
+def test_clips_are_independent_in_a_batch(video_model):
+    pixel_values, visible, _ = random_clip_batch(2)
+    both = video_model.generate(pixel_values, visible, greedy=True)
+    first = video_model.generate(pixel_values[:1], visible[:1], greedy=True)
+    torch.testing.assert_close(both.amodal_masks[:1], first.amodal_masks, atol=1e-5, rtol=0)
+
+
+def test_save_and_load_round_trip(video_model, tmp_path):
+    video_model.save_pretrained(tmp_path)
+    loaded = C2FSegForAmodalSegmentation.from_pretrained(tmp_path).eval()
+    assert loaded.config.transformer_config.num_frames == NUM_FRAMES
+    pixel_values, visible, _ = random_clip_batch(1)
+    expected = video_model.generate(pixel_values, visible, greedy=True)
+    torch.testing.assert_close(loaded.generate(pixel_values, visible, greedy=True).amodal_masks, expected.amodal_masks)
+
+
+# ----- windows over long clips -----
+
+
+@pytest.mark.parametrize(
+    ("num_frames", "window_length", "starts"),
+    [(1, 4, [0]), (4, 4, [0]), (6, 4, [0, 2]), (11, 4, [0, 2, 4, 6, 7]), (9, 3, [0, 1, 2, 3, 4, 5, 6])],
+)
+def test_window_starts(num_frames, window_length, starts):
+    assert window_starts(num_frames, window_length) == starts
+
+
+@pytest.mark.parametrize(("num_frames", "window_length"), [(1, 4), (3, 4), (4, 4), (11, 4), (24, 8), (10, 5)])
+def test_every_frame_is_kept_once_from_the_window_where_it_is_most_central(num_frames, window_length):
+    owners = {}
+    for window in frame_windows(num_frames, window_length):
+        assert len(window.frame_indices) == window_length
+        for position in window.kept:
+            frame = window.frame_indices[position]
+            assert frame not in owners
+            owners[frame] = window.start
+    assert sorted(owners) == list(range(num_frames))
+    starts = window_starts(num_frames, window_length)
+    for frame, start in owners.items():
+        distance = abs(frame - (start + (window_length - 1) / 2))
+        assert all(distance <= abs(frame - (other + (window_length - 1) / 2)) for other in starts)
+
+
+def test_short_clips_repeat_their_last_frame():
+    (window,) = frame_windows(3, 4)
+    assert window.frame_indices == (0, 1, 2, 2) and window.kept == (0, 1, 2)
+
+
+# ----- the video pipeline -----
+
+
+@pytest.fixture(scope="module")
+def video_folder(video_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_video_model")
+    video_model.save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=TINY_IMAGE_SIZE).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def video_segmenter(video_folder):
+    return pipeline("video-amodal-segmentation", model=str(video_folder), trust_remote_code=False)
+
+
+def moving_clip(num_frames: int, hidden_frames: tuple[int, ...] = (), height: int = 48, width: int = 60):
+    """Frames with two squares moving right; the first is fully hidden (empty visible mask) on `hidden_frames`."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(num_frames)]
+    tracks = [[], []]
+    for frame in range(num_frames):
+        for index, (top, left) in enumerate(((5, 3 + 2 * frame), (25, 20 + frame))):
+            mask = np.zeros((height, width), dtype=bool)
+            if not (index == 0 and frame in hidden_frames):
+                mask[top : top + 12, left : left + 12] = True
+            tracks[index].append(mask)
+    return frames, tracks
+
+
+def test_pipeline_outputs_per_object_per_frame_masks_at_the_original_size(video_segmenter):
+    assert isinstance(video_segmenter, VideoAmodalSegmentationPipeline)
+    frames, tracks = moving_clip(5)
+    objects = video_segmenter(frames, visible_masks=tracks, seed=0)
+    assert len(objects) == 2
+    for item in objects:
+        assert len(item["amodal_masks"]) == 5 and len(item["scores"]) == 5
+        assert all(mask.mode == "L" and mask.size == (60, 48) for mask in item["amodal_masks"])
+        assert item["score"] == pytest.approx(np.mean(item["scores"]))
+
+
+def test_pipeline_takes_each_frame_from_its_most_central_window(video_segmenter, video_model):
+    frames, tracks = moving_clip(3)
+    objects = video_segmenter(frames, visible_masks=tracks[:1], greedy=True)
+    single = video_segmenter(frames[1:3], visible_masks=[tracks[0][1:3]], greedy=True)
+    # T = 2, windows start at 0 and 1; frame 2 is kept from the window (1, 2), which is the whole 2-frame clip
+    assert np.array_equal(np.asarray(objects[0]["amodal_masks"][2]), np.asarray(single[0]["amodal_masks"][1]))
+    assert objects[0]["scores"][2] == pytest.approx(single[0]["scores"][1])
+
+
+def test_empty_masks_are_accepted_on_hidden_frames(video_segmenter):
+    frames, tracks = moving_clip(4, hidden_frames=(2,))
+    objects = video_segmenter(frames, visible_masks=tracks, seed=0)
+    assert len(objects[0]["amodal_masks"]) == 4
+
+
+def test_a_track_hidden_in_a_whole_window_is_refused(video_segmenter):
+    frames, tracks = moving_clip(4, hidden_frames=(0, 1, 2, 3))
+    with pytest.raises(ValueError, match=r"visible_masks\[0\]: the object is not visible in any of frames 0-1"):
+        video_segmenter(frames, visible_masks=tracks)
+
+
+def test_bad_track_lengths_are_named(video_segmenter):
+    frames, tracks = moving_clip(3)
+    with pytest.raises(ValueError, match=r"visible_masks\[1\]: expected a list of 3 masks"):
+        video_segmenter(frames, visible_masks=[tracks[0], tracks[1][:2]])
+
+
+def test_saved_video_pipeline_runs_with_remote_code_without_the_package(video_segmenter, tmp_path):
+    frames, tracks = moving_clip(3)
+    expected = video_segmenter(frames, visible_masks=tracks, greedy=True)
+    video_segmenter.save_pretrained(tmp_path / "pipe")
+    np.savez(tmp_path / "inputs.npz", frames=np.stack(frames), masks=np.stack([np.stack(t) for t in tracks]))
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from transformers import pipeline
+        inputs = np.load({str(tmp_path / "inputs.npz")!r})
+        pipe = pipeline("video-amodal-segmentation", model={str(tmp_path / "pipe")!r}, trust_remote_code=True)
+        assert type(pipe).__module__.startswith("transformers_modules"), type(pipe).__module__
+        objects = pipe(list(inputs["frames"]), visible_masks=[list(track) for track in inputs["masks"]], greedy=True)
+        np.savez({str(tmp_path / "out.npz")!r}, masks=np.array([[np.asarray(m) for m in o["amodal_masks"]]
+                 for o in objects]), scores=np.array([o["scores"] for o in objects]))
+        """
+    )
+    result = run_without_package(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = np.load(tmp_path / "out.npz")
+    expected_masks = np.array([[np.asarray(mask) for mask in item["amodal_masks"]] for item in expected])
+    assert np.array_equal(outputs["masks"], expected_masks)
+    assert np.allclose(outputs["scores"], [item["scores"] for item in expected], atol=1e-6)
+
+
+# ----- data and evaluation -----
+
+
+@pytest.fixture(scope="module")
+def clip_dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    config = SyntheticConfig(image_size=64, num_frames=5)
+    rows = (clip_to_row(clip, f"test-{index}") for index, clip in enumerate(generate_clips(config, 0, 2, "test")))
+    write_split(rows, video_features(), folder / "test.parquet")
+    return load_amodal_dataset(folder, "test", cache_dir=str(folder / "cache"))
+
+
+def test_object_clip_windows_share_one_crop_box_and_keep_empty_frames(clip_dataset):
+    clips = VideoObjectClipDataset(clip_dataset, num_frames=3, crop_size=TINY_IMAGE_SIZE, training=True)
+    assert len(clips) > 0
+    assert set(clips.windows[:, 2].tolist()) <= {0, 1, 2}
+    batch = collate_object_crops([clips[index] for index in range(len(clips))])
+    assert batch["pixel_values"].shape == (len(clips), 3, 3, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
+    assert batch["crop_box"].shape == (len(clips), 4)
+    visible_areas = batch["visible_mask_targets"].flatten(2).sum(-1)
+    assert (visible_areas > 0).any(dim=1).all(), "every window shows its object at least once"
+    assert (visible_areas == 0).any(), "the synthetic clips hide an object completely in some frame"
+
+
+def test_evaluation_runs_the_video_model_over_windows(clip_dataset):
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_video_config(num_frames=3))
+    results = evaluate_model(model, clip_dataset, greedy=True, progress=False, max_objects=6)
+    assert results.num_objects_added >= 6
+
+
+@pytest.mark.skipif(
+    not SHIPPED_VIDEO_CHECKPOINT.is_dir(),
+    reason=f"the shipped tiny video checkpoint is not there yet ({SHIPPED_VIDEO_CHECKPOINT}); the lead trains it",
+)
+def test_shipped_video_checkpoint_fills_in_a_fully_hidden_frame():
+    segmenter = pipeline("video-amodal-segmentation", model=str(SHIPPED_VIDEO_CHECKPOINT), trust_remote_code=False)
+    window = segmenter.model.config.transformer_config.num_frames
+    hidden = window // 2
+    frames, tracks = moving_clip(window, hidden_frames=(hidden,), height=128, width=128)
+    objects = segmenter(frames, visible_masks=tracks, greedy=True)
+    assert np.asarray(objects[0]["amodal_masks"][hidden]).any(), "the hidden frame's amodal mask is empty"
