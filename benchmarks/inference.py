@@ -14,8 +14,11 @@ CPU (defaults: tiny and full-size models, batches 1 and 8, fp32 fast path withou
 and 30 s of timed runs per measurement, so the full-size model at batch 8 gets one warm-up and one timed run):
 
     python benchmarks/inference.py --threads 1 --out /tmp/inference_cpu.json
-    python benchmarks/inference.py --threads 1 --fast-dtype bfloat16 --models tiny full --batch-sizes 1 \
-        --max-seconds 1 --out /tmp/inference_cpu_bf16.json
+    python benchmarks/inference.py --threads 1 --fast-dtype bfloat16 --batch-sizes 1 --warmup 0 --max-seconds 1 \
+        --out /tmp/inference_cpu_bf16.json
+
+(bf16 is not the CPU default: without AVX512-BF16/AMX, bf16 convolutions are 10x (channels_last) to 200x (NCHW)
+slower than fp32. Results and caveats: docs/performance.md.)
 """
 
 import argparse
