@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from transformers import ResNetConfig
@@ -75,7 +76,23 @@ class _BlockC2FHF(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, _BlockC2FHF())
+try:
+    import c2f_hf  # noqa: F401
+except ModuleNotFoundError:
+    pass
+else:
+    raise AssertionError("c2f_hf must not be importable here")
 """
+
+
+def save_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised `tiny_config()` model and its image processor (64-pixel crops) saved in `folder`."""
+    from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+
+    torch.manual_seed(seed)
+    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=TINY_IMAGE_SIZE).save_pretrained(folder)
+    return folder
 
 
 def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:

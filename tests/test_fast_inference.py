@@ -15,9 +15,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from transformers import pipeline
 
-from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.maskgit import sample_from_probabilities
-from c2f_testing import random_object_batch, tiny_config
+from c2f_testing import random_object_batch, save_tiny_model
 
 BF16_PROBABILITY_TOLERANCE = 2e-3
 BF16_MIN_PIXEL_AGREEMENT = 0.99
@@ -26,11 +26,7 @@ FP32_TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_model")
-    torch.manual_seed(0)
-    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
-    C2FSegImageProcessor(crop_resolution=64).save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
 def load(folder, **kwargs) -> C2FSegForAmodalSegmentation:

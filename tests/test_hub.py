@@ -9,11 +9,11 @@ import torch
 import yaml
 from transformers import pipeline
 
-from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor, hub
+from c2f_hf import hub
 from c2f_hf.cards import CONVERTED_MARKER, EvaluationSource
 from c2f_hf.cli import main
 from c2f_hf.evaluation import AmodalMetrics, prediction_variants, write_report
-from c2f_testing import run_without_package, tiny_config
+from c2f_testing import run_without_package, save_tiny_model
 
 TRAINING_COMMAND = "c2f-hf train --preset tiny --dataset data/synthetic --output-dir runs/tiny"
 EVALUATION_COMMAND = "c2f-hf evaluate --model runs/tiny/final --dataset data/synthetic --split test --out eval"
@@ -26,11 +26,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_model")
-    torch.manual_seed(0)
-    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
-    C2FSegImageProcessor(crop_resolution=64).save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
 @pytest.fixture(scope="module")

@@ -200,17 +200,20 @@ class _Run:
                     if max_objects is not None and len(metrics) >= max_objects:
                         return
 
-    def add_windows(self, metrics: AmodalMetrics, windows: list[dict], track: dict, video_id: str) -> int:
-        """Predict a batch of one track's windows (`track_windows`) and add the frames each window keeps."""
+    def _generate(self, batch: dict[str, torch.Tensor]):
+        """`model.generate` on a collated batch of crops (or clips), with the run's sampling settings."""
         device = self.generator.device
-        batch = collate_object_crops([window["crops"] for window in windows])
-        output = self.model.generate(
+        return self.model.generate(
             batch["pixel_values"].to(device),
             batch["visible_masks"].to(device),
             num_steps=self.num_steps,
             generator=self.generator,
             greedy=self.greedy,
         )
+
+    def add_windows(self, metrics: AmodalMetrics, windows: list[dict], track: dict, video_id: str) -> int:
+        """Predict a batch of one track's windows (`track_windows`) and add the frames each window keeps."""
+        output = self._generate(collate_object_crops([window["crops"] for window in windows]))
         added = 0
         for window, amodal_masks, scores in zip(windows, output.amodal_masks, output.scores.float().cpu()):
             box, (height, width) = CropBox.from_list(window["crops"]["crop_box"].tolist()), window["image_size"]
@@ -232,14 +235,7 @@ class _Run:
 
     def add_batch(self, metrics: AmodalMetrics, batch: dict[str, torch.Tensor]) -> None:
         """Predict one collated batch of `AmodalObjectDataset` and add its objects to `metrics`."""
-        device = self.generator.device
-        output = self.model.generate(
-            batch["pixel_values"].to(device),
-            batch["visible_masks"].to(device),
-            num_steps=self.num_steps,
-            generator=self.generator,
-            greedy=self.greedy,
-        )
+        output = self._generate(batch)
         pred_amodal_masks = paste_amodal_masks(output.amodal_masks, batch)
         targets = read_object_targets(self.rows, batch, self.visible_source)
         add_objects(metrics, pred_amodal_masks, targets, output.scores.float().cpu().tolist())

@@ -37,6 +37,20 @@ def mask_bbox(mask: np.ndarray) -> list[int] | None:
     return [int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1)]
 
 
+def generate_batch(model, model_inputs: dict, num_steps: int | None, seed: int | None, greedy: bool):
+    """`model.generate` on a pipeline batch; a `seed` seeds a fresh generator on the inputs' device."""
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=model_inputs["pixel_values"].device).manual_seed(seed)
+    return model.generate(
+        model_inputs["pixel_values"],
+        model_inputs["visible_masks"],
+        num_steps=num_steps,
+        generator=generator,
+        greedy=greedy,
+    )
+
+
 class AmodalSegmentationPipeline(ChunkPipeline):
     """Predict the full (amodal) mask of each object of an image from its visible mask.
 
@@ -103,16 +117,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             }
 
     def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False):
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=model_inputs["pixel_values"].device).manual_seed(seed)
-        output = self.model.generate(
-            model_inputs["pixel_values"],
-            model_inputs["visible_masks"],
-            num_steps=num_steps,
-            generator=generator,
-            greedy=greedy,
-        )
+        output = generate_batch(self.model, model_inputs, num_steps, seed, greedy)
         return {
             "amodal_masks": output.amodal_masks,
             "visible_masks": output.visible_masks,

@@ -16,7 +16,7 @@ import torch
 from transformers.pipelines.base import ChunkPipeline
 
 from .image_processing_c2f_seg import clip_crop_box, crop_image, crop_mask, load_binary_mask, load_rgb_image
-from .pipeline_amodal_segmentation import mask_to_image
+from .pipeline_amodal_segmentation import generate_batch, mask_to_image
 from .video_windows import frame_windows
 
 
@@ -132,16 +132,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         }
 
     def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False):
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=model_inputs["pixel_values"].device).manual_seed(seed)
-        output = self.model.generate(
-            model_inputs["pixel_values"],
-            model_inputs["visible_masks"],
-            num_steps=num_steps,
-            generator=generator,
-            greedy=greedy,
-        )
+        output = generate_batch(self.model, model_inputs, num_steps, seed, greedy)
         return {
             "amodal_masks": output.amodal_masks,
             "scores": output.scores,

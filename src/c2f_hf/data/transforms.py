@@ -97,18 +97,31 @@ class ObjectCropTransform:
         """`image` `(H, W, 3)` uint8 and `(H, W)` bool masks (input visible, clean visible, amodal) -> crops
         `pixel_values` `(3, S, S)` in [0, 1], `visible_masks`, `visible_mask_targets`, `amodal_masks` `(1, S, S)`
         in {0, 1}, `crop_box` `(4,)` long (top, left, bottom, right) and `flipped` bool."""
-        enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
+        enlarge_ratio, flipped = self.draw_geometry(rng)
         box = object_crop_box(visible_mask, enlarge_ratio)
-        flipped = self.training and bool(rng.random() < self.flip_probability)
-        visible_crop = crop_mask(visible_mask, box, self.crop_size)
-        if self.training and self.augmentation is not None:
-            visible_crop = torch.from_numpy(self.augmentation(visible_crop[0].numpy(), rng))[None]
         sample = {
             "pixel_values": crop_image(image, box, self.crop_size),
-            "visible_masks": visible_crop,
+            "visible_masks": self.augment(crop_mask(visible_mask, box, self.crop_size)[None], rng)[0],
             "visible_mask_targets": crop_mask(visible_mask_target, box, self.crop_size),
             "amodal_masks": crop_mask(amodal_mask, box, self.crop_size),
         }
+        return self.finish(sample, box, flipped)
+
+    def draw_geometry(self, rng: np.random.Generator) -> tuple[float, bool]:
+        """The enlarge ratio and whether to flip: drawn in training, fixed (2.0, no flip) otherwise."""
+        enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
+        flipped = self.training and bool(rng.random() < self.flip_probability)
+        return enlarge_ratio, flipped
+
+    def augment(self, visible_crops: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """The authors' visible-mask augmentation of `(N, 1, S, S)` crops, in training only."""
+        if not self.training or self.augmentation is None:
+            return visible_crops
+        return torch.stack([torch.from_numpy(self.augmentation(mask[0].numpy(), rng))[None] for mask in visible_crops])
+
+    @staticmethod
+    def finish(sample: dict[str, torch.Tensor], box: CropBox, flipped: bool) -> dict[str, torch.Tensor]:
+        """Flip every crop horizontally if asked and add `crop_box` and `flipped`."""
         if flipped:
             sample = {key: value.flip(-1) for key, value in sample.items()}
         sample["crop_box"] = torch.tensor(box.to_list(), dtype=torch.long)

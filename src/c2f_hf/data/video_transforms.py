@@ -26,7 +26,7 @@ import torch
 
 from ..image_processing_c2f_seg import clip_crop_box, crop_image, crop_mask
 from ..video_windows import window_starts
-from .transforms import VisibleMaskAugmentation, decode_mask, decode_rgb
+from .transforms import ObjectCropTransform, decode_mask, decode_rgb
 
 
 def visible_frames(dataset: datasets.Dataset) -> list[list[np.ndarray]]:
@@ -60,15 +60,9 @@ def object_window_index(dataset: datasets.Dataset, num_frames: int, stride: int 
 
 
 @dataclass(frozen=True)
-class ClipCropTransform:
-    """Crops one object over a window of decoded frames with one box (`clip_crop_box`)."""
-
-    crop_size: int = 256
-    training: bool = False
-    enlarge_range: tuple[float, float] = (1.5, 3.0)
-    enlarge_ratio: float = 2.0
-    flip_probability: float = 0.5
-    augmentation: VisibleMaskAugmentation | None = VisibleMaskAugmentation()
+class ClipCropTransform(ObjectCropTransform):
+    """Crops one object over a window of decoded frames with one box (`clip_crop_box`); the settings, the random
+    geometry, the augmentation and the flip are `ObjectCropTransform`'s."""
 
     def __call__(
         self,
@@ -79,24 +73,16 @@ class ClipCropTransform:
     ) -> dict[str, torch.Tensor]:
         """T frames `(H, W, 3)` uint8 and `(H, W)` bool masks -> `pixel_values (T, 3, S, S)`, `visible_masks`,
         `visible_mask_targets`, `amodal_masks` `(T, 1, S, S)` in {0, 1}, `crop_box (4,)` and `flipped`."""
-        enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
+        enlarge_ratio, flipped = self.draw_geometry(rng)
         box = clip_crop_box(visible_masks, enlarge_ratio)
-        flipped = self.training and bool(rng.random() < self.flip_probability)
         targets = torch.stack([crop_mask(mask, box, self.crop_size) for mask in visible_masks])
-        inputs = targets
-        if self.training and self.augmentation is not None:
-            inputs = torch.stack([torch.from_numpy(self.augmentation(mask[0].numpy(), rng))[None] for mask in targets])
         sample = {
             "pixel_values": torch.stack([crop_image(frame, box, self.crop_size) for frame in frames]),
-            "visible_masks": inputs,
+            "visible_masks": self.augment(targets, rng),
             "visible_mask_targets": targets,
             "amodal_masks": torch.stack([crop_mask(mask, box, self.crop_size) for mask in amodal_masks]),
         }
-        if flipped:
-            sample = {key: value.flip(-1) for key, value in sample.items()}
-        sample["crop_box"] = torch.tensor(box.to_list(), dtype=torch.long)
-        sample["flipped"] = torch.tensor(flipped)
-        return sample
+        return self.finish(sample, box, flipped)
 
 
 class VideoObjectClipDataset(torch.utils.data.Dataset):
