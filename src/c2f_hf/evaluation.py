@@ -134,6 +134,11 @@ def occluded_iou(pred_amodal_mask: MaskLike, gt_amodal_mask: MaskLike, gt_visibl
     return _bool_occluded_iou(prediction, amodal, visible)
 
 
+def occlusion_rate_from_areas(amodal_area: int, visible_area: int) -> float:
+    """`1 - visible_area / amodal_area` for a visible mask inside the amodal one; 0 for an empty amodal mask."""
+    return 0.0 if amodal_area == 0 else 1.0 - visible_area / amodal_area
+
+
 def occlusion_rate(amodal_mask: MaskLike, visible_mask: MaskLike) -> float:
     """Fraction of the amodal mask that is not visible, `1 − |visible ∩ amodal| / |amodal|`, in [0, 1].
 
@@ -141,10 +146,7 @@ def occlusion_rate(amodal_mask: MaskLike, visible_mask: MaskLike) -> float:
     """
     amodal, visible = to_bool_mask(amodal_mask, "amodal_mask"), to_bool_mask(visible_mask, "visible_mask")
     _check_same_shape(amodal_mask=amodal, visible_mask=visible)
-    area = np.count_nonzero(amodal)
-    if area == 0:
-        return 0.0
-    return float(1.0 - np.count_nonzero(amodal & visible) / area)
+    return float(occlusion_rate_from_areas(np.count_nonzero(amodal), np.count_nonzero(amodal & visible)))
 
 
 def occlusion_bin(rate: float, bin_edges: Sequence[float] = DEFAULT_BIN_EDGES) -> int:

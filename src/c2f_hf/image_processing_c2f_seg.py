@@ -57,6 +57,14 @@ def mask_bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(columns[0]), int(rows[-1] - rows[0] + 1), int(columns[-1] - columns[0] + 1)
 
 
+def mask_xywh(mask: np.ndarray) -> list[int] | None:
+    """COCO-style `[x, y, width, height]` of the non-zero pixels of an `(H, W)` mask; None when it is empty."""
+    if not mask.any():
+        return None
+    top, left, height, width = mask_bounding_box(mask)
+    return [left, top, width, height]
+
+
 def _enlarged_span(start: int, length: int, enlarge_ratio: float, limit: int) -> tuple[int, int]:
     """The authors' rule along one axis, returned as slice bounds clipped to `[0, limit)`."""
     end = start + length

@@ -12,7 +12,7 @@ import PIL.Image
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from .image_processing_c2f_seg import load_rgb_image
+from .image_processing_c2f_seg import load_rgb_image, mask_xywh
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,6 @@ class ObjectInfo:
 def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
     """`(H, W)` bool -> PIL "L" image with 0/255 values."""
     return PIL.Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L")
-
-
-def mask_bbox(mask: np.ndarray) -> list[int] | None:
-    """COCO-style `[x, y, width, height]` of an `(H, W)` bool mask, None when it is empty."""
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return [int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1)]
 
 
 def generate_batch(model, model_inputs: dict, num_steps: int | None, seed: int | None, greedy: bool):
@@ -146,7 +138,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             "amodal_mask": mask_to_image(amodal),
             "visible_mask": mask_to_image(paste(output["visible_masks"])),
             "occluded_mask": mask_to_image(occluded),
-            "bbox": mask_bbox(amodal),
+            "bbox": mask_xywh(amodal),
             "occlusion_rate": float(occluded.sum() / amodal.sum()) if amodal.any() else 0.0,
         }
         if return_coarse:

@@ -34,7 +34,8 @@ import PIL.Image
 from datasets import Features, Image, List, Value
 from datasets.arrow_writer import ParquetWriter
 
-from .synthetic import SyntheticClip, SyntheticScene, mask_bbox, occlusion_rate
+from ..evaluation import occlusion_rate_from_areas
+from .synthetic import SyntheticClip, SyntheticScene, mask_bbox
 
 OBJECT_FEATURES = {
     "amodal_mask": Image(),
@@ -95,7 +96,7 @@ def object_record(category: str, amodal_mask: np.ndarray, visible_mask: np.ndarr
         "visible_mask": mask_to_png(visible_mask),
         "bbox": mask_bbox(amodal_mask),
         "category": category,
-        "occlusion_rate": occlusion_rate(int(amodal_mask.sum()), int(visible_mask.sum())),
+        "occlusion_rate": occlusion_rate_from_areas(int(amodal_mask.sum()), int(visible_mask.sum())),
     }
 
 
@@ -109,7 +110,7 @@ def track_record(category: str, amodal_masks: np.ndarray, visible_masks: np.ndar
         "bboxes": [mask_bbox(mask) for mask in amodal_masks],
         "category": category,
         "occlusion_rates": [
-            occlusion_rate(int(amodal.sum()), int(visible.sum()))
+            occlusion_rate_from_areas(int(amodal.sum()), int(visible.sum()))
             for amodal, visible in zip(amodal_masks, visible_masks)
         ],
     }

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..image_processing_c2f_seg import mask_bounding_box
+from ..evaluation import occlusion_rate_from_areas
+from ..image_processing_c2f_seg import mask_xywh
 
 logger = logging.getLogger(__name__)
 
@@ -153,15 +154,8 @@ class SyntheticClip:
 
 def mask_bbox(mask: np.ndarray) -> list[float]:
     """`[x, y, width, height]` of a `(H, W)` mask's non-zero pixels; `[0, 0, 0, 0]` when it is empty."""
-    if not mask.any():
-        return [0.0, 0.0, 0.0, 0.0]
-    top, left, height, width = mask_bounding_box(mask)
-    return [float(left), float(top), float(width), float(height)]
-
-
-def occlusion_rate(amodal_area: int, visible_area: int) -> float:
-    """`1 - visible_area / amodal_area`; 0 for an empty amodal mask."""
-    return 0.0 if amodal_area == 0 else 1.0 - visible_area / amodal_area
+    box = mask_xywh(mask)
+    return [0.0, 0.0, 0.0, 0.0] if box is None else [float(value) for value in box]
 
 
 def scene_rng(seed: int, index: int, split: str = "train") -> np.random.Generator:
@@ -308,7 +302,7 @@ def _place_objects(config: SyntheticConfig, rng: np.random.Generator) -> list[tu
         amodal_area, visible_area = int(inside.sum()), int(visible_inside.sum())
         if visible_area < config.min_visible_pixels:
             continue
-        if occlusion_rate(amodal_area, visible_area) > config.max_occlusion_rate:
+        if occlusion_rate_from_areas(amodal_area, visible_area) > config.max_occlusion_rate:
             continue
         amodal = _full_mask(patch, size)
         visible = amodal & ~covered
@@ -326,7 +320,7 @@ def generate_scene(config: SyntheticConfig, rng: np.random.Generator) -> Synthet
     objects = []
     for category, _, patch, amodal, visible in placed:
         _paint(canvas, patch, _sample_texture(rng), rng)
-        rate = occlusion_rate(int(amodal.sum()), int(visible.sum()))
+        rate = occlusion_rate_from_areas(int(amodal.sum()), int(visible.sum()))
         objects.append(SyntheticObject(category, amodal, visible, rate))
     image = np.clip(canvas, 0.0, 255.0).astype(np.uint8)
     return SyntheticScene(image, objects)
@@ -410,7 +404,7 @@ def generate_clip(config: SyntheticConfig, rng: np.random.Generator) -> Syntheti
     objects = []
     for index, (category, _) in enumerate(tracks):
         areas = amodal[index].sum(axis=(1, 2)), visible[index].sum(axis=(1, 2))
-        rates = np.array([occlusion_rate(int(a), int(b)) for a, b in zip(*areas)], dtype=np.float32)
+        rates = np.array([occlusion_rate_from_areas(int(a), int(b)) for a, b in zip(*areas)], dtype=np.float32)
         objects.append(SyntheticTrack(category, amodal[index], visible[index], rates))
     return SyntheticClip(frames, objects)
 
