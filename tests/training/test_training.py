@@ -221,3 +221,19 @@ def test_c2f_run_kill_resume_and_the_saved_model_predicts(workspace, vq_run):
     mask[20:40, 20:30] = True
     objects = segmenter(np.zeros((64, 64, 3), dtype=np.uint8), visible_masks=[mask], greedy=True)
     assert objects[0]["amodal_mask"].size == (64, 64)
+
+
+def test_fine_tuning_from_a_whole_model_folder(workspace, vq_run):
+    start, tuned = workspace / "c2f_start", workspace / "c2f_tuned"
+    flags = ["train", *common_flags(workspace, start, steps=2)]
+    first = run_cli([*flags, "--vq-model", str(vq_run / "final")], workspace)
+    assert first.wait() == 0, first.stdout.read()[-3000:]
+    second = run_cli(
+        ["train", *common_flags(workspace, tuned, steps=2), "--init-model", str(start / "final")], workspace
+    )
+    assert second.wait() == 0, second.stdout.read()[-3000:]
+    before, after = load_file(start / "final" / "model.safetensors"), load_file(tuned / "final" / "model.safetensors")
+    assert all(torch.equal(before[key], after[key]) for key in before if key.startswith("vq_model."))
+    assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("transformer."))
+    with pytest.raises(ValueError, match="not both"):
+        resolve_config("c2f", "tiny", {"vq_model": "a", "init_model": "b"})

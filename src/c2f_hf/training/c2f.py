@@ -37,7 +37,12 @@ NUM_SAMPLE_OBJECTS = 8
 
 
 def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
-    """The preset's model with the trained VQ model of `config.vq_model` loaded and frozen."""
+    """The model to train, its VQ model frozen: `config.init_model` loaded whole, or the configured architecture
+    with the trained VQ model of `config.vq_model`."""
+    if config.init_model:
+        model = C2FSegForAmodalSegmentation.from_pretrained(config.init_model)
+        model.vq_model.requires_grad_(False)
+        return model
     model = C2FSegForAmodalSegmentation(config.architecture())
     vq_model = C2FSegVQModel.from_pretrained(config.vq_model)
     expected = model.config.vq_config

@@ -35,6 +35,7 @@ def _settings(args: argparse.Namespace, stage: str):
     flags = {name: getattr(args, name) for name in _FLAGS}
     if stage == "c2f":
         flags["vq_model"] = args.vq_model
+        flags["init_model"] = args.init_model
     return resolve_config(stage, args.preset, file_values, parse_overrides(args.set), flags)
 
 
@@ -55,4 +56,5 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     c2f = subparsers.add_parser("train", help="stage 2: train backbone, transformer and refiner (VQ frozen)")
     _add_common_arguments(c2f)
     c2f.add_argument("--vq-model", dest="vq_model", help="folder of the stage-1 model (train-vq's final/)")
+    c2f.add_argument("--init-model", dest="init_model", help="fine-tune this C2FSegForAmodalSegmentation folder")
     c2f.set_defaults(handler=_run_c2f)

@@ -22,7 +22,9 @@ class TrainingConfig:
     """Settings of one training run (stage 1 `vq` or stage 2 `c2f`).
 
     The model architecture is the preset's (`c2f_hf.presets`) unless `model_config` names a `C2FSegConfig`
-    JSON file or a folder holding one.
+    JSON file or a folder holding one. Stage 2 starts from the stage-1 model `vq_model` (other parts freshly
+    initialised), or fine-tunes a whole `C2FSegForAmodalSegmentation` folder `init_model` (e.g. a converted
+    checkpoint, or a previous run's `final/`), whose architecture is then used.
 
     The optimiser defaults are the authors' stage-2 settings (AdamW lr 3e-4, betas (0.9, 0.95), weight decay
     0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'.
@@ -34,6 +36,7 @@ class TrainingConfig:
     dataset: str = ""
     output_dir: str = "outputs/train"
     vq_model: str | None = None
+    init_model: str | None = None
     split: str = "train"
     eval_split: str = "test"
     max_steps: int = 150_000
@@ -61,8 +64,13 @@ class TrainingConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.stage == "c2f" and not self.vq_model:
-            raise ValueError("stage 'c2f' needs vq_model: the folder of a trained C2FSegVQModel (train-vq output)")
+        if self.stage == "c2f" and not (self.vq_model or self.init_model):
+            raise ValueError(
+                "stage 'c2f' needs vq_model (the folder of a trained C2FSegVQModel, train-vq output) or init_model "
+                "(a C2FSegForAmodalSegmentation folder to fine-tune)"
+            )
+        if self.init_model and self.vq_model:
+            raise ValueError("give vq_model or init_model, not both: init_model already holds its VQ model")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
