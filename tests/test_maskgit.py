@@ -47,9 +47,7 @@ def fixed_logits(batch: int, cells: int, seed: int = 0):
 
 def test_greedy_sampling_returns_the_argmax_of_the_unmasked_classes():
     table, logits_fn = fixed_logits(2, 16)
-    result = MaskGITSampler(num_steps=3, top_k=3).sample(
-        logits_fn, torch.full((2, 16), MASK), MASK, greedy=True
-    )
+    result = MaskGITSampler(num_steps=3, top_k=3).sample(logits_fn, torch.full((2, 16), MASK), MASK, greedy=True)
     assert torch.equal(result.tokens, table[..., :MASK].argmax(dim=-1))
     assert torch.all(result.tokens < MASK)
 
