@@ -2,6 +2,8 @@
 
 Uses the shipped default model when it exists, else a randomly initialised `tiny` preset model (same size as the
 shipped one) saved to a temporary folder. Runs every shipped example once to warm up, then `--repeats` times.
+The video tab is timed the same way on its shipped example clips (`examples/video/`, 8 frames of 128x128 each) with
+the shipped video model (or `C2F_HF_VIDEO_MODEL`), per clip end to end through `predict_video`.
 
     OMP_NUM_THREADS=2 python benchmarks/demo_latency.py --threads 2
 """
@@ -55,6 +57,27 @@ def editor_values() -> list[dict]:
     return values
 
 
+def video_inputs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frames strip, label strip) of every shipped video example."""
+    inputs = []
+    for frames_path in sorted((DEMO_DIR / "examples" / "video").glob("*_frames.png")):
+        masks_path = frames_path.with_name(frames_path.name.replace("_frames.png", "_masks.png"))
+        inputs.append((np.asarray(Image.open(frames_path).convert("RGB")), np.asarray(Image.open(masks_path))))
+    return inputs
+
+
+def time_video(app, repeats: int) -> tuple[int, float]:
+    """(clips run, seconds) of `predict_video` over the video examples `repeats` times, after one warm-up pass."""
+    clips = video_inputs()
+    for frames, labels in clips:
+        app.predict_video(frames, labels, 8, 0, False)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for frames, labels in clips:
+            app.predict_video(frames, labels, 8, 0, False)
+    return len(clips) * repeats, time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -75,9 +98,15 @@ def main() -> int:
             for value in values:
                 objects += len(app.predict(value, args.num_steps, 0, 0.5)[3])
         seconds = time.perf_counter() - start
+        clips, video_seconds = time_video(app, args.repeats)
     print(f"model: {description} ({folder})")
     print(f"threads: {args.threads}, K = {args.num_steps}, {len(values)} examples x {args.repeats} repeats")
     print(f"{objects} objects in {seconds:.2f} s: {seconds / objects:.3f} s per object (predict, end to end)")
+    print(f"video model: {app.video_model_source()}")
+    print(
+        f"video: {clips} clips of 8 frames in {video_seconds:.2f} s: {video_seconds / clips:.3f} s per clip "
+        "(predict_video, end to end, default K)"
+    )
     return 0
 
 

@@ -5,6 +5,11 @@ object in one brush colour of the app's palette (transparent elsewhere): exactly
 from the synthetic generator the tiny model was trained on; two are "photo-like" scenes drawn procedurally with
 PIL gradients (a mug behind a box, a ball behind a stack of books). Nothing is downloaded.
 
+The video tab's examples go to `examples/video/`: per clip `NAME_frames.png`, the frames side by side (a film
+strip), and `NAME_masks.png`, a grayscale strip of the same layout whose pixel value k marks the visible part of
+object k (0 elsewhere): the upload format of the video tab. They are synthetic test clips of 8 frames at 128x128
+in which object 1 passes fully behind a large disc for a few frames.
+
     python spaces_demo/make_examples.py
 """
 
@@ -15,12 +20,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from c2f_hf.data.synthetic import SyntheticConfig, generate_scene, scene_rng
+from c2f_hf.data.synthetic import SyntheticConfig, generate_clip, generate_scene, scene_rng
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+VIDEO_EXAMPLES_DIR = EXAMPLES_DIR / "video"
 BRUSH_COLOURS = ((255, 0, 255), (0, 191, 255), (255, 215, 0))
 SYNTHETIC_SEEDS = (3, 11, 27)
 PHOTO_SIZE = (320, 240)
+# Clips whose object 0 is fully hidden in frames 3-5 but visible in frames 2 and 6, so every 4-frame window of the
+# shipped video model sees it at least once.
+VIDEO_CLIP_INDICES = (3, 6, 9)
+VIDEO_OBJECTS_PER_CLIP = 3
+MIN_VISIBLE_PIXELS = 16
 
 
 def mask_layer(masks: list[np.ndarray]) -> Image.Image:
@@ -131,6 +142,31 @@ def _finish(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
 
 
+def video_example(index: int) -> tuple[Image.Image, Image.Image]:
+    """(film strip, label strip) of synthetic test clip `index`: object 0 of the clip (hidden mid-clip), then the
+    most occluded other objects that stay visible in every frame, labelled 1, 2, ... in that order."""
+    clip = generate_clip(SyntheticConfig(image_size=128, num_frames=8), scene_rng(0, index, "test"))
+    others = [track for track in clip.objects[1:] if track.visible_masks.sum(axis=(1, 2)).min() >= MIN_VISIBLE_PIXELS]
+    others.sort(key=lambda track: -float(track.occlusion_rates.mean()))
+    chosen = [clip.objects[0], *others][:VIDEO_OBJECTS_PER_CLIP]
+    labels = np.zeros(clip.frames.shape[:3], dtype=np.uint8)
+    for label, track in enumerate(chosen, start=1):
+        labels[track.visible_masks] = label
+    return Image.fromarray(np.concatenate(list(clip.frames), axis=1)), Image.fromarray(np.concatenate(labels, axis=1))
+
+
+def write_video_examples(directory: Path = VIDEO_EXAMPLES_DIR) -> list[Path]:
+    """Write every video example into `directory`; return the film strip paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in VIDEO_CLIP_INDICES:
+        frames, labels = video_example(index)
+        frames.save(directory / f"clip_{index}_frames.png", optimize=True)
+        labels.save(directory / f"clip_{index}_masks.png", optimize=True)
+        paths.append(directory / f"clip_{index}_frames.png")
+    return paths
+
+
 def write_examples(directory: Path = EXAMPLES_DIR) -> list[Path]:
     """Write every example pair into `directory`; return the image paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -146,5 +182,5 @@ def write_examples(directory: Path = EXAMPLES_DIR) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write_examples():
+    for path in [*write_examples(), *write_video_examples()]:
         print(path)

@@ -42,7 +42,8 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """spaces_demo/app.py imported with C2F_HF_MODEL pointing at a random tiny model."""
+    """spaces_demo/app.py imported with C2F_HF_MODEL pointing at a random tiny model (the video tab uses the shipped
+    video model)."""
     folder = tmp_path_factory.mktemp("tiny_model")
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -51,6 +52,7 @@ def app(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     patch.setenv("C2F_HF_MODEL", str(folder))
+    patch.delenv("C2F_HF_VIDEO_MODEL", raising=False)
     spec = importlib.util.spec_from_file_location("spaces_demo_app", DEMO_DIR / "app.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -79,6 +81,13 @@ def example_value(app, name: str) -> dict:
     background = np.asarray(Image.open(DEMO_DIR / "examples" / f"{name}.png").convert("RGBA"))
     layer = np.asarray(Image.open(DEMO_DIR / "examples" / f"{name}_mask.png").convert("RGBA"))
     return {"background": background, "layers": [layer], "composite": background}
+
+
+def video_example(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(frames strip `(H, 8 W, 3)`, label strip `(H, 8 W)`) of a shipped video example as gr.Image hands them over."""
+    folder = DEMO_DIR / "examples" / "video"
+    frames = np.asarray(Image.open(folder / f"{name}_frames.png").convert("RGB"))
+    return frames, np.asarray(Image.open(folder / f"{name}_masks.png").convert("L"))
 
 
 def test_examples_are_small_pairs_of_image_and_painted_mask(app):
@@ -156,6 +165,47 @@ def test_huge_image_is_downscaled_with_a_note(app):
     assert "scaled down" in status
 
 
+def test_video_examples_are_small_strips_with_a_fully_hidden_object(app):
+    rows = app.video_example_rows()
+    assert len(rows) == 3
+    total = sum(path.stat().st_size for path in (DEMO_DIR / "examples" / "video").iterdir())
+    assert total < 300_000, f"video examples take {total} bytes"
+    for frames_path, masks_path, num_frames, *_ in rows:
+        frames, labels = np.asarray(Image.open(frames_path)), np.asarray(Image.open(masks_path))
+        assert frames.shape == (128, 128 * num_frames, 3) and labels.shape == frames.shape[:2]
+        per_frame = labels.reshape(128, num_frames, 128).transpose(1, 0, 2)
+        assert any(not (per_frame[frame] == 1).any() for frame in range(num_frames))
+
+
+def test_video_example_gives_one_overlay_per_frame_and_a_table(app):
+    frames, labels = video_example("clip_3")
+    output = app.run_video_demo(frames, labels, 8, 0, False)
+    assert len(output.overlays) == 8
+    assert all(overlay.shape == (128, 128, 3) and overlay.dtype == np.uint8 for overlay in output.overlays)
+    assert [row[:3] for row in output.rows[:2]] == [[1, "magenta", 0], [1, "magenta", 1]]
+    assert len(output.rows) == 3 * 8 and all(0.0 <= row[5] <= 100.0 for row in output.rows)
+    hidden = [row for row in output.rows if row[0] == 1 and row[3] == 0]
+    assert hidden and all(row[5] == (100.0 if row[4] else 0.0) for row in hidden)
+    gallery, table, status = app.predict_video(frames, labels, 8, 0, True)
+    assert [caption for _, caption in gallery] == [f"frame {frame}" for frame in range(8)]
+    assert len(table) == 24 and "3 objects over 8 frames" in status
+
+
+def test_video_bad_input_is_a_readable_error(app):
+    frames, labels = video_example("clip_3")
+    hidden = labels.copy()
+    window = hidden[:, 2 * 128 : 6 * 128]
+    window[window == 1] = 0
+    with pytest.raises(gr.Error, match="Object 1 \\(magenta\\): the object is not visible in any of frames 2-5"):
+        app.predict_video(frames, hidden, 8, 0, False)
+    with pytest.raises(gr.Error, match="does not split into 7 frames"):
+        app.predict_video(frames, labels, 7, 0, False)
+    with pytest.raises(gr.Error, match="No clip"):
+        app.predict_video(None, labels, 8, 0, False)
+    with pytest.raises(gr.Error, match="mask strip is empty"):
+        app.predict_video(frames, np.zeros_like(labels), 8, 0, False)
+
+
 def test_space_readme_front_matter_matches_the_card_builder():
     readme = (DEMO_DIR / "README.md").read_text()
     front_matter = yaml.safe_load(readme.split("---\n")[1])
@@ -184,6 +234,18 @@ def test_launched_app_through_gradio_client(app, server):
     no_mask = {**editor, "layers": []}
     with pytest.raises(Exception, match="No visible mask painted"):
         client.predict(no_mask, 3, 0, 0.5, api_name="/segment")
+
+
+def test_launched_app_video_through_gradio_client(app, server):
+    client = Client(server, verbose=False)
+    folder = DEMO_DIR / "examples" / "video"
+    frames, masks = handle_file(str(folder / "clip_6_frames.png")), handle_file(str(folder / "clip_6_masks.png"))
+    gallery, table, status = client.predict(frames, masks, 8, 0, False, api_name="/segment_video")
+    assert len(gallery) == 8 and gallery[0]["caption"] == "frame 0"
+    assert all(Image.open(item["image"]).size == (128, 128) for item in gallery)
+    assert len(table["data"]) == 3 * 8 and "over 8 frames" in status
+    with pytest.raises(Exception, match="does not split into 5 frames"):
+        client.predict(frames, masks, 5, 0, False, api_name="/segment_video")
 
 
 class DevToolsPipe:
@@ -253,7 +315,7 @@ class DevToolsPipe:
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
 )
-def test_browser_clicks_an_example_segments_and_screenshots(server, tmp_path):
+def test_browser_clicks_an_example_segments_opens_the_video_tab_and_screenshots(server, tmp_path):
     browser = DevToolsPipe(tmp_path / "chromium-profile")
     try:
         browser.send("Page.navigate", url=server)
@@ -269,9 +331,17 @@ def test_browser_clicks_an_example_segments_and_screenshots(server, tmp_path):
         time.sleep(0.5)
         screenshot = tmp_path / "spaces_demo_screenshot.png"
         browser.screenshot(screenshot)
+        browser.evaluate(
+            "[...document.querySelectorAll('button[role=\"tab\"]')].find(tab => tab.innerText.includes('Video'))"
+            ".click()"
+        )
+        browser.wait_for("(document.querySelector('#segment_video') || {}).offsetParent != null")
+        time.sleep(0.5)
+        video_screenshot = tmp_path / "spaces_demo_video_tab.png"
+        browser.screenshot(video_screenshot)
     finally:
         browser.close()
-    print(f"screenshot: {screenshot}")
+    print(f"screenshots: {screenshot} {video_screenshot}")
     assert "2 objects" in status, status
     assert "magenta" in table and "sky blue" in table, table
     assert Image.open(screenshot).size[0] >= 1000
