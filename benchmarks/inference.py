@@ -34,50 +34,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import ResNetConfig
 
 from c2f_hf import (
     C2FSegConfig,
     C2FSegForAmodalSegmentation,
-    C2FSegRefinerConfig,
-    C2FSegTransformerConfig,
-    C2FSegVQConfig,
 )
 from c2f_hf.modeling_c2f_seg import C2FSegGenerationOutput
+from c2f_hf.presets import model_config
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def tiny_config() -> C2FSegConfig:
-    """A 64x64-crop model with a 4x4 token grid: seconds on a CPU, for checking the script and the fast path."""
-    return C2FSegConfig(
-        vq_config=C2FSegVQConfig(
-            base_channels=8,
-            channel_multipliers=[1, 1, 2, 2, 2],
-            num_res_blocks=1,
-            z_channels=8,
-            resolution=64,
-            codebook_size=16,
-            codebook_dim=8,
-            norm_num_groups=4,
-        ),
-        transformer_config=C2FSegTransformerConfig(
-            vocab_size=16,
-            sequence_length=16,
-            image_feature_channels=32,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-        ),
-        refiner_config=C2FSegRefinerConfig(
-            backbone_channels=[8, 16, 24, 32], hidden_size=16, decoder_channels=[16, 8, 8, 4]
-        ),
-        backbone_config=ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1]),
-        image_size=64,
-    )
-
-
-MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {"tiny": tiny_config, "full": C2FSegConfig}
+MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {"tiny": lambda: model_config("micro"), "full": C2FSegConfig}
 
 
 def parse_arguments() -> argparse.Namespace:

@@ -1,51 +1,23 @@
 """Helpers shared by the tests: tiny configurations, synthetic object batches, and a subprocess runner in which
 `c2f_hf` cannot be imported (to test Hub remote code)."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
-from transformers import ResNetConfig
 
-from c2f_hf import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from c2f_hf import C2FSegConfig
+from c2f_hf.presets import model_config
 
 TINY_IMAGE_SIZE = 64
 
 
-def tiny_vq_config() -> C2FSegVQConfig:
-    return C2FSegVQConfig(
-        base_channels=8,
-        channel_multipliers=[1, 1, 2, 2, 2],
-        num_res_blocks=1,
-        z_channels=8,
-        resolution=TINY_IMAGE_SIZE,
-        codebook_size=16,
-        codebook_dim=8,
-        norm_num_groups=4,
-    )
-
-
 def tiny_config(**overrides) -> C2FSegConfig:
-    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1])
-    return C2FSegConfig(
-        vq_config=tiny_vq_config(),
-        transformer_config=C2FSegTransformerConfig(
-            vocab_size=16,
-            sequence_length=16,
-            image_feature_channels=32,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-        ),
-        refiner_config=C2FSegRefinerConfig(
-            backbone_channels=[8, 16, 24, 32], hidden_size=16, decoder_channels=[16, 8, 8, 4]
-        ),
-        backbone_config=backbone,
-        image_size=TINY_IMAGE_SIZE,
-        **overrides,
-    )
+    """The `micro` preset (64-pixel crops, 4x4 tokens), with `C2FSegConfig` field overrides."""
+    return dataclasses.replace(model_config("micro"), **overrides)
 
 
 def random_object_batch(batch_size: int, seed: int = 0, size: int = TINY_IMAGE_SIZE):

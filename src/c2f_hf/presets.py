@@ -4,7 +4,8 @@
 `fishbowl` and `movid_a` the paper's video configuration (8 spatial-temporal layers, window of 16 and 24 frames,
 as the authors' `c2f_seg_Fishbowl.yml` and `c2f_seg_MOViD_A.yml`); `tiny` is a CPU-trainable model for the
 synthetic benchmark (128-pixel crops, 8x8 token grid, codebook 64) and `tiny_video` its video variant (windows of
-4 frames, 2x2-cell spatial-temporal windows).
+4 frames, 2x2-cell spatial-temporal windows). `micro` (64-pixel crops, 4x4 tokens, codebook 16) runs in
+seconds on a CPU: for smoke tests, CI and checking benchmark scripts, not for training a useful model.
 """
 
 import dataclasses
@@ -58,7 +59,37 @@ def _tiny_config() -> C2FSegConfig:
     )
 
 
+def _micro_config() -> C2FSegConfig:
+    backbone_widths = [8, 16, 24, 32]
+    return C2FSegConfig(
+        image_size=64,
+        vq_config=C2FSegVQConfig(
+            base_channels=8,
+            channel_multipliers=[1, 1, 2, 2, 2],
+            num_res_blocks=1,
+            z_channels=8,
+            resolution=64,
+            codebook_size=16,
+            codebook_dim=8,
+            norm_num_groups=4,
+        ),
+        transformer_config=C2FSegTransformerConfig(
+            vocab_size=16,
+            sequence_length=16,
+            image_feature_channels=backbone_widths[-1],
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+        ),
+        refiner_config=C2FSegRefinerConfig(
+            backbone_channels=backbone_widths, hidden_size=16, decoder_channels=[16, 8, 8, 4]
+        ),
+        backbone_config=ResNetConfig(embedding_size=8, hidden_sizes=backbone_widths, depths=[1, 1, 1, 1]),
+    )
+
+
 MODEL_PRESETS = {
+    "micro": _micro_config,
     "kins": C2FSegConfig,
     "cocoa": C2FSegConfig,
     "tiny": _tiny_config,
