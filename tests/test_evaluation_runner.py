@@ -11,7 +11,7 @@ from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
 from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
 from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
-from c2f_hf.data.transforms import decode_mask
+from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops, decode_mask
 from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, AmodalMetrics, EvaluationResults
 from c2f_hf.evaluation_runner import (
     ObjectTargets,
@@ -19,6 +19,7 @@ from c2f_hf.evaluation_runner import (
     evaluate_model,
     frame_dataset,
     paste_amodal_masks,
+    read_object_targets,
 )
 from c2f_testing import tiny_config
 
@@ -157,7 +158,12 @@ def _predicted_visible_rows(num_rows: int):
     for index, scene in enumerate(generate_scenes(SyntheticConfig(image_size=64), seed=0, count=num_rows)):
         row = scene_to_row(scene, f"test-{index}")
         predictions = [
-            {"visible_mask": item["visible_mask"], "score": 0.5, "category": item["category"], "object_index": position}
+            {
+                "visible_mask": item["visible_mask"],
+                "score": 0.9 - 0.1 * position,
+                "category": item["category"],
+                "object_index": position,
+            }
             for position, item in enumerate(row["objects"][:-1])
         ]
         predictions.append({**predictions[0], "object_index": -1})
@@ -174,6 +180,19 @@ def test_predicted_visible_source_evaluates_the_matched_detections(tmp_path):
     assert results.num_objects_added == len(rates)
     visible = results.variants[VISIBLE_BASELINE]
     assert visible.miou_full == pytest.approx(1 - np.mean(rates), abs=1e-6) and visible.miou_occ == 0.0
+
+
+def test_predicted_visible_source_scores_objects_with_the_detector_scores(tmp_path):
+    write_split(_predicted_visible_rows(2), image_features(with_predictions=True), tmp_path / "test.parquet")
+    dataset = load_amodal_dataset(tmp_path, "test", cache_dir=str(tmp_path / "cache"))
+    objects = AmodalObjectDataset(dataset, crop_size=64, visible_source="predicted")
+    batch = collate_object_crops([objects[index] for index in range(len(objects))])
+    targets = read_object_targets(dataset.with_format("arrow"), batch, "predicted")
+    expected = [pytest.approx(0.9 - 0.1 * position) for position in batch["object_index"].tolist()]
+    assert [target.detector_score for target in targets] == expected
+    assert all(
+        target.detector_score is None for target in read_object_targets(dataset.with_format("arrow"), batch, "gt")
+    )
 
 
 def test_video_datasets_are_evaluated_per_frame_without_hidden_objects(video_folder, tiny_model, tmp_path):

@@ -12,11 +12,12 @@ it receives the pre-detected visible masks (`predicted_visible_masks`, only thos
 object). Either way the ground-truth visible mask defines the occluded region of IoU_occ, and the union variant
 and the baselines are built from the mask the model received.
 
-AP / AR. Each object's score is the model's own confidence (`generate(...).scores`, the mean token confidence),
-for both visible sources, and every variant of an object shares it; so with ground-truth visible masks AP
-measures how well that confidence ranks good amodal masks above bad ones. Only evaluated objects take part:
-unmatched detections and missed ground-truth objects are not seen by the model, so they enter neither AP nor
-mIoU.
+AP / AR. With `visible_source="predicted"` each object's score is its detector's score (the `score` of its
+`predicted_visible_masks` entry), as the paper evaluates; with ground-truth visible masks there is no detector, so
+the score is the model's own confidence (`generate(...).scores`, the mean token confidence) and AP measures how
+well that confidence ranks good amodal masks above bad ones. Every variant of an object shares its score. Only
+evaluated objects take part: unmatched detections and missed ground-truth objects are not seen by the model, so
+they enter neither AP nor mIoU.
 
 Video datasets (`data.schema.video_features()`) are evaluated per frame with the same metrics: each frame becomes
 an image whose objects are the tracks visible in it (image id `"<video_id>/<frame index>"`). Frames where a track
@@ -72,7 +73,8 @@ class ObjectTargets:
     """Full-size ground truth of one evaluated object, all masks numpy bool `(H, W)` at the image size.
 
     `visible_mask` is the ground-truth visible mask (defines the occluded region); `input_visible_mask` is the
-    mask the model received (the same one with `visible_source="gt"`, the detected one with `"predicted"`).
+    mask the model received (the same one with `visible_source="gt"`, the detected one with `"predicted"`);
+    `detector_score` is the detection's score with `"predicted"`, else None.
     """
 
     amodal_mask: np.ndarray
@@ -81,6 +83,7 @@ class ObjectTargets:
     image_id: str
     category: str
     occlusion_rate: float
+    detector_score: float | None = None
 
 
 def evaluate_model(
@@ -238,7 +241,12 @@ class _Run:
         output = self._generate(batch)
         pred_amodal_masks = paste_amodal_masks(output.amodal_masks, batch)
         targets = read_object_targets(self.rows, batch, self.visible_source)
-        add_objects(metrics, pred_amodal_masks, targets, output.scores.float().cpu().tolist())
+        model_scores = output.scores.float().cpu().tolist()
+        scores = [
+            model_score if target.detector_score is None else target.detector_score
+            for target, model_score in zip(targets, model_scores, strict=True)
+        ]
+        add_objects(metrics, pred_amodal_masks, targets, scores)
 
 
 def paste_amodal_masks(
@@ -267,11 +275,10 @@ def read_object_targets(
         row = rows[image_index]
         target = _list_entry(row, "objects", object_index)
         visible_mask = decode_mask(target["visible_mask"])
-        input_visible_mask = visible_mask
+        input_visible_mask, detector_score = visible_mask, None
         if visible_source == "predicted":
-            input_visible_mask = decode_mask(
-                _list_entry(row, "predicted_visible_masks", prediction_index)["visible_mask"]
-            )
+            detection = _list_entry(row, "predicted_visible_masks", prediction_index)
+            input_visible_mask, detector_score = decode_mask(detection["visible_mask"]), detection["score"]
         targets.append(
             ObjectTargets(
                 amodal_mask=decode_mask(target["amodal_mask"]),
@@ -280,6 +287,7 @@ def read_object_targets(
                 image_id=row.column("image_id")[0].as_py(),
                 category=target["category"],
                 occlusion_rate=rate,
+                detector_score=detector_score,
             )
         )
     return targets
