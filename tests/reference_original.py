@@ -159,14 +159,10 @@ def _attention(state: State, name: str, inputs: torch.Tensor, num_heads: int) ->
     return _linear(state, f"{name}.proj", attended)
 
 
-def transformer_logits(
-    model: State,
-    image_features: torch.Tensor,
-    visible_tokens: torch.Tensor,
-    amodal_tokens: torch.Tensor,
-    num_heads: int,
+def _input_embeddings(
+    model: State, image_features: torch.Tensor, visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
 ) -> torch.Tensor:
-    """`MaskedTransformer.forward` at inference: logits `(batch, cells, vocab + 1)`."""
+    """[conv_in(features) | c_emb(visible) | z_emb(amodal)] + pos_emb: `(batch, cells, n_embd)`."""
     image_embeddings = _conv(model, "conv_in", image_features).flatten(2).transpose(-2, -1)
     embeddings = torch.cat(
         [
@@ -177,15 +173,31 @@ def transformer_logits(
         dim=2,
     )
     positions = torch.arange(embeddings.shape[1]).unsqueeze(0).repeat(embeddings.shape[0], 1)
-    hidden = embeddings + F.embedding(positions, model["pos_emb.weight"])
+    return embeddings + F.embedding(positions, model["pos_emb.weight"])
+
+
+def _prediction_head(model: State, hidden: torch.Tensor) -> torch.Tensor:
+    """`Transformer_Prediction` then `m_dec` + `m_bias`: logits `(batch, cells, vocab + 1)`."""
+    hidden = _erf_gelu(_linear(model, "dec.dense", _layer_norm(model, "dec.ln1", hidden)))
+    hidden = _layer_norm(model, "dec.ln2", hidden)
+    return _linear(model, "m_dec", hidden) + model["m_bias"]
+
+
+def transformer_logits(
+    model: State,
+    image_features: torch.Tensor,
+    visible_tokens: torch.Tensor,
+    amodal_tokens: torch.Tensor,
+    num_heads: int,
+) -> torch.Tensor:
+    """`MaskedTransformer.forward` at inference: logits `(batch, cells, vocab + 1)`."""
+    hidden = _input_embeddings(model, image_features, visible_tokens, amodal_tokens)
     for block in range(_count(model, "blocks.")):
         name = f"blocks.{block}"
         hidden = hidden + _attention(model, f"{name}.attn", _layer_norm(model, f"{name}.ln1", hidden), num_heads)
         inner = _erf_gelu(_linear(model, f"{name}.mlp.0", _layer_norm(model, f"{name}.ln2", hidden)))
         hidden = hidden + _linear(model, f"{name}.mlp.2", inner)
-    hidden = _erf_gelu(_linear(model, "dec.dense", _layer_norm(model, "dec.ln1", hidden)))
-    hidden = _layer_norm(model, "dec.ln2", hidden)
-    return _linear(model, "m_dec", hidden) + model["m_bias"]
+    return _prediction_head(model, hidden)
 
 
 def video_transformer_logits(
@@ -201,16 +213,7 @@ def video_transformer_logits(
     `(frames, cells, vocab + 1)`. Per block: spatial `attn1` over the cells of each frame, `attn2` over each window
     of `window_length` frames x `window_size`^2 cells (gathered here with explicit index lists), `mlp` after `ln3`;
     then `torch.roll` by `window_length // 2` along the frames; at the end the total shift is undone."""
-    image_embeddings = _conv(model, "conv_in", image_features).flatten(2).transpose(-2, -1)
-    hidden = torch.cat(
-        [
-            image_embeddings,
-            F.embedding(visible_tokens, model["c_emb.weight"]),
-            F.embedding(amodal_tokens, model["z_emb.weight"]),
-        ],
-        dim=2,
-    )
-    hidden = hidden + model["pos_emb.weight"][: hidden.shape[1]]
+    hidden = _input_embeddings(model, image_features, visible_tokens, amodal_tokens)
     frames, cells, width = hidden.shape
     grid = round(cells**0.5)
     windows = [
@@ -240,9 +243,7 @@ def video_transformer_logits(
         hidden = hidden + _linear(model, f"{name}.mlp.2", inner)
         hidden = torch.roll(hidden, window_length // 2, 0)
     hidden = torch.roll(hidden, frames - (window_length // 2 * num_blocks) % frames, 0)
-    hidden = _erf_gelu(_linear(model, "dec.dense", _layer_norm(model, "dec.ln1", hidden)))
-    hidden = _layer_norm(model, "dec.ln2", hidden)
-    return _linear(model, "m_dec", hidden) + model["m_bias"]
+    return _prediction_head(model, hidden)
 
 
 # ----- refiner -----
