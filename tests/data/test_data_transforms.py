@@ -108,6 +108,29 @@ def test_augmentation_is_reproducible_binary_and_follows_its_branches():
     assert not np.array_equal(blurred, mask) and blurred.sum() > 0
 
 
+def _centred_square(side: int) -> np.ndarray:
+    mask = np.zeros((side, side), dtype=np.float32)
+    mask[side * 3 // 8 : side * 5 // 8, side * 3 // 8 : side * 5 // 8] = 1
+    return mask
+
+
+def test_augmentation_sizes_scale_with_the_crop_side():
+    dilate = VisibleMaskAugmentation(blur_probability=0, morphology_probability=1, dilation_probability=1)
+    for seed in range(5):
+        at_reference = dilate(_centred_square(256), np.random.default_rng(seed))
+        at_half = dilate(_centred_square(128), np.random.default_rng(seed))
+        growth_reference = at_reference.any(axis=0).sum() - 64
+        growth_half = at_half.any(axis=0).sum() - 32
+        assert growth_reference >= 4
+        assert abs(growth_half - growth_reference / 2) <= 4
+    blur = VisibleMaskAugmentation(blur_probability=1)
+    square = _centred_square(256)
+    area_reference = blur(square, np.random.default_rng(0)).sum()
+    area_half = blur(square[::2, ::2], np.random.default_rng(0)).sum()
+    assert 0 < area_reference < 0.95 * square.sum()
+    assert abs(area_half * 4 - area_reference) <= 0.05 * area_reference
+
+
 def test_collate_stacks_samples(tiny_dataset):
     dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, training=True)
     batch = collate_object_crops([dataset[index] for index in range(3)])

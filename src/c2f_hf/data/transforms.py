@@ -8,7 +8,8 @@ horizontally with probability 0.5 and the input visible mask is augmented like t
 sample depends only on the base seed, the epoch and its index.
 
 The crop box is always taken from the input visible mask (ground truth or pre-detected) before augmentation;
-augmentation acts on the resized crop, with kernel sizes in crop pixels as the authors'. `crop_box` is the box in
+augmentation acts on the resized crop, with the authors' pixel sizes (given for their 256-pixel crops) scaled to
+the crop's side, so a 128-pixel crop is perturbed as much, relative to the object, as theirs. `crop_box` is the box in
 the unflipped image, so `paste_crop(prediction, CropBox.from_list(crop_box), image_height, image_width)` pastes
 an (unflipped) prediction back.
 """
@@ -34,7 +35,11 @@ class VisibleMaskAugmentation:
     """The authors' visible-mask augmentation: with `blur_probability` a Gaussian blur (`blur_size` square,
     `blur_sigma`); else with `morphology_probability` 1-4 repeated dilations (`dilation_probability`) or erosions
     with random rectangular kernels of `min_kernel`..`max_kernel` pixels, each followed by a blur with
-    `blur_after_morphology_probability`; otherwise unchanged; then threshold at `threshold`."""
+    `blur_after_morphology_probability`; otherwise unchanged; then threshold at `threshold`.
+
+    Pixel sizes are the authors', for masks of `reference_size` pixels; a mask of side S gets kernels and blur
+    scaled by S / `reference_size` (kernel sides rounded, at least 1), the same random draws at every size.
+    """
 
     blur_probability: float = 0.2
     morphology_probability: float = 0.4
@@ -47,18 +52,25 @@ class VisibleMaskAugmentation:
     blur_size: int = 35
     blur_sigma: float = 11.0
     threshold: float = 0.5
+    reference_size: int = 256
+
+    def scale(self, mask: np.ndarray) -> float:
+        """How much larger the `(H, W)` mask is than the authors' crops (by its width)."""
+        return mask.shape[-1] / self.reference_size
 
     def blur(self, mask: np.ndarray) -> np.ndarray:
-        """Gaussian blur of a `(H, W)` float mask, `blur_size` x `blur_size` support, mirrored borders."""
-        return ndimage.gaussian_filter(
-            mask, sigma=self.blur_sigma, truncate=(self.blur_size // 2) / self.blur_sigma, mode="mirror"
-        )
+        """Gaussian blur of a `(H, W)` float mask, `blur_size` x `blur_size` support at the reference size,
+        mirrored borders."""
+        sigma = self.blur_sigma * self.scale(mask)
+        return ndimage.gaussian_filter(mask, sigma=sigma, truncate=(self.blur_size // 2) / self.blur_sigma, mode="mirror")
 
     def morphology(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Repeated dilations or erosions of a `(H, W)` float mask with random rectangular kernels."""
         operation = ndimage.grey_dilation if rng.random() < self.dilation_probability else ndimage.grey_erosion
+        scale = self.scale(mask)
         for _ in range(int(rng.integers(self.min_repeats, self.max_repeats + 1))):
-            kernel = tuple(int(side) for side in rng.integers(self.min_kernel, self.max_kernel + 1, size=2))
+            sides = rng.integers(self.min_kernel, self.max_kernel + 1, size=2)
+            kernel = tuple(max(1, round(float(side) * scale)) for side in sides)
             mask = operation(mask, size=kernel)
             if rng.random() < self.blur_after_morphology_probability:
                 mask = self.blur(mask)
