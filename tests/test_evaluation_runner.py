@@ -225,6 +225,11 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
     assert {path.name for path in out.iterdir()} == {"metrics.json", "metrics.md", "per_bin_miou.png"}
     results = EvaluationResults.from_dict(json.loads((out / "metrics.json").read_text()))
     assert results.num_objects_added == 6 and results.occlusion_range == (0.0, 0.9)
+    settings = results.run_settings
+    assert settings["model"] == str(model_folder) and settings["dataset"] == str(image_folder)
+    assert settings["dataset_split"] == "test" and settings["num_steps"] == 2 and settings["batch_size"] == 4
+    assert settings["seed"] == 0 and settings["greedy"] is False and settings["visible_source"] == "gt"
+    assert settings["max_objects"] == 6 and settings["crop_size"] > 0 and settings["device"] == "cpu"
     markdown = (out / "metrics.md").read_text()
     assert all(f"| {name} |" in markdown for name in VARIANTS)
     assert markdown.strip() in capsys.readouterr().out

@@ -380,6 +380,7 @@ class EvaluationResults:
 
     `variants` maps each prediction variant's name (e.g. "model", "visible_baseline") to its numbers.
     `num_objects_added` counts every object given; `num_objects_counted` those inside `occlusion_range`.
+    `run_settings` records how the predictions were made (model, data, sampling; filled by the evaluation runner).
     """
 
     variants: dict[str, VariantMetrics]
@@ -389,6 +390,7 @@ class EvaluationResults:
     occlusion_range: tuple[float, float] | None
     bin_edges: tuple[float, ...]
     conventions: dict[str, str] = field(default_factory=dict)
+    run_settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (no NaN: undefined numbers are None)."""
@@ -410,6 +412,7 @@ class EvaluationResults:
             occlusion_range=None if occlusion_range is None else tuple(occlusion_range),
             bin_edges=tuple(data["bin_edges"]),
             conventions=dict(data.get("conventions", {})),
+            run_settings=dict(data.get("run_settings", {})),
         )
 
 

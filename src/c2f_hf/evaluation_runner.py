@@ -37,6 +37,8 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
+import dataclasses
+import importlib.metadata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,20 @@ def evaluate_model(
     if device is not None:
         model.to(device)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    settings = {
+        "model": model.name_or_path,
+        "dataset_rows": dataset.num_rows,
+        "dataset_split": None if dataset.split is None else str(dataset.split),
+        "crop_size": crop_size or model.config.image_size,
+        "num_steps": num_steps or model.config.num_sampling_steps,
+        "seed": seed,
+        "greedy": greedy,
+        "visible_source": visible_source,
+        "batch_size": batch_size,
+        "max_objects": max_objects,
+        "device": str(generator.device),
+        "c2f_hf_version": importlib.metadata.version("c2f_hf"),
+    }
     was_training = model.training
     model.eval()
     try:
@@ -130,19 +146,19 @@ def evaluate_model(
             _check_video_arguments(dataset, visible_source)
             run = _Run(model, dataset.with_format("arrow"), visible_source, num_steps, generator, greedy)
             run.add_clips(metrics, batch_size, max_objects, progress)
-            return metrics.compute()
-        with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
-            if "frames" in dataset.column_names:
-                dataset = frame_dataset(dataset, frames_dir, max_objects)
-            objects = AmodalObjectDataset(
-                dataset, crop_size or model.config.image_size, training=False, seed=seed, visible_source=visible_source
-            )
-            run = _Run(model, dataset.with_format("arrow"), visible_source, num_steps, generator, greedy)
-            run.add_all(metrics, _object_loader(objects, batch_size, max_objects), progress)
+        else:
+            with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
+                if "frames" in dataset.column_names:
+                    dataset = frame_dataset(dataset, frames_dir, max_objects)
+                objects = AmodalObjectDataset(
+                    dataset, settings["crop_size"], training=False, seed=seed, visible_source=visible_source
+                )
+                run = _Run(model, dataset.with_format("arrow"), visible_source, num_steps, generator, greedy)
+                run.add_all(metrics, _object_loader(objects, batch_size, max_objects), progress)
     finally:
         model.train(was_training)
     logger.info("evaluated %d objects", len(metrics))
-    return metrics.compute()
+    return dataclasses.replace(metrics.compute(), run_settings=settings)
 
 
 def _check_arguments(batch_size: int, num_steps: int | None, max_objects: int | None, visible_source: str) -> None:
@@ -434,6 +450,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise SystemExit(f"evaluate: {error}") from error
+    results.run_settings["dataset"] = str(args.dataset)
     paths = write_report(results, args.out)
     logger.info("wrote %s", {kind: str(path) for kind, path in paths.items()})
     print(format_markdown(results))
