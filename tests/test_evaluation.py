@@ -246,6 +246,114 @@ def test_accumulator_skips_ap_when_some_scores_are_missing():
     assert metrics.compute().variants["model"].ap is None
 
 
+# Unmatched detections and missed objects ----------------------------------------------------------------------
+
+
+def one_detected_object_metrics(occlusion_range=None) -> AmodalMetrics:
+    """One object of image 0 (rate 0.5) whose detection scored 0.5 and is predicted perfectly by "model"."""
+    metrics = AmodalMetrics(occlusion_range=occlusion_range)
+    amodal, visible = box_mask(0, 0, 4, 4), box_mask(0, 0, 2, 4)
+    metrics.add({"model": amodal, VISIBLE_BASELINE: visible}, amodal, visible, image_id=0, score=0.5)
+    return metrics
+
+
+def detection(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The two variants of `one_detected_object_metrics` for a detection, both the same `(10, 10)` mask."""
+    return {"model": mask, VISIBLE_BASELINE: mask}
+
+
+def miou_and_counts(results: EvaluationResults) -> list:
+    """Every number of `results` but AP and the two AP-only counts."""
+    counts = [results.num_objects_added, results.num_objects_counted, results.num_images]
+    per_variant = [
+        (name, metrics.miou_full, metrics.miou_occ, metrics.num_objects, metrics.num_occluded_objects, metrics.bins)
+        for name, metrics in results.variants.items()
+    ]
+    return counts + per_variant
+
+
+def test_an_unmatched_detection_ranked_first_halves_ap_and_leaves_miou_alone():
+    alone = one_detected_object_metrics().compute()
+    assert alone.variants["model"].ap == pytest.approx({"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "AR100": 1.0})
+
+    metrics = one_detected_object_metrics()
+    metrics.add_unmatched_detection(detection(box_mask(6, 6, 10, 10)), image_id=0, score=0.9)
+    results = metrics.compute()
+    # Ranked: the false positive, then the true positive: precision 1/2 at every recall up to 1.
+    assert results.variants["model"].ap == pytest.approx({"AP": 0.5, "AP50": 0.5, "AP75": 0.5, "AR100": 1.0})
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (1, 0)
+    assert miou_and_counts(results) == miou_and_counts(alone)
+    assert len(metrics) == 1
+
+
+def test_an_unmatched_detection_ranked_last_does_not_lower_ap():
+    metrics = one_detected_object_metrics()
+    metrics.add_unmatched_detection(detection(box_mask(6, 6, 10, 10)), image_id=0, score=0.1)
+    ap = metrics.compute().variants["model"].ap
+    assert ap == pytest.approx({"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "AR100": 1.0})
+
+
+def test_a_missed_object_halves_ar_and_leaves_miou_alone():
+    alone = one_detected_object_metrics().compute()
+    metrics = one_detected_object_metrics()
+    metrics.add_missed_object(box_mask(6, 6, 10, 10), image_id=0, occlusion_rate=0.0)
+    results = metrics.compute()
+    ap = results.variants["model"].ap
+    # One of two objects found, with precision 1: 51 of COCO's 101 recall thresholds have precision 1.
+    assert ap["AR100"] == pytest.approx(0.5) and ap["AP"] == pytest.approx(51 / 101)
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (0, 1)
+    assert miou_and_counts(results) == miou_and_counts(alone)
+
+
+def test_occlusion_range_filters_missed_objects_but_not_unmatched_detections():
+    metrics = one_detected_object_metrics(occlusion_range=FISHBOWL_OCCLUSION_RANGE)
+    metrics.add_missed_object(box_mask(6, 6, 10, 10), image_id=0, occlusion_rate=0.05)  # outside: left out
+    metrics.add_missed_object(box_mask(6, 0, 10, 4), image_id=1, occlusion_rate=0.7)  # inside (inclusive)
+    metrics.add_unmatched_detection(detection(box_mask(0, 6, 4, 10)), image_id=0, score=0.9)
+    results = metrics.compute()
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (1, 1)
+    # Found 1 of 2 objects after a false positive: precision 1/2 up to recall 1/2, so AP = 0.5 * 51/101.
+    ap = results.variants["model"].ap
+    assert ap["AR100"] == pytest.approx(0.5) and ap["AP"] == pytest.approx(0.5 * 51 / 101)
+    assert (results.num_objects_added, results.num_objects_counted) == (1, 1)
+
+
+def test_only_unmatched_detections_and_missed_objects_give_zero_ap():
+    metrics = AmodalMetrics(variants=["model"])
+    metrics.add_unmatched_detection({"model": box_mask(0, 0, 4, 4)}, image_id=0, score=0.9)
+    metrics.add_missed_object(box_mask(6, 6, 10, 10), image_id=0, occlusion_rate=0.3)
+    model = metrics.compute().variants["model"]
+    assert model.ap == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR100": 0.0}
+    assert model.num_objects == 0 and model.miou_full is None
+
+
+def test_unmatched_detections_and_missed_objects_survive_the_report_round_trip(tmp_path):
+    metrics = one_detected_object_metrics()
+    metrics.add_unmatched_detection(detection(box_mask(6, 6, 10, 10)), image_id=1, score=0.3)
+    metrics.add_missed_object(box_mask(6, 0, 10, 4), image_id=1, category="disc", occlusion_rate=0.2)
+    results = metrics.compute()
+    assert EvaluationResults.from_dict(results.to_dict()) == results
+    paths = write_report(results, tmp_path)
+    assert EvaluationResults.from_dict(json.loads(paths["json"].read_text())) == results
+    assert "1 unmatched detections (false positives) and 1 missed objects" in paths["markdown"].read_text()
+
+    old_file = results.to_dict()
+    del old_file["num_unmatched_detections"], old_file["num_missed_objects"]
+    loaded = EvaluationResults.from_dict(old_file)
+    assert (loaded.num_unmatched_detections, loaded.num_missed_objects) == (0, 0)
+
+
+def test_unmatched_detections_and_missed_objects_are_validated():
+    metrics = one_detected_object_metrics()
+    with pytest.raises(ValueError, match="variants"):
+        metrics.add_unmatched_detection({"model": box_mask(0, 0, 2, 2)}, image_id=0, score=0.5)
+    with pytest.raises(ValueError, match="same"):
+        mismatched = {"model": box_mask(0, 0, 2, 2), VISIBLE_BASELINE: box_mask(0, 0, 2, 2, size=8)}
+        metrics.add_unmatched_detection(mismatched, image_id=0, score=0.5)
+    with pytest.raises(ValueError, match="not percent"):
+        metrics.add_missed_object(box_mask(0, 0, 2, 2), image_id=0, occlusion_rate=40)
+
+
 # Baselines and post-processing --------------------------------------------------------------------------------
 
 

@@ -12,7 +12,14 @@ from c2f_hf.cli import main
 from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
 from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
 from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops, decode_mask
-from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, AmodalMetrics, EvaluationResults
+from c2f_hf.evaluation import (
+    CONVEX_HULL_BASELINE,
+    VISIBLE_BASELINE,
+    AmodalMetrics,
+    EvaluationResults,
+    MaskAnnotation,
+    coco_mask_ap,
+)
 from c2f_hf.evaluation_runner import (
     ObjectTargets,
     add_objects,
@@ -170,16 +177,50 @@ def _predicted_visible_rows(num_rows: int):
         yield {**row, "predicted_visible_masks": predictions}
 
 
-def test_predicted_visible_source_evaluates_the_matched_detections(tmp_path):
-    write_split(_predicted_visible_rows(3), image_features(with_predictions=True), tmp_path / "test.parquet")
-    dataset = load_amodal_dataset(tmp_path, "test", cache_dir=str(tmp_path / "cache"))
+def _write_dataset(rows, folder):
+    write_split(rows, image_features(with_predictions=True), folder / "test.parquet")
+    return load_amodal_dataset(folder, "test", cache_dir=str(folder / "cache"))
+
+
+def test_predicted_visible_source_evaluates_the_matched_detections(tmp_path, tiny_model):
+    dataset = _write_dataset(_predicted_visible_rows(3), tmp_path)
     rates = [item["occlusion_rate"] for row in dataset for item in row["objects"][:-1]]
-    torch.manual_seed(0)
-    model = C2FSegForAmodalSegmentation(tiny_config())
-    results = evaluate_model(model, dataset, visible_source="predicted", greedy=True, progress=False)
+    results = evaluate_model(tiny_model, dataset, visible_source="predicted", greedy=True, progress=False)
     assert results.num_objects_added == len(rates)
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (3, 3)
     visible = results.variants[VISIBLE_BASELINE]
     assert visible.miou_full == pytest.approx(1 - np.mean(rates), abs=1e-6) and visible.miou_occ == 0.0
+
+
+def test_predicted_visible_source_scores_ap_over_every_detection_and_object(tmp_path, tiny_model):
+    dataset = _write_dataset(_predicted_visible_rows(1), tmp_path)
+    results = evaluate_model(tiny_model, dataset, visible_source="predicted", greedy=True, progress=False)
+    row = dataset[0]
+    assert results.num_objects_added == results.num_objects_counted == len(row["objects"]) - 1
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (1, 1)
+    # The visible baseline does not depend on the model: its AP is COCO's over all detections and all objects.
+    ground_truths = [
+        MaskAnnotation.from_mask(item["amodal_mask"], "test-0", item["category"]) for item in row["objects"]
+    ]
+    detections = [
+        MaskAnnotation.from_mask(item["visible_mask"], "test-0", item["category"], item["score"])
+        for item in row["predicted_visible_masks"]
+    ]
+    assert results.variants[VISIBLE_BASELINE].ap == pytest.approx(coco_mask_ap(ground_truths, detections))
+    assert results.variants[VISIBLE_BASELINE].ap["AR100"] < 1.0  # the missed object is never found
+
+
+def test_predicted_visible_source_misses_every_object_of_an_image_without_detections(tmp_path, tiny_model):
+    rows = list(_predicted_visible_rows(2))
+    rows[1]["predicted_visible_masks"] = []
+    dataset = _write_dataset(rows, tmp_path)
+    num_objects = [len(row["objects"]) for row in rows]
+    results = evaluate_model(tiny_model, dataset, visible_source="predicted", greedy=True, progress=False)
+    assert results.num_objects_added == num_objects[0] - 1
+    assert (results.num_unmatched_detections, results.num_missed_objects) == (1, 1 + num_objects[1])
+    # The first sample only: the first image's other objects are matched by detections left unevaluated.
+    first = evaluate_model(tiny_model, dataset, visible_source="predicted", max_objects=1, progress=False)
+    assert (first.num_objects_added, first.num_unmatched_detections, first.num_missed_objects) == (1, 0, 1)
 
 
 def test_predicted_visible_source_scores_objects_with_the_detector_scores(tmp_path):

@@ -12,13 +12,18 @@ Conventions shared by everything in this module:
 * **Occlusion rates** are fractions in [0, 1] (like COCOA's `occlude_rate`), not percent. When none is given,
   it is computed from the masks as `1 − |visible ∩ amodal| / |amodal|` (0.0 for an empty amodal mask).
 * **Occlusion-rate filter** `occlusion_range=(low, high)` keeps objects with `low <= rate <= high` (both bounds
-  inclusive; FISHBOWL uses (0.1, 0.7)). It applies to every number: mIoU, bins, counts and AP.
+  inclusive; FISHBOWL uses (0.1, 0.7)). It applies to every number: mIoU, bins, counts and AP, and to missed
+  ground-truth objects too. Unmatched detections have no occlusion rate: they always take part in AP / AR.
 * **Occlusion-rate bins** (default edges 0, 0.1, 0.3, 0.5, 0.7, 1.0) are closed on the left and open on the
   right, `[lower, upper)`, except the last one, which is closed on both sides, `[0.7, 1.0]`. So a rate of
   exactly 0.1 falls in 10-30% and a rate of 1.0 in 70-100%.
 * **AP / AR** come from pycocotools' `COCOeval` with `iouType="segm"` on amodal masks: AP is the mean over IoU
   thresholds 0.50:0.05:0.95, AP50 and AP75 at one threshold, AR is AR@100 (at most 100 detections per image,
-  all object areas; COCO's default AR). A value COCO reports as -1 (no ground truth) is None here.
+  all object areas; COCO's default AR). A value COCO reports as -1 (no ground truth) is None here. As in COCO
+  and the paper, AP / AR see every detection against every ground-truth object of each image: besides the
+  objects (each a ground truth with its detection), `AmodalMetrics` takes detections that match no ground-truth
+  object (false positives, `add_unmatched_detection`) and ground-truth objects that no detection matched (false
+  negatives, `add_missed_object`). These two enter AP / AR only, never mIoU, bins or object counts.
 * **Convex hull baseline**: the hull of the foreground pixel *centres*; a pixel belongs to the hull mask when its
   centre lies inside or on the hull. Masks whose centres do not span an area (empty, one pixel, one row or
   column, collinear pixels) make Qhull fail; their hull mask is the mask itself.
@@ -363,7 +368,8 @@ class BinMetrics:
 class VariantMetrics:
     """Numbers for one prediction variant; means are fractions in [0, 1], None when no object defines them.
 
-    `ap` holds `coco_mask_ap`'s dict when every counted object came with a detector score, else None.
+    `ap` holds `coco_mask_ap`'s dict when every counted object came with a detector score, else None; it also
+    counts the unmatched detections and missed objects of `EvaluationResults`, which the other numbers do not.
     """
 
     miou_full: float | None
@@ -380,7 +386,10 @@ class EvaluationResults:
 
     `variants` maps each prediction variant's name (e.g. "model", "visible_baseline") to its numbers.
     `num_objects_added` counts every object given; `num_objects_counted` those inside `occlusion_range`.
-    `run_settings` records how the predictions were made (model, data, sampling; filled by the evaluation runner).
+    `num_unmatched_detections` counts the detections that matched no ground-truth object (false positives, all of
+    them take part in AP / AR) and `num_missed_objects` the ground-truth objects inside `occlusion_range` that no
+    detection matched (false negatives); both enter only AP / AR, not the object counts. `run_settings` records
+    how the predictions were made (model, data, sampling; filled by the evaluation runner).
     """
 
     variants: dict[str, VariantMetrics]
@@ -389,6 +398,8 @@ class EvaluationResults:
     num_images: int
     occlusion_range: tuple[float, float] | None
     bin_edges: tuple[float, ...]
+    num_unmatched_detections: int = 0
+    num_missed_objects: int = 0
     conventions: dict[str, str] = field(default_factory=dict)
     run_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -411,6 +422,8 @@ class EvaluationResults:
             num_images=data["num_images"],
             occlusion_range=None if occlusion_range is None else tuple(occlusion_range),
             bin_edges=tuple(data["bin_edges"]),
+            num_unmatched_detections=data.get("num_unmatched_detections", 0),
+            num_missed_objects=data.get("num_missed_objects", 0),
             conventions=dict(data.get("conventions", {})),
             run_settings=dict(data.get("run_settings", {})),
         )
@@ -423,6 +436,8 @@ CONVENTIONS = {
     "occlusion_range": "objects with low <= occlusion_rate <= high are counted (inclusive); null: all objects",
     "bins": "[lower, upper) except the last bin, which is [lower, upper]",
     "ap": "pycocotools COCOeval iouType=segm on amodal masks; AP@[.50:.95], AP50, AP75; AR100 = AR@100, all areas",
+    "ap_unmatched": "AP/AR also count unmatched detections (false positives, whatever occlusion_range) and missed "
+    "ground-truth objects (false negatives, filtered by occlusion_range); mIoU and object counts do not",
 }
 
 
@@ -434,6 +449,14 @@ class _ObjectRecord:
     iou_occ: dict[str, float | None]
     ground_truth: MaskAnnotation | None
     detections: dict[str, MaskAnnotation] | None
+
+
+@dataclass(frozen=True)
+class _MissedObject:
+    """A ground-truth object that no detection matched: a false negative of AP / AR."""
+
+    occlusion_rate: float
+    ground_truth: MaskAnnotation
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -452,6 +475,12 @@ def _validated_bin_edges(bin_edges: Sequence[float]) -> tuple[float, ...]:
     return edges
 
 
+def _validated_occlusion_rate(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"`occlusion_rate` must be a fraction in [0, 1] (not percent), got {rate}")
+    return float(rate)
+
+
 def _validated_occlusion_range(occlusion_range: Sequence[float] | None) -> tuple[float, float] | None:
     if occlusion_range is None:
         return None
@@ -468,6 +497,8 @@ class AmodalMetrics:
     "visible_baseline", "convex_hull_baseline"; see `prediction_variants`), its ground-truth amodal and visible
     masks, and optionally its occlusion rate, its detector score, its image id and its category. IoUs are
     computed when an object is added; only when a score is given are the masks also kept (as RLE) for COCO AP.
+    For AP / AR over every detection of a detector, also add the detections that matched no ground-truth object
+    (`add_unmatched_detection`) and the ground-truth objects that no detection matched (`add_missed_object`).
 
     Args:
         occlusion_range: `(low, high)` fractions; only objects with `low <= occlusion_rate <= high` are counted
@@ -486,6 +517,8 @@ class AmodalMetrics:
         self.bin_edges = _validated_bin_edges(bin_edges)
         self.variants: tuple[str, ...] | None = None if variants is None else tuple(variants)
         self._records: list[_ObjectRecord] = []
+        self._unmatched_detections: list[dict[str, MaskAnnotation]] = []
+        self._missed_objects: list[_MissedObject] = []
 
     def __len__(self) -> int:
         return len(self._records)
@@ -504,9 +537,7 @@ class AmodalMetrics:
     def _checked_rate(rate: float | None, amodal_mask: np.ndarray, visible_mask: np.ndarray) -> float:
         if rate is None:
             return occlusion_rate(amodal_mask, visible_mask)
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"`occlusion_rate` must be a fraction in [0, 1] (not percent), got {rate}")
-        return float(rate)
+        return _validated_occlusion_rate(rate)
 
     def add(
         self,
@@ -584,7 +615,46 @@ class AmodalMetrics:
                 score=None if scores is None else scores[index],
             )
 
-    def _is_counted(self, record: _ObjectRecord) -> bool:
+    def add_unmatched_detection(
+        self, predictions: Mapping[str, MaskLike], *, image_id: Hashable, score: float, category: Hashable = 1
+    ) -> None:
+        """Add a detection that matched no ground-truth object: a false positive of AP / AR for every variant.
+
+        It enters only AP / AR (whatever `occlusion_range`: it has no occlusion rate), never mIoU or the counts
+        of objects.
+
+        Args:
+            predictions: variant name -> predicted amodal mask `(H, W)`, the same variants as the objects (build
+                them with `prediction_variants` from the detected visible mask, like a matched detection's).
+            image_id: the detection's image; AP matches detections to ground truth per image.
+            score: the detector's confidence, shared by every variant.
+            category: the detection's category; 1 when class-agnostic.
+        """
+        self._check_variants(predictions)
+        masks = {name: to_bool_mask(mask, f"predictions[{name!r}]") for name, mask in predictions.items()}
+        _check_same_shape(**masks)
+        self._unmatched_detections.append(
+            {name: MaskAnnotation.from_mask(mask, image_id, category, score) for name, mask in masks.items()}
+        )
+
+    def add_missed_object(
+        self, amodal_mask: MaskLike, *, image_id: Hashable, occlusion_rate: float, category: Hashable = 1
+    ) -> None:
+        """Add a ground-truth object that no detection matched: a false negative of AP / AR.
+
+        It enters only the AP / AR ground truth, and only when `occlusion_rate` lies inside `occlusion_range`
+        (like any object); never mIoU or the counts of objects.
+
+        Args:
+            amodal_mask: its ground-truth amodal mask `(H, W)`.
+            image_id: its image.
+            occlusion_rate: its occlusion rate, a fraction in [0, 1].
+            category: its category; 1 when class-agnostic.
+        """
+        ground_truth = MaskAnnotation.from_mask(to_bool_mask(amodal_mask, "amodal_mask"), image_id, category)
+        self._missed_objects.append(_MissedObject(_validated_occlusion_rate(occlusion_rate), ground_truth))
+
+    def _is_counted(self, record: _ObjectRecord | _MissedObject) -> bool:
         if self.occlusion_range is None:
             return True
         low, high = self.occlusion_range
@@ -609,38 +679,60 @@ class AmodalMetrics:
             )
         return bins
 
-    @staticmethod
-    def _all_scored(records: list[_ObjectRecord]) -> bool:
-        """Whether COCO AP can be computed: every counted object came with a detector score."""
+    def _ap_is_defined(self, records: list[_ObjectRecord], missed_objects: list[_MissedObject]) -> bool:
+        """Whether COCO AP can be computed: every counted object came with a detector score, and there is at
+        least one counted object, unmatched detection or missed object."""
         num_scored = sum(record.detections is not None for record in records)
-        if 0 < num_scored < len(records):
-            logger.warning("AP skipped: only %d of %d counted objects have a detector score", num_scored, len(records))
-        return num_scored > 0 and num_scored == len(records)
+        has_unmatched = bool(self._unmatched_detections or missed_objects)
+        if num_scored < len(records):
+            if num_scored > 0 or has_unmatched:
+                logger.warning(
+                    "AP skipped: only %d of %d counted objects have a detector score", num_scored, len(records)
+                )
+            return False
+        return bool(records) or has_unmatched
 
-    def _variant_metrics(self, name: str, records: list[_ObjectRecord], with_ap: bool) -> VariantMetrics:
+    def _variant_ap(
+        self, name: str, records: list[_ObjectRecord], missed_objects: list[_MissedObject]
+    ) -> dict[str, float | None]:
+        """COCO AP / AR of variant `name`: every counted object and missed object against every detection."""
+        ground_truths = [record.ground_truth for record in records] + [item.ground_truth for item in missed_objects]
+        detections = [record.detections[name] for record in records]
+        detections += [detection[name] for detection in self._unmatched_detections]
+        return coco_mask_ap(ground_truths, detections)
+
+    def _variant_metrics(
+        self, name: str, records: list[_ObjectRecord], missed_objects: list[_MissedObject], with_ap: bool
+    ) -> VariantMetrics:
+        """The numbers of variant `name`: mIoU over the counted `records`, AP (when `with_ap`) over them, the
+        counted `missed_objects` and the unmatched detections."""
         occluded = [record.iou_occ[name] for record in records if record.iou_occ[name] is not None]
-        ground_truths = [record.ground_truth for record in records]
         return VariantMetrics(
             miou_full=_mean(record.iou_full[name] for record in records),
             miou_occ=_mean(occluded),
             num_objects=len(records),
             num_occluded_objects=len(occluded),
             bins=self._bins(name, records),
-            ap=coco_mask_ap(ground_truths, [record.detections[name] for record in records]) if with_ap else None,
+            ap=self._variant_ap(name, records, missed_objects) if with_ap else None,
         )
 
     def compute(self) -> EvaluationResults:
-        """mIoU_full, mIoU_occ, per-bin mIoU and (with scores) COCO AP/AR for every variant, over the counted
-        objects."""
+        """mIoU_full, mIoU_occ, per-bin mIoU over the counted objects and (with scores) COCO AP/AR over the
+        counted objects, the unmatched detections and the counted missed objects, for every variant."""
         records = [record for record in self._records if self._is_counted(record)]
-        with_ap = self._all_scored(records)
+        missed_objects = [item for item in self._missed_objects if self._is_counted(item)]
+        with_ap = self._ap_is_defined(records, missed_objects)
         return EvaluationResults(
-            variants={name: self._variant_metrics(name, records, with_ap) for name in self.variants or ()},
+            variants={
+                name: self._variant_metrics(name, records, missed_objects, with_ap) for name in self.variants or ()
+            },
             num_objects_added=len(self._records),
             num_objects_counted=len(records),
             num_images=len({record.image_id for record in records}),
             occlusion_range=self.occlusion_range,
             bin_edges=self.bin_edges,
+            num_unmatched_detections=len(self._unmatched_detections),
+            num_missed_objects=len(missed_objects),
             conventions=dict(CONVENTIONS),
         )
 
@@ -691,6 +783,16 @@ def _bin_count_table(results: EvaluationResults) -> list[str]:
     ]
 
 
+def _unmatched_summary(results: EvaluationResults) -> str:
+    """The sentence on unmatched detections and missed objects, empty when there are none."""
+    if not results.num_unmatched_detections and not results.num_missed_objects:
+        return ""
+    return (
+        f" AP/AR also count {results.num_unmatched_detections} unmatched detections (false positives) and "
+        f"{results.num_missed_objects} missed objects (false negatives), which mIoU does not."
+    )
+
+
 def format_markdown(results: EvaluationResults) -> str:
     """The Markdown report: one row per prediction variant (model and baselines), mIoU_full, mIoU_occ, per-bin
     mIoU and, when present, AP columns; values in percent with 2 decimals ("n/a" when undefined)."""
@@ -702,6 +804,7 @@ def format_markdown(results: EvaluationResults) -> str:
         f"Objects counted: {results.num_objects_counted} of {results.num_objects_added} "
         f"({results.num_images} images; {counted}). Values in percent. mIoU_occ averages only objects with a "
         "non-empty occluded region. Occlusion-rate bins are [lower, upper), the last one [lower, upper]."
+        + _unmatched_summary(results)
     )
     sections = [
         ["# Amodal segmentation metrics", "", summary, ""],

@@ -8,16 +8,24 @@ the model, the model united with the input visible mask, and the visible and con
 baselines go through exactly the same code as the model.
 
 Visible source. With `visible_source="gt"` the model receives the ground-truth visible mask; with `"predicted"`
-it receives the pre-detected visible masks (`predicted_visible_masks`, only those matched to a ground-truth
-object). Either way the ground-truth visible mask defines the occluded region of IoU_occ, and the union variant
-and the baselines are built from the mask the model received.
+it receives the pre-detected visible masks (`predicted_visible_masks`): every detection is predicted, those
+matched to a ground-truth object (`object_index` >= 0) are the objects scored by mIoU. Either way the
+ground-truth visible mask defines the occluded region of IoU_occ, and the union variant and the baselines are
+built from the mask the model received.
 
 AP / AR. With `visible_source="predicted"` each object's score is its detector's score (the `score` of its
-`predicted_visible_masks` entry), as the paper evaluates; with ground-truth visible masks there is no detector, so
-the score is the model's own confidence (`generate(...).scores`, the mean token confidence) and AP measures how
-well that confidence ranks good amodal masks above bad ones. Every variant of an object shares its score. Only
-evaluated objects take part: unmatched detections and missed ground-truth objects are not seen by the model, so
-they enter neither AP nor mIoU.
+`predicted_visible_masks` entry), and, as in the paper and COCO, AP / AR take every detection against every
+ground-truth object of each evaluated image: a detection matched to no object (`object_index` -1) is predicted
+like the others (variants from its detected visible mask, its own category and score) and enters AP / AR as a
+false positive (`AmodalMetrics.add_unmatched_detection`); after the run, every ground-truth object of the
+evaluated images that no detection matched (in the dataset's `object_index` fields) enters as a false negative
+(`AmodalMetrics.add_missed_object`, filtered by `occlusion_range` like any object). Neither enters mIoU or the
+object counts; `EvaluationResults` reports how many there were. The evaluated images are every row, or, with
+`max_objects`, the rows up to that of the last evaluated detection (a row cut in the middle keeps the objects
+of its unevaluated detections out of AP). With ground-truth visible masks there is no detector: every object is
+evaluated, and the score is the model's own confidence (`generate(...).scores`, the mean token confidence), so
+AP measures how well that confidence ranks good amodal masks above bad ones. Every variant of an object shares
+its score.
 
 Video datasets (`data.schema.video_features()`) are evaluated per frame with the same metrics: each frame becomes
 an image whose objects are the tracks visible in it (image id `"<video_id>/<frame index>"`). Frames where a track
@@ -35,10 +43,10 @@ Sampling is reproducible: one `torch.Generator` seeded with `seed` serves the wh
 from __future__ import annotations
 
 import argparse
-import logging
-import tempfile
 import dataclasses
 import importlib.metadata
+import logging
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +122,10 @@ def evaluate_model(
         num_steps: MaskGIT steps K (default `model.config.num_sampling_steps`).
         seed: seed of the one generator used for the whole run.
         greedy: argmax decoding without confidence noise (deterministic).
-        visible_source: "gt" or "predicted" (the dataset's `predicted_visible_masks`).
+        visible_source: "gt" or "predicted" (the dataset's `predicted_visible_masks`, matched or not).
         occlusion_range: `(low, high)` fractions, inclusive; objects outside it are predicted but not counted.
-        max_objects: evaluate only the first N objects (in dataset order, before the occlusion-range filter).
+        max_objects: evaluate only the first N samples: objects, or with "predicted" detections (matched or not),
+            in dataset order, before the occlusion-range filter.
         device: where to run; None keeps the model where it is, otherwise the model is moved there.
         progress: show a tqdm bar (only on a terminal).
     """
@@ -151,10 +160,15 @@ def evaluate_model(
                 if "frames" in dataset.column_names:
                     dataset = frame_dataset(dataset, frames_dir, max_objects)
                 objects = AmodalObjectDataset(
-                    dataset, settings["crop_size"], training=False, seed=seed, visible_source=visible_source
+                    dataset,
+                    settings["crop_size"],
+                    training=False,
+                    seed=seed,
+                    visible_source=visible_source,
+                    include_unmatched=visible_source == "predicted",
                 )
                 run = _Run(model, dataset.with_format("arrow"), visible_source, num_steps, generator, greedy)
-                run.add_all(metrics, _object_loader(objects, batch_size, max_objects), progress)
+                run.add_images(metrics, objects, batch_size, max_objects, progress)
     finally:
         model.train(was_training)
     logger.info("evaluated %d objects", len(metrics))
@@ -179,10 +193,24 @@ def _check_video_arguments(dataset: datasets.Dataset, visible_source: str) -> No
 def _object_loader(
     objects: AmodalObjectDataset, batch_size: int, max_objects: int | None
 ) -> torch.utils.data.DataLoader:
-    """Batches of evaluation crops in dataset order, at most `max_objects` objects."""
+    """Batches of evaluation crops in dataset order, at most `max_objects` samples."""
     if max_objects is not None and max_objects < len(objects):
         objects = torch.utils.data.Subset(objects, range(max_objects))
     return torch.utils.data.DataLoader(objects, batch_size=batch_size, shuffle=False, collate_fn=collate_object_crops)
+
+
+def _evaluated_images(objects: AmodalObjectDataset, num_rows: int, max_objects: int | None) -> range:
+    """Indices of the rows whose ground truth is evaluated: every row (`num_rows`), or, when `max_objects` cuts
+    the samples, the rows up to that of the last evaluated sample."""
+    if max_objects is None or max_objects >= len(objects):
+        return range(num_rows)
+    return range(int(objects.pairs[max_objects - 1][0]) + 1)
+
+
+def _select(batch: dict[str, torch.Tensor], indices: list[int]) -> dict[str, torch.Tensor]:
+    """The samples at `indices` of a collated batch, still collated."""
+    positions = torch.tensor(indices, dtype=torch.long)
+    return {key: value[positions] for key, value in batch.items()}
 
 
 @dataclass
@@ -195,6 +223,21 @@ class _Run:
     num_steps: int | None
     generator: torch.Generator
     greedy: bool
+
+    def add_images(
+        self,
+        metrics: AmodalMetrics,
+        objects: AmodalObjectDataset,
+        batch_size: int,
+        max_objects: int | None,
+        progress: bool,
+    ) -> None:
+        """Image model: predict the first `max_objects` samples of `objects` and add them to `metrics`; with
+        detections, then add the missed ground-truth objects of the evaluated images."""
+        self.add_all(metrics, _object_loader(objects, batch_size, max_objects), progress)
+        if self.visible_source == "predicted":
+            for image_index in _evaluated_images(objects, self.rows.num_rows, max_objects):
+                _add_missed_objects(metrics, self.rows[image_index])
 
     def add_all(self, metrics: AmodalMetrics, loader: torch.utils.data.DataLoader, progress: bool) -> None:
         """Predict every batch of `loader` and add its objects to `metrics`, with a tqdm bar when `progress`."""
@@ -253,16 +296,23 @@ class _Run:
         return added
 
     def add_batch(self, metrics: AmodalMetrics, batch: dict[str, torch.Tensor]) -> None:
-        """Predict one collated batch of `AmodalObjectDataset` and add its objects to `metrics`."""
+        """Predict one collated batch of `AmodalObjectDataset` and add its objects and its unmatched detections
+        (`object_index` -1) to `metrics`."""
         output = self._generate(batch)
         pred_amodal_masks = paste_amodal_masks(output.amodal_masks, batch)
-        targets = read_object_targets(self.rows, batch, self.visible_source)
         model_scores = output.scores.float().cpu().tolist()
+        object_indices = batch["object_index"].tolist()
+        matched = [index for index, object_index in enumerate(object_indices) if object_index >= 0]
+        unmatched = [index for index, object_index in enumerate(object_indices) if object_index < 0]
+        targets = read_object_targets(self.rows, _select(batch, matched), self.visible_source)
         scores = [
-            model_score if target.detector_score is None else target.detector_score
-            for target, model_score in zip(targets, model_scores, strict=True)
+            model_scores[index] if target.detector_score is None else target.detector_score
+            for index, target in zip(matched, targets, strict=True)
         ]
-        add_objects(metrics, pred_amodal_masks, targets, scores)
+        add_objects(metrics, [pred_amodal_masks[index] for index in matched], targets, scores)
+        _add_unmatched_detections(
+            metrics, self.rows, _select(batch, unmatched), [pred_amodal_masks[index] for index in unmatched]
+        )
 
 
 def paste_amodal_masks(
@@ -300,7 +350,7 @@ def read_object_targets(
                 amodal_mask=decode_mask(target["amodal_mask"]),
                 visible_mask=visible_mask,
                 input_visible_mask=input_visible_mask,
-                image_id=row.column("image_id")[0].as_py(),
+                image_id=_image_id(row),
                 category=target["category"],
                 occlusion_rate=rate,
                 detector_score=detector_score,
@@ -312,6 +362,52 @@ def read_object_targets(
 def _list_entry(row: pa.Table, column: str, position: int) -> dict:
     """Entry `position` of list column `column` of a one-row Arrow table (image bytes left encoded)."""
     return row.column(column)[0].values[position].as_py()
+
+
+def _image_id(row: pa.Table) -> str:
+    return row.column("image_id")[0].as_py()
+
+
+def _add_unmatched_detections(
+    metrics: AmodalMetrics,
+    rows: datasets.Dataset,
+    batch: dict[str, torch.Tensor],
+    pred_amodal_masks: Sequence[np.ndarray],
+) -> None:
+    """Add the N detections of a collated batch that matched no object (`object_index` -1) to `metrics` as false
+    positives of AP / AR: the pasted model predictions `(H, W)` bool, with every variant of `prediction_variants`
+    built from the detected visible mask, and the detection's category and score, read from `rows` (the dataset
+    in Arrow format) by the batch's `image_index` and `prediction_index` `(N,)`."""
+    indices = zip(batch["image_index"].tolist(), batch["prediction_index"].tolist(), strict=True)
+    for prediction, (image_index, prediction_index) in zip(pred_amodal_masks, indices, strict=True):
+        row = rows[image_index]
+        detection = _list_entry(row, "predicted_visible_masks", prediction_index)
+        metrics.add_unmatched_detection(
+            prediction_variants(prediction, decode_mask(detection["visible_mask"]), name=MODEL_VARIANT),
+            image_id=_image_id(row),
+            category=detection["category"],
+            score=detection["score"],
+        )
+
+
+def _matched_object_indices(row: pa.Table) -> set[int]:
+    """The `object_index` of every detection of a one-row Arrow table (-1 included), masks left encoded."""
+    detections = row.column("predicted_visible_masks")[0].values
+    return set() if detections is None else set(detections.field("object_index").to_pylist())
+
+
+def _add_missed_objects(metrics: AmodalMetrics, row: pa.Table) -> None:
+    """Add the ground-truth objects of a one-row Arrow table (an image with `predicted_visible_masks`) that no
+    detection matched to `metrics`, as false negatives of AP / AR; only their amodal masks are decoded."""
+    matched = _matched_object_indices(row)
+    for object_index, target in enumerate(row.column("objects")[0].as_py() or []):
+        if object_index not in matched:
+            metrics.add_missed_object(
+                decode_mask(target["amodal_mask"]),
+                image_id=_image_id(row),
+                category=target["category"],
+                occlusion_rate=target["occlusion_rate"],
+            )
 
 
 def add_objects(

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from c2f_hf.data.schema import image_features, load_amodal_dataset, mask_to_png, scene_to_row, write_split
+from c2f_hf.data.synthetic import generate_scenes
 from c2f_hf.data.transforms import (
     AmodalObjectDataset,
     ObjectCropTransform,
@@ -147,3 +149,55 @@ def test_predicted_source_needs_the_column(tiny_dataset):
         AmodalObjectDataset(tiny_dataset, visible_source="predicted")
     with pytest.raises(ValueError, match="visible_source"):
         AmodalObjectDataset(tiny_dataset, visible_source="detector")
+
+
+def _unmatched_box() -> np.ndarray:
+    """A 64x64 detected visible mask matched to no object: rows 10-21, columns 30-39."""
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[10:22, 30:40] = True
+    return mask
+
+
+def _detected_dataset(tiny_config, folder, unmatched_mask: np.ndarray):
+    """Two synthetic scenes whose detections are object 0 (matched), `unmatched_mask` (object_index -1) and object
+    1 (matched), each detected visible mask the object's ground-truth one."""
+    rows = []
+    for index, scene in enumerate(generate_scenes(tiny_config, 3, 2)):
+        row = scene_to_row(scene, f"test-{index}")
+        matched = [
+            {"visible_mask": item["visible_mask"], "score": 0.9, "category": item["category"], "object_index": position}
+            for position, item in enumerate(row["objects"][:2])
+        ]
+        unmatched = {"visible_mask": mask_to_png(unmatched_mask), "score": 0.8, "category": "disc", "object_index": -1}
+        rows.append({**row, "predicted_visible_masks": [matched[0], unmatched, matched[1]]})
+    write_split(rows, image_features(with_predictions=True), folder / "test.parquet")
+    return load_amodal_dataset(folder, "test", cache_dir=str(folder / "cache"))
+
+
+def test_predicted_source_yields_unmatched_detections_only_when_asked(tiny_config, tmp_path):
+    dataset = _detected_dataset(tiny_config, tmp_path, _unmatched_box())
+    matched = AmodalObjectDataset(dataset, crop_size=64, visible_source="predicted")
+    everything = AmodalObjectDataset(dataset, crop_size=64, visible_source="predicted", include_unmatched=True)
+    assert [tuple(pair) for pair in matched.pairs] == [(0, 0), (0, 2), (1, 0), (1, 2)]
+    assert [tuple(pair) for pair in everything.pairs] == [(row, position) for row in (0, 1) for position in range(3)]
+
+    samples = [everything[index] for index in range(len(everything))]
+    assert [int(sample["object_index"]) for sample in samples] == [0, -1, 1, 0, -1, 1]
+    for sample in (samples[1], samples[4]):
+        assert int(sample["prediction_index"]) == 1
+        assert sample["crop_box"].tolist() == object_crop_box(_unmatched_box(), 2.0).to_list()
+        assert sample["visible_masks"].sum() > 0
+        assert not sample["visible_mask_targets"].any() and not sample["amodal_masks"].any()
+        assert sample["occlusion_rate"] == 0.0
+    # The matched detections are the same samples with or without the unmatched ones.
+    for sample, other in zip([samples[0], samples[2], samples[3], samples[5]], matched):
+        assert all(torch.equal(sample[key], other[key]) for key in sample)
+
+
+def test_include_unmatched_needs_predictions_and_empty_detections_still_raise(tiny_config, tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="include_unmatched"):
+        AmodalObjectDataset(tiny_dataset, include_unmatched=True)
+    dataset = _detected_dataset(tiny_config, tmp_path, np.zeros((64, 64), dtype=bool))
+    objects = AmodalObjectDataset(dataset, crop_size=64, visible_source="predicted", include_unmatched=True)
+    with pytest.raises(ValueError, match="row 0, prediction 1 \\(no object\\): the input visible mask is empty"):
+        objects[1]

@@ -12,6 +12,9 @@ augmentation acts on the resized crop, with the authors' pixel sizes (given for 
 the crop's side, so a 128-pixel crop is perturbed as much, relative to the object, as theirs. `crop_box` is the box in
 the unflipped image, so `paste_crop(prediction, CropBox.from_list(crop_box), image_height, image_width)` pastes
 an (unflipped) prediction back.
+
+With pre-detected visible masks, a sample is a detection matched to a ground-truth object; evaluation may also ask
+for the unmatched detections (`include_unmatched=True`), whose targets are empty: there is no object to segment.
 """
 
 from collections.abc import Sequence
@@ -62,7 +65,9 @@ class VisibleMaskAugmentation:
         """Gaussian blur of a `(H, W)` float mask, `blur_size` x `blur_size` support at the reference size,
         mirrored borders."""
         sigma = self.blur_sigma * self.scale(mask)
-        return ndimage.gaussian_filter(mask, sigma=sigma, truncate=(self.blur_size // 2) / self.blur_sigma, mode="mirror")
+        return ndimage.gaussian_filter(
+            mask, sigma=sigma, truncate=(self.blur_size // 2) / self.blur_sigma, mode="mirror"
+        )
 
     def morphology(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Repeated dilations or erosions of a `(H, W)` float mask with random rectangular kernels."""
@@ -175,16 +180,77 @@ def _list_entry(table: pa.Table, column: str, position: int) -> dict:
     return table.column(column)[0].values[position].as_py()
 
 
+@dataclass(frozen=True)
+class _SampleMasks:
+    """The full-size masks of one sample, numpy bool `(H, W)`: the input visible mask (ground truth or detected)
+    and the targets; `object_index` -1 for an unmatched detection, `prediction_index` -1 for ground-truth input."""
+
+    visible_mask: np.ndarray
+    visible_mask_target: np.ndarray
+    amodal_mask: np.ndarray
+    object_index: int
+    prediction_index: int
+    occlusion_rate: float
+
+    def description(self) -> str:
+        """Which object or detection this is, for error messages."""
+        if self.prediction_index < 0:
+            return f"object {self.object_index}"
+        matched = "no object" if self.object_index < 0 else f"object {self.object_index}"
+        return f"prediction {self.prediction_index} ({matched})"
+
+
+def _object_masks(
+    target: dict, object_index: int, visible_mask: np.ndarray | None = None, prediction_index: int = -1
+) -> _SampleMasks:
+    """The masks of ground-truth object `target` (an `objects` entry); `visible_mask` is the input visible mask
+    when it is detection `prediction_index`, None for the object's own."""
+    visible_mask_target = decode_mask(target["visible_mask"])
+    return _SampleMasks(
+        visible_mask=visible_mask_target if visible_mask is None else visible_mask,
+        visible_mask_target=visible_mask_target,
+        amodal_mask=decode_mask(target["amodal_mask"]),
+        object_index=object_index,
+        prediction_index=prediction_index,
+        occlusion_rate=target["occlusion_rate"],
+    )
+
+
+def _detection_masks(table: pa.Table, prediction_index: int) -> _SampleMasks:
+    """The masks of detection `prediction_index` of a one-row table: its matched object's targets, or all-zero
+    targets (occlusion rate 0) when it matches no object."""
+    prediction = _list_entry(table, "predicted_visible_masks", prediction_index)
+    visible_mask = decode_mask(prediction["visible_mask"])
+    object_index = prediction["object_index"]
+    if object_index >= 0:
+        return _object_masks(_list_entry(table, "objects", object_index), object_index, visible_mask, prediction_index)
+    empty = np.zeros_like(visible_mask)
+    return _SampleMasks(visible_mask, empty, empty, -1, prediction_index, 0.0)
+
+
 class AmodalObjectDataset(torch.utils.data.Dataset):
     """Per-object crops of an image dataset (`schema.image_features()`), one sample per (row, object) pair.
 
     The pair index is computed once from the lengths of the `objects` column (or, with
-    `visible_source="predicted"`, of `predicted_visible_masks`, keeping the predictions matched to an object).
-    Rows are read lazily through an Arrow view of `dataset`; a sample decodes the image and only its own
-    object's masks. Call `set_epoch` between epochs to draw new augmentations.
+    `visible_source="predicted"`, of `predicted_visible_masks`, keeping the predictions matched to an object
+    unless `include_unmatched`). Rows are read lazily through an Arrow view of `dataset`; a sample decodes the
+    image and only its own object's masks. Call `set_epoch` between epochs to draw new augmentations.
 
     A sample holds the crops of `ObjectCropTransform` plus `image_index`, `object_index`, `prediction_index`
     (-1 for ground-truth input), `image_height`, `image_width` (long scalars) and `occlusion_rate` (float).
+    An unmatched detection (only with `include_unmatched`) is cropped from its detected mask like any other; its
+    `object_index` is -1, its targets `visible_mask_targets` and `amodal_masks` are all zero and its
+    `occlusion_rate` is 0.
+
+    Args:
+        dataset: an image dataset in the common schema.
+        crop_size: side S of the crops.
+        training: random enlarge ratio, flip and visible-mask augmentation (see `ObjectCropTransform`).
+        seed: base seed of the per-sample random generators.
+        visible_source: "gt" (the objects' visible masks) or "predicted" (`predicted_visible_masks`).
+        transform: the crop transform; default `ObjectCropTransform(crop_size, training)`.
+        include_unmatched: with `visible_source="predicted"`, also yield the detections matched to no object
+            (for AP over every detection in evaluation; training uses matched detections only).
     """
 
     def __init__(
@@ -195,6 +261,7 @@ class AmodalObjectDataset(torch.utils.data.Dataset):
         seed: int = 0,
         visible_source: str = "gt",
         transform: ObjectCropTransform | None = None,
+        include_unmatched: bool = False,
     ) -> None:
         if visible_source not in VISIBLE_SOURCES:
             raise ValueError(f"visible_source must be one of {VISIBLE_SOURCES}, got {visible_source!r}")
@@ -203,13 +270,16 @@ class AmodalObjectDataset(torch.utils.data.Dataset):
                 "visible_source='predicted' needs a 'predicted_visible_masks' column; "
                 f"the dataset has {dataset.column_names} (convert with --predictions)"
             )
+        if include_unmatched and visible_source != "predicted":
+            raise ValueError(f"include_unmatched=True needs visible_source='predicted', got {visible_source!r}")
         self.transform = transform or ObjectCropTransform(crop_size=crop_size, training=training)
         self.visible_source = visible_source
         self.seed = seed
         self.epoch = 0
         self._rows = dataset.with_format("arrow")
         column = "objects" if visible_source == "gt" else "predicted_visible_masks"
-        self.pairs = object_pair_index(dataset, column, matched_only=visible_source == "predicted")
+        matched_only = visible_source == "predicted" and not include_unmatched
+        self.pairs = object_pair_index(dataset, column, matched_only=matched_only)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -220,23 +290,20 @@ class AmodalObjectDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row_index, position = (int(value) for value in self.pairs[index])
         table = self._rows[row_index]
-        prediction_index = -1
         if self.visible_source == "predicted":
-            prediction = _list_entry(table, "predicted_visible_masks", position)
-            prediction_index, position = position, prediction["object_index"]
-        target = _list_entry(table, "objects", position)
-        visible_mask_target = decode_mask(target["visible_mask"])
-        visible_mask = visible_mask_target if prediction_index < 0 else decode_mask(prediction["visible_mask"])
-        if not visible_mask.any():
-            raise ValueError(f"row {row_index}, object {position}: the input visible mask is empty, cannot crop")
+            masks = _detection_masks(table, position)
+        else:
+            masks = _object_masks(_list_entry(table, "objects", position), position)
+        if not masks.visible_mask.any():
+            raise ValueError(f"row {row_index}, {masks.description()}: the input visible mask is empty, cannot crop")
         image = decode_rgb(table.column("image")[0].as_py())
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = self.transform(image, visible_mask, visible_mask_target, decode_mask(target["amodal_mask"]), rng)
+        sample = self.transform(image, masks.visible_mask, masks.visible_mask_target, masks.amodal_mask, rng)
         sample.update(
             image_index=torch.tensor(row_index),
-            object_index=torch.tensor(position),
-            prediction_index=torch.tensor(prediction_index),
-            occlusion_rate=torch.tensor(target["occlusion_rate"], dtype=torch.float32),
+            object_index=torch.tensor(masks.object_index),
+            prediction_index=torch.tensor(masks.prediction_index),
+            occlusion_rate=torch.tensor(masks.occlusion_rate, dtype=torch.float32),
             image_height=torch.tensor(image.shape[0]),
             image_width=torch.tensor(image.shape[1]),
         )
