@@ -82,7 +82,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--num-steps", type=int, default=3)
+    parser.add_argument("--num-steps", type=int, help="MaskGIT steps K (default: the model config's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -90,6 +90,7 @@ def main() -> int:
         folder, description = model_folder(Path(scratch))
         os.environ["C2F_HF_MODEL"] = folder
         app = load_app()
+        args.num_steps = args.num_steps or app.default_num_steps()
         values = editor_values()
         for value in values:
             app.predict(value, args.num_steps, 0, 0.5)

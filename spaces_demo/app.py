@@ -25,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 from PIL import Image, ImageFilter
-from transformers import pipeline
+from transformers import AutoConfig, pipeline
 
 try:
     import c2f_hf  # registers the "amodal-segmentation" task and the default model where the package is installed
@@ -121,6 +121,11 @@ def video_model_source() -> str:
     if c2f_hf is None:
         raise RuntimeError("the video tab needs the c2f_hf package (its video pipeline): add it to requirements.txt")
     return _configured_or_shipped("C2F_HF_VIDEO_MODEL", video=True)
+
+
+def default_num_steps() -> int:
+    """The image model's own default MaskGIT steps K (`config.num_sampling_steps`): the slider starts there."""
+    return AutoConfig.from_pretrained(model_source(), trust_remote_code=True).num_sampling_steps
 
 
 @lru_cache(maxsize=1)
@@ -463,7 +468,7 @@ def _image_tab() -> None:
                 elem_id="editor",
             )
         with gr.Column(scale=2):
-            num_steps = gr.Slider(1, 8, value=3, step=1, label="MaskGIT steps K")
+            num_steps = gr.Slider(1, 8, value=default_num_steps(), step=1, label="MaskGIT steps K")
             seed = gr.Number(value=0, precision=0, label="Seed (same seed, same result)")
             threshold = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Mask threshold")
             segment = gr.Button("Segment", variant="primary", elem_id="segment")

@@ -42,12 +42,12 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """spaces_demo/app.py imported with C2F_HF_MODEL pointing at a random tiny model (the video tab uses the shipped
-    video model)."""
+    """spaces_demo/app.py imported with C2F_HF_MODEL pointing at a random tiny model whose default K is 2 (the video
+    tab uses the shipped video model)."""
     folder = tmp_path_factory.mktemp("tiny_model")
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
+    C2FSegForAmodalSegmentation(tiny_config(num_sampling_steps=2)).save_pretrained(folder)
     C2FSegImageProcessor(crop_resolution=64).save_pretrained(folder)
     patch = pytest.MonkeyPatch()
     patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
@@ -99,6 +99,11 @@ def test_examples_are_small_pairs_of_image_and_painted_mask(app):
         image = Image.open(editor_value["background"])
         layer = np.asarray(Image.open(editor_value["layers"][0]))
         assert image.mode == "RGB" and layer.shape[:2] == image.size[::-1] and layer[..., 3].any()
+
+
+def test_the_steps_slider_starts_at_the_models_default(app):
+    sliders = [block for block in app.demo.blocks.values() if getattr(block, "label", None) == "MaskGIT steps K"]
+    assert [slider.value for slider in sliders] == [2] and app.default_num_steps() == 2
 
 
 def test_two_colours_give_two_objects_and_the_outputs(app):
