@@ -62,8 +62,14 @@ def tiny_config_with(sub_config: str, **changes) -> C2FSegConfig:
             "refiner_config.backbone",
         ),
         (lambda: tiny_config_with("transformer_config", vocab_size=32), "vocab_size"),
+        (lambda: tiny_config(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
+        (lambda: tiny_config(min_mask_ratio=1.5), r"min_mask_ratio must be in \[0, 1\]"),
     ],
 )
 def test_configs_reject_nonsense_with_a_clear_error(factory, message):
     with pytest.raises(Exception, match=message):
         factory()
+
+
+def test_a_min_mask_ratio_of_one_is_allowed():
+    assert tiny_config(min_mask_ratio=1.0).min_mask_ratio == 1.0

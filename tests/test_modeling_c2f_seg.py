@@ -129,6 +129,14 @@ def test_num_steps_overrides_the_config(model):
     assert len(calls) == 3 + 5
 
 
+def test_a_min_mask_ratio_of_one_masks_every_training_cell():
+    model = C2FSegForAmodalSegmentation(tiny_config(min_mask_ratio=1.0)).train()
+    pixel_values, visible, amodal = random_object_batch(2)
+    for seed in range(3):
+        output = model(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(seed))
+        assert output.token_mask.all()
+
+
 def test_training_forward_returns_stage_two_losses_and_gradients_skip_the_vq_model(model):
     pixel_values, visible, amodal = random_object_batch(2)
     model.train()

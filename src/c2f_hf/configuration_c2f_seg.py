@@ -18,11 +18,12 @@ def _check_positive(config: PreTrainedConfig, *names: str) -> None:
             raise ValueError(f"{type(config).__name__}.{name} must be positive, got {value}.")
 
 
-def _check_probability(config: PreTrainedConfig, *names: str) -> None:
+def _check_probability(config: PreTrainedConfig, *names: str, allow_one: bool = False) -> None:
     for name in names:
         value = getattr(config, name)
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{type(config).__name__}.{name} must be in [0, 1), got {value}.")
+        if not (0.0 <= value <= 1.0 if allow_one else 0.0 <= value < 1.0):
+            interval = "[0, 1]" if allow_one else "[0, 1)"
+            raise ValueError(f"{type(config).__name__}.{name} must be in {interval}, got {value}.")
 
 
 @strict
@@ -236,7 +237,8 @@ class C2FSegConfig(PreTrainedConfig):
         sampling_top_k (`int`, defaults to 3): codes kept per cell when sampling at inference.
         training_top_k (`int`, defaults to 5): codes kept per cell when sampling the coarse mask in training.
         choice_temperature (`float`, defaults to 4.5): scale of the Gumbel noise on the confidences.
-        min_mask_ratio (`float`, defaults to 0.5): lower bound of the training mask ratio.
+        min_mask_ratio (`float`, defaults to 0.5): lower bound of the training mask ratio; 1.0 masks every cell, which
+            trains only the single-pass (K = 1) prediction.
         label_smoothing (`float`, defaults to 0.1): label smoothing of the token cross-entropy.
     """
 
@@ -307,7 +309,8 @@ class C2FSegConfig(PreTrainedConfig):
             )
         if self.sampling_top_k > vq.codebook_size or self.training_top_k > vq.codebook_size:
             raise ValueError("C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size.")
-        _check_probability(self, "min_mask_ratio", "label_smoothing")
+        _check_probability(self, "label_smoothing")
+        _check_probability(self, "min_mask_ratio", allow_one=True)
 
 
 __all__ = ["C2FSegConfig", "C2FSegRefinerConfig", "C2FSegTransformerConfig", "C2FSegVQConfig"]
