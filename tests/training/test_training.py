@@ -138,6 +138,10 @@ def test_settings_resolve_preset_file_overrides_and_flags(tmp_path):
         resolve_config("vq", "kins", {"batchsize": 3})
     with pytest.raises(ValueError, match="needs vq_model"):
         resolve_config("c2f", "kins")
+    with pytest.raises(ValueError, match=r"model_overrides: unknown fields \['hidden_size'\]"):
+        resolve_config("c2f", "kins", {"vq_model": "vq", "model_overrides": {"hidden_size": 8}})
+    with pytest.raises(ValueError, match="stage 'c2f' only"):
+        resolve_config("vq", "kins", {"model_overrides": {"min_mask_ratio": 1.0}})
 
 
 def run_cli(arguments, cwd):
@@ -228,10 +232,14 @@ def test_fine_tuning_from_a_whole_model_folder(workspace, vq_run):
     flags = ["train", *common_flags(workspace, start, steps=2)]
     first = run_cli([*flags, "--vq-model", str(vq_run / "final")], workspace)
     assert first.wait() == 0, first.stdout.read()[-3000:]
+    overrides = "model_overrides={min_mask_ratio: 1.0, num_sampling_steps: 1}"
     second = run_cli(
-        ["train", *common_flags(workspace, tuned, steps=2), "--init-model", str(start / "final")], workspace
+        ["train", *common_flags(workspace, tuned, steps=2), "--init-model", str(start / "final"), "--set", overrides],
+        workspace,
     )
     assert second.wait() == 0, second.stdout.read()[-3000:]
+    tuned_config = C2FSegForAmodalSegmentation.config_class.from_pretrained(tuned / "final")
+    assert (tuned_config.min_mask_ratio, tuned_config.num_sampling_steps) == (1.0, 1)
     before, after = load_file(start / "final" / "model.safetensors"), load_file(tuned / "final" / "model.safetensors")
     assert all(torch.equal(before[key], after[key]) for key in before if key.startswith("vq_model."))
     assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("transformer."))

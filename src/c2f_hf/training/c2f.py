@@ -5,6 +5,7 @@ refined visible and amodal masks; AdamW with no weight decay on the transformer'
 linear warm-up / linear decay schedule.
 """
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import PIL.Image
 import torch
 
+from ..configuration_c2f_seg import C2FSegConfig
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
 from ..data.video_transforms import VideoObjectClipDataset
@@ -38,12 +40,13 @@ NUM_SAMPLE_OBJECTS = 8
 
 def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
     """The model to train, its VQ model frozen: `config.init_model` loaded whole, or the configured architecture
-    with the trained VQ model of `config.vq_model`."""
+    with the trained VQ model of `config.vq_model`; `config.model_overrides` applied to its config either way."""
     if config.init_model:
-        model = C2FSegForAmodalSegmentation.from_pretrained(config.init_model)
+        model_config = dataclasses.replace(C2FSegConfig.from_pretrained(config.init_model), **config.model_overrides)
+        model = C2FSegForAmodalSegmentation.from_pretrained(config.init_model, config=model_config)
         model.vq_model.requires_grad_(False)
         return model
-    model = C2FSegForAmodalSegmentation(config.architecture())
+    model = C2FSegForAmodalSegmentation(dataclasses.replace(config.architecture(), **config.model_overrides))
     vq_model = C2FSegVQModel.from_pretrained(config.vq_model)
     expected = model.config.vq_config
     differing = [

@@ -15,6 +15,14 @@ from .. import presets
 from ..configuration_c2f_seg import C2FSegConfig
 
 STAGES = ("vq", "c2f")
+MODEL_OVERRIDE_FIELDS = (
+    "num_sampling_steps",
+    "sampling_top_k",
+    "training_top_k",
+    "choice_temperature",
+    "min_mask_ratio",
+    "label_smoothing",
+)
 
 
 @dataclasses.dataclass
@@ -24,7 +32,9 @@ class TrainingConfig:
     The model architecture is the preset's (`c2f_hf.presets`) unless `model_config` names a `C2FSegConfig`
     JSON file or a folder holding one. Stage 2 starts from the stage-1 model `vq_model` (other parts freshly
     initialised), or fine-tunes a whole `C2FSegForAmodalSegmentation` folder `init_model` (e.g. a converted
-    checkpoint, or a previous run's `final/`), whose architecture is then used.
+    checkpoint, or a previous run's `final/`), whose architecture is then used. `model_overrides` changes the
+    stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
+    `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
 
     The optimiser defaults are the authors' stage-2 settings (AdamW lr 3e-4, betas (0.9, 0.95), weight decay
     0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'.
@@ -37,6 +47,7 @@ class TrainingConfig:
     output_dir: str = "outputs/train"
     vq_model: str | None = None
     init_model: str | None = None
+    model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     split: str = "train"
     eval_split: str = "test"
     max_steps: int = 150_000
@@ -71,6 +82,16 @@ class TrainingConfig:
             )
         if self.init_model and self.vq_model:
             raise ValueError("give vq_model or init_model, not both: init_model already holds its VQ model")
+        self._check_model_overrides()
+
+    def _check_model_overrides(self) -> None:
+        if not isinstance(self.model_overrides, dict):
+            raise ValueError(f"model_overrides must be a mapping, got {type(self.model_overrides).__name__}")
+        if self.model_overrides and self.stage != "c2f":
+            raise ValueError("model_overrides applies to stage 'c2f' only (they are C2FSegConfig fields)")
+        unknown = sorted(set(self.model_overrides) - set(MODEL_OVERRIDE_FIELDS))
+        if unknown:
+            raise ValueError(f"model_overrides: unknown fields {unknown}; allowed: {list(MODEL_OVERRIDE_FIELDS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
