@@ -44,16 +44,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from scipy.spatial import ConvexHull, QhullError
 
-logger = logging.getLogger(__name__)
+from .image_processing_c2f_seg import (
+    MaskLike,
+    check_same_shape,
+    occluded_mask,
+    occlusion_rate,
+    to_bool_mask,
+    union_with_visible,
+)
 
-MaskLike = np.ndarray | torch.Tensor | Image.Image
+logger = logging.getLogger(__name__)
 
 DEFAULT_BIN_EDGES: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
 FISHBOWL_OCCLUSION_RANGE: tuple[float, float] = (0.1, 0.7)
@@ -69,28 +75,6 @@ _HULL_TOLERANCE = 1e-6
 # ---------------------------------------------------------------------------------------------------------------
 # Per-object metrics
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def to_bool_mask(mask: MaskLike, name: str = "mask") -> np.ndarray:
-    """A numpy bool `(H, W)` copy-or-view of `mask` (foreground: True, or > 0.5 for other dtypes).
-
-    Raises ValueError naming `name` when the mask is not two-dimensional.
-    """
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu()
-        array = (mask if mask.dtype == torch.bool else mask > 0.5).numpy()
-    else:
-        array = np.asarray(mask)
-        array = array if array.dtype == bool else array > 0.5
-    if array.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D (H, W) mask, got an array of shape {tuple(array.shape)}")
-    return array
-
-
-def _check_same_shape(**masks: np.ndarray) -> None:
-    shapes = {name: mask.shape for name, mask in masks.items()}
-    if len(set(shapes.values())) > 1:
-        raise ValueError(f"masks must all have the same (H, W) shape, got {shapes}")
 
 
 def _bool_iou(first: np.ndarray, second: np.ndarray) -> float:
@@ -115,15 +99,8 @@ def iou(pred_mask: MaskLike, gt_mask: MaskLike) -> float:
     With the amodal prediction and the ground-truth amodal mask this is the paper's IoU_full.
     """
     prediction, target = to_bool_mask(pred_mask, "pred_mask"), to_bool_mask(gt_mask, "gt_mask")
-    _check_same_shape(pred_mask=prediction, gt_mask=target)
+    check_same_shape(pred_mask=prediction, gt_mask=target)
     return _bool_iou(prediction, target)
-
-
-def occluded_mask(amodal_mask: MaskLike, visible_mask: MaskLike) -> np.ndarray:
-    """The occluded region `amodal_mask − visible_mask` (set difference), numpy bool `(H, W)`."""
-    amodal, visible = to_bool_mask(amodal_mask, "amodal_mask"), to_bool_mask(visible_mask, "visible_mask")
-    _check_same_shape(amodal_mask=amodal, visible_mask=visible)
-    return amodal & ~visible
 
 
 def occluded_iou(pred_amodal_mask: MaskLike, gt_amodal_mask: MaskLike, gt_visible_mask: MaskLike) -> float | None:
@@ -135,23 +112,8 @@ def occluded_iou(pred_amodal_mask: MaskLike, gt_amodal_mask: MaskLike, gt_visibl
     prediction = to_bool_mask(pred_amodal_mask, "pred_amodal_mask")
     amodal = to_bool_mask(gt_amodal_mask, "gt_amodal_mask")
     visible = to_bool_mask(gt_visible_mask, "gt_visible_mask")
-    _check_same_shape(pred_amodal_mask=prediction, gt_amodal_mask=amodal, gt_visible_mask=visible)
+    check_same_shape(pred_amodal_mask=prediction, gt_amodal_mask=amodal, gt_visible_mask=visible)
     return _bool_occluded_iou(prediction, amodal, visible)
-
-
-def occlusion_rate_from_areas(amodal_area: int, visible_area: int) -> float:
-    """`1 - visible_area / amodal_area` for a visible mask inside the amodal one; 0 for an empty amodal mask."""
-    return 0.0 if amodal_area == 0 else 1.0 - visible_area / amodal_area
-
-
-def occlusion_rate(amodal_mask: MaskLike, visible_mask: MaskLike) -> float:
-    """Fraction of the amodal mask that is not visible, `1 − |visible ∩ amodal| / |amodal|`, in [0, 1].
-
-    Returns 0.0 for an empty amodal mask. Masks are `(H, W)`.
-    """
-    amodal, visible = to_bool_mask(amodal_mask, "amodal_mask"), to_bool_mask(visible_mask, "visible_mask")
-    _check_same_shape(amodal_mask=amodal, visible_mask=visible)
-    return float(occlusion_rate_from_areas(np.count_nonzero(amodal), np.count_nonzero(amodal & visible)))
 
 
 def occlusion_bin(rate: float, bin_edges: Sequence[float] = DEFAULT_BIN_EDGES) -> int:
@@ -166,16 +128,6 @@ def occlusion_bin(rate: float, bin_edges: Sequence[float] = DEFAULT_BIN_EDGES) -
 # ---------------------------------------------------------------------------------------------------------------
 # Post-processing and baselines
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def union_with_visible(amodal_mask: MaskLike, visible_mask: MaskLike) -> np.ndarray:
-    """`amodal_mask ∪ visible_mask`, numpy bool `(H, W)`: the authors' post-processed prediction.
-
-    `visible_mask` is the visible mask the model received as input.
-    """
-    amodal, visible = to_bool_mask(amodal_mask, "amodal_mask"), to_bool_mask(visible_mask, "visible_mask")
-    _check_same_shape(amodal_mask=amodal, visible_mask=visible)
-    return amodal | visible
 
 
 def _row_extreme_pixel_centres(mask: np.ndarray) -> np.ndarray:
@@ -565,14 +517,14 @@ class AmodalMetrics:
         self._check_variants(predictions)
         gt_amodal = to_bool_mask(amodal_mask, "amodal_mask")
         gt_visible = to_bool_mask(visible_mask, "visible_mask")
-        _check_same_shape(amodal_mask=gt_amodal, visible_mask=gt_visible)
+        check_same_shape(amodal_mask=gt_amodal, visible_mask=gt_visible)
         rate = self._checked_rate(occlusion_rate, gt_amodal, gt_visible)
         iou_full: dict[str, float] = {}
         iou_occ: dict[str, float | None] = {}
         detections: dict[str, MaskAnnotation] = {}
         for name, prediction in predictions.items():
             pred_amodal = to_bool_mask(prediction, f"predictions[{name!r}]")
-            _check_same_shape(prediction=pred_amodal, amodal_mask=gt_amodal)
+            check_same_shape(prediction=pred_amodal, amodal_mask=gt_amodal)
             iou_full[name] = _bool_iou(pred_amodal, gt_amodal)
             iou_occ[name] = _bool_occluded_iou(pred_amodal, gt_amodal, gt_visible)
             if score is not None:
@@ -632,7 +584,7 @@ class AmodalMetrics:
         """
         self._check_variants(predictions)
         masks = {name: to_bool_mask(mask, f"predictions[{name!r}]") for name, mask in predictions.items()}
-        _check_same_shape(**masks)
+        check_same_shape(**masks)
         self._unmatched_detections.append(
             {name: MaskAnnotation.from_mask(mask, image_id, category, score) for name, mask in masks.items()}
         )

@@ -34,7 +34,7 @@ import PIL.Image
 from datasets import Features, Image, List, Value
 from datasets.arrow_writer import ParquetWriter
 
-from ..evaluation import occlusion_rate_from_areas
+from ..image_processing_c2f_seg import occlusion_rate_from_areas
 from .synthetic import SyntheticClip, SyntheticScene, mask_bbox
 
 OBJECT_FEATURES = {
