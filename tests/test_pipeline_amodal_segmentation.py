@@ -61,13 +61,13 @@ def test_output_fields_types_and_sizes(segmenter):
         assert set(result) == {
             "score",
             "amodal_mask",
-            "visible_mask",
+            "pred_visible_mask",
             "occluded_mask",
             "bbox",
             "occlusion_rate",
             "coarse_amodal_mask",
         }
-        for key in ("amodal_mask", "visible_mask", "occluded_mask", "coarse_amodal_mask"):
+        for key in ("amodal_mask", "pred_visible_mask", "occluded_mask", "coarse_amodal_mask"):
             assert isinstance(result[key], PIL.Image.Image) and result[key].mode == "L"
             assert result[key].size == (110, 90)
             assert set(np.unique(np.asarray(result[key]))) <= {0, 255}

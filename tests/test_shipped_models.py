@@ -31,7 +31,7 @@ def test_image_model_greedy_outputs_are_pinned(scene_index: int):
     for index, result in enumerate(results):
         prefix = f"image{scene_index}_{index}"
         np.testing.assert_array_equal(packed(result["amodal_mask"]), PINNED[f"{prefix}_amodal_mask"])
-        np.testing.assert_array_equal(packed(result["visible_mask"]), PINNED[f"{prefix}_visible_mask"])
+        np.testing.assert_array_equal(packed(result["pred_visible_mask"]), PINNED[f"{prefix}_visible_mask"])
         np.testing.assert_array_equal(packed(result["coarse_amodal_mask"]), PINNED[f"{prefix}_coarse_amodal_mask"])
         assert result["score"] == pytest.approx(float(PINNED[f"{prefix}_score"]), abs=1e-6)
 

@@ -1,11 +1,17 @@
-"""Object-crop geometry and the C2F-Seg image processor.
+"""Object-crop geometry, mask policy and the C2F-Seg image processor.
 
-This module is the only place where the crop / resize / paste-back geometry lives (the authors' crop rule):
-take the bounding box of the visible mask, keep its centre, scale its height and width by `enlarge_ratio`, clip
-to the image, crop with inclusive bounds and resize the crop to `crop_resolution` pixels square. (The authors
-then pad the bottom/right up to the crop size; with resize factors of exactly crop_resolution/h and
-crop_resolution/w that pad is always empty, so it is omitted.) Paste-back resizes a prediction to the crop box
-and places it into a zero canvas of the image size.
+This module is the one home of two concepts that the pipelines, the evaluation runner, the training datasets and
+the Space all call:
+
+* **Crop / paste-back geometry** (the authors' crop rule): take the bounding box of the visible mask, keep its
+  centre, scale its height and width by `enlarge_ratio`, clip to the image, crop with inclusive bounds and resize
+  the crop to `crop_resolution` pixels square. (The authors then pad the bottom/right up to the crop size; with
+  resize factors of exactly crop_resolution/h and crop_resolution/w that pad is always empty, so it is omitted.)
+  Paste-back resizes a prediction to the crop box and places it into a zero canvas of the image size.
+* **Mask policy**: input visible masks are binarised at `visible_mask_threshold`, predicted probabilities at
+  `mask_threshold` (two separate settings of the processor); the union with the input visible mask, the occluded
+  mask (amodal minus input visible), the occlusion rate and the user-facing box (COCO `[x, y, width, height]`,
+  `mask_xywh`) are computed here and nowhere else.
 """
 
 import os
@@ -192,16 +198,36 @@ def union_with_visible(amodal_mask: MaskLike, visible_mask: MaskLike) -> np.ndar
     return amodal | visible
 
 
+def object_result(
+    amodal_mask: np.ndarray, pred_visible_mask: np.ndarray, visible_mask: np.ndarray, score: float, add_visible: bool
+) -> dict:
+    """One object's result from full-size bool `(H, W)` masks: the predicted amodal mask (united with the input
+    `visible_mask` when `add_visible`), the predicted visible mask, the occluded mask, the COCO box and the
+    occlusion rate (see `C2FSegImageProcessor.post_process_objects`)."""
+    if add_visible:
+        amodal_mask = union_with_visible(amodal_mask, visible_mask)
+    return {
+        "score": float(score),
+        "amodal_mask": amodal_mask,
+        "pred_visible_mask": pred_visible_mask,
+        "occluded_mask": occluded_mask(amodal_mask, visible_mask),
+        "bbox": mask_xywh(amodal_mask),
+        "occlusion_rate": occlusion_rate(amodal_mask, visible_mask),
+    }
+
+
 class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
     """Options of `C2FSegImageProcessor` beyond the standard image-processor ones.
 
     crop_resolution: side of the square object crops (the model's `image_size`).
     enlarge_ratio: scale of the visible-mask box that gives the crop (the authors use 2.0 at test time).
-    mask_threshold: probability above which a pasted-back prediction counts as foreground.
+    visible_mask_threshold: value at or above which a float *input* visible mask counts as foreground.
+    mask_threshold: probability at or above which a pasted-back *prediction* counts as foreground.
     """
 
     crop_resolution: int
     enlarge_ratio: float
+    visible_mask_threshold: float
     mask_threshold: float
 
 
@@ -300,14 +326,19 @@ class C2FSegImageProcessor(PilBackend):
 
     `processor(image, visible_masks=[...])` (or `label_map=`) returns `pixel_values (N, 3, S, S)` RGB in [0, 1]
     (optionally normalised), `visible_masks (N, 1, S, S)` in {0, 1}, `crop_boxes (N, 4)` as
-    (top, left, bottom, right) slice bounds and `original_size (2,)`. The authors apply no mean/std normalisation,
-    so `do_normalize` defaults to False.
+    (top, left, bottom, right) slice bounds, `original_size (2,)` and `original_visible_masks (N, H, W)` bool (the
+    validated full-size input masks, so callers never load them twice). The authors apply no mean/std
+    normalisation, so `do_normalize` defaults to False.
+
+    `post_process_objects` turns `model.generate` outputs into full-size per-object results with the mask policy
+    of the module docstring; `post_process_amodal_masks` only pastes back and thresholds.
     """
 
     valid_kwargs = C2FSegImageProcessorKwargs
     model_input_names = ["pixel_values", "visible_masks"]
     crop_resolution = 256
     enlarge_ratio = 2.0
+    visible_mask_threshold = 0.5
     mask_threshold = 0.5
     do_normalize = False
     image_mean = IMAGENET_DEFAULT_MEAN
@@ -332,9 +363,7 @@ class C2FSegImageProcessor(PilBackend):
         boxes = [object_crop_box(mask, kwargs.get("enlarge_ratio", self.enlarge_ratio)) for mask in masks]
         crop_resolution = kwargs.get("crop_resolution", self.crop_resolution)
         pixel_values = torch.stack([crop_image(image, box, crop_resolution) for box in boxes])
-        if kwargs.get("do_normalize", self.do_normalize):
-            mean = torch.tensor(self.image_mean).view(1, 3, 1, 1)
-            pixel_values = (pixel_values - mean) / torch.tensor(self.image_std).view(1, 3, 1, 1)
+        pixel_values = self.normalize_crops(pixel_values, kwargs.get("do_normalize", self.do_normalize))
         return BatchFeature(
             data={
                 "pixel_values": pixel_values,
@@ -343,8 +372,17 @@ class C2FSegImageProcessor(PilBackend):
                 ),
                 "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
                 "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
+                "original_visible_masks": torch.from_numpy(np.stack(masks)),
             }
         )
+
+    def normalize_crops(self, pixel_values: torch.Tensor, do_normalize: bool | None = None) -> torch.Tensor:
+        """`(..., 3, S, S)` crops in [0, 1] -> the same, mean/std normalised when `do_normalize` (default: the
+        processor's setting)."""
+        if not (self.do_normalize if do_normalize is None else do_normalize):
+            return pixel_values
+        mean = torch.tensor(self.image_mean).view(3, 1, 1)
+        return (pixel_values - mean) / torch.tensor(self.image_std).view(3, 1, 1)
 
     def load_visible_masks(self, image_size: tuple[int, int], visible_masks=None, label_map=None) -> list[np.ndarray]:
         """Validate the object masks of one image and return them as `(H, W)` bool arrays."""
@@ -360,7 +398,7 @@ class C2FSegImageProcessor(PilBackend):
         if len(visible_masks) == 0:
             raise ValueError("visible_masks: zero masks given; pass at least one visible mask per image")
         return [
-            load_binary_mask(mask, f"visible_masks[{index}]", image_size, self.mask_threshold)
+            load_binary_mask(mask, f"visible_masks[{index}]", image_size, self.visible_mask_threshold)
             for index, mask in enumerate(visible_masks)
         ]
 
@@ -397,6 +435,49 @@ class C2FSegImageProcessor(PilBackend):
         if visible_masks is not None:
             binary |= torch.as_tensor(visible_masks, dtype=torch.bool)
         return binary
+
+    def post_process_objects(
+        self,
+        outputs,
+        crop_boxes: torch.Tensor,
+        original_size,
+        visible_masks: torch.Tensor | np.ndarray,
+        mask_threshold: float | None = None,
+        union_with_visible: bool = False,
+        return_coarse: bool = False,
+    ) -> list[dict]:
+        """Full-size per-object results from `model.generate` outputs of N object crops.
+
+        Args:
+            outputs: a `C2FSegGenerationOutput` (or a dict with its keys) holding `amodal_masks`,
+                `pred_visible_masks` and `coarse_amodal_masks` `(N, 1, S, S)` probabilities and `scores (N,)`.
+            crop_boxes: `(N, 4)` crop boxes of `preprocess`.
+            original_size: `(height, width)` of the image.
+            visible_masks: `(N, H, W)` bool input visible masks (`preprocess`'s `original_visible_masks`).
+            mask_threshold: foreground probability of the predictions (default: the processor's).
+            union_with_visible: add the input visible mask to the amodal mask (the authors report both).
+            return_coarse: also paste back the VQ-decoded coarse mask.
+
+        Returns:
+            One dict per object with numpy bool `(H, W)` masks `amodal_mask`, `pred_visible_mask`,
+            `occluded_mask` (amodal minus the input visible mask) and, when asked, `coarse_amodal_mask`; `score`
+            (mean token confidence), `bbox` (COCO `[x, y, width, height]` of the amodal mask, None when empty)
+            and `occlusion_rate` (occluded area over amodal area).
+        """
+        paste = lambda name: self.post_process_amodal_masks(  # noqa: E731
+            outputs[name], crop_boxes, original_size, mask_threshold
+        ).numpy()
+        amodal_masks, pred_visible_masks = paste("amodal_masks"), paste("pred_visible_masks")
+        input_masks = np.asarray(visible_masks, dtype=bool)
+        scores = outputs["scores"].reshape(-1).tolist()
+        results = [
+            object_result(amodal, pred_visible, visible, score, add_visible=union_with_visible)
+            for amodal, pred_visible, visible, score in zip(amodal_masks, pred_visible_masks, input_masks, scores)
+        ]
+        if return_coarse:
+            for result, coarse in zip(results, paste("coarse_amodal_masks")):
+                result["coarse_amodal_mask"] = coarse
+        return results
 
 
 __all__ = [

@@ -1,23 +1,20 @@
 """The `video-amodal-segmentation` pipeline: a clip + per-object per-frame visible masks in, per-object per-frame
 amodal masks out, with a video C2F-Seg model (`transformer_config.num_frames` = T set).
 
-Each tracked object is processed in windows of T frames (`video_windows.frame_windows`): windows start every
-T // 2 frames plus one ending at the last frame, each frame's result comes from the window where it is most
-central, and a clip shorter than T is padded by repeating its last frame. All frames of a window are cropped with
-one box, the authors' crop rule on the union of the object's visible masks over the window (`clip_crop_box`).
-A visible mask may be empty on frames where the object is fully hidden, but the object must be visible in at
-least one frame of every window. Each (object, window) is a chunk, so windows are batched up to `batch_size`.
+Windows, crops and paste-back are the video processor's (`video_processing_c2f_seg`, built from the saved image
+processor's settings): each tracked object is processed in windows of T frames, each frame's result comes from the
+window where it is most central, and all frames of a window are cropped with one box. A visible mask may be empty
+on frames where the object is fully hidden, but the object must be visible in at least one frame of every window.
+Each (object, window) is a chunk, so windows are batched up to `batch_size`.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from .image_processing_c2f_seg import clip_crop_box, crop_image, crop_mask, load_binary_mask, load_rgb_image
-from .pipeline_amodal_segmentation import generate_batch, mask_to_image
-from .video_windows import frame_windows
+from .pipeline_amodal_segmentation import check_num_steps, generate_batch, mask_to_image, renamed_mask_threshold
+from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
 
 
 @dataclass(frozen=True)
@@ -25,44 +22,10 @@ class WindowInfo:
     """What postprocessing needs of one (object, window) chunk besides the model outputs."""
 
     object_index: int
-    crop_box: tuple[int, int, int, int]
-    kept: tuple[tuple[int, int], ...]
+    crop_box: object
+    window: FrameWindow
     original_size: tuple[int, int]
     num_frames: int
-
-
-def load_frames(frames) -> list[np.ndarray]:
-    """A non-empty list of images of one size -> `(H, W, 3)` uint8 arrays. Raises ValueError naming the frame."""
-    if not isinstance(frames, (list, tuple)) or len(frames) == 0:
-        raise ValueError(f"frames: expected a non-empty list of images, got {type(frames).__name__}")
-    arrays = [load_rgb_image(frame) for frame in frames]
-    for index, array in enumerate(arrays):
-        if array.shape != arrays[0].shape:
-            raise ValueError(f"frames[{index}]: has size {array.shape[:2]}, frames[0] has {arrays[0].shape[:2]}")
-    return arrays
-
-
-def load_tracks(visible_masks, num_frames: int, image_size: tuple[int, int], threshold: float) -> list[np.ndarray]:
-    """Per object a list of `num_frames` masks (empty ones allowed) -> `(num_frames, H, W)` bool per object."""
-    if not isinstance(visible_masks, (list, tuple)) or len(visible_masks) == 0:
-        raise ValueError("visible_masks: expected a non-empty list with, per object, a list of per-frame masks")
-    tracks = []
-    for index, track in enumerate(visible_masks):
-        if not isinstance(track, (list, tuple)) or len(track) != num_frames:
-            found = len(track) if isinstance(track, (list, tuple)) else type(track).__name__
-            raise ValueError(
-                f"visible_masks[{index}]: expected a list of {num_frames} masks (one per frame), got {found}"
-            )
-        name = f"visible_masks[{index}]"
-        tracks.append(
-            np.stack(
-                [
-                    load_binary_mask(mask, f"{name}[{frame}]", image_size, threshold, allow_empty=True)
-                    for frame, mask in enumerate(track)
-                ]
-            )
-        )
-    return tracks
 
 
 class VideoAmodalSegmentationPipeline(ChunkPipeline):
@@ -70,20 +33,25 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
 
     Call: `pipe(frames, visible_masks=[[mask_t0, mask_t1, ...], ...])` (or `pipe({"frames": ..., "visible_masks":
     ...})`), frames as PIL images, paths or numpy arrays, one list of per-frame masks per object (an empty mask
-    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `threshold` as in the image
+    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold` as in the image
     pipeline.
 
     Returns one dict per object: `amodal_masks` (one PIL "L" image per frame, original size), `scores` (per frame,
     the mean token confidence of the window the frame came from) and `score` (their mean).
     """
 
-    def _sanitize_parameters(self, visible_masks=None, num_steps=None, seed=None, greedy=None, threshold=None):
-        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
-            raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold: expected a probability in [0, 1], got {threshold!r}")
+    def _sanitize_parameters(
+        self, visible_masks=None, num_steps=None, seed=None, greedy=None, mask_threshold=None, threshold=None
+    ):
+        check_num_steps(num_steps)
+        postprocess = {"mask_threshold": renamed_mask_threshold(mask_threshold, threshold)}
         preprocess = {} if visible_masks is None else {"visible_masks": visible_masks}
-        return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, {"threshold": threshold}
+        return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, postprocess
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.video_processor, C2FSegVideoProcessor):
+            self.video_processor = C2FSegVideoProcessor.from_image_processor(self.image_processor)
 
     def __call__(self, inputs, **kwargs):
         """See the class docstring. A list of frames is one clip; a list of dicts is several clips."""
@@ -96,8 +64,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             visible_masks = inputs.get("visible_masks", visible_masks)
             inputs = inputs.get("frames")
         frames = load_frames(inputs)
-        image_size = frames[0].shape[:2]
-        tracks = load_tracks(visible_masks, len(frames), image_size, self.image_processor.mask_threshold)
+        tracks = self.video_processor.load_tracks(visible_masks, len(frames), frames[0].shape[:2])
         window_length = self.model.config.transformer_config.num_frames
         if window_length is None:
             raise ValueError(
@@ -107,26 +74,24 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         chunks = [
             (object_index, window)
             for object_index in range(len(tracks))
-            for window in frame_windows(len(frames), window_length)
+            for window in self.video_processor.clip_windows(len(frames), window_length)
         ]
         for number, (object_index, window) in enumerate(chunks):
             yield self._window_inputs(frames, tracks[object_index], object_index, window, number == len(chunks) - 1)
 
-    def _window_inputs(self, frames, track: np.ndarray, object_index: int, window, is_last: bool) -> dict:
+    def _window_inputs(self, frames, track: np.ndarray, object_index: int, window: FrameWindow, is_last: bool) -> dict:
         """Crops `(1, T, 3, S, S)` and `(1, T, 1, S, S)` of one object over one window."""
-        indices = list(window.frame_indices)
-        if not track[indices].any():
+        indices = window.frame_indices
+        if not track[list(indices)].any():
             raise ValueError(
                 f"visible_masks[{object_index}]: the object is not visible in any of frames {indices[0]}-"
                 f"{indices[-1]} (one window of the model); every window needs at least one non-empty visible mask"
             )
-        box = clip_crop_box(track[indices], self.image_processor.enlarge_ratio)
-        size = self.image_processor.crop_resolution
-        kept = tuple((position, indices[position]) for position in window.kept)
-        info = WindowInfo(object_index, tuple(box.to_list()), kept, frames[0].shape[:2], len(frames))
+        crops = self.video_processor.preprocess_window(frames, track, window)
+        info = WindowInfo(object_index, crops["crop_box"], window, frames[0].shape[:2], len(frames))
         return {
-            "pixel_values": torch.stack([crop_image(frames[index], box, size) for index in indices])[None],
-            "visible_masks": torch.stack([crop_mask(track[index], box, size) for index in indices])[None],
+            "pixel_values": crops["pixel_values"][None],
+            "visible_masks": crops["visible_masks"][None],
             "window_info": info,
             "is_last": is_last,
         }
@@ -140,7 +105,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             "is_last": model_inputs["is_last"],
         }
 
-    def postprocess(self, model_outputs, threshold=None):
+    def postprocess(self, model_outputs, mask_threshold=None):
         results: dict[int, dict] = {}
         for output in model_outputs:
             info = output["window_info"]
@@ -148,19 +113,18 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             result = results.setdefault(
                 info.object_index, {"amodal_masks": [None] * info.num_frames, "scores": [0.0] * info.num_frames}
             )
-            amodal_masks, scores = (
-                output["amodal_masks"].reshape(-1, 1, *output["amodal_masks"].shape[-2:]),
-                output["scores"].reshape(-1),
+            amodal_masks = output["amodal_masks"].reshape(-1, 1, *output["amodal_masks"].shape[-2:])
+            scores = output["scores"].reshape(-1)
+            pasted = self.video_processor.post_process_window(
+                amodal_masks, info.crop_box, info.original_size, info.window, mask_threshold
             )
-            for position, frame in info.kept:
-                pasted = self.image_processor.post_process_amodal_masks(
-                    amodal_masks[position : position + 1], torch.tensor([info.crop_box]), info.original_size, threshold
-                )[0]
-                result["amodal_masks"][frame] = mask_to_image(pasted.numpy())
+            for position in info.window.kept:
+                frame = info.window.frame_indices[position]
+                result["amodal_masks"][frame] = mask_to_image(pasted[frame])
                 result["scores"][frame] = float(scores[position])
         for result in results.values():
             result["score"] = float(np.mean(result["scores"]))
         return [results[index] for index in sorted(results)]
 
 
-__all__ = ["VideoAmodalSegmentationPipeline", "load_frames", "load_tracks"]
+__all__ = ["VideoAmodalSegmentationPipeline"]

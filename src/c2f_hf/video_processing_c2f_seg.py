@@ -1,0 +1,169 @@
+"""Clip windows, per-window crops and paste-back for the video C2F-Seg model: the video processor.
+
+How the video model (window of T frames, `transformer_config.num_frames`) covers a clip, the rule shared by the
+`video-amodal-segmentation` pipeline, the evaluation runner and the training clips:
+
+- A clip of F >= T frames is covered by windows of exactly T frames starting at 0, s, 2s, ... with stride
+  s = max(1, T // 2), plus a last window starting at F - T when the stride does not land there, so every frame is in
+  at least one window and consecutive windows overlap by T - s frames.
+- Each frame's result is taken from the window where it is most central: the one whose centre (start + (T - 1) / 2)
+  is nearest to the frame; on a tie, the earlier window.
+- A clip of F < T frames is padded to one window by repeating its last frame; the padded frames' results are
+  dropped.
+- All frames of a window are cropped with one box: the authors' crop rule on the union of the object's visible
+  masks over the window (`clip_crop_box`), so an object may be fully hidden on some frames of a window, but not on
+  all of them.
+
+Crop geometry, thresholds and mask policy are the image processor's (`image_processing_c2f_seg`): the video
+processor is a `C2FSegImageProcessor` with the same saved settings plus the clip methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .image_processing_c2f_seg import (
+    C2FSegImageProcessor,
+    CropBox,
+    clip_crop_box,
+    crop_image,
+    crop_mask,
+    load_binary_mask,
+    load_rgb_image,
+)
+
+
+@dataclass(frozen=True)
+class FrameWindow:
+    """One window of a clip. `frame_indices` holds T indices into the clip (the last one repeated when the clip is
+    shorter than T); `kept` holds the positions inside the window whose results the clip takes from it."""
+
+    start: int
+    frame_indices: tuple[int, ...]
+    kept: tuple[int, ...]
+
+
+def window_starts(num_frames: int, window_length: int) -> list[int]:
+    """Start frames of the windows covering a clip of `num_frames` frames (see the module docstring)."""
+    if num_frames < 1 or window_length < 1:
+        raise ValueError(f"num_frames and window_length must be positive, got {num_frames} and {window_length}")
+    if num_frames <= window_length:
+        return [0]
+    stride = max(1, window_length // 2)
+    starts = list(range(0, num_frames - window_length + 1, stride))
+    if starts[-1] != num_frames - window_length:
+        starts.append(num_frames - window_length)
+    return starts
+
+
+def frame_windows(num_frames: int, window_length: int) -> list[FrameWindow]:
+    """The windows of a clip and which frames each one provides; every frame is kept by exactly one window."""
+    starts = window_starts(num_frames, window_length)
+    owner = [
+        min(starts, key=lambda start: (abs(frame - (start + (window_length - 1) / 2)), start))
+        for frame in range(num_frames)
+    ]
+    windows = []
+    for start in starts:
+        indices = tuple(min(start + offset, num_frames - 1) for offset in range(window_length))
+        kept = tuple(
+            offset for offset in range(window_length) if start + offset < num_frames and owner[start + offset] == start
+        )
+        windows.append(FrameWindow(start, indices, kept))
+    return windows
+
+
+def load_frames(frames) -> list[np.ndarray]:
+    """A non-empty list of images of one size -> `(H, W, 3)` uint8 arrays. Raises ValueError naming the frame."""
+    if not isinstance(frames, (list, tuple)) or len(frames) == 0:
+        raise ValueError(f"frames: expected a non-empty list of images, got {type(frames).__name__}")
+    arrays = [load_rgb_image(frame) for frame in frames]
+    for index, array in enumerate(arrays):
+        if array.shape != arrays[0].shape:
+            raise ValueError(f"frames[{index}]: has size {array.shape[:2]}, frames[0] has {arrays[0].shape[:2]}")
+    return arrays
+
+
+class C2FSegVideoProcessor(C2FSegImageProcessor):
+    """The image processor's crops and mask policy applied to clips, window by window.
+
+    `clip_windows` gives the windows of a clip, `preprocess_window` the crops of one object over one window
+    (`pixel_values (T, 3, S, S)`, `visible_masks (T, 1, S, S)` and its `crop_box`), `post_process_window` the
+    full-size masks of the frames the window keeps.
+    """
+
+    @classmethod
+    def from_image_processor(cls, image_processor: C2FSegImageProcessor) -> C2FSegVideoProcessor:
+        """The video processor with the settings of a (saved) image processor."""
+        if isinstance(image_processor, cls):
+            return image_processor
+        settings = image_processor.to_dict()
+        return cls(**{key: settings[key] for key in cls.valid_kwargs.__annotations__ if key in settings})
+
+    def clip_windows(self, num_frames: int, window_length: int) -> list[FrameWindow]:
+        """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames."""
+        return frame_windows(num_frames, window_length)
+
+    def load_tracks(self, visible_masks, num_frames: int, image_size: tuple[int, int]) -> list[np.ndarray]:
+        """Per object a list of `num_frames` masks (empty ones allowed) -> `(num_frames, H, W)` bool per object,
+        binarised at `visible_mask_threshold`. Raises ValueError naming the object and frame."""
+        if not isinstance(visible_masks, (list, tuple)) or len(visible_masks) == 0:
+            raise ValueError("visible_masks: expected a non-empty list with, per object, a list of per-frame masks")
+        tracks = []
+        for index, track in enumerate(visible_masks):
+            if not isinstance(track, (list, tuple)) or len(track) != num_frames:
+                found = len(track) if isinstance(track, (list, tuple)) else type(track).__name__
+                raise ValueError(
+                    f"visible_masks[{index}]: expected a list of {num_frames} masks (one per frame), got {found}"
+                )
+            frames = [
+                load_binary_mask(
+                    mask, f"visible_masks[{index}][{frame}]", image_size, self.visible_mask_threshold, allow_empty=True
+                )
+                for frame, mask in enumerate(track)
+            ]
+            tracks.append(np.stack(frames))
+        return tracks
+
+    def preprocess_window(self, frames: list[np.ndarray], track: np.ndarray, window: FrameWindow) -> dict:
+        """Crops of one object over one window.
+
+        Args:
+            frames: the clip's `(H, W, 3)` uint8 frames.
+            track: `(num_frames, H, W)` bool visible masks of the object (empty where it is hidden).
+            window: one of `clip_windows`.
+
+        Returns:
+            `pixel_values (T, 3, S, S)` (normalised when `do_normalize`), `visible_masks (T, 1, S, S)` in {0, 1}
+            and `crop_box` (a `CropBox`). Raises ValueError when the object is hidden on every frame of the window.
+        """
+        indices = list(window.frame_indices)
+        box = clip_crop_box(track[indices], self.enlarge_ratio)
+        size = self.crop_resolution
+        pixel_values = torch.stack([crop_image(frames[index], box, size) for index in indices])
+        return {
+            "pixel_values": self.normalize_crops(pixel_values),
+            "visible_masks": torch.stack([crop_mask(track[index], box, size) for index in indices]),
+            "crop_box": box,
+        }
+
+    def post_process_window(
+        self,
+        amodal_masks: torch.Tensor,
+        crop_box: CropBox,
+        original_size: tuple[int, int],
+        window: FrameWindow,
+        mask_threshold: float | None = None,
+    ) -> dict[int, np.ndarray]:
+        """Predicted crop probabilities `(T, 1, S, S)` of one window -> `{frame index: (H, W) bool}` for the frames
+        the window keeps, pasted back and thresholded at `mask_threshold` (default: the processor's)."""
+        positions = list(window.kept)
+        boxes = torch.tensor([crop_box.to_list()] * len(positions))
+        pasted = self.post_process_amodal_masks(amodal_masks[positions], boxes, original_size, mask_threshold)
+        return {window.frame_indices[position]: mask.numpy() for position, mask in zip(positions, pasted)}
+
+
+__all__ = ["C2FSegVideoProcessor", "FrameWindow", "frame_windows", "load_frames", "window_starts"]
