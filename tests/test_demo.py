@@ -6,7 +6,7 @@ import torch
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.cli import main
-from c2f_hf.demo import draw_amodal_overlay
+from c2f_hf.visualization import draw_amodal_overlay
 from c2f_testing import tiny_config
 
 

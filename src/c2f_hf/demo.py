@@ -1,8 +1,8 @@
 """`c2f-hf demo`: the main job on the embedded default. It draws a held-out synthetic scene (test split of the
 data seed the shipped model was trained with; `--seed` picks the scene and the sampling seed), runs the
 `amodal-segmentation` pipeline with the shipped model on the visible masks of its objects, writes the image, an
-overlay (visible part green, predicted occluded part red) and a JSON of per-object results, and prints a table
-comparing each prediction with the true amodal mask."""
+overlay (`visualization.draw_amodal_overlay`: visible part green, predicted occluded part red) and a JSON of
+per-object results, and prints a table comparing each prediction with the true amodal mask."""
 
 import argparse
 import json
@@ -15,22 +15,9 @@ from transformers import pipeline
 from .checkpoints import default_model_path
 from .data.synthetic import SyntheticConfig, generate_scene, scene_rng
 from .evaluation import iou, occluded_iou
+from .visualization import draw_amodal_overlay
 
-VISIBLE_COLOUR = np.array([40, 200, 60])
-OCCLUDED_COLOUR = np.array([230, 40, 40])
 DATA_SEED = 0
-
-
-def draw_amodal_overlay(
-    image: np.ndarray, visible_masks: list[np.ndarray], amodal_masks: list[np.ndarray]
-) -> np.ndarray:
-    """`(H, W, 3)` uint8: the image with each object's visible part tinted green and its predicted occluded part
-    (amodal minus visible) tinted red."""
-    overlay = image.astype(np.float32)
-    for visible, amodal in zip(visible_masks, amodal_masks):
-        for region, colour in ((visible, VISIBLE_COLOUR), (amodal & ~visible, OCCLUDED_COLOUR)):
-            overlay[region] = 0.45 * overlay[region] + 0.55 * colour
-    return overlay.round().astype(np.uint8)
 
 
 def run_demo(model: str | Path, out: Path, seed: int = 0, greedy: bool = False) -> list[dict]:

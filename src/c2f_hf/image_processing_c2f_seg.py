@@ -233,14 +233,17 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
 
 def load_rgb_image(image) -> np.ndarray:
     """A PIL image, a file path, or a numpy array (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1] ->
-    `(H, W, 3)` uint8 RGB. Raises ValueError naming what is wrong."""
+    `(H, W, 3)` uint8 RGB. Transparent pixels (an alpha channel, PIL modes RGBA / LA / PA or a transparency
+    palette) are composited over white. Raises ValueError naming what is wrong."""
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise ValueError(f"image: no file at {os.fspath(image)!r}")
         with PIL.Image.open(image) as opened:
-            image = opened.convert("RGB")
+            opened.load()
+            image = opened.copy()
     if isinstance(image, PIL.Image.Image):
-        array = np.array(image.convert("RGB"))
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        array = _numpy_image_to_rgb(np.array(image.convert("RGBA" if has_alpha else "RGB")))
     elif isinstance(image, np.ndarray):
         array = _numpy_image_to_rgb(image)
     else:
@@ -255,16 +258,23 @@ def _numpy_image_to_rgb(image: np.ndarray) -> np.ndarray:
         image = image[..., None].repeat(3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(f"image: expected a numpy array of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
-    image = image[..., :3]
     if image.dtype == np.uint8:
-        return image
+        return _over_white(image.astype(np.float32) / 255.0) if image.shape[2] == 4 else image
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"image: numpy images must be uint8 or float in [0, 1], got dtype {image.dtype}")
     if np.isnan(image).any():
         raise ValueError("image: contains NaN values")
     if image.min() < 0 or image.max() > 1:
         raise ValueError(f"image: float images must lie in [0, 1], got [{image.min():.3g}, {image.max():.3g}]")
+    if image.shape[2] == 4:
+        return _over_white(image)
     return np.round(image * 255).astype(np.uint8)
+
+
+def _over_white(rgba: np.ndarray) -> np.ndarray:
+    """`(H, W, 4)` float RGBA in [0, 1] -> `(H, W, 3)` uint8 RGB composited over a white background."""
+    alpha = rgba[..., 3:4]
+    return np.round((rgba[..., :3] * alpha + (1.0 - alpha)) * 255).astype(np.uint8)
 
 
 def load_binary_mask(

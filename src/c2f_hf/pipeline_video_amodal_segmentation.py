@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from transformers.pipelines.base import ChunkPipeline
 
+from .image_processing_c2f_seg import CropBox
 from .pipeline_amodal_segmentation import check_num_steps, generate_batch, mask_to_image, renamed_mask_threshold
 from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
 
@@ -22,10 +23,24 @@ class WindowInfo:
     """What postprocessing needs of one (object, window) chunk besides the model outputs."""
 
     object_index: int
-    crop_box: object
+    crop_box: CropBox
     window: FrameWindow
-    original_size: tuple[int, int]
-    num_frames: int
+    track: np.ndarray
+
+
+def track_result(frames: dict[int, dict]) -> dict:
+    """Per-frame results of one object (`{frame: result}`, every frame once) -> one dict of per-frame lists."""
+    ordered = [frames[frame] for frame in sorted(frames)]
+    scores = [result["score"] for result in ordered]
+    return {
+        "amodal_masks": [mask_to_image(result["amodal_mask"]) for result in ordered],
+        "pred_visible_masks": [mask_to_image(result["pred_visible_mask"]) for result in ordered],
+        "occluded_masks": [mask_to_image(result["occluded_mask"]) for result in ordered],
+        "bboxes": [result["bbox"] for result in ordered],
+        "occlusion_rates": [result["occlusion_rate"] for result in ordered],
+        "scores": scores,
+        "score": float(np.mean(scores)),
+    }
 
 
 class VideoAmodalSegmentationPipeline(ChunkPipeline):
@@ -33,18 +48,30 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
 
     Call: `pipe(frames, visible_masks=[[mask_t0, mask_t1, ...], ...])` (or `pipe({"frames": ..., "visible_masks":
     ...})`), frames as PIL images, paths or numpy arrays, one list of per-frame masks per object (an empty mask
-    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold` as in the image
-    pipeline.
+    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold` and
+    `union_with_visible` as in the image pipeline.
 
-    Returns one dict per object: `amodal_masks` (one PIL "L" image per frame, original size), `scores` (per frame,
-    the mean token confidence of the window the frame came from) and `score` (their mean).
+    Returns one dict per object with one entry per frame in `amodal_masks`, `pred_visible_masks` and
+    `occluded_masks` (PIL "L" images at the original size), `bboxes` (`[x, y, w, h]` or None), `occlusion_rates`
+    and `scores` (the mean token confidence of the window the frame came from), and `score` (the mean of
+    `scores`). The mask policy is the image processor's, applied per frame.
     """
 
     def _sanitize_parameters(
-        self, visible_masks=None, num_steps=None, seed=None, greedy=None, mask_threshold=None, threshold=None
+        self,
+        visible_masks=None,
+        num_steps=None,
+        seed=None,
+        greedy=None,
+        mask_threshold=None,
+        union_with_visible=None,
+        threshold=None,
     ):
         check_num_steps(num_steps)
-        postprocess = {"mask_threshold": renamed_mask_threshold(mask_threshold, threshold)}
+        postprocess = {
+            "mask_threshold": renamed_mask_threshold(mask_threshold, threshold),
+            "union_with_visible": bool(union_with_visible),
+        }
         preprocess = {} if visible_masks is None else {"visible_masks": visible_masks}
         return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, postprocess
 
@@ -88,7 +115,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
                 f"{indices[-1]} (one window of the model); every window needs at least one non-empty visible mask"
             )
         crops = self.video_processor.preprocess_window(frames, track, window)
-        info = WindowInfo(object_index, crops["crop_box"], window, frames[0].shape[:2], len(frames))
+        info = WindowInfo(object_index, crops["crop_box"], window, track)
         return {
             "pixel_values": crops["pixel_values"][None],
             "visible_masks": crops["visible_masks"][None],
@@ -100,31 +127,27 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         output = generate_batch(self.model, model_inputs, num_steps, seed, greedy)
         return {
             "amodal_masks": output.amodal_masks,
+            "pred_visible_masks": output.pred_visible_masks,
             "scores": output.scores,
             "window_info": model_inputs["window_info"],
             "is_last": model_inputs["is_last"],
         }
 
-    def postprocess(self, model_outputs, mask_threshold=None):
-        results: dict[int, dict] = {}
+    def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False):
+        frames_per_object: dict[int, dict[int, dict]] = {}
         for output in model_outputs:
             info = output["window_info"]
             info = info[0] if isinstance(info, list) else info
-            result = results.setdefault(
-                info.object_index, {"amodal_masks": [None] * info.num_frames, "scores": [0.0] * info.num_frames}
+            window_outputs = {
+                name: output[name].reshape(-1, *output[name].shape[2:])
+                for name in ("amodal_masks", "pred_visible_masks", "scores")
+            }
+            frames_per_object.setdefault(info.object_index, {}).update(
+                self.video_processor.post_process_window(
+                    window_outputs, info.crop_box, info.track, info.window, mask_threshold, union_with_visible
+                )
             )
-            amodal_masks = output["amodal_masks"].reshape(-1, 1, *output["amodal_masks"].shape[-2:])
-            scores = output["scores"].reshape(-1)
-            pasted = self.video_processor.post_process_window(
-                amodal_masks, info.crop_box, info.original_size, info.window, mask_threshold
-            )
-            for position in info.window.kept:
-                frame = info.window.frame_indices[position]
-                result["amodal_masks"][frame] = mask_to_image(pasted[frame])
-                result["scores"][frame] = float(scores[position])
-        for result in results.values():
-            result["score"] = float(np.mean(result["scores"]))
-        return [results[index] for index in sorted(results)]
+        return [track_result(frames_per_object[index]) for index in sorted(frames_per_object)]
 
 
 __all__ = ["VideoAmodalSegmentationPipeline"]

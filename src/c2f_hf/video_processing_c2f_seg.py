@@ -152,18 +152,41 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
 
     def post_process_window(
         self,
-        amodal_masks: torch.Tensor,
+        outputs,
         crop_box: CropBox,
-        original_size: tuple[int, int],
+        track: np.ndarray,
         window: FrameWindow,
         mask_threshold: float | None = None,
-    ) -> dict[int, np.ndarray]:
-        """Predicted crop probabilities `(T, 1, S, S)` of one window -> `{frame index: (H, W) bool}` for the frames
-        the window keeps, pasted back and thresholded at `mask_threshold` (default: the processor's)."""
+        union_with_visible: bool = False,
+    ) -> dict[int, dict]:
+        """Full-size results of the frames one window keeps.
+
+        Args:
+            outputs: `model.generate` outputs of the window: `amodal_masks` and `pred_visible_masks` `(T, 1, S, S)`
+                probabilities and `scores (T,)`.
+            crop_box: the window's `crop_box` from `preprocess_window`.
+            track: `(num_frames, H, W)` bool input visible masks of the object.
+            window: the window.
+            mask_threshold: foreground probability of the predictions (default: the processor's).
+            union_with_visible: add each frame's input visible mask to its amodal mask.
+
+        Returns:
+            `{frame index: result}` with the per-object result of `C2FSegImageProcessor.post_process_objects`
+            (`amodal_mask`, `pred_visible_mask`, `occluded_mask`, `bbox`, `occlusion_rate`, `score`) for each kept
+            frame.
+        """
         positions = list(window.kept)
-        boxes = torch.tensor([crop_box.to_list()] * len(positions))
-        pasted = self.post_process_amodal_masks(amodal_masks[positions], boxes, original_size, mask_threshold)
-        return {window.frame_indices[position]: mask.numpy() for position, mask in zip(positions, pasted)}
+        frames = [window.frame_indices[position] for position in positions]
+        kept_outputs = {name: outputs[name][positions] for name in ("amodal_masks", "pred_visible_masks", "scores")}
+        results = self.post_process_objects(
+            kept_outputs,
+            torch.tensor([crop_box.to_list()] * len(positions)),
+            track.shape[1:],
+            track[frames],
+            mask_threshold=mask_threshold,
+            union_with_visible=union_with_visible,
+        )
+        return dict(zip(frames, results))
 
 
 __all__ = ["C2FSegVideoProcessor", "FrameWindow", "frame_windows", "load_frames", "window_starts"]
