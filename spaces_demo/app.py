@@ -7,11 +7,13 @@ the model shipped in `c2f_hf`. Requests are queued and run on CPU.
 Video tab: a clip as a film strip (frames side by side) plus a label strip of the same layout (pixel value k = the
 visible part of object k in that frame). The video model is loaded once (`load_video_segmenter`) from
 `C2F_HF_VIDEO_MODEL` (a `save_pretrained` folder or Hub repo of a video C2F-Seg model) or the video model shipped in
-`c2f_hf`; it runs through c2f_hf's `video-amodal-segmentation` pipeline, so this tab needs the package installed.
+`c2f_hf`.
 
-`run_demo` / `run_video_demo` hold the logic and raise `DemoInputError` with a readable message for bad input;
-`predict` / `predict_video` are the Gradio handlers that turn those into `gr.Error` and the notes (downscaled or
-grayscale images) into `gr.Warning`.
+This file is UI only: image loading, the mask policy (union with the painted visible mask, occluded masks,
+occlusion rates) and the pictures come from `c2f_hf` (the image processor through the pipelines, and
+`c2f_hf.visualization`, which `c2f-hf demo` draws with too). `run_demo` / `run_video_demo` raise `DemoInputError`
+with a readable message for bad input; `predict` / `predict_video` are the Gradio handlers that turn those into
+`gr.Error` and the notes (downscaled or grayscale images) into `gr.Warning`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 from transformers import AutoConfig, pipeline
 
-try:
-    import c2f_hf  # registers the "amodal-segmentation" task and the default model where the package is installed
-except ModuleNotFoundError:  # a Space without the package loads a `c2f-hf export` repo with its own code
-    c2f_hf = None
+import c2f_hf  # noqa: F401  (registers the pipelines)
+from c2f_hf.checkpoints import default_model_path, default_video_model_path
+from c2f_hf.image_processing_c2f_seg import load_rgb_image
+from c2f_hf.visualization import draw_amodal_overlay, draw_filled_masks
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 VIDEO_EXAMPLES_DIR = EXAMPLES_DIR / "video"
@@ -45,8 +47,6 @@ BRUSH_COLOURS = {
     "violet": "#8a2be2",
     "white": "#ffffff",
 }
-VISIBLE_COLOUR = np.array([40, 200, 80], dtype=np.float32)
-OCCLUDED_COLOUR = np.array([235, 40, 40], dtype=np.float32)
 TABLE_HEADERS = ["object", "brush colour", "visible px", "amodal px", "occlusion rate (%)", "score"]
 VIDEO_TABLE_HEADERS = ["object", "colour", "frame", "visible px", "amodal px", "occlusion rate (%)", "score"]
 TITLE = "# C2F-Seg: amodal segmentation"
@@ -104,10 +104,6 @@ def _configured_or_shipped(variable: str, video: bool) -> str:
     configured = os.environ.get(variable)
     if configured:
         return configured
-    if c2f_hf is None:
-        raise RuntimeError(f"set {variable} to a model repo made by `c2f-hf export`, or install c2f_hf")
-    from c2f_hf.checkpoints import default_model_path, default_video_model_path
-
     return str(default_video_model_path() if video else default_model_path())
 
 
@@ -118,8 +114,6 @@ def model_source() -> str:
 
 def video_model_source() -> str:
     """`C2F_HF_VIDEO_MODEL` (Hub id or folder) or the folder of the video model shipped in `c2f_hf`."""
-    if c2f_hf is None:
-        raise RuntimeError("the video tab needs the c2f_hf package (its video pipeline): add it to requirements.txt")
     return _configured_or_shipped("C2F_HF_VIDEO_MODEL", video=True)
 
 
@@ -140,25 +134,20 @@ def load_video_segmenter():
     return pipeline("video-amodal-segmentation", model=video_model_source(), trust_remote_code=True, device="cpu")
 
 
-def _hex_to_rgb(colour: str) -> np.ndarray:
-    return np.array([int(colour[index : index + 2], 16) for index in (1, 3, 5)], dtype=np.float32)
+def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[index : index + 2], 16) for index in (1, 3, 5))
 
 
-PALETTE = np.stack([_hex_to_rgb(colour) for colour in BRUSH_COLOURS.values()])
+PALETTE = np.array([_hex_to_rgb(colour) for colour in BRUSH_COLOURS.values()], dtype=np.float32)
 
 
 def _as_rgb(background: np.ndarray, notes: list[str]) -> np.ndarray:
-    """`(H, W)`, `(H, W, 3)` or `(H, W, 4)` -> `(H, W, 3)` uint8; transparency over white; notes grayscale."""
-    array = np.asarray(background)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise DemoInputError(f"Unsupported image: expected a colour or grayscale picture, got shape {array.shape}.")
-    rgb = array[..., :3].astype(np.float32)
-    if array.shape[2] == 4:
-        alpha = array[..., 3:4].astype(np.float32) / 255.0
-        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
-    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    """`(H, W)`, `(H, W, 3)` or `(H, W, 4)` -> `(H, W, 3)` uint8 as the image processor reads it (transparency over
+    white); notes a grayscale image."""
+    try:
+        rgb = load_rgb_image(np.asarray(background))
+    except ValueError as error:
+        raise DemoInputError(f"Unsupported image: {str(error).split(': ', 1)[-1]}.") from error
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
         notes.append("Grayscale image: used as RGB with three equal channels; the model was trained on colour images.")
     return rgb
@@ -228,42 +217,33 @@ def objects_from_layer(layer: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return objects
 
 
-def _outline(mask: np.ndarray) -> np.ndarray:
-    eroded = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(5))) > 0
-    return mask & ~eroded
+def _colours(objects: list[tuple[str, np.ndarray]]) -> list[tuple[int, int, int]]:
+    return [_hex_to_rgb(BRUSH_COLOURS[name]) for name, _ in objects]
 
 
-def _blend(image: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: float) -> None:
-    image[mask] = (1.0 - alpha) * image[mask] + alpha * colour
-
-
-def render_overlay(image: np.ndarray, objects: list[tuple[str, np.ndarray]], results: list[dict]) -> np.ndarray:
+def render_overlay(
+    image: np.ndarray, objects: list[tuple[str, np.ndarray]], amodal_masks: list[np.ndarray]
+) -> np.ndarray:
     """The image with each object's visible part in green, its predicted hidden part in red, and its amodal
-    mask outlined in its brush colour."""
-    canvas = image.astype(np.float32)
-    for result in results:
-        _blend(canvas, np.asarray(result["occluded_mask"]) > 0, OCCLUDED_COLOUR, 0.6)
-    for _, visible in objects:
-        _blend(canvas, visible, VISIBLE_COLOUR, 0.45)
-    for (name, visible), result in zip(objects, results):
-        canvas[_outline((np.asarray(result["amodal_mask"]) > 0) | visible)] = _hex_to_rgb(BRUSH_COLOURS[name])
-    return canvas.astype(np.uint8)
+    mask outlined in its brush colour (`c2f_hf.visualization.draw_amodal_overlay`)."""
+    return draw_amodal_overlay(image, [visible for _, visible in objects], amodal_masks, _colours(objects))
 
 
 def render_masks(image: np.ndarray, objects: list[tuple[str, np.ndarray]], masks: list[np.ndarray]) -> np.ndarray:
     """The dimmed image with each `(H, W)` bool mask filled in its object's brush colour."""
-    canvas = image.astype(np.float32) * 0.45
-    for (name, _), mask in zip(objects, masks):
-        _blend(canvas, mask, _hex_to_rgb(BRUSH_COLOURS[name]), 0.75)
-    return canvas.astype(np.uint8)
+    return draw_filled_masks(image, masks, _colours(objects))
+
+
+def _as_bool(mask) -> np.ndarray:
+    return np.asarray(mask) > 0
 
 
 def _table_rows(objects: list[tuple[str, np.ndarray]], results: list[dict]) -> list[list]:
     rows = []
     for index, ((name, visible), result) in enumerate(zip(objects, results)):
-        amodal = np.asarray(result["amodal_mask"]) > 0
+        amodal_area = int(_as_bool(result["amodal_mask"]).sum())
         rate = round(100.0 * result["occlusion_rate"], 1)
-        rows.append([index + 1, name, int(visible.sum()), int(amodal.sum()), rate, round(result["score"], 3)])
+        rows.append([index + 1, name, int(visible.sum()), amodal_area, rate, round(result["score"], 3)])
     return rows
 
 
@@ -278,15 +258,16 @@ def run_demo(editor_value: dict | None, num_steps: int, seed: int, threshold: fl
         visible_masks=[mask for _, mask in objects],
         num_steps=int(num_steps),
         seed=int(seed),
-        threshold=float(threshold),
+        mask_threshold=float(threshold),
+        union_with_visible=True,
         return_coarse=True,
         batch_size=len(objects),
     )
     seconds = time.perf_counter() - start
-    coarse = [np.asarray(result["coarse_amodal_mask"]) > 0 for result in results]
-    refined = [np.asarray(result["amodal_mask"]) > 0 for result in results]
+    coarse = [_as_bool(result["coarse_amodal_mask"]) for result in results]
+    refined = [_as_bool(result["amodal_mask"]) for result in results]
     return DemoOutput(
-        overlay=render_overlay(image, objects, results),
+        overlay=render_overlay(image, objects, refined),
         coarse=render_masks(image, objects, coarse),
         refined=render_masks(image, objects, refined),
         rows=_table_rows(objects, results),
@@ -360,37 +341,36 @@ def _segment_track(
     """One object's video pipeline result for its `(F, H, W)` visible masks; the pipeline's complaints (e.g. hidden
     in a whole window) become a DemoInputError naming the object."""
     try:
-        return load_video_segmenter()(frames, visible_masks=[list(visible)], seed=seed, greedy=greedy)[0]
+        segmenter = load_video_segmenter()
+        return segmenter(frames, visible_masks=[list(visible)], seed=seed, greedy=greedy, union_with_visible=True)[0]
     except ValueError as error:
         reason = str(error).split(": ", 1)[-1]
         raise DemoInputError(f"Object {number} ({name}): {reason}.") from error
 
 
-def _video_rows(objects: list[tuple[str, np.ndarray]], amodal: list[np.ndarray], results: list[dict]) -> list[list]:
+def _video_rows(objects: list[tuple[str, np.ndarray]], results: list[dict]) -> list[list]:
     """One row per object and frame: visible and amodal areas, occlusion rate (%) and the frame's score."""
     rows = []
-    for number, ((name, visible), masks, result) in enumerate(zip(objects, amodal, results), start=1):
-        for frame, (visible_mask, amodal_mask) in enumerate(zip(visible, masks)):
-            area = int(amodal_mask.sum())
-            rate = 100.0 * (area - int(visible_mask.sum())) / area if area else 0.0
-            score = round(result["scores"][frame], 3)
-            rows.append([number, name, frame, int(visible_mask.sum()), area, round(rate, 1), score])
+    for number, ((name, visible), result) in enumerate(zip(objects, results), start=1):
+        for frame, visible_mask in enumerate(visible):
+            area = int(_as_bool(result["amodal_masks"][frame]).sum())
+            rate = round(100.0 * result["occlusion_rates"][frame], 1)
+            rows.append([number, name, frame, int(visible_mask.sum()), area, rate, round(result["scores"][frame], 3)])
     return rows
 
 
 def _video_overlays(
-    frames: list[np.ndarray], objects: list[tuple[str, np.ndarray]], amodal: list[np.ndarray]
+    frames: list[np.ndarray], objects: list[tuple[str, np.ndarray]], results: list[dict]
 ) -> list[np.ndarray]:
-    """`render_overlay` of every frame, from each object's `(F, H, W)` visible and amodal masks."""
-    overlays = []
-    for frame, image in enumerate(frames):
-        frame_objects = [(name, visible[frame]) for name, visible in objects]
-        frame_results = [
-            {"amodal_mask": masks[frame], "occluded_mask": masks[frame] & ~visible[frame]}
-            for masks, (_, visible) in zip(amodal, objects)
-        ]
-        overlays.append(render_overlay(image, frame_objects, frame_results))
-    return overlays
+    """`render_overlay` of every frame, from each object's `(F, H, W)` visible masks and per-frame results."""
+    return [
+        render_overlay(
+            image,
+            [(name, visible[frame]) for name, visible in objects],
+            [_as_bool(result["amodal_masks"][frame]) for result in results],
+        )
+        for frame, image in enumerate(frames)
+    ]
 
 
 def run_video_demo(
@@ -405,14 +385,9 @@ def run_video_demo(
         for number, (name, visible) in enumerate(objects, start=1)
     ]
     seconds = time.perf_counter() - start
-    # As in the image tab, the amodal mask always contains the visible mask it was given.
-    amodal = [
-        np.stack([np.asarray(mask) > 0 for mask in result["amodal_masks"]]) | visible
-        for (_, visible), result in zip(objects, results)
-    ]
     return VideoDemoOutput(
-        overlays=_video_overlays(frames, objects, amodal),
-        rows=_video_rows(objects, amodal, results),
+        overlays=_video_overlays(frames, objects, results),
+        rows=_video_rows(objects, results),
         seconds=seconds,
     )
 

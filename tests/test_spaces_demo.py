@@ -128,8 +128,7 @@ def test_overlay_paints_visible_green_and_occluded_red(app):
     visible[5:15, 5:15] = True
     amodal = visible.copy()
     amodal[15:30, 5:15] = True
-    result = {"amodal_mask": amodal, "occluded_mask": amodal & ~visible}
-    overlay = app.render_overlay(image, [("magenta", visible)], [result]).astype(int)
+    overlay = app.render_overlay(image, [("magenta", visible)], [amodal]).astype(int)
     assert overlay[10, 10, 1] > overlay[10, 10, 0] and overlay[22, 10, 0] > overlay[22, 10, 1]
     assert tuple(overlay[5, 5]) == (255, 0, 255) and tuple(overlay[35, 35]) == (128, 128, 128)
 
