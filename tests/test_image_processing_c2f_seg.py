@@ -176,3 +176,55 @@ def test_processor_round_trips_through_auto_image_processor(tmp_path):
     loaded = AutoImageProcessor.from_pretrained(tmp_path)
     assert isinstance(loaded, C2FSegImageProcessor)
     assert loaded.crop_resolution == 64 and loaded.enlarge_ratio == 2.5 and loaded.do_normalize is False
+
+
+def test_input_and_prediction_thresholds_are_separate_settings(tmp_path):
+    soft = box_mask(40, 50, 5, 5, 10, 10).astype(np.float32) * 0.3
+    strict = C2FSegImageProcessor(crop_resolution=32, mask_threshold=0.2)
+    with pytest.raises(ValueError, match=r"visible_masks\[0\]: is empty"):
+        strict(np.zeros((40, 50, 3), np.uint8), visible_masks=[soft])
+    lenient = C2FSegImageProcessor(crop_resolution=32, visible_mask_threshold=0.25, mask_threshold=0.9)
+    lenient.save_pretrained(tmp_path)
+    loaded = C2FSegImageProcessor.from_pretrained(tmp_path)
+    assert (loaded.visible_mask_threshold, loaded.mask_threshold) == (0.25, 0.9)
+    crops = loaded(np.zeros((40, 50, 3), np.uint8), visible_masks=[soft])
+    assert torch.equal(crops["original_visible_masks"][0], torch.from_numpy(soft > 0))
+    probabilities = torch.full((1, 1, 32, 32), 0.5)
+    assert not loaded.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50)).any()
+
+
+def test_post_process_objects_applies_the_mask_policy():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    visible = box_mask(40, 50, 10, 10, 10, 10)
+    crops = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=[visible])
+    amodal = torch.zeros(1, 1, 32, 32)
+    amodal[..., 16:, :] = 0.9
+    outputs = {
+        "amodal_masks": amodal,
+        "pred_visible_masks": torch.zeros(1, 1, 32, 32),
+        "coarse_amodal_masks": amodal,
+        "scores": torch.tensor([0.25]),
+    }
+    masks = crops["original_visible_masks"]
+    (raw,) = processor.post_process_objects(outputs, crops["crop_boxes"], (40, 50), masks, return_coarse=True)
+    (united,) = processor.post_process_objects(outputs, crops["crop_boxes"], (40, 50), masks, union_with_visible=True)
+    pasted = processor.post_process_amodal_masks(amodal, crops["crop_boxes"], (40, 50))[0].numpy()
+    assert np.array_equal(raw["amodal_mask"], pasted) and np.array_equal(raw["coarse_amodal_mask"], pasted)
+    assert np.array_equal(united["amodal_mask"], pasted | visible)
+    assert np.array_equal(united["occluded_mask"], (pasted | visible) & ~visible)
+    assert united["occlusion_rate"] == pytest.approx(united["occluded_mask"].sum() / united["amodal_mask"].sum())
+    rows, columns = np.nonzero(united["amodal_mask"])
+    assert united["bbox"] == [columns.min(), rows.min(), np.ptp(columns) + 1, np.ptp(rows) + 1]
+    assert raw["score"] == 0.25 and not raw["pred_visible_mask"].any() and "coarse_amodal_mask" not in united
+
+
+@pytest.mark.parametrize("as_pil", [False, True])
+def test_transparent_pixels_are_composited_over_white(as_pil):
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, 25:, 3] = 255
+    image = PIL.Image.fromarray(rgba, mode="RGBA") if as_pil else rgba
+    crops = C2FSegImageProcessor(crop_resolution=40, enlarge_ratio=10.0)(image, visible_masks=[np.ones((40, 50), bool)])
+    pixels = crops["pixel_values"][0]
+    torch.testing.assert_close(pixels[:, 20, 2], torch.ones(3))
+    torch.testing.assert_close(pixels[:, 20, 38], torch.tensor([200 / 255, 0.0, 0.0]))

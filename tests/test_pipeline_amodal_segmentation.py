@@ -119,11 +119,33 @@ def test_union_with_visible_contains_the_input_mask(segmenter):
         assert (np.asarray(result["amodal_mask"])[visible] == 255).all()
 
 
-def test_threshold_one_gives_empty_masks(segmenter):
+def test_mask_threshold_one_gives_empty_masks(segmenter):
     image, masks = scene()
-    result = segmenter(image, visible_masks=masks[:1], greedy=True, threshold=1.0)[0]
+    result = segmenter(image, visible_masks=masks[:1], greedy=True, mask_threshold=1.0)[0]
     assert not np.asarray(result["amodal_mask"]).any()
     assert result["bbox"] is None and result["occlusion_rate"] == 0.0
+
+
+def test_threshold_is_the_former_name_of_mask_threshold_and_warns(segmenter):
+    image, masks = scene()
+    expected = segmenter(image, visible_masks=masks[:1], greedy=True, mask_threshold=0.3)[0]
+    with pytest.warns(FutureWarning, match="mask_threshold"):
+        former = segmenter(image, visible_masks=masks[:1], greedy=True, threshold=0.3)[0]
+    assert np.array_equal(np.asarray(former["amodal_mask"]), np.asarray(expected["amodal_mask"]))
+    with pytest.raises(ValueError, match="give mask_threshold only"):
+        segmenter(image, visible_masks=masks[:1], threshold=0.3, mask_threshold=0.3)
+
+
+def test_the_saved_processors_thresholds_are_used(segmenter, tmp_path):
+    image, masks = scene()
+    expected = segmenter(image, visible_masks=masks[:1], greedy=True, mask_threshold=0.2)[0]
+    segmenter.model.save_pretrained(tmp_path)
+    C2FSegImageProcessor(crop_resolution=segmenter.image_processor.crop_resolution, mask_threshold=0.2).save_pretrained(
+        tmp_path
+    )
+    reloaded = pipeline("amodal-segmentation", model=str(tmp_path), trust_remote_code=False)
+    result = reloaded(image, visible_masks=masks[:1], greedy=True)[0]
+    assert np.array_equal(np.asarray(result["amodal_mask"]), np.asarray(expected["amodal_mask"]))
 
 
 def test_border_and_one_pixel_objects_work(segmenter):
@@ -165,8 +187,8 @@ def test_bad_parameters_get_a_clear_error(segmenter):
     image, masks = scene()
     with pytest.raises(ValueError, match="num_steps"):
         segmenter(image, visible_masks=masks, num_steps=0)
-    with pytest.raises(ValueError, match="threshold"):
-        segmenter(image, visible_masks=masks, threshold=1.5)
+    with pytest.raises(ValueError, match="mask_threshold"):
+        segmenter(image, visible_masks=masks, mask_threshold=1.5)
     with pytest.raises(ValueError, match="'image' key"):
         segmenter([{"picture": image, "visible_masks": masks}])
 

@@ -17,7 +17,6 @@ from c2f_hf.data.transforms import collate_object_crops
 from c2f_hf.data.video_transforms import VideoObjectClipDataset
 from c2f_hf.evaluation_runner import evaluate_model
 from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
-from c2f_hf.video_windows import frame_windows, window_starts
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
 NUM_FRAMES = 2
@@ -133,38 +132,6 @@ def test_save_and_load_round_trip(video_model, tmp_path):
     torch.testing.assert_close(loaded.generate(pixel_values, visible, greedy=True).amodal_masks, expected.amodal_masks)
 
 
-# ----- windows over long clips -----
-
-
-@pytest.mark.parametrize(
-    ("num_frames", "window_length", "starts"),
-    [(1, 4, [0]), (4, 4, [0]), (6, 4, [0, 2]), (11, 4, [0, 2, 4, 6, 7]), (9, 3, [0, 1, 2, 3, 4, 5, 6])],
-)
-def test_window_starts(num_frames, window_length, starts):
-    assert window_starts(num_frames, window_length) == starts
-
-
-@pytest.mark.parametrize(("num_frames", "window_length"), [(1, 4), (3, 4), (4, 4), (11, 4), (24, 8), (10, 5)])
-def test_every_frame_is_kept_once_from_the_window_where_it_is_most_central(num_frames, window_length):
-    owners = {}
-    for window in frame_windows(num_frames, window_length):
-        assert len(window.frame_indices) == window_length
-        for position in window.kept:
-            frame = window.frame_indices[position]
-            assert frame not in owners
-            owners[frame] = window.start
-    assert sorted(owners) == list(range(num_frames))
-    starts = window_starts(num_frames, window_length)
-    for frame, start in owners.items():
-        distance = abs(frame - (start + (window_length - 1) / 2))
-        assert all(distance <= abs(frame - (other + (window_length - 1) / 2)) for other in starts)
-
-
-def test_short_clips_repeat_their_last_frame():
-    (window,) = frame_windows(3, 4)
-    assert window.frame_indices == (0, 1, 2, 2) and window.kept == (0, 1, 2)
-
-
 # ----- the video pipeline -----
 
 
@@ -219,6 +186,22 @@ def test_empty_masks_are_accepted_on_hidden_frames(video_segmenter):
     frames, tracks = moving_clip(4, hidden_frames=(2,))
     objects = video_segmenter(frames, visible_masks=tracks, seed=0)
     assert len(objects[0]["amodal_masks"]) == 4
+
+
+def test_pipeline_applies_the_processors_mask_policy_per_frame(video_segmenter):
+    frames, tracks = moving_clip(4, hidden_frames=(2,))
+    plain = video_segmenter(frames, visible_masks=tracks, greedy=True)
+    united = video_segmenter(frames, visible_masks=tracks, greedy=True, union_with_visible=True)
+    for plain_track, united_track, visible in zip(plain, united, tracks):
+        assert set(united_track) >= {"pred_visible_masks", "occluded_masks", "bboxes", "occlusion_rates"}
+        for frame, visible_mask in enumerate(visible):
+            amodal = np.asarray(united_track["amodal_masks"][frame]) > 0
+            raw = np.asarray(plain_track["amodal_masks"][frame]) > 0
+            assert np.array_equal(amodal, raw | visible_mask)
+            occluded = np.asarray(united_track["occluded_masks"][frame]) > 0
+            assert np.array_equal(occluded, amodal & ~visible_mask)
+            expected_rate = occluded.sum() / amodal.sum() if amodal.any() else 0.0
+            assert united_track["occlusion_rates"][frame] == pytest.approx(expected_rate)
 
 
 def test_a_track_hidden_in_a_whole_window_is_refused(video_segmenter):
