@@ -216,7 +216,7 @@ def test_converted_model_computes_like_one_built_from_the_renamed_state_dict(con
     pixel_values, visible_masks, _ = random_object_batch(2, size=64)
     first = converted_model.generate(pixel_values, visible_masks, greedy=True)
     second = direct.generate(pixel_values, visible_masks, greedy=True)
-    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks", "amodal_tokens", "token_scores"):
+    for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks", "amodal_tokens", "token_scores"):
         assert torch.equal(first[name], second[name]), name
 
 

@@ -46,7 +46,7 @@ def objects():
 
 def assert_same_fp32_prediction(expected, actual):
     assert torch.equal(expected.amodal_tokens, actual.amodal_tokens)
-    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks", "scores"):
+    for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks", "scores"):
         torch.testing.assert_close(
             getattr(actual, name), getattr(expected, name), atol=FP32_TOLERANCE, rtol=FP32_TOLERANCE
         )
@@ -109,7 +109,7 @@ def test_bf16_model_matches_the_fp32_reference(model_folder, reference, objects)
     assert {parameter.dtype for parameter in fast.parameters()} == {torch.bfloat16}
     expected = reference.generate(*objects, greedy=True)
     actual = fast.generate(*objects, greedy=True)
-    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks", "token_scores"):
+    for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks", "token_scores"):
         assert getattr(actual, name).dtype == torch.float32, name
     deviation = (actual.amodal_masks - expected.amodal_masks).abs().max()
     agreement = ((actual.amodal_masks > 0.5) == (expected.amodal_masks > 0.5)).float().mean()

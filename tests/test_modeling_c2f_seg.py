@@ -75,7 +75,7 @@ def test_transformer_and_refiner_shapes(model):
 def test_generate_outputs(model):
     pixel_values, visible, _ = random_object_batch(3)
     output = model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(0))
-    for name in ("amodal_masks", "visible_masks", "coarse_amodal_masks"):
+    for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks"):
         mask = getattr(output, name)
         assert mask.shape == (3, 1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE)
         assert mask.min() >= 0 and mask.max() <= 1

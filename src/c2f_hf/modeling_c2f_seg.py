@@ -109,8 +109,8 @@ class C2FSegGenerationOutput(ModelOutput):
     Args:
         amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined amodal
             probabilities.
-        visible_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined visible
-            probabilities.
+        pred_visible_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined
+            (predicted) visible probabilities; the input visible masks are not returned.
         coarse_amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): VQ-decoded mask.
         amodal_tokens (`torch.LongTensor` of shape `(batch, sequence_length)`): the decoded codes.
         token_scores (`torch.FloatTensor` of shape `(batch, sequence_length)`): probability of each code when drawn.
@@ -118,7 +118,7 @@ class C2FSegGenerationOutput(ModelOutput):
     """
 
     amodal_masks: torch.FloatTensor | None = None
-    visible_masks: torch.FloatTensor | None = None
+    pred_visible_masks: torch.FloatTensor | None = None
     coarse_amodal_masks: torch.FloatTensor | None = None
     amodal_tokens: torch.LongTensor | None = None
     token_scores: torch.FloatTensor | None = None
@@ -912,7 +912,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         refined = self.refine(image_features, coarse)
         output = C2FSegGenerationOutput(
             amodal_masks=torch.sigmoid(refined.amodal_logits.float()),
-            visible_masks=torch.sigmoid(refined.visible_logits.float()),
+            pred_visible_masks=torch.sigmoid(refined.visible_logits.float()),
             coarse_amodal_masks=coarse.float(),
             amodal_tokens=sampled.tokens,
             token_scores=sampled.token_scores,
