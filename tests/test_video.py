@@ -15,7 +15,7 @@ from c2f_hf.data.schema import clip_to_row, load_amodal_dataset, video_features,
 from c2f_hf.data.synthetic import SyntheticConfig, generate_clips
 from c2f_hf.data.transforms import collate_object_crops
 from c2f_hf.data.video_transforms import VideoObjectClipDataset
-from c2f_hf.evaluation_runner import evaluate_model
+from c2f_hf.evaluation import evaluate_model
 from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
@@ -56,12 +56,12 @@ def test_rolling_then_unrolling_is_the_identity():
 def test_the_transformer_restores_the_frame_order_after_its_rolls(video_model):
     hidden = torch.randn(2 * NUM_FRAMES, 16, 32)
     transformer = video_model.transformer
-    blocks = transformer.blocks
-    transformer.blocks = torch.nn.ModuleList(torch.nn.Identity() for _ in range(3))
+    layers = transformer.layers
+    transformer.layers = torch.nn.ModuleList(torch.nn.Identity() for _ in range(3))
     try:
-        assert torch.equal(transformer._run_blocks(hidden), hidden)
+        assert torch.equal(transformer._run_layers(hidden), hidden)
     finally:
-        transformer.blocks = blocks
+        transformer.layers = layers
 
 
 def test_window_partition_round_trips_and_groups_frames_and_cells():
@@ -78,20 +78,32 @@ def test_window_partition_round_trips_and_groups_frames_and_cells():
 def test_one_frame_one_cell_window_reduces_temporal_attention_to_value_and_output_projections():
     """Softmax over a single key is 1, so the attention output is proj(value(x)) exactly."""
     torch.manual_seed(0)
-    block = C2FSegForAmodalSegmentation(tiny_video_config(1, 1)).transformer.blocks[0].eval()
+    block = C2FSegForAmodalSegmentation(tiny_video_config(1, 1)).transformer.layers[0].eval()
     hidden = torch.randn(3, 16, 32)
-    spatial = hidden + block.attn1(block.ln1(hidden))
-    temporal = spatial + block.attn2.proj(block.attn2.value(block.ln2(spatial)))
-    expected = temporal + block.mlp(block.ln3(temporal))
+    spatial = hidden + block.spatial_attention(block.spatial_layernorm(hidden))
+    temporal = spatial + block.temporal_attention.out_proj(
+        block.temporal_attention.value(block.temporal_layernorm(spatial))
+    )
+    expected = temporal + block.mlp(block.mlp_layernorm(temporal))
     torch.testing.assert_close(block(hidden), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_image_and_video_blocks_share_the_class_and_differ_in_attention(video_model):
-    image_block = C2FSegForAmodalSegmentation(tiny_config()).transformer.blocks[0]
-    video_block = video_model.transformer.blocks[0]
-    assert type(image_block) is type(video_block)
-    assert [name for name, _ in image_block.named_children()] == ["ln1", "attn", "ln2", "mlp"]
-    assert [name for name, _ in video_block.named_children()] == ["ln1", "attn1", "ln2", "attn2", "ln3", "mlp"]
+def test_image_and_video_layers_share_attention_and_mlp_and_differ_in_attention(video_model):
+    image_layer = C2FSegForAmodalSegmentation(tiny_config()).transformer.layers[0]
+    video_layer = video_model.transformer.layers[0]
+    assert type(image_layer).__name__ == "C2FSegTransformerLayer"
+    assert type(video_layer).__name__ == "C2FSegVideoTransformerLayer"
+    assert type(image_layer.attention) is type(video_layer.spatial_attention) is type(video_layer.temporal_attention)
+    assert type(image_layer.mlp) is type(video_layer.mlp)
+    assert [name for name, _ in image_layer.named_children()] == ["layernorm_before", "attention", "layernorm_after", "mlp"]
+    assert [name for name, _ in video_layer.named_children()] == [
+        "spatial_layernorm",
+        "spatial_attention",
+        "temporal_layernorm",
+        "temporal_attention",
+        "mlp_layernorm",
+        "mlp",
+    ]
 
 
 # ----- the composite model on clips -----

@@ -12,7 +12,7 @@ COMMAND_MODULES = [
     "c2f_hf.convert_original_checkpoint",
     "c2f_hf.data.cli",
     "c2f_hf.demo",
-    "c2f_hf.evaluation_runner",
+    "c2f_hf.evaluation.cli",
     "c2f_hf.hub",
     "c2f_hf.training.cli",
 ]

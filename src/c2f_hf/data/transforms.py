@@ -2,7 +2,8 @@
 
 A dataset row (one image, several objects, `schema.image_features()`) becomes one sample per object: the image,
 the visible mask and the targets cropped with the authors' crop rule (`object_crop_box`, enlarge ratio uniform in
-[1.5, 3] for training and 2.0 for evaluation) and resized to `crop_size`. In training the crops are flipped
+[1.5, 3] for training; for evaluation 2.0, or a saved image processor's with
+`ObjectCropTransform.from_image_processor`) and resized to `crop_size`. In training the crops are flipped
 horizontally with probability 0.5 and the input visible mask is augmented like the authors'
 (`VisibleMaskAugmentation`). Randomness comes from `numpy.random.default_rng([seed, epoch, index])`, so a
 sample depends only on the base seed, the epoch and its index.
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 import torch
 from scipy import ndimage
 
-from ..image_processing_c2f_seg import CropBox, crop_image, crop_mask, object_crop_box
+from ..image_processing_c2f_seg import C2FSegImageProcessor, CropBox, crop_image, crop_mask, object_crop_box
 
 VISIBLE_SOURCES = ("gt", "predicted")
 _DECODER = datasets.Image()
@@ -103,6 +104,14 @@ class ObjectCropTransform:
     flip_probability: float = 0.5
     augmentation: VisibleMaskAugmentation | None = VisibleMaskAugmentation()
 
+    @classmethod
+    def from_image_processor(cls, image_processor: C2FSegImageProcessor) -> "ObjectCropTransform":
+        """The evaluation crops of a (saved) image processor: its `crop_resolution` and `enlarge_ratio`, no
+        augmentation, so evaluation crops objects exactly like the processor and the pipelines."""
+        return cls(
+            crop_size=image_processor.crop_resolution, training=False, enlarge_ratio=image_processor.enlarge_ratio
+        )
+
     def __call__(
         self,
         image: np.ndarray,
@@ -125,7 +134,7 @@ class ObjectCropTransform:
         return self.finish(sample, box, flipped)
 
     def draw_geometry(self, rng: np.random.Generator) -> tuple[float, bool]:
-        """The enlarge ratio and whether to flip: drawn in training, fixed (2.0, no flip) otherwise."""
+        """The enlarge ratio and whether to flip: drawn in training, fixed (`enlarge_ratio`, no flip) otherwise."""
         enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
         flipped = self.training and bool(rng.random() < self.flip_probability)
         return enlarge_ratio, flipped

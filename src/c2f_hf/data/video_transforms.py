@@ -2,9 +2,9 @@
 
 A video dataset row (one clip, several tracked objects, `schema.video_features()`) becomes one sample per
 (clip, object, window): T consecutive frames (T = the model's `num_frames`) whose windows start every `stride`
-frames (default T // 2, plus a last window ending at the clip's end, `video_windows.window_starts`), kept only
-when the object is visible in at least one frame of the window. All frames of a window are cropped with **one**
-box: the authors' crop rule applied to the union of the object's visible masks over the window
+frames (default T // 2, plus a last window ending at the clip's end, `video_processing_c2f_seg.window_starts`),
+kept only when the object is visible in at least one frame of the window. All frames of a window are cropped
+with **one** box: the authors' crop rule applied to the union of the object's visible masks over the window
 (`clip_crop_box`); frames where the object is fully hidden keep an empty visible mask, so the model learns to
 predict its amodal mask from the other frames. (The authors crop each frame with its own box and rescale all
 frames by one factor; one box per window keeps the object's motion visible inside the crops and makes
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..image_processing_c2f_seg import clip_crop_box, crop_image, crop_mask
-from ..video_windows import window_starts
+from ..video_processing_c2f_seg import window_starts
 from .transforms import ObjectCropTransform, decode_mask, decode_rgb
 
 

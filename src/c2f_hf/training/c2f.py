@@ -17,7 +17,7 @@ from ..configuration_c2f_seg import C2FSegConfig
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
 from ..data.video_transforms import VideoObjectClipDataset
-from ..evaluation_runner import evaluate_model
+from ..evaluation import evaluate_model
 from ..image_processing_c2f_seg import C2FSegImageProcessor
 from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
@@ -34,7 +34,15 @@ from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
-NO_DECAY_NAMES = ("bias", "ln1.weight", "ln2.weight")
+# The authors' no-decay names ("bias", "ln1.weight", "ln2.weight") in our names: the video layers' MLP LayerNorm
+# (their `ln3`) is decayed, as in their code.
+NO_DECAY_NAMES = (
+    "bias",
+    "layernorm_before.weight",
+    "layernorm_after.weight",
+    "spatial_layernorm.weight",
+    "temporal_layernorm.weight",
+)
 NUM_SAMPLE_OBJECTS = 8
 
 

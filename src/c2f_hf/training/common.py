@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from ..data.video_frames import frame_dataset
 from ..data.video_transforms import VideoObjectClipDataset
-from ..evaluation_runner import frame_dataset
 from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)

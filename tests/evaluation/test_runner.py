@@ -1,64 +1,24 @@
-"""The evaluation runner and `c2f-hf evaluate` on tiny synthetic datasets with a randomly initialised tiny model."""
-
-import json
+"""`evaluate_model` (`c2f_hf.evaluation.runner`) on tiny synthetic datasets with a randomly initialised tiny model."""
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from evaluation_testing import VARIANTS
 
-from c2f_hf import C2FSegForAmodalSegmentation
-from c2f_hf.cli import main
 from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
 from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
 from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops, decode_mask
+from c2f_hf.data.video_frames import frame_dataset
 from c2f_hf.evaluation import (
-    CONVEX_HULL_BASELINE,
     VISIBLE_BASELINE,
     AmodalMetrics,
     EvaluationResults,
     MaskAnnotation,
     coco_mask_ap,
-)
-from c2f_hf.evaluation_runner import (
-    ObjectTargets,
-    add_objects,
     evaluate_model,
-    frame_dataset,
-    paste_amodal_masks,
-    read_object_targets,
 )
-from c2f_testing import tiny_config
-
-VARIANTS = ["model", "model_union_visible", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("images")
-    main(["data", "synthetic", "--out", str(folder), "--num-train", "0", "--num-test", "4", "--size", "64"])
-    return folder
-
-
-@pytest.fixture(scope="module")
-def video_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("videos")
-    arguments = ["--num-train", "0", "--num-test", "2", "--size", "64", "--video", "--num-frames", "4"]
-    main(["data", "synthetic", "--out", str(folder), *arguments])
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    C2FSegForAmodalSegmentation(tiny_config()).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_model(model_folder):
-    return C2FSegForAmodalSegmentation.from_pretrained(model_folder)
+from c2f_hf.evaluation.runner import paste_amodal_masks
+from c2f_hf.evaluation.targets import ObjectTargets, add_objects, read_object_targets
 
 
 def _all_means(results: EvaluationResults) -> list[float]:
@@ -247,38 +207,7 @@ def test_video_datasets_are_evaluated_per_frame_without_hidden_objects(video_fol
     expected = sum(visible_per_track_frame)
     assert expected < len(visible_per_track_frame)  # the synthetic clips hide an object in some frame
 
-    frames = frame_dataset(clips, tmp_path)
-    assert sum(len(row["objects"]) for row in frames) == expected
-    assert frames[0]["image_id"] == f"{clips[0]['video_id']}/0"
-    assert all(np.asarray(item["visible_mask"]).any() for row in frames for item in row["objects"])
-
+    frames = frame_dataset(clips, tmp_path)  # its rows are tested in tests/data/test_video_frames.py
     results = evaluate_model(tiny_model, clips, batch_size=16, progress=False)
     assert results.num_objects_added == expected and results.num_images == len(frames)
     assert evaluate_model(tiny_model, clips, max_objects=3, progress=False).num_objects_added == 3
-
-
-def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, capsys):
-    out = tmp_path / "report"
-    arguments = ["--model", str(model_folder), "--dataset", str(image_folder), "--out", str(out)]
-    options = ["--max-objects", "6", "--batch-size", "4", "--num-steps", "2", "--occlusion-range", "0", "0.9"]
-    assert main(["evaluate", *arguments, *options]) == 0
-
-    assert {path.name for path in out.iterdir()} == {"metrics.json", "metrics.md", "per_bin_miou.png"}
-    results = EvaluationResults.from_dict(json.loads((out / "metrics.json").read_text()))
-    assert results.num_objects_added == 6 and results.occlusion_range == (0.0, 0.9)
-    settings = results.run_settings
-    assert settings["model"] == str(model_folder) and settings["dataset"] == str(image_folder)
-    assert settings["dataset_split"] == "test" and settings["num_steps"] == 2 and settings["batch_size"] == 4
-    assert settings["seed"] == 0 and settings["greedy"] is False and settings["visible_source"] == "gt"
-    assert settings["max_objects"] == 6 and settings["crop_size"] > 0 and settings["device"] == "cpu"
-    markdown = (out / "metrics.md").read_text()
-    assert all(f"| {name} |" in markdown for name in VARIANTS)
-    assert markdown.strip() in capsys.readouterr().out
-    with Image.open(out / "per_bin_miou.png") as chart:
-        chart.load()
-        assert chart.size == (960, 720)
-
-    with pytest.raises(SystemExit):
-        main(["evaluate", *arguments, "--batch-size", "0"])
-    with pytest.raises(SystemExit, match="predicted_visible_masks"):
-        main(["evaluate", *arguments, "--visible-source", "predicted"])

@@ -1,106 +1,13 @@
-"""Metrics, COCO AP, baselines and the report writer of `c2f_hf.evaluation`, on hand-computed toy masks."""
+"""`AmodalMetrics` and `EvaluationResults` (`c2f_hf.evaluation.accumulator`), on hand-computed toy masks."""
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from evaluation_testing import box_mask
 
-from c2f_hf.evaluation import (
-    CONVEX_HULL_BASELINE,
-    FISHBOWL_OCCLUSION_RANGE,
-    VISIBLE_BASELINE,
-    AmodalMetrics,
-    EvaluationResults,
-    MaskAnnotation,
-    baseline_predictions,
-    coco_mask_ap,
-    convex_hull_mask,
-    iou,
-    occluded_iou,
-    occluded_mask,
-    occlusion_bin,
-    occlusion_rate,
-    prediction_variants,
-    to_bool_mask,
-    union_with_visible,
-    write_report,
-)
-
-
-def box_mask(top: int, left: int, bottom: int, right: int, size: int = 10) -> np.ndarray:
-    """A bool (size, size) mask with rows [top, bottom) and columns [left, right) set."""
-    mask = np.zeros((size, size), dtype=bool)
-    mask[top:bottom, left:right] = True
-    return mask
-
-
-# Per-object metrics -------------------------------------------------------------------------------------------
-
-
-def test_to_bool_mask_accepts_numpy_torch_and_pil():
-    expected = box_mask(2, 2, 5, 5)
-    as_float_tensor = torch.from_numpy(expected.astype(np.float32)) * 0.9
-    as_pil = Image.fromarray(expected.astype(np.uint8) * 255, mode="L")
-    for mask in (expected, expected.astype(np.uint8), as_float_tensor, torch.from_numpy(expected), as_pil):
-        result = to_bool_mask(mask)
-        assert result.dtype == bool
-        np.testing.assert_array_equal(result, expected)
-
-
-def test_to_bool_mask_rejects_non_2d_with_the_argument_name():
-    with pytest.raises(ValueError, match="visible_mask.*shape \\(1, 10, 10\\)"):
-        to_bool_mask(np.zeros((1, 10, 10)), "visible_mask")
-
-
-def test_iou_hand_computed():
-    prediction = box_mask(0, 0, 4, 4)  # 16 pixels
-    target = box_mask(2, 2, 6, 6)  # 16 pixels, overlap 2x2 = 4
-    assert iou(prediction, target) == pytest.approx(4 / 28)
-    assert iou(target, target) == 1.0
-    assert iou(prediction, box_mask(6, 6, 8, 8)) == 0.0
-
-
-def test_iou_of_two_empty_masks_is_one_and_shapes_must_match():
-    empty = np.zeros((5, 5), dtype=bool)
-    assert iou(empty, empty) == 1.0
-    with pytest.raises(ValueError, match="same"):
-        iou(empty, np.zeros((5, 6), dtype=bool))
-
-
-def test_occluded_iou_hand_computed():
-    amodal = box_mask(0, 0, 4, 4)  # 16 pixels
-    visible = box_mask(0, 0, 2, 4)  # top half visible, occluded region = rows 2-3 (8 pixels)
-    # Prediction minus visible: rows 0-1 of column 4 (2 pixels) and row 2, columns 0-4 (5 pixels); 4 of these 7 lie
-    # in the occluded region, so the union is 7 + 8 - 4 = 11.
-    prediction = box_mask(0, 0, 3, 5)
-    assert occluded_iou(prediction, amodal, visible) == pytest.approx(4 / 11)
-    assert occluded_iou(amodal, amodal, visible) == 1.0
-    np.testing.assert_array_equal(occluded_mask(amodal, visible), box_mask(2, 0, 4, 4))
-
-
-def test_occluded_iou_is_none_without_occlusion():
-    amodal = box_mask(0, 0, 4, 4)
-    assert occluded_iou(box_mask(0, 0, 6, 6), amodal, amodal) is None
-    assert occluded_iou(amodal, amodal, box_mask(0, 0, 6, 6)) is None  # visible covers the amodal mask
-
-
-def test_occlusion_rate_from_masks():
-    assert occlusion_rate(box_mask(0, 0, 4, 4), box_mask(0, 0, 1, 4)) == pytest.approx(0.75)
-    assert occlusion_rate(np.zeros((4, 4), bool), np.zeros((4, 4), bool)) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("rate", "expected_bin"),
-    [(0.0, 0), (0.0999, 0), (0.1, 1), (0.2999, 1), (0.3, 2), (0.5, 3), (0.6999, 3), (0.7, 4), (1.0, 4)],
-)
-def test_occlusion_bins_are_closed_on_the_left_and_the_last_is_closed(rate, expected_bin):
-    assert occlusion_bin(rate) == expected_bin
-
-
-# Accumulator --------------------------------------------------------------------------------------------------
+from c2f_hf.evaluation import FISHBOWL_OCCLUSION_RANGE, VISIBLE_BASELINE, AmodalMetrics, EvaluationResults, write_report
 
 
 def three_objects_metrics(occlusion_range=None) -> AmodalMetrics:
@@ -189,45 +96,6 @@ def test_accumulator_validates_its_inputs():
         metrics.add_batch({"model": [amodal]}, [amodal], [amodal, amodal], image_ids=[0])
 
 
-# COCO AP ------------------------------------------------------------------------------------------------------
-
-
-def test_coco_ap_perfect_predictions_score_one():
-    masks = [box_mask(0, 0, 4, 4), box_mask(5, 5, 9, 9), box_mask(1, 1, 8, 3)]
-    image_ids, categories = [0, 0, 1], [1, 2, 1]
-    ground_truths = [MaskAnnotation.from_mask(m, i, c) for m, i, c in zip(masks, image_ids, categories)]
-    detections = [MaskAnnotation.from_mask(m, i, c, score=0.9) for m, i, c in zip(masks, image_ids, categories)]
-    assert coco_mask_ap(ground_truths, detections) == {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "AR100": 1.0}
-
-
-def test_coco_ap_all_wrong_predictions_score_zero_and_prints_nothing(capsys):
-    ground_truths = [MaskAnnotation.from_mask(box_mask(0, 0, 4, 4), "a")]
-    detections = [MaskAnnotation.from_mask(box_mask(6, 6, 10, 10), "a", score=0.8)]
-    assert coco_mask_ap(ground_truths, detections) == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR100": 0.0}
-    assert capsys.readouterr().out == ""
-
-
-def test_coco_ap_half_recall_matches_the_101_point_interpolation():
-    # Two objects, the confident detection is right and the other misses: precision 1 up to recall 0.5, so
-    # 51 of COCO's 101 recall thresholds have precision 1.
-    ground_truths = [
-        MaskAnnotation.from_mask(box_mask(0, 0, 4, 4), 0),
-        MaskAnnotation.from_mask(box_mask(6, 6, 9, 9), 0),
-    ]
-    detections = [
-        MaskAnnotation.from_mask(box_mask(0, 0, 4, 4), 0, score=0.9),
-        MaskAnnotation.from_mask(box_mask(0, 6, 2, 9), 0, score=0.3),
-    ]
-    result = coco_mask_ap(ground_truths, detections)
-    assert result["AP"] == pytest.approx(51 / 101) and result["AP50"] == pytest.approx(51 / 101)
-    assert result["AR100"] == pytest.approx(0.5)
-
-
-def test_coco_ap_without_ground_truth_is_none():
-    detections = [MaskAnnotation.from_mask(box_mask(0, 0, 4, 4), 0, score=0.5)]
-    assert coco_mask_ap([], detections) == {"AP": None, "AP50": None, "AP75": None, "AR100": None}
-
-
 def test_accumulator_computes_ap_when_scores_are_present():
     metrics = AmodalMetrics()
     amodal, visible = box_mask(0, 0, 4, 4), box_mask(0, 0, 2, 4)
@@ -244,9 +112,6 @@ def test_accumulator_skips_ap_when_some_scores_are_missing():
     metrics.add({"model": amodal}, amodal, amodal, image_id=0, score=0.9)
     metrics.add({"model": amodal}, amodal, amodal, image_id=1)
     assert metrics.compute().variants["model"].ap is None
-
-
-# Unmatched detections and missed objects ----------------------------------------------------------------------
 
 
 def one_detected_object_metrics(occlusion_range=None) -> AmodalMetrics:
@@ -352,101 +217,3 @@ def test_unmatched_detections_and_missed_objects_are_validated():
         metrics.add_unmatched_detection(mismatched, image_id=0, score=0.5)
     with pytest.raises(ValueError, match="not percent"):
         metrics.add_missed_object(box_mask(0, 0, 2, 2), image_id=0, occlusion_rate=40)
-
-
-# Baselines and post-processing --------------------------------------------------------------------------------
-
-
-def test_convex_hull_of_a_square_is_the_square():
-    square = box_mask(2, 3, 7, 8)
-    np.testing.assert_array_equal(convex_hull_mask(square), square)
-
-
-def test_convex_hull_of_an_l_shape_is_the_triangle_of_pixel_centres():
-    l_shape = np.zeros((6, 6), dtype=bool)
-    l_shape[1:5, 1] = True  # column 1, rows 1-4
-    l_shape[4, 1:5] = True  # row 4, columns 1-4
-    # Hull of the centres: triangle (1, 1), (4, 1), (4, 4); pixels on or below its diagonal, 1+2+3+4 = 10.
-    expected = np.zeros((6, 6), dtype=bool)
-    for row in range(1, 5):
-        expected[row, 1 : row + 1] = True
-    hull = convex_hull_mask(torch.from_numpy(l_shape))
-    np.testing.assert_array_equal(hull, expected)
-    assert hull.sum() == 10
-
-
-def test_convex_hull_of_a_thick_l_shape_has_the_polygon_area():
-    l_shape = box_mask(0, 0, 8, 3, size=8) | box_mask(5, 0, 8, 8, size=8)
-    # Centres span the hexagon (0,0) (0,2) (5,7) (7,7) (7,0): pixels with column <= row + 2, below row 0-4.
-    expected = np.fromfunction(lambda row, column: column <= row + 2, (8, 8))
-    np.testing.assert_array_equal(convex_hull_mask(l_shape), expected)
-
-
-@pytest.mark.parametrize(
-    "mask",
-    [
-        np.zeros((5, 5), dtype=bool),
-        box_mask(2, 2, 3, 3, size=5),
-        box_mask(1, 0, 2, 5, size=5),
-        box_mask(0, 2, 5, 3, size=5),
-        np.eye(5, dtype=bool),
-        np.fliplr(np.eye(5, dtype=bool)),
-    ],
-    ids=["empty", "one-pixel", "row", "column", "diagonal", "anti-diagonal"],
-)
-def test_convex_hull_of_degenerate_masks_is_the_mask_itself(mask):
-    np.testing.assert_array_equal(convex_hull_mask(mask), mask)
-
-
-def test_convex_hull_contains_random_masks():
-    generator = np.random.default_rng(0)
-    for _ in range(20):
-        mask = generator.random((16, 12)) < 0.1
-        hull = convex_hull_mask(mask)
-        assert np.all(hull[mask])
-        np.testing.assert_array_equal(convex_hull_mask(hull), hull)  # the hull mask is already convex
-
-
-def test_union_with_visible_and_prediction_variants():
-    prediction, visible = box_mask(0, 0, 4, 4), box_mask(3, 3, 6, 6)
-    union = union_with_visible(torch.from_numpy(prediction).float(), visible)
-    assert union.dtype == bool and union.sum() == 16 + 9 - 1
-    np.testing.assert_array_equal(union, prediction | visible)
-    variants = prediction_variants(prediction, visible)
-    assert list(variants) == ["model", "model_union_visible", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
-    np.testing.assert_array_equal(variants["model_union_visible"], union)
-    np.testing.assert_array_equal(baseline_predictions(visible)[VISIBLE_BASELINE], visible)
-
-
-# Report -------------------------------------------------------------------------------------------------------
-
-
-def test_write_report_files(tmp_path):
-    metrics = AmodalMetrics()
-    amodal, visible = box_mask(0, 0, 4, 4), box_mask(0, 0, 2, 4)
-    for index in range(3):
-        metrics.add(prediction_variants(amodal, visible), amodal, visible, image_id=index, score=0.5 + index / 10)
-    results = metrics.compute()
-    paths = write_report(results, tmp_path / "report", chart_size=(800, 600))
-    assert {path.name for path in (tmp_path / "report").iterdir()} == {"metrics.json", "metrics.md", "per_bin_miou.png"}
-
-    loaded = json.loads(paths["json"].read_text())
-    assert EvaluationResults.from_dict(loaded) == results
-    assert loaded["variants"]["model"]["bins"][3]["num_objects"] == 3
-
-    markdown = paths["markdown"].read_text()
-    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [row.split(" | ")[0].strip("| ") for row in rows[1:5]] == list(results.variants)
-    assert "| model | 100.00 | 100.00 |" in markdown and "AR100" in rows[0]
-    assert f"| {VISIBLE_BASELINE} | 50.00 | 0.00 |" in markdown
-
-    with Image.open(paths["chart"]) as chart:
-        assert chart.size == (800, 600)
-        assert len(chart.getcolors(maxcolors=100_000)) > 3  # bars, text and axes were drawn
-
-
-def test_report_without_objects_still_writes(tmp_path):
-    results = AmodalMetrics(occlusion_range=(0.1, 0.7)).compute()
-    paths = write_report(results, tmp_path)
-    assert "Objects counted: 0 of 0" in paths["markdown"].read_text()
-    assert math.isclose(json.loads(paths["json"].read_text())["occlusion_range"][1], 0.7)

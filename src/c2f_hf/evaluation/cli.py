@@ -1,0 +1,110 @@
+"""`c2f-hf evaluate`: load a model folder and its saved image processor, run `evaluate_model`, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import default_model_path
+from ..data.schema import load_amodal_dataset
+from ..data.transforms import VISIBLE_SOURCES
+from ..image_processing_c2f_seg import C2FSegImageProcessor
+from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .report import format_markdown, write_report
+from .runner import evaluate_model
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.json"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add `evaluate`."""
+    evaluate = subparsers.add_parser("evaluate", help="score a model against the visible and convex-hull baselines")
+    evaluate.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
+    evaluate.add_argument("--dataset", type=Path, required=True, help="dataset folder (<split>.parquet files)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--visible-source", choices=VISIBLE_SOURCES, default="gt", help="model input masks")
+    evaluate.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=8)
+    evaluate.add_argument(
+        "--occlusion-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="count only these occlusion rates"
+    )
+    evaluate.add_argument("--max-objects", type=_positive_int, help="evaluate only the first N objects")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json, metrics.md, the chart")
+    evaluate.add_argument(
+        "--save-predictions",
+        action="store_true",
+        help=f"also write every model prediction (full-size amodal mask as COCO RLE, score) to {PREDICTIONS_FILE}",
+    )
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def _model_path(model: str | None) -> str:
+    if model is not None:
+        return model
+    try:
+        return str(default_model_path())
+    except FileNotFoundError as error:
+        raise SystemExit(f"--model not given and {error}") from error
+
+
+def _image_processor(model_path: str) -> C2FSegImageProcessor | None:
+    """The model folder's (or Hub repo's) saved processor; None, so `evaluate_model` builds the default one for the
+    model's crop size, when there is none (e.g. a bare `save_pretrained` of the model)."""
+    try:
+        return C2FSegImageProcessor.from_pretrained(model_path)
+    except OSError:
+        logger.warning("%s has no preprocessor_config.json; using the default processor settings", model_path)
+        return None
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate with the model folder's saved image processor, write the report (and, with `--save-predictions`,
+    the predictions) into `args.out` and print its Markdown."""
+    model_path = _model_path(args.model)
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
+    image_processor = _image_processor(model_path)
+    dataset = load_amodal_dataset(args.dataset, args.split)
+    predictions = [] if args.save_predictions else None
+    try:
+        results = evaluate_model(
+            model,
+            dataset,
+            image_processor=image_processor,
+            batch_size=args.batch_size,
+            num_steps=args.num_steps,
+            seed=args.seed,
+            greedy=args.greedy,
+            visible_source=args.visible_source,
+            occlusion_range=args.occlusion_range,
+            max_objects=args.max_objects,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            predictions=predictions,
+        )
+    except ValueError as error:
+        raise SystemExit(f"evaluate: {error}") from error
+    results.run_settings["dataset"] = str(args.dataset)
+    paths = write_report(results, args.out)
+    if predictions is not None:
+        paths["predictions"] = args.out / PREDICTIONS_FILE
+        paths["predictions"].write_text(json.dumps(predictions) + "\n", encoding="utf-8")
+    logger.info("wrote %s", {kind: str(path) for kind, path in paths.items()})
+    print(format_markdown(results))
+    return 0
+
+
+__all__ = ["add_cli_commands", "run_evaluate"]
