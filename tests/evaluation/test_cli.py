@@ -2,12 +2,18 @@
 
 import json
 
+import numpy as np
 import pytest
 from evaluation_testing import VARIANTS
 from PIL import Image
+from pycocotools import mask as mask_utils
+from transformers import pipeline
 
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.cli import main
-from c2f_hf.evaluation import EvaluationResults
+from c2f_hf.data.schema import load_amodal_dataset
+from c2f_hf.evaluation import EvaluationResults, evaluate_model
+from c2f_testing import TINY_IMAGE_SIZE, save_tiny_model
 
 
 def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, capsys):
@@ -35,3 +41,44 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
         main(["evaluate", *arguments, "--batch-size", "0"])
     with pytest.raises(SystemExit, match="predicted_visible_masks"):
         main(["evaluate", *arguments, "--visible-source", "predicted"])
+
+
+def _saved_masks(path) -> dict[tuple[str, int], np.ndarray]:
+    """`predictions.json` as {(image id, object index): full-size bool amodal mask}."""
+    return {
+        (item["image_id"], item["object_index"]): mask_utils.decode(item["segmentation"]).astype(bool)
+        for item in json.loads(path.read_text())
+    }
+
+
+def test_cli_evaluate_and_the_pipeline_give_identical_masks_with_the_saved_processor(image_folder, tmp_path):
+    model_folder = save_tiny_model(tmp_path / "model")
+    saved = C2FSegImageProcessor(crop_resolution=TINY_IMAGE_SIZE, enlarge_ratio=1.7, mask_threshold=0.4)
+    saved.save_pretrained(model_folder)
+    out = tmp_path / "report"
+    arguments = ["--model", str(model_folder), "--dataset", str(image_folder), "--out", str(out)]
+    assert main(["evaluate", *arguments, "--greedy", "--batch-size", "1", "--save-predictions"]) == 0
+    settings = json.loads((out / "metrics.json").read_text())["run_settings"]
+    assert (settings["enlarge_ratio"], settings["mask_threshold"]) == (1.7, 0.4)
+    evaluated = _saved_masks(out / "predictions.json")
+
+    segmenter = pipeline("amodal-segmentation", model=str(model_folder), trust_remote_code=False)
+    dataset = load_amodal_dataset(image_folder, "test")
+    piped = {}
+    for row in dataset:
+        visible_masks = [np.asarray(item["visible_mask"].convert("L")) > 127 for item in row["objects"]]
+        for index, result in enumerate(segmenter(row["image"], visible_masks=visible_masks, greedy=True)):
+            piped[(row["image_id"], index)] = np.asarray(result["amodal_mask"]) > 0
+    assert evaluated.keys() == piped.keys() and len(piped) > 0
+    for key, mask in piped.items():
+        np.testing.assert_array_equal(evaluated[key], mask, err_msg=str(key))
+
+    # The saved settings matter: the class defaults (enlarge ratio 2.0, threshold 0.5) give other masks.
+    default_predictions = []
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
+    evaluate_model(model, dataset, greedy=True, batch_size=1, progress=False, predictions=default_predictions)
+    defaults = {(item["image_id"], item["object_index"]): item for item in default_predictions}
+    assert any(
+        not np.array_equal(mask_utils.decode(defaults[key]["segmentation"]).astype(bool), mask)
+        for key, mask in piped.items()
+    )
