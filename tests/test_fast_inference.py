@@ -145,7 +145,7 @@ def test_bf16_pipeline_agrees_with_the_fp32_pipeline(model_folder):
 
 def test_eager_and_sdpa_attention_agree(model_folder, objects):
     eager, sdpa = load(model_folder, attn_implementation="eager"), load(model_folder, attn_implementation="sdpa")
-    assert {block.attn.config._attn_implementation for block in eager.transformer.blocks} == {"eager"}
+    assert {layer.attention.config._attn_implementation for layer in eager.transformer.layers} == {"eager"}
     assert sdpa.transformer.config._attn_implementation == "sdpa"
     pixel_values, visible_masks = objects
     features, tokens = sdpa.encode_image(pixel_values), sdpa.encode_masks(visible_masks)
@@ -162,7 +162,7 @@ def test_set_attn_implementation_switches_the_kernel(model_folder, objects):
     model = load(model_folder)
     expected = model.generate(*objects, greedy=True)
     model.set_attn_implementation("eager")
-    assert model.transformer.blocks[0].attn.config._attn_implementation == "eager"
+    assert model.transformer.layers[0].attention.config._attn_implementation == "eager"
     assert_same_fp32_prediction(expected, model.generate(*objects, greedy=True))
 
 

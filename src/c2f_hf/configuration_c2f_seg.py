@@ -47,6 +47,8 @@ class C2FSegVQConfig(PreTrainedConfig):
         dropout (`float`, defaults to 0.0): dropout inside the residual blocks.
         norm_num_groups (`int`, defaults to 32): groups of every GroupNorm.
         norm_eps (`float`, defaults to 1e-6): epsilon of every GroupNorm.
+        initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights (the
+            VQ model has none besides the codebook, which is initialised U(-1/n, 1/n)).
     """
 
     model_type = "c2f_seg_vq"
@@ -65,6 +67,7 @@ class C2FSegVQConfig(PreTrainedConfig):
     dropout: float = 0.0
     norm_num_groups: int = 32
     norm_eps: float = 1e-6
+    initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
         self.channel_multipliers = list(self.channel_multipliers)
@@ -190,11 +193,13 @@ class C2FSegRefinerConfig(PreTrainedConfig):
 
     Args:
         backbone_channels (`list[int]`, defaults to `[256, 512, 1024, 2048]`): channels of the four feature maps.
-        hidden_size (`int`, defaults to 256): channels of the projected last feature map (`conv_in`).
-        decoder_channels (`list[int]`, defaults to `[128, 64, 32, 16]`): channels after `lay2`, `lay3`, `lay4_*`
-            and `lay5_*`.
+        hidden_size (`int`, defaults to 256): channels of the projected last feature map (`feature_projection`).
+        decoder_channels (`list[int]`, defaults to `[128, 64, 32, 16]`): channels after `trunk_layer2`,
+            `trunk_layer3` and each branch's `layer1` and `layer2` (the authors' `lay2`, `lay3`, `lay4_*`, `lay5_*`).
         batch_norm_eps (`float`, defaults to 1e-5): epsilon of every BatchNorm.
         attention_eps (`float`, defaults to 1e-6): added to the mask area in the mask-guided attention.
+        initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights (the
+            refiner has none: its convolutions keep torch's default init).
     """
 
     model_type = "c2f_seg_refiner"
@@ -205,6 +210,7 @@ class C2FSegRefinerConfig(PreTrainedConfig):
     decoder_channels: list[int] | tuple[int, ...] = (128, 64, 32, 16)
     batch_norm_eps: float = 1e-5
     attention_eps: float = 1e-6
+    initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
         self.backbone_channels = list(self.backbone_channels)
@@ -230,8 +236,12 @@ class C2FSegConfig(PreTrainedConfig):
         vq_config (`dict` or `C2FSegVQConfig`, *optional*): the mask VQ-GAN.
         transformer_config (`dict` or `C2FSegTransformerConfig`, *optional*): the transformer.
         refiner_config (`dict` or `C2FSegRefinerConfig`, *optional*): the refiner.
-        backbone_config (`dict` or `ResNetConfig`, *optional*): the image backbone (ResNet-50 by default); its last
-            stage runs at stride 1, so the backbone's output stride is 16.
+        backbone_config (`dict` or `ResNetConfig`, *optional*): the image backbone (ResNet-50 by default), run as a
+            `transformers.ResNetBackbone`; its `out_features` are set to its four stages.
+        backbone_last_stage_stride (`int`, defaults to 1): stride of the backbone's last stage (of its first
+            block's strided and shortcut convolutions, which `ResNetConfig` cannot express). 1, as in the authors'
+            backbone, keeps the last map at stride 16, next to the third one; 2 is the stock ResNet (output stride
+            32) and then needs `image_size` divisible by 32.
         image_size (`int`, defaults to 256): side of the square object crops.
         num_sampling_steps (`int`, defaults to 3): MaskGIT decoding steps K.
         sampling_top_k (`int`, defaults to 3): codes kept per cell when sampling at inference.
@@ -240,6 +250,8 @@ class C2FSegConfig(PreTrainedConfig):
         min_mask_ratio (`float`, defaults to 0.5): lower bound of the training mask ratio; 1.0 masks every cell, which
             trains only the single-pass (K = 1) prediction.
         label_smoothing (`float`, defaults to 0.1): label smoothing of the token cross-entropy.
+        initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights; each
+            sub-model reads the field of its own config.
     """
 
     model_type = "c2f_seg"
@@ -261,11 +273,25 @@ class C2FSegConfig(PreTrainedConfig):
     choice_temperature: float = 4.5
     min_mask_ratio: float = 0.5
     label_smoothing: float = 0.1
+    backbone_last_stage_stride: int = 1
+    initializer_range: float = 0.02
 
-    backbone_output_stride = 16
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # The refiner and the transformer read all four stage outputs of the backbone.
+        self.backbone_config.out_features = list(self.backbone_config.stage_names[1:])
+
+    @property
+    def backbone_output_stride(self) -> int:
+        """Stride of the backbone's last map: 16 with a stride-1 last stage, 32 with the stock stride 2."""
+        return 16 * self.backbone_last_stage_stride
 
     def validate_architecture(self):
         _check_positive(self, "image_size", "num_sampling_steps", "sampling_top_k", "training_top_k")
+        if self.backbone_last_stage_stride not in (1, 2):
+            raise ValueError(
+                f"C2FSegConfig.backbone_last_stage_stride must be 1 or 2, got {self.backbone_last_stage_stride}."
+            )
         vq, transformer, refiner, backbone = (
             self.vq_config,
             self.transformer_config,

@@ -1,25 +1,27 @@
 """Conversion of the authors' released checkpoints into `C2FSegForAmodalSegmentation` state dicts.
 
-The rename rule (one-to-one, no reshaping; only the ResNet classifier `fc` is dropped):
+The authors' names live in one place: `ORIGINAL_KEY_MAPPING`, an ordered table of rules, each a regular
+expression over `"<section>.<key>"` (the section being the entry of the authors' file: `g_model` of
+`vqgan_<DS>.pth`; `model`, `img_encoder` and `refine` of `c2f_seg_<DS>.pth`) and our key as a template of its
+groups. The first rule that matches the whole name wins; a name no rule matches is reported, never guessed. The
+rename is one-to-one, no tensor is reshaped, and only the ResNet classifier `fc` is dropped:
 
-| authors' file and key                          | our key                                             |
-|------------------------------------------------|-----------------------------------------------------|
-| `vqgan_<DS>.pth['g_model'][K]`                 | `vq_model.K`                                        |
-| `c2f_seg_<DS>.pth['model'][K]`                 | `transformer.K`                                     |
-| `c2f_seg_<DS>.pth['refine'][K]`                | `refiner.K`                                         |
-| `c2f_seg_<DS>.pth['img_encoder']['encoder.model.' + K]` | `backbone.` + `rename_resnet_key(K)`       |
+| authors' section | our sub-model | examples                                                                |
+|------------------|---------------|-------------------------------------------------------------------------|
+| `g_model`        | `vq_model`    | `encoder.down.{i}.block.{j}.nin_shortcut` -> `encoder.down_blocks.{i}.resnets.{j}.conv_shortcut` |
+| `model`          | `transformer` | `blocks.{i}.attn.proj` -> `layers.{i}.attention.out_proj`; `m_bias` -> `prediction_head.bias` |
+| `refine`         | `refiner`     | `lay4_vm` -> `visible_branch.layer1.convolution`; `bn4_am` -> `amodal_branch.layer1.normalization` |
+| `img_encoder`    | `backbone`    | torchvision `encoder.model.layer{s}.{i}.conv{k}` -> `encoder.stages.{s-1}.layers.{i}.layer.{k-1}.convolution` |
 
-`rename_resnet_key` maps torchvision's ResNet names onto `transformers`' ResNet names:
-`conv1`/`bn1` -> `embedder.embedder.convolution`/`.normalization`;
-`layer{s}.{i}.conv{k}`/`bn{k}` -> `encoder.stages.{s-1}.layers.{i}.layer.{k-1}.convolution`/`.normalization`;
-`layer{s}.{i}.downsample.0`/`.1` -> `encoder.stages.{s-1}.layers.{i}.shortcut.convolution`/`.normalization`.
+Image and video transformers share most names; the rules of `blocks.{i}.ln1`/`ln2` differ (image: the LayerNorms
+before the attention and the MLP; video: before the spatial and the temporal attention, `ln3` being the MLP's),
+so those rules name their variant. A `model` state dict with `blocks.{i}.attn1` keys is the video variant
+(`blocks.{i}.ln1/attn1/ln2/attn2/ln3/mlp` in the authors' `src/video_component.py`).
 
 `convert_original_checkpoint` (CLI: `c2f-hf convert-original`) reads the two `.pth` files with
-`torch.load(weights_only=True)` and the two yml files, applies the rule, loads the result strictly into a
-`C2FSegForAmodalSegmentation` and writes a `save_pretrained` folder with a model card. Both variants convert: the
-video checkpoints (Fishbowl, MOViD-A) use the same rule, their spatial-temporal blocks keeping the authors' names
-(`blocks.{i}.ln1/attn1/ln2/attn2/ln3/mlp`), and the yml's `window_length` becomes
-`transformer_config.num_frames`.
+`torch.load(weights_only=True)` and the two yml files, applies the table, loads the result strictly into a
+`C2FSegForAmodalSegmentation` and writes a `save_pretrained` folder with a model card. Both variants convert; the
+video yml's `window_length` becomes `transformer_config.num_frames`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import yaml
@@ -44,13 +46,153 @@ from .modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
 
-RESNET_PREFIX = "encoder.model."
-DROPPED_RESNET_PREFIX = "fc."
+class KeyRule(NamedTuple):
+    """One rule of `ORIGINAL_KEY_MAPPING`.
 
-_STEM_PATTERN = re.compile(r"^(conv1|bn1)\.(.+)$")
-_BLOCK_PATTERN = re.compile(r"^layer(\d+)\.(\d+)\.(conv|bn)(\d+)\.(.+)$")
-_SHORTCUT_PATTERN = re.compile(r"^layer(\d+)\.(\d+)\.downsample\.([01])\.(.+)$")
-_PART_NAMES = {"conv": "convolution", "bn": "normalization", "0": "convolution", "1": "normalization"}
+    `pattern` matches a whole `"<section>.<authors' key>"`; `replacement` is our key as a `str.format` template of
+    the pattern's groups (`{1}` is group 1), or None for a dropped tensor; the groups listed in `one_based` are
+    1-based indices of the authors that become 0-based in ours; `variant` is "image", "video" or None (both).
+    """
+
+    pattern: str
+    replacement: str | None
+    one_based: tuple[int, ...] = ()
+    variant: str | None = None
+
+
+_PARAMETER = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+_RESNET = r"img_encoder\.encoder\.model\."
+
+ORIGINAL_KEY_MAPPING: tuple[KeyRule, ...] = (
+    # ----- g_model: the mask VQ-GAN -----
+    KeyRule(rf"g_model\.(encoder|decoder)\.(conv_in|norm_out|conv_out)\.{_PARAMETER}", "vq_model.{1}.{2}.{3}"),
+    KeyRule(
+        rf"g_model\.encoder\.down\.(\d+)\.block\.(\d+)\.(norm1|conv1|norm2|conv2)\.{_PARAMETER}",
+        "vq_model.encoder.down_blocks.{1}.resnets.{2}.{3}.{4}",
+    ),
+    KeyRule(
+        rf"g_model\.encoder\.down\.(\d+)\.block\.(\d+)\.nin_shortcut\.{_PARAMETER}",
+        "vq_model.encoder.down_blocks.{1}.resnets.{2}.conv_shortcut.{3}",
+    ),
+    KeyRule(
+        rf"g_model\.encoder\.down\.(\d+)\.downsample\.conv\.{_PARAMETER}",
+        "vq_model.encoder.down_blocks.{1}.downsample.conv.{2}",
+    ),
+    KeyRule(
+        rf"g_model\.decoder\.up\.(\d+)\.block\.(\d+)\.(norm1|conv1|norm2|conv2)\.{_PARAMETER}",
+        "vq_model.decoder.up_blocks.{1}.resnets.{2}.{3}.{4}",
+    ),
+    KeyRule(
+        rf"g_model\.decoder\.up\.(\d+)\.block\.(\d+)\.nin_shortcut\.{_PARAMETER}",
+        "vq_model.decoder.up_blocks.{1}.resnets.{2}.conv_shortcut.{3}",
+    ),
+    KeyRule(
+        rf"g_model\.decoder\.up\.(\d+)\.upsample\.conv\.{_PARAMETER}",
+        "vq_model.decoder.up_blocks.{1}.upsample.conv.{2}",
+    ),
+    KeyRule(
+        rf"g_model\.(encoder|decoder)\.mid\.block_(\d)\.(norm1|conv1|norm2|conv2)\.{_PARAMETER}",
+        "vq_model.{1}.mid_block.resnets.{2}.{3}.{4}",
+        one_based=(2,),
+    ),
+    KeyRule(rf"g_model\.(quant_conv|post_quant_conv)\.{_PARAMETER}", "vq_model.{1}.{2}"),
+    KeyRule(r"g_model\.quantize\.embedding\.weight", "vq_model.quantize.embedding.weight"),
+    # ----- model: the mask-and-predict transformer -----
+    KeyRule(rf"model\.conv_in\.{_PARAMETER}", "transformer.embeddings.image_projection.{1}"),
+    KeyRule(r"model\.c_emb\.weight", "transformer.embeddings.visible_token_embeddings.weight"),
+    KeyRule(r"model\.z_emb\.weight", "transformer.embeddings.amodal_token_embeddings.weight"),
+    KeyRule(r"model\.pos_emb\.weight", "transformer.embeddings.position_embeddings.weight"),
+    KeyRule(rf"model\.blocks\.(\d+)\.ln1\.{_PARAMETER}", "transformer.layers.{1}.layernorm_before.{2}", variant="image"),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn\.(key|query|value)\.{_PARAMETER}",
+        "transformer.layers.{1}.attention.{2}.{3}",
+        variant="image",
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn\.proj\.{_PARAMETER}", "transformer.layers.{1}.attention.out_proj.{2}", variant="image"
+    ),
+    KeyRule(rf"model\.blocks\.(\d+)\.ln2\.{_PARAMETER}", "transformer.layers.{1}.layernorm_after.{2}", variant="image"),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.ln1\.{_PARAMETER}", "transformer.layers.{1}.spatial_layernorm.{2}", variant="video"
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn1\.(key|query|value)\.{_PARAMETER}",
+        "transformer.layers.{1}.spatial_attention.{2}.{3}",
+        variant="video",
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn1\.proj\.{_PARAMETER}",
+        "transformer.layers.{1}.spatial_attention.out_proj.{2}",
+        variant="video",
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.ln2\.{_PARAMETER}", "transformer.layers.{1}.temporal_layernorm.{2}", variant="video"
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn2\.(key|query|value)\.{_PARAMETER}",
+        "transformer.layers.{1}.temporal_attention.{2}.{3}",
+        variant="video",
+    ),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.attn2\.proj\.{_PARAMETER}",
+        "transformer.layers.{1}.temporal_attention.out_proj.{2}",
+        variant="video",
+    ),
+    KeyRule(rf"model\.blocks\.(\d+)\.ln3\.{_PARAMETER}", "transformer.layers.{1}.mlp_layernorm.{2}", variant="video"),
+    KeyRule(rf"model\.blocks\.(\d+)\.mlp\.0\.{_PARAMETER}", "transformer.layers.{1}.mlp.fc1.{2}"),
+    KeyRule(rf"model\.blocks\.(\d+)\.mlp\.2\.{_PARAMETER}", "transformer.layers.{1}.mlp.fc2.{2}"),
+    KeyRule(rf"model\.dec\.ln1\.{_PARAMETER}", "transformer.prediction_head.layernorm_before.{1}"),
+    KeyRule(rf"model\.dec\.dense\.{_PARAMETER}", "transformer.prediction_head.dense.{1}"),
+    KeyRule(rf"model\.dec\.ln2\.{_PARAMETER}", "transformer.prediction_head.layernorm_after.{1}"),
+    KeyRule(r"model\.m_dec\.weight", "transformer.prediction_head.decoder.weight"),
+    KeyRule(r"model\.m_bias", "transformer.prediction_head.bias"),
+    # ----- refine: the refiner (branches `_vm` visible, `_am` amodal) -----
+    KeyRule(rf"refine\.conv_adapter\.{_PARAMETER}", "refiner.feature_adapter.{1}"),
+    KeyRule(rf"refine\.conv_in\.{_PARAMETER}", "refiner.feature_projection.{1}"),
+    KeyRule(rf"refine\.lay([123])\.{_PARAMETER}", "refiner.trunk_layer{1}.convolution.{2}"),
+    KeyRule(rf"refine\.bn([123])\.{_PARAMETER}", "refiner.trunk_layer{1}.normalization.{2}"),
+    KeyRule(rf"refine\.adapter1\.{_PARAMETER}", "refiner.stride16_adapter.{1}"),
+    KeyRule(rf"refine\.lay4_vm\.{_PARAMETER}", "refiner.visible_branch.layer1.convolution.{1}"),
+    KeyRule(rf"refine\.bn4_vm\.{_PARAMETER}", "refiner.visible_branch.layer1.normalization.{1}"),
+    KeyRule(rf"refine\.lay5_vm\.{_PARAMETER}", "refiner.visible_branch.layer2.convolution.{1}"),
+    KeyRule(rf"refine\.bn5_vm\.{_PARAMETER}", "refiner.visible_branch.layer2.normalization.{1}"),
+    KeyRule(rf"refine\.adapter2_vm\.{_PARAMETER}", "refiner.visible_branch.stride8_adapter.{1}"),
+    KeyRule(rf"refine\.adapter3_vm\.{_PARAMETER}", "refiner.visible_branch.stride4_adapter.{1}"),
+    KeyRule(rf"refine\.out_lay_vm\.{_PARAMETER}", "refiner.visible_branch.classifier.{1}"),
+    KeyRule(rf"refine\.lay4_am\.{_PARAMETER}", "refiner.amodal_branch.layer1.convolution.{1}"),
+    KeyRule(rf"refine\.bn4_am\.{_PARAMETER}", "refiner.amodal_branch.layer1.normalization.{1}"),
+    KeyRule(rf"refine\.lay5_am\.{_PARAMETER}", "refiner.amodal_branch.layer2.convolution.{1}"),
+    KeyRule(rf"refine\.bn5_am\.{_PARAMETER}", "refiner.amodal_branch.layer2.normalization.{1}"),
+    KeyRule(rf"refine\.adapter2_am\.{_PARAMETER}", "refiner.amodal_branch.stride8_adapter.{1}"),
+    KeyRule(rf"refine\.adapter3_am\.{_PARAMETER}", "refiner.amodal_branch.stride4_adapter.{1}"),
+    KeyRule(rf"refine\.out_lay_am\.{_PARAMETER}", "refiner.amodal_branch.classifier.{1}"),
+    # ----- img_encoder: torchvision ResNet-50 under `encoder.model.` -> transformers' ResNetBackbone -----
+    KeyRule(rf"{_RESNET}fc\.{_PARAMETER}", None),
+    KeyRule(rf"{_RESNET}conv1\.{_PARAMETER}", "backbone.embedder.embedder.convolution.{1}"),
+    KeyRule(rf"{_RESNET}bn1\.{_PARAMETER}", "backbone.embedder.embedder.normalization.{1}"),
+    KeyRule(
+        rf"{_RESNET}layer(\d)\.(\d+)\.conv(\d)\.{_PARAMETER}",
+        "backbone.encoder.stages.{1}.layers.{2}.layer.{3}.convolution.{4}",
+        one_based=(1, 3),
+    ),
+    KeyRule(
+        rf"{_RESNET}layer(\d)\.(\d+)\.bn(\d)\.{_PARAMETER}",
+        "backbone.encoder.stages.{1}.layers.{2}.layer.{3}.normalization.{4}",
+        one_based=(1, 3),
+    ),
+    KeyRule(
+        rf"{_RESNET}layer(\d)\.(\d+)\.downsample\.0\.{_PARAMETER}",
+        "backbone.encoder.stages.{1}.layers.{2}.shortcut.convolution.{3}",
+        one_based=(1,),
+    ),
+    KeyRule(
+        rf"{_RESNET}layer(\d)\.(\d+)\.downsample\.1\.{_PARAMETER}",
+        "backbone.encoder.stages.{1}.layers.{2}.shortcut.normalization.{3}",
+        one_based=(1,),
+    ),
+)
+_VIDEO_BLOCK_PATTERN = re.compile(r"blocks\.\d+\.attn1\.")
+
 
 VQ_SECTION = "g_model"
 C2F_SECTIONS = ("model", "img_encoder", "refine")
@@ -85,18 +227,30 @@ _TRANSFORMER_FIELDS = {
 _COMPOSITE_FIELDS = {"input_size": "image_size", "min_mask_rate": "min_mask_ratio"}
 
 
-def rename_resnet_key(key: str) -> str:
-    """torchvision ResNet key (without `encoder.model.`) -> `transformers` ResNet key. Raises on unknown keys."""
-    if match := _STEM_PATTERN.match(key):
-        part = "convolution" if match[1] == "conv1" else "normalization"
-        return f"embedder.embedder.{part}.{match[2]}"
-    if match := _BLOCK_PATTERN.match(key):
-        stage, index, part, number, rest = match.groups()
-        return f"encoder.stages.{int(stage) - 1}.layers.{index}.layer.{int(number) - 1}.{_PART_NAMES[part]}.{rest}"
-    if match := _SHORTCUT_PATTERN.match(key):
-        stage, index, part, rest = match.groups()
-        return f"encoder.stages.{int(stage) - 1}.layers.{index}.shortcut.{_PART_NAMES[part]}.{rest}"
-    raise KeyError(f"not a torchvision ResNet-50 parameter name: {key!r}")
+def is_video_transformer(transformer_state: Mapping[str, Any]) -> bool:
+    """Whether the authors' `model` state dict is the video variant (it has spatial-temporal `attn1` layers)."""
+    return any(_VIDEO_BLOCK_PATTERN.match(key) for key in transformer_state)
+
+
+def rename_original_key(section: str, key: str, is_video: bool = False) -> str | None:
+    """Our name of the authors' `section[key]` by `ORIGINAL_KEY_MAPPING`; None for a dropped tensor (the ResNet
+    `fc`). Raises KeyError for a name no rule matches."""
+    name = f"{section}.{key}"
+    variant = "video" if is_video else "image"
+    for rule in ORIGINAL_KEY_MAPPING:
+        if rule.variant not in (None, variant):
+            continue
+        match = re.fullmatch(rule.pattern, name)
+        if match is None:
+            continue
+        if rule.replacement is None:
+            return None
+        groups = [
+            str(int(group) - 1) if index in rule.one_based else group
+            for index, group in enumerate(match.groups(), start=1)
+        ]
+        return rule.replacement.format(None, *groups)
+    raise KeyError(f"no rule of ORIGINAL_KEY_MAPPING matches {section}[{key!r}]")
 
 
 def rename_original_state_dicts(
@@ -105,18 +259,20 @@ def rename_original_state_dicts(
     image_encoder_state: Mapping[str, torch.Tensor],
     refiner_state: Mapping[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """Apply the rename rule to the four state dicts of the authors' two files (`g_model`; `model`,
+    """Apply `ORIGINAL_KEY_MAPPING` to the four state dicts of the authors' two files (`g_model`; `model`,
     `img_encoder`, `refine`) and return one state dict for `C2FSegForAmodalSegmentation`."""
-    renamed = {f"vq_model.{key}": value for key, value in vq_state.items()}
-    renamed.update({f"transformer.{key}": value for key, value in transformer_state.items()})
-    renamed.update({f"refiner.{key}": value for key, value in refiner_state.items()})
-    for key, value in image_encoder_state.items():
-        if not key.startswith(RESNET_PREFIX):
-            raise KeyError(f"image encoder key {key!r} does not start with {RESNET_PREFIX!r}")
-        resnet_key = key[len(RESNET_PREFIX) :]
-        if resnet_key.startswith(DROPPED_RESNET_PREFIX):
-            continue
-        renamed[f"backbone.{rename_resnet_key(resnet_key)}"] = value
+    is_video = is_video_transformer(transformer_state)
+    renamed = {}
+    for section, state in (
+        (VQ_SECTION, vq_state),
+        ("model", transformer_state),
+        ("img_encoder", image_encoder_state),
+        ("refine", refiner_state),
+    ):
+        for key, value in state.items():
+            new_key = rename_original_key(section, key, is_video)
+            if new_key is not None:
+                renamed[new_key] = value
     return renamed
 
 
@@ -251,22 +407,6 @@ def _state_dict_section(checkpoint: Mapping[str, Any], key: str, path: Path, rol
     return dict(section)
 
 
-_SECTION_ARGUMENTS = {
-    VQ_SECTION: "vq_state",
-    "model": "transformer_state",
-    "img_encoder": "image_encoder_state",
-    "refine": "refiner_state",
-}
-
-
-def _renamed_key(section: str, key: str) -> str | None:
-    """Our name of `section[key]` by `rename_original_state_dicts`; None for the dropped ResNet `fc`.
-    Raises KeyError for a name the rule does not know."""
-    arguments: dict[str, dict[str, torch.Tensor]] = {argument: {} for argument in _SECTION_ARGUMENTS.values()}
-    arguments[_SECTION_ARGUMENTS[section]] = {key: torch.empty(0)}
-    return next(iter(rename_original_state_dicts(**arguments)), None)
-
-
 def rename_with_sources(
     sections: Mapping[str, tuple[Path, Mapping[str, torch.Tensor]]],
 ) -> tuple[dict[str, torch.Tensor], dict[str, str], list[str]]:
@@ -277,11 +417,12 @@ def rename_with_sources(
     renamed: dict[str, torch.Tensor] = {}
     sources: dict[str, str] = {}
     unrenamable: list[str] = []
+    is_video = "model" in sections and is_video_transformer(sections["model"][1])
     for section, (path, state) in sections.items():
         for key, tensor in state.items():
             source = f"{path.name}[{section!r}][{key!r}]"
             try:
-                new_key = _renamed_key(section, key)
+                new_key = rename_original_key(section, key, is_video)
             except KeyError:
                 unrenamable.append(source)
                 continue

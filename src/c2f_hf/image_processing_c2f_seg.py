@@ -232,18 +232,24 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
 
 
 def load_rgb_image(image) -> np.ndarray:
-    """A PIL image, a file path, or a numpy array (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1] ->
-    `(H, W, 3)` uint8 RGB. Transparent pixels (an alpha channel, PIL modes RGBA / LA / PA or a transparency
-    palette) are composited over white. Raises ValueError naming what is wrong."""
+    """A PIL image, a file path, or a numpy array (H, W), (H, W, 3) or (H, W, 4) -> `(H, W, 3)` uint8 RGB.
+
+    Values are scaled by their type's range: uint8 as is, uint16 (numpy, or PIL modes I;16 and I, e.g. a 16-bit
+    PNG) over 0-65535, float (numpy, or PIL mode F) in [0, 1]. Transparent pixels (an alpha channel, PIL modes
+    RGBA / LA / PA or a transparency palette) are composited over white. Raises ValueError naming what is wrong
+    (type, shape, dtype, PIL mode, NaN, values out of range, zero size).
+    """
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise ValueError(f"image: no file at {os.fspath(image)!r}")
-        with PIL.Image.open(image) as opened:
-            opened.load()
-            image = opened.copy()
+        try:
+            with PIL.Image.open(image) as opened:
+                opened.load()
+                image = opened.copy()
+        except PIL.UnidentifiedImageError as error:
+            raise ValueError(f"image: {os.fspath(image)!r} is not an image file PIL can read") from error
     if isinstance(image, PIL.Image.Image):
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        array = _numpy_image_to_rgb(np.array(image.convert("RGBA" if has_alpha else "RGB")))
+        array = _numpy_image_to_rgb(_pil_image_to_array(image))
     elif isinstance(image, np.ndarray):
         array = _numpy_image_to_rgb(image)
     else:
@@ -253,6 +259,25 @@ def load_rgb_image(image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def _pil_image_to_array(image: PIL.Image.Image) -> np.ndarray:
+    """A PIL image as a numpy array `_numpy_image_to_rgb` reads: high-bit-depth modes keep their values (uint16 or
+    float32), images with transparency become RGBA, everything else RGB."""
+    if image.mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)
+    if image.mode == "I":
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(
+                f"image: PIL mode I holds values in [{values.min()}, {values.max()}]; only 16-bit values "
+                "(0-65535) are supported: convert the image to 8-bit RGB first"
+            )
+        return values.astype(np.uint16)
+    if image.mode == "F":
+        return np.asarray(image)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return np.array(image.convert("RGBA" if has_alpha else "RGB"))
+
+
 def _numpy_image_to_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[..., None].repeat(3, axis=2)
@@ -260,11 +285,13 @@ def _numpy_image_to_rgb(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"image: expected a numpy array of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
     if image.dtype == np.uint8:
         return _over_white(image.astype(np.float32) / 255.0) if image.shape[2] == 4 else image
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"image: numpy images must be uint8 or float in [0, 1], got dtype {image.dtype}")
+    if image.dtype == np.uint16:
+        image = image.astype(np.float32) / 65535.0
+    elif not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"image: numpy images must be uint8, uint16 or float in [0, 1], got dtype {image.dtype}")
     if np.isnan(image).any():
         raise ValueError("image: contains NaN values")
-    if image.min() < 0 or image.max() > 1:
+    if image.size and (image.min() < 0 or image.max() > 1):
         raise ValueError(f"image: float images must lie in [0, 1], got [{image.min():.3g}, {image.max():.3g}]")
     if image.shape[2] == 4:
         return _over_white(image)

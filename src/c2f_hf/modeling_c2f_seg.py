@@ -1,8 +1,13 @@
 """C2F-Seg models: the mask VQ-GAN, the mask-and-predict transformer, the refiner and the composite model.
 
-Parameter names inside each sub-model follow the authors' checkpoints (`vqgan_<DS>.pth['g_model']`,
-`c2f_seg_<DS>.pth['model']` and `['refine']`), so converting them is a prefix rename; the backbone uses the
-`transformers` ResNet layout (see `convert_original_checkpoint.py`).
+The file reads top-down like a `transformers` modeling file: output dataclasses, building blocks (VQ-GAN,
+transformer, refiner), the `PreTrainedModel` base, the three sub-models and the composite. Attribute names are
+transformers-style (`down_blocks`, `layernorm_before`, `attention`, `visible_branch`, ...); the authors' names live
+only in the key map of `convert_original_checkpoint.py`. The backbone is `transformers.ResNetBackbone`
+(`C2FSegBackbone`).
+
+It is longer than our ~600-line guideline on purpose: like every `transformers` model it keeps one modeling
+file, which is also what Hub remote code copies (`register_for_auto_class`), so the model's blocks stay together.
 """
 
 import math
@@ -11,10 +16,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, ResNetBackbone
 from transformers import initialization as init
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.models.resnet.modeling_resnet import ResNetEmbeddings, ResNetEncoder
 from transformers.utils import ModelOutput
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
@@ -129,8 +133,12 @@ def swish(hidden_states: torch.Tensor) -> torch.Tensor:
     return hidden_states * torch.sigmoid(hidden_states)
 
 
-class C2FSegResnetBlock(nn.Module):
-    """norm -> swish -> conv3x3 -> norm -> swish -> dropout -> conv3x3, plus a 1x1 shortcut when widths differ."""
+# ----- mask VQ-GAN building blocks -----
+
+
+class C2FSegVQResnetBlock(nn.Module):
+    """norm -> swish -> conv3x3 -> norm -> swish -> dropout -> conv3x3, plus a 1x1 `conv_shortcut` when widths
+    differ. `(batch, in_channels, h, w)` -> `(batch, out_channels, h, w)`."""
 
     def __init__(self, config: C2FSegVQConfig, in_channels: int, out_channels: int):
         super().__init__()
@@ -139,17 +147,20 @@ class C2FSegResnetBlock(nn.Module):
         self.norm2 = nn.GroupNorm(config.norm_num_groups, out_channels, eps=config.norm_eps)
         self.dropout = nn.Dropout(config.dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
-        self.nin_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
+        self.conv_shortcut = (
+            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
+        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        residual = hidden_states if self.nin_shortcut is None else self.nin_shortcut(hidden_states)
+        residual = hidden_states if self.conv_shortcut is None else self.conv_shortcut(hidden_states)
         hidden_states = self.conv1(swish(self.norm1(hidden_states)))
         hidden_states = self.conv2(self.dropout(swish(self.norm2(hidden_states))))
         return residual + hidden_states
 
 
-class C2FSegDownsample(nn.Module):
-    """Stride-2 3x3 conv after padding one row/column at the bottom/right (taming's asymmetric padding)."""
+class C2FSegVQDownsample(nn.Module):
+    """Stride-2 3x3 conv after padding one row/column at the bottom/right (taming's asymmetric padding).
+    `(batch, channels, h, w)` -> `(batch, channels, h / 2, w / 2)`."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -159,8 +170,8 @@ class C2FSegDownsample(nn.Module):
         return self.conv(F.pad(hidden_states, (0, 1, 0, 1)))
 
 
-class C2FSegUpsample(nn.Module):
-    """Nearest 2x upsampling followed by a 3x3 conv."""
+class C2FSegVQUpsample(nn.Module):
+    """Nearest 2x upsampling followed by a 3x3 conv. `(batch, channels, h, w)` -> `(batch, channels, 2h, 2w)`."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -170,34 +181,56 @@ class C2FSegUpsample(nn.Module):
         return self.conv(F.interpolate(hidden_states, scale_factor=2.0, mode="nearest"))
 
 
-class C2FSegMidBlock(nn.Module):
+def _resnet_stack(config: C2FSegVQConfig, in_channels: int, out_channels: int, num_blocks: int) -> nn.ModuleList:
+    """`num_blocks` residual blocks, the first one changing the width from `in_channels` to `out_channels`."""
+    widths = [in_channels] + [out_channels] * num_blocks
+    return nn.ModuleList(C2FSegVQResnetBlock(config, width_in, width_out) for width_in, width_out in zip(widths, widths[1:]))
+
+
+class C2FSegVQMidBlock(nn.Module):
+    """Two residual blocks at the lowest resolution; `(batch, channels, g, g)` -> same shape."""
+
     def __init__(self, config: C2FSegVQConfig, channels: int):
         super().__init__()
-        self.block_1 = C2FSegResnetBlock(config, channels, channels)
-        self.block_2 = C2FSegResnetBlock(config, channels, channels)
+        self.resnets = _resnet_stack(config, channels, channels, 2)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.block_2(self.block_1(hidden_states))
+        for resnet in self.resnets:
+            hidden_states = resnet(hidden_states)
+        return hidden_states
 
 
-class C2FSegVQLevel(nn.Module):
-    """One resolution level: residual blocks, then an optional resampling layer stored under `resample_name`
-    (`downsample` in the encoder, `upsample` in the decoder)."""
+class C2FSegVQDownBlock(nn.Module):
+    """One encoder level: `num_res_blocks` residual blocks, then a `downsample` (None at the last level).
+    `(batch, in_channels, h, w)` -> `(batch, out_channels, h / 2, w / 2)` (or `(h, w)` without `downsample`)."""
 
-    def __init__(self, config: C2FSegVQConfig, widths: list[int], resample: nn.Module | None, resample_name: str):
+    def __init__(self, config: C2FSegVQConfig, in_channels: int, out_channels: int, add_downsample: bool):
         super().__init__()
-        self.block = nn.ModuleList(
-            C2FSegResnetBlock(config, in_width, out_width) for in_width, out_width in zip(widths, widths[1:])
-        )
-        self.resample_name = resample_name if resample is not None else None
-        if resample is not None:
-            self.add_module(resample_name, resample)
+        self.resnets = _resnet_stack(config, in_channels, out_channels, config.num_res_blocks)
+        self.downsample = C2FSegVQDownsample(out_channels) if add_downsample else None
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        for block in self.block:
-            hidden_states = block(hidden_states)
-        if self.resample_name is not None:
-            hidden_states = getattr(self, self.resample_name)(hidden_states)
+        for resnet in self.resnets:
+            hidden_states = resnet(hidden_states)
+        if self.downsample is not None:
+            hidden_states = self.downsample(hidden_states)
+        return hidden_states
+
+
+class C2FSegVQUpBlock(nn.Module):
+    """One decoder level: `num_res_blocks + 1` residual blocks, then an `upsample` (None at full resolution).
+    `(batch, in_channels, h, w)` -> `(batch, out_channels, 2h, 2w)` (or `(h, w)` without `upsample`)."""
+
+    def __init__(self, config: C2FSegVQConfig, in_channels: int, out_channels: int, add_upsample: bool):
+        super().__init__()
+        self.resnets = _resnet_stack(config, in_channels, out_channels, config.num_res_blocks + 1)
+        self.upsample = C2FSegVQUpsample(out_channels) if add_upsample else None
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        for resnet in self.resnets:
+            hidden_states = resnet(hidden_states)
+        if self.upsample is not None:
+            hidden_states = self.upsample(hidden_states)
         return hidden_states
 
 
@@ -208,49 +241,48 @@ class C2FSegVQEncoder(nn.Module):
         super().__init__()
         widths = [config.base_channels * m for m in config.channel_multipliers]
         self.conv_in = nn.Conv2d(config.in_channels, config.base_channels, kernel_size=3, padding=1)
-        self.down = nn.ModuleList()
-        in_width = config.base_channels
-        for level, width in enumerate(widths):
-            is_last = level == len(widths) - 1
-            block_widths = [in_width] + [width] * config.num_res_blocks
-            downsample = None if is_last else C2FSegDownsample(width)
-            self.down.append(C2FSegVQLevel(config, block_widths, downsample, "downsample"))
-            in_width = width
-        self.mid = C2FSegMidBlock(config, in_width)
-        self.norm_out = nn.GroupNorm(config.norm_num_groups, in_width, eps=config.norm_eps)
-        self.conv_out = nn.Conv2d(in_width, config.z_channels, kernel_size=3, padding=1)
+        in_widths = [config.base_channels] + widths[:-1]
+        self.down_blocks = nn.ModuleList(
+            C2FSegVQDownBlock(config, in_width, width, add_downsample=level < len(widths) - 1)
+            for level, (in_width, width) in enumerate(zip(in_widths, widths))
+        )
+        self.mid_block = C2FSegVQMidBlock(config, widths[-1])
+        self.norm_out = nn.GroupNorm(config.norm_num_groups, widths[-1], eps=config.norm_eps)
+        self.conv_out = nn.Conv2d(widths[-1], config.z_channels, kernel_size=3, padding=1)
 
     def forward(self, masks: torch.Tensor) -> torch.Tensor:
         hidden_states = self.conv_in(masks)
-        for level in self.down:
-            hidden_states = level(hidden_states)
-        hidden_states = self.mid(hidden_states)
+        for down_block in self.down_blocks:
+            hidden_states = down_block(hidden_states)
+        hidden_states = self.mid_block(hidden_states)
         return self.conv_out(swish(self.norm_out(hidden_states)))
 
 
 class C2FSegVQDecoder(nn.Module):
-    """(batch, z_channels, R / f, R / f) -> (batch, out_channels, R, R); `num_res_blocks + 1` blocks per level."""
+    """(batch, z_channels, R / f, R / f) -> (batch, out_channels, R, R).
+
+    `up_blocks[level]` works at the resolution of encoder level `level` (0 = full resolution), so the blocks run
+    from the last to the first; they are built in that order too (the lowest resolution first).
+    """
 
     def __init__(self, config: C2FSegVQConfig):
         super().__init__()
         widths = [config.base_channels * m for m in config.channel_multipliers]
-        in_width = widths[-1]
-        self.conv_in = nn.Conv2d(config.z_channels, in_width, kernel_size=3, padding=1)
-        self.mid = C2FSegMidBlock(config, in_width)
-        levels = []
-        for level in reversed(range(len(widths))):
-            block_widths = [in_width] + [widths[level]] * (config.num_res_blocks + 1)
-            upsample = C2FSegUpsample(widths[level]) if level != 0 else None
-            levels.insert(0, C2FSegVQLevel(config, block_widths, upsample, "upsample"))
-            in_width = widths[level]
-        self.up = nn.ModuleList(levels)
-        self.norm_out = nn.GroupNorm(config.norm_num_groups, in_width, eps=config.norm_eps)
-        self.conv_out = nn.Conv2d(in_width, config.out_channels, kernel_size=3, padding=1)
+        self.conv_in = nn.Conv2d(config.z_channels, widths[-1], kernel_size=3, padding=1)
+        self.mid_block = C2FSegVQMidBlock(config, widths[-1])
+        in_widths = widths[1:] + widths[-1:]
+        up_blocks = [
+            C2FSegVQUpBlock(config, in_widths[level], widths[level], add_upsample=level > 0)
+            for level in reversed(range(len(widths)))
+        ]
+        self.up_blocks = nn.ModuleList(reversed(up_blocks))
+        self.norm_out = nn.GroupNorm(config.norm_num_groups, widths[0], eps=config.norm_eps)
+        self.conv_out = nn.Conv2d(widths[0], config.out_channels, kernel_size=3, padding=1)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.mid(self.conv_in(latents))
-        for level in reversed(self.up):
-            hidden_states = level(hidden_states)
+        hidden_states = self.mid_block(self.conv_in(latents))
+        for up_block in reversed(self.up_blocks):
+            hidden_states = up_block(hidden_states)
         return self.conv_out(swish(self.norm_out(hidden_states)))
 
 
@@ -282,6 +314,9 @@ class C2FSegVectorQuantizer(nn.Module):
         return latents + (quantized - latents).detach(), indices, loss
 
 
+# ----- transformer building blocks -----
+
+
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -304,8 +339,9 @@ def eager_attention_forward(
 
 
 class C2FSegSelfAttention(nn.Module):
-    """Bidirectional multi-head self-attention with separate key/query/value projections. The kernel follows
-    `config._attn_implementation`: "sdpa" (default) or "eager" (explicit softmax(QK^T / sqrt(d)) V)."""
+    """Bidirectional multi-head self-attention with separate key/query/value projections and an output projection.
+    The kernel follows `config._attn_implementation`: "sdpa" (default) or "eager" (explicit softmax(QK^T / sqrt(d))
+    V). `(batch, length, hidden)` -> same shape."""
 
     is_causal = False
 
@@ -318,15 +354,14 @@ class C2FSegSelfAttention(nn.Module):
         self.query = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.attention_dropout = config.attention_dropout
-        self.resid_drop = nn.Dropout(config.residual_dropout)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.residual_dropout)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
     def _split_heads(self, hidden_states: torch.Tensor) -> torch.Tensor:
         batch, length, width = hidden_states.shape
         return hidden_states.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`hidden_states (batch, length, hidden)` -> same shape."""
         query = self._split_heads(self.query(hidden_states))
         key = self._split_heads(self.key(hidden_states))
         value = self._split_heads(self.value(hidden_states))
@@ -342,7 +377,21 @@ class C2FSegSelfAttention(nn.Module):
             is_causal=False,
         )
         attended = attended.reshape(hidden_states.shape)
-        return self.resid_drop(self.proj(attended))
+        return self.dropout(self.out_proj(attended))
+
+
+class C2FSegMLP(nn.Module):
+    """hidden -> 4 hidden -> hidden with an exact (erf) GELU, then dropout. `(..., hidden)` -> same shape."""
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, 4 * config.hidden_size)
+        self.activation = nn.GELU(approximate="none")
+        self.fc2 = nn.Linear(4 * config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.residual_dropout)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.activation(self.fc1(hidden_states))))
 
 
 def partition_windows(hidden_states: torch.Tensor, num_frames: int, window_size: int) -> torch.Tensor:
@@ -376,100 +425,194 @@ def roll_frames(hidden_states: torch.Tensor, shift: int, num_frames: int) -> tor
     return torch.roll(clips, shift, dims=1).view(hidden_states.shape)
 
 
-class C2FSegTransformerBlock(nn.Module):
-    """Pre-LayerNorm block with an exact (erf) GELU MLP; the image and the video variant differ only in their
-    attention layers, which are the same `C2FSegSelfAttention` applied over different groupings of the tokens.
+class C2FSegTransformerLayer(nn.Module):
+    """Pre-LayerNorm image layer: x + attention(layernorm_before(x)) over the cells of each crop, then
+    x + mlp(layernorm_after(x)). `(batch, cells, hidden)` -> same shape."""
 
-    Image (the authors' `Block`): x + attn(ln1(x)) over the cells of each crop, then x + mlp(ln2(x)).
-    Video (`config.num_frames` = T set; the authors' video `Block`): x + attn1(ln1(x)) over the cells of each
-    frame, x + attn2(ln2(x)) over each window of T frames x `spatial_window_size`^2 cells (`partition_windows`),
-    then x + mlp(ln3(x)). Input and output `(clips * T, cells, hidden)` with the frames of a clip consecutive.
-    """
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = C2FSegSelfAttention(config)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = C2FSegMLP(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = hidden_states + self.attention(self.layernorm_before(hidden_states))
+        return hidden_states + self.mlp(self.layernorm_after(hidden_states))
+
+
+class C2FSegVideoTransformerLayer(nn.Module):
+    """Pre-LayerNorm spatial-temporal layer (`config.num_frames` = T): x + spatial_attention(spatial_layernorm(x))
+    over the cells of each frame, x + temporal_attention(temporal_layernorm(x)) over each window of T frames x
+    `spatial_window_size`^2 cells (`partition_windows`), then x + mlp(mlp_layernorm(x)).
+    `(clips * T, cells, hidden)` with the frames of a clip consecutive -> same shape."""
 
     def __init__(self, config: C2FSegTransformerConfig):
         super().__init__()
         self.num_frames = config.num_frames
         self.spatial_window_size = config.spatial_window_size
-        self.attention_names = ("attn1", "attn2") if config.is_video else ("attn",)
-        for index, name in enumerate(self.attention_names, start=1):
-            self.add_module(f"ln{index}", nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
-            self.add_module(name, C2FSegSelfAttention(config))
-        self.mlp_norm_name = f"ln{len(self.attention_names) + 1}"
-        self.add_module(self.mlp_norm_name, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
-        self.mlp = nn.Sequential(
-            nn.Linear(config.hidden_size, 4 * config.hidden_size),
-            nn.GELU(approximate="none"),
-            nn.Linear(4 * config.hidden_size, config.hidden_size),
-            nn.Dropout(config.residual_dropout),
-        )
+        self.spatial_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.spatial_attention = C2FSegSelfAttention(config)
+        self.temporal_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.temporal_attention = C2FSegSelfAttention(config)
+        self.mlp_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = C2FSegMLP(config)
 
-    def temporal_attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`attn2` over the spatial-temporal windows: `(clips * T, cells, hidden)` -> same shape."""
+    def _windowed_temporal_attention(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`temporal_attention` over the spatial-temporal windows: `(clips * T, cells, hidden)` -> same shape."""
         grid = round(hidden_states.shape[1] ** 0.5)
         windows = partition_windows(hidden_states, self.num_frames, self.spatial_window_size)
-        return merge_windows(self.attn2(windows), self.num_frames, self.spatial_window_size, grid)
+        return merge_windows(self.temporal_attention(windows), self.num_frames, self.spatial_window_size, grid)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """`(rows, cells, hidden)` -> same shape; rows are crops (image) or clips * T frames (video)."""
-        hidden_states = hidden_states + getattr(self, self.attention_names[0])(self.ln1(hidden_states))
-        if len(self.attention_names) == 2:
-            hidden_states = hidden_states + self.temporal_attention(self.ln2(hidden_states))
-        return hidden_states + self.mlp(getattr(self, self.mlp_norm_name)(hidden_states))
+        hidden_states = hidden_states + self.spatial_attention(self.spatial_layernorm(hidden_states))
+        hidden_states = hidden_states + self._windowed_temporal_attention(self.temporal_layernorm(hidden_states))
+        return hidden_states + self.mlp(self.mlp_layernorm(hidden_states))
 
 
-class C2FSegPredictionHead(nn.Module):
-    """LayerNorm -> Linear -> GELU -> LayerNorm (the authors' `Transformer_Prediction`)."""
+class C2FSegTransformerEmbeddings(nn.Module):
+    """Per grid cell: [image_projection(features) (hidden/2) | visible token (hidden/4) | amodal token (hidden/4)]
+    plus a learned position embedding, then dropout. Returns `(batch, grid * grid, hidden)`."""
 
     def __init__(self, config: C2FSegTransformerConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        width = config.hidden_size
+        num_classes = config.vocab_size + 1
+        self.image_projection = nn.Conv2d(config.image_feature_channels, width // 2, kernel_size=3, padding=1)
+        self.visible_token_embeddings = nn.Embedding(num_classes, width // 4)
+        self.amodal_token_embeddings = nn.Embedding(num_classes, width // 4)
+        self.position_embeddings = nn.Embedding(config.sequence_length, width)
+        self.dropout = nn.Dropout(config.embedding_dropout)
+
+    def forward(
+        self, image_features: torch.Tensor, visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
+    ) -> torch.Tensor:
+        image_embeddings = self.image_projection(image_features).flatten(2).transpose(1, 2)
+        embeddings = torch.cat(
+            [
+                image_embeddings,
+                self.visible_token_embeddings(visible_tokens),
+                self.amodal_token_embeddings(amodal_tokens),
+            ],
+            dim=2,
+        )
+        return self.dropout(embeddings + self.position_embeddings.weight[: embeddings.shape[1]])
+
+
+class C2FSegPredictionHead(nn.Module):
+    """layernorm_before -> dense -> GELU -> layernorm_after, then `decoder` (no bias) + `bias`: logits
+    `(batch, cells, vocab_size + 1)` from `(batch, cells, hidden)`."""
+
+    def __init__(self, config: C2FSegTransformerConfig):
+        super().__init__()
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.ln2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size + 1, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size + 1))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.ln2(F.gelu(self.dense(self.ln1(hidden_states))))
+        hidden_states = self.layernorm_after(F.gelu(self.dense(self.layernorm_before(hidden_states))))
+        return self.decoder(hidden_states) + self.bias
+
+
+# ----- refiner building blocks -----
+
+
+def mask_guided_attention(features: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+    """The refiner's attention map. `features (batch, channels, h, w)`, `mask (batch, 1, h, w)`.
+
+    k_c = sum_p f_c(p) m(p) / (sum_p m(p) + eps); attn(p) = softmax_p(sum_c k_c f_c(p)). Returns `(batch, 1, h, w)`
+    in the dtype of `features`. Computed in fp32 (a one-channel map, so cheap) to keep bf16 models' softmax accurate.
+    """
+    flat_features = features.flatten(2).float()
+    flat_mask = mask.flatten(2).float()
+    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (flat_mask.sum(dim=-1, keepdim=True) + eps)
+    attention = torch.softmax(prototype.transpose(1, 2) @ flat_features, dim=-1)
+    return attention.view(mask.shape).to(features.dtype)
+
+
+class C2FSegRefinerConvLayer(nn.Module):
+    """3x3 conv -> BatchNorm -> ReLU. `(batch, in_channels, h, w)` -> `(batch, out_channels, h, w)`."""
+
+    def __init__(self, in_channels: int, out_channels: int, eps: float):
+        super().__init__()
+        self.convolution = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.normalization = nn.BatchNorm2d(out_channels, eps=eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.normalization(self.convolution(hidden_states)))
+
+
+class C2FSegRefinerBranch(nn.Module):
+    """One output branch of the refiner (visible or amodal): from the stride-8 trunk, add the stride-8 skip,
+    upsample, conv layer, add the stride-4 skip, upsample, conv layer, `classifier`.
+    Returns `(batch, 1, grid * 8, grid * 8)` logits."""
+
+    def __init__(self, config: C2FSegRefinerConfig):
+        super().__init__()
+        stride4, stride8, _, _ = config.backbone_channels
+        _, width3, width4, width5 = config.decoder_channels
+        self.layer1 = C2FSegRefinerConvLayer(width3, width4, config.batch_norm_eps)
+        self.layer2 = C2FSegRefinerConvLayer(width4, width5, config.batch_norm_eps)
+        self.stride8_adapter = nn.Conv2d(stride8, width3, kernel_size=1)
+        self.stride4_adapter = nn.Conv2d(stride4, width4, kernel_size=1)
+        self.classifier = nn.Conv2d(width5, 1, kernel_size=3, padding=1)
+
+    def forward(self, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        hidden_states = F.interpolate(trunk + self.stride8_adapter(image_features[-3]), scale_factor=2.0)
+        hidden_states = self.layer1(hidden_states)
+        hidden_states = F.interpolate(hidden_states + self.stride4_adapter(image_features[-4]), scale_factor=2.0)
+        return self.classifier(self.layer2(hidden_states))
+
+
+# ----- pretrained models -----
+
+
+class C2FSegBackbone(ResNetBackbone):
+    """`transformers.ResNetBackbone` as the image encoder (its `embedder`/`encoder`, `feature_maps` of the
+    configured `out_features`, ResNet's own initialisation). It has no attention layers, so it accepts the
+    composite's default "sdpa" attention implementation: the setting only reaches the transformer."""
+
+    _supports_sdpa = True
+
+
 
 
 class C2FSegPreTrainedModel(PreTrainedModel):
     config: C2FSegConfig
-    base_model_prefix = "c2f_seg"
+    base_model_prefix = ""
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = False
     _supports_sdpa = True
-    _no_split_modules = ["C2FSegTransformerBlock", "C2FSegResnetBlock"]
+    _no_split_modules = ["C2FSegTransformerLayer", "C2FSegVideoTransformerLayer", "C2FSegVQResnetBlock"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """Linear/Embedding ~ N(0, 0.02) with zero bias (the authors' transformer init), convolutions with torch's
-        default (Kaiming-uniform), norms to identity, the codebook ~ U(-1/n, 1/n) like the authors' quantiser."""
+        """Convolutions with torch's default (Kaiming-uniform, like the authors' modules), the codebook
+        ~ U(-1/n, 1/n) like the authors' quantiser, the logits bias at zero; everything else by `PreTrainedModel`:
+        Linear/Embedding ~ N(0, `config.initializer_range`) with zero bias (the authors' transformer init), norms
+        to identity. The backbone, a `ResNetBackbone`, keeps ResNet's own initialisation."""
         if isinstance(module, nn.Conv2d):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
                 fan_in = module.weight[0].numel()
                 init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
-        elif isinstance(module, (nn.Linear, nn.Embedding)):
-            init.normal_(module.weight, mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm2d)):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-            if isinstance(module, nn.BatchNorm2d):
-                init.zeros_(module.running_mean)
-                init.ones_(module.running_var)
-                init.zeros_(module.num_batches_tracked)
         elif isinstance(module, C2FSegVectorQuantizer):
             size = module.embedding.num_embeddings
             init.uniform_(module.embedding.weight, -1.0 / size, 1.0 / size)
-        elif isinstance(module, C2FSegMaskTransformer):
-            init.zeros_(module.m_bias)
+        elif isinstance(module, C2FSegPredictionHead):
+            init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
 
 
 class C2FSegVQModel(C2FSegPreTrainedModel):
     """The mask VQ-GAN: `encode` (latents and codes), `decode` (from latents), `decode_indices` (coarse mask)."""
 
     config: C2FSegVQConfig
+    base_model_prefix = "vq_model"
     main_input_name = "masks"
 
     def __init__(self, config: C2FSegVQConfig):
@@ -496,6 +639,7 @@ class C2FSegVQModel(C2FSegPreTrainedModel):
         return self.decode(codes).mean(dim=1, keepdim=True).clamp(0.0, 1.0)
 
     def forward(self, masks: torch.Tensor, return_dict: bool | None = None) -> C2FSegVQOutput | tuple:
+        """`masks (batch, 1, R, R)` in [0, 1] -> reconstruction, codebook loss and codes (`C2FSegVQOutput`)."""
         latents = self.quant_conv(self.encoder(masks))
         quantized, indices, codebook_loss = self.quantize(latents)
         output = C2FSegVQOutput(reconstruction=self.decode(quantized), codebook_loss=codebook_loss, indices=indices)
@@ -503,36 +647,34 @@ class C2FSegVQModel(C2FSegPreTrainedModel):
 
 
 class C2FSegMaskTransformer(C2FSegPreTrainedModel):
-    """Predicts amodal codes from image features, visible-mask codes and partially masked amodal codes."""
+    """Predicts amodal codes from image features, visible-mask codes and partially masked amodal codes.
+
+    `layers` are `C2FSegTransformerLayer`s for the image model and `C2FSegVideoTransformerLayer`s when
+    `config.num_frames` is set.
+    """
 
     config: C2FSegTransformerConfig
+    base_model_prefix = "transformer"
     main_input_name = "image_features"
 
     def __init__(self, config: C2FSegTransformerConfig):
         super().__init__(config)
-        width = config.hidden_size
-        num_classes = config.vocab_size + 1
-        self.conv_in = nn.Conv2d(config.image_feature_channels, width // 2, kernel_size=3, padding=1)
-        self.c_emb = nn.Embedding(num_classes, width // 4)
-        self.z_emb = nn.Embedding(num_classes, width // 4)
-        self.pos_emb = nn.Embedding(config.sequence_length, width)
-        self.drop = nn.Dropout(config.embedding_dropout)
-        self.blocks = nn.ModuleList(C2FSegTransformerBlock(config) for _ in range(config.num_hidden_layers))
-        self.dec = C2FSegPredictionHead(config)
-        self.m_dec = nn.Linear(width, num_classes, bias=False)
-        self.m_bias = nn.Parameter(torch.zeros(num_classes))
+        layer_class = C2FSegVideoTransformerLayer if config.is_video else C2FSegTransformerLayer
+        self.embeddings = C2FSegTransformerEmbeddings(config)
+        self.layers = nn.ModuleList(layer_class(config) for _ in range(config.num_hidden_layers))
+        self.prediction_head = C2FSegPredictionHead(config)
         self.post_init()
 
-    def _run_blocks(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """The blocks. In the video variant the frames of every clip are rolled by T // 2 after each block (so
-        consecutive blocks see shifted temporal windows, as in the authors' code) and rolled back at the end."""
+    def _run_layers(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The layers. In the video variant the frames of every clip are rolled by T // 2 after each layer (so
+        consecutive layers see shifted temporal windows, as in the authors' code) and rolled back at the end."""
         num_frames = self.config.num_frames
-        for block in self.blocks:
-            hidden_states = block(hidden_states)
+        for layer in self.layers:
+            hidden_states = layer(hidden_states)
             if num_frames is not None:
                 hidden_states = roll_frames(hidden_states, num_frames // 2, num_frames)
         if num_frames is not None:
-            hidden_states = roll_frames(hidden_states, -(num_frames // 2) * len(self.blocks), num_frames)
+            hidden_states = roll_frames(hidden_states, -(num_frames // 2) * len(self.layers), num_frames)
         return hidden_states
 
     def forward(
@@ -550,80 +692,45 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
 
         In the video variant `batch` is clips * T (`config.num_frames`) with the frames of a clip consecutive.
         """
-        image_embeddings = self.conv_in(image_features).flatten(2).transpose(1, 2)
-        embeddings = torch.cat([image_embeddings, self.c_emb(visible_tokens), self.z_emb(amodal_tokens)], dim=2)
-        hidden_states = self.drop(embeddings + self.pos_emb.weight[: embeddings.shape[1]])
-        hidden_states = self._run_blocks(hidden_states)
-        logits = self.m_dec(self.dec(hidden_states)) + self.m_bias
-        output = C2FSegTransformerOutput(logits=logits)
+        hidden_states = self._run_layers(self.embeddings(image_features, visible_tokens, amodal_tokens))
+        output = C2FSegTransformerOutput(logits=self.prediction_head(hidden_states))
         return output if return_dict is not False else output.to_tuple()
 
 
-def mask_guided_attention(features: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
-    """The refiner's attention map. `features (batch, channels, h, w)`, `mask (batch, 1, h, w)`.
-
-    k_c = sum_p f_c(p) m(p) / (sum_p m(p) + eps); attn(p) = softmax_p(sum_c k_c f_c(p)). Returns `(batch, 1, h, w)`
-    in the dtype of `features`. Computed in fp32 (a one-channel map, so cheap) to keep bf16 models' softmax accurate.
-    """
-    flat_features = features.flatten(2).float()
-    flat_mask = mask.flatten(2).float()
-    prototype = (flat_features * flat_mask).sum(dim=-1, keepdim=True) / (flat_mask.sum(dim=-1, keepdim=True) + eps)
-    attention = torch.softmax(prototype.transpose(1, 2) @ flat_features, dim=-1)
-    return attention.view(mask.shape).to(features.dtype)
-
-
 class C2FSegRefiner(C2FSegPreTrainedModel):
-    """Dual-branch refiner: shared trunk at strides 16 and 8, then visible (`*_vm`) and amodal (`*_am`) branches
-    at strides 4 and 2 with skip adapters from the backbone; logits are upsampled (nearest) to the crop size."""
+    """Dual-branch refiner: a shared trunk at strides 16 and 8, then `visible_branch` and `amodal_branch` at
+    strides 4 and 2 with skip adapters from the backbone; logits are upsampled (nearest) to the crop size."""
 
     config: C2FSegRefinerConfig
+    base_model_prefix = "refiner"
     main_input_name = "image_features"
-    branches = ("vm", "am")
 
     def __init__(self, config: C2FSegRefinerConfig):
         super().__init__(config)
-        stride4, stride8, stride16, last = config.backbone_channels
+        _, _, stride16, last = config.backbone_channels
         trunk_width = config.hidden_size + 2
-        width2, width3, width4, width5 = config.decoder_channels
+        width2, width3, _, _ = config.decoder_channels
         eps = config.batch_norm_eps
-        self.conv_adapter = nn.Conv2d(last, last, kernel_size=1)
-        self.conv_in = nn.Conv2d(last, config.hidden_size, kernel_size=3, padding=1)
-        self.lay1 = nn.Conv2d(trunk_width, trunk_width, kernel_size=3, padding=1)
-        self.bn1 = nn.BatchNorm2d(trunk_width, eps=eps)
-        self.lay2 = nn.Conv2d(trunk_width, width2, kernel_size=3, padding=1)
-        self.bn2 = nn.BatchNorm2d(width2, eps=eps)
-        self.lay3 = nn.Conv2d(width2, width3, kernel_size=3, padding=1)
-        self.bn3 = nn.BatchNorm2d(width3, eps=eps)
-        self.adapter1 = nn.Conv2d(stride16, width2, kernel_size=1)
-        for branch in self.branches:
-            self.add_module(f"lay4_{branch}", nn.Conv2d(width3, width4, kernel_size=3, padding=1))
-            self.add_module(f"bn4_{branch}", nn.BatchNorm2d(width4, eps=eps))
-            self.add_module(f"lay5_{branch}", nn.Conv2d(width4, width5, kernel_size=3, padding=1))
-            self.add_module(f"bn5_{branch}", nn.BatchNorm2d(width5, eps=eps))
-            self.add_module(f"adapter2_{branch}", nn.Conv2d(stride8, width3, kernel_size=1))
-            self.add_module(f"adapter3_{branch}", nn.Conv2d(stride4, width4, kernel_size=1))
-            self.add_module(f"out_lay_{branch}", nn.Conv2d(width5, 1, kernel_size=3, padding=1))
+        self.feature_adapter = nn.Conv2d(last, last, kernel_size=1)
+        self.feature_projection = nn.Conv2d(last, config.hidden_size, kernel_size=3, padding=1)
+        self.trunk_layer1 = C2FSegRefinerConvLayer(trunk_width, trunk_width, eps)
+        self.trunk_layer2 = C2FSegRefinerConvLayer(trunk_width, width2, eps)
+        self.trunk_layer3 = C2FSegRefinerConvLayer(width2, width3, eps)
+        self.stride16_adapter = nn.Conv2d(stride16, width2, kernel_size=1)
+        self.visible_branch = C2FSegRefinerBranch(config)
+        self.amodal_branch = C2FSegRefinerBranch(config)
         self.post_init()
 
     def _trunk(self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor) -> torch.Tensor:
-        """Shared layers up to stride 8: `(batch, decoder_channels[1], grid * 2, grid * 2)`."""
-        features = self.conv_adapter(image_features[-1])
+        """Shared layers up to stride 8: `(batch, decoder_channels[1], grid * 2, grid * 2)`. The input of the first
+        layer is [feature_projection(features) | mask-guided attention | coarse mask], `hidden_size + 2` channels."""
+        features = self.feature_adapter(image_features[-1])
         coarse = F.interpolate(coarse_amodal_masks, size=features.shape[-2:], mode="nearest")
         attention = mask_guided_attention(features, coarse, self.config.attention_eps)
-        hidden_states = torch.cat([self.conv_in(features), attention, coarse], dim=1)
-        hidden_states = F.relu(self.bn1(self.lay1(hidden_states)))
-        hidden_states = F.relu(self.bn2(self.lay2(hidden_states)))
-        hidden_states = F.interpolate(hidden_states + self.adapter1(image_features[-2]), scale_factor=2.0)
-        return F.relu(self.bn3(self.lay3(hidden_states)))
-
-    def _branch(self, branch: str, trunk: torch.Tensor, image_features: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """One output branch: `(batch, 1, grid * 8, grid * 8)` logits."""
-        layer = lambda name: getattr(self, f"{name}_{branch}")  # noqa: E731
-        hidden_states = F.interpolate(trunk + layer("adapter2")(image_features[-3]), scale_factor=2.0)
-        hidden_states = F.relu(layer("bn4")(layer("lay4")(hidden_states)))
-        hidden_states = F.interpolate(hidden_states + layer("adapter3")(image_features[-4]), scale_factor=2.0)
-        hidden_states = F.relu(layer("bn5")(layer("lay5")(hidden_states)))
-        return layer("out_lay")(hidden_states)
+        hidden_states = torch.cat([self.feature_projection(features), attention, coarse], dim=1)
+        hidden_states = self.trunk_layer2(self.trunk_layer1(hidden_states))
+        hidden_states = F.interpolate(hidden_states + self.stride16_adapter(image_features[-2]), scale_factor=2.0)
+        return self.trunk_layer3(hidden_states)
 
     def forward(
         self,
@@ -639,32 +746,11 @@ class C2FSegRefiner(C2FSegPreTrainedModel):
         trunk = self._trunk(image_features, coarse_amodal_masks)
         size = coarse_amodal_masks.shape[-2:]
         visible, amodal = (
-            F.interpolate(self._branch(branch, trunk, image_features), size=size, mode="nearest")
-            for branch in self.branches
+            F.interpolate(branch(trunk, image_features), size=size, mode="nearest")
+            for branch in (self.visible_branch, self.amodal_branch)
         )
         output = C2FSegRefinerOutput(visible_logits=visible, amodal_logits=amodal)
         return output if return_dict is not False else output.to_tuple()
-
-
-class C2FSegImageEncoder(nn.Module):
-    """`transformers` ResNet stem and stages with the last stage's first block at stride 1 (no dilation), so the
-    output stride is 16. Returns the four stage outputs."""
-
-    def __init__(self, config):
-        super().__init__()
-        self.embedder = ResNetEmbeddings(config)
-        self.encoder = ResNetEncoder(config)
-        for module in self.encoder.stages[-1].layers[0].modules():
-            if isinstance(module, nn.Conv2d) and module.stride != (1, 1):
-                module.stride = (1, 1)
-
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        hidden_states = self.embedder(pixel_values)
-        features = []
-        for stage in self.encoder.stages:
-            hidden_states = stage(hidden_states)
-            features.append(hidden_states)
-        return tuple(features)
 
 
 class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
@@ -684,11 +770,20 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
 
     def __init__(self, config: C2FSegConfig):
         super().__init__(config)
-        self.backbone = C2FSegImageEncoder(config.backbone_config)
+        self.backbone = C2FSegBackbone(config.backbone_config)
+        self._set_last_stage_stride(config.backbone_last_stage_stride)
         self.vq_model = C2FSegVQModel(config.vq_config)
         self.transformer = C2FSegMaskTransformer(config.transformer_config)
         self.refiner = C2FSegRefiner(config.refiner_config)
         self.post_init()
+
+    def _set_last_stage_stride(self, stride: int) -> None:
+        """`ResNetConfig` has no stride option: set the stride of the last stage's first block (its strided conv and
+        its shortcut conv) to `stride`, 1 by default as in the authors' backbone (no dilation), so the last two maps
+        are both at stride 16."""
+        for module in self.backbone.encoder.stages[-1].layers[0].modules():
+            if isinstance(module, nn.Conv2d) and module.stride != (1, 1):
+                module.stride = (stride, stride)
 
     @property
     def mask_token_id(self) -> int:
@@ -744,8 +839,9 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         return self
 
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`(batch, 3, S, S)` -> backbone maps `(batch, C_i, S/4, S/4) ... (batch, C_4, S/16, S/16)`."""
-        return self.backbone(pixel_values.to(self.dtype))
+        """`(batch, 3, S, S)` -> the four backbone stage maps `(batch, C_1, S/4, S/4)`, `(batch, C_2, S/8, S/8)`,
+        `(batch, C_3, S/16, S/16)`, `(batch, C_4, S/16, S/16)` (the last at S/32 with a stride-2 last stage)."""
+        return self.backbone(pixel_values.to(self.dtype), return_dict=True).feature_maps
 
     @torch.no_grad()
     def encode_masks(self, masks: torch.Tensor) -> torch.LongTensor:

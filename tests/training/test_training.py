@@ -112,9 +112,9 @@ def test_parameter_groups_follow_the_authors():
     decayed, not_decayed = parameter_groups(model, 0.01)
     assert decayed["weight_decay"] == 0.01 and not_decayed["weight_decay"] == 0.0
     not_decayed_ids = {id(p) for p in not_decayed["params"]}
-    assert id(model.transformer.blocks[0].ln1.weight) in not_decayed_ids
-    assert id(model.transformer.blocks[0].attn.key.bias) in not_decayed_ids
-    assert id(model.transformer.blocks[0].attn.key.weight) not in not_decayed_ids
+    assert id(model.transformer.layers[0].layernorm_before.weight) in not_decayed_ids
+    assert id(model.transformer.layers[0].attention.key.bias) in not_decayed_ids
+    assert id(model.transformer.layers[0].attention.key.weight) not in not_decayed_ids
     grouped = {id(p) for group in (decayed, not_decayed) for p in group["params"]}
     assert not grouped & {id(p) for p in model.vq_model.parameters()}
     trainable = [model.backbone, model.transformer, model.refiner]
