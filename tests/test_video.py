@@ -95,7 +95,12 @@ def test_image_and_video_layers_share_attention_and_mlp_and_differ_in_attention(
     assert type(video_layer).__name__ == "C2FSegVideoTransformerLayer"
     assert type(image_layer.attention) is type(video_layer.spatial_attention) is type(video_layer.temporal_attention)
     assert type(image_layer.mlp) is type(video_layer.mlp)
-    assert [name for name, _ in image_layer.named_children()] == ["layernorm_before", "attention", "layernorm_after", "mlp"]
+    assert [name for name, _ in image_layer.named_children()] == [
+        "layernorm_before",
+        "attention",
+        "layernorm_after",
+        "mlp",
+    ]
     assert [name for name, _ in video_layer.named_children()] == [
         "spatial_layernorm",
         "spatial_attention",

@@ -4,14 +4,17 @@ The authors' names live in one place: `ORIGINAL_KEY_MAPPING`, an ordered table o
 expression over `"<section>.<key>"` (the section being the entry of the authors' file: `g_model` of
 `vqgan_<DS>.pth`; `model`, `img_encoder` and `refine` of `c2f_seg_<DS>.pth`) and our key as a template of its
 groups. The first rule that matches the whole name wins; a name no rule matches is reported, never guessed. The
-rename is one-to-one, no tensor is reshaped, and only the ResNet classifier `fc` is dropped:
+rename is one-to-one, no tensor is reshaped, and only the ResNet classifier `fc` is dropped.
 
-| authors' section | our sub-model | examples                                                                |
-|------------------|---------------|-------------------------------------------------------------------------|
-| `g_model`        | `vq_model`    | `encoder.down.{i}.block.{j}.nin_shortcut` -> `encoder.down_blocks.{i}.resnets.{j}.conv_shortcut` |
-| `model`          | `transformer` | `blocks.{i}.attn.proj` -> `layers.{i}.attention.out_proj`; `m_bias` -> `prediction_head.bias` |
-| `refine`         | `refiner`     | `lay4_vm` -> `visible_branch.layer1.convolution`; `bn4_am` -> `amodal_branch.layer1.normalization` |
-| `img_encoder`    | `backbone`    | torchvision `encoder.model.layer{s}.{i}.conv{k}` -> `encoder.stages.{s-1}.layers.{i}.layer.{k-1}.convolution` |
+Examples, per section of the authors' files and our sub-model:
+- `g_model` -> `vq_model`: `encoder.down.{i}.block.{j}.nin_shortcut` -> `encoder.down_blocks.{i}.resnets.{j}.
+  conv_shortcut`; `decoder.mid.block_1` -> `decoder.mid_block.resnets.0`.
+- `model` -> `transformer`: `blocks.{i}.attn.proj` -> `layers.{i}.attention.out_proj`; `c_emb` ->
+  `embeddings.visible_token_embeddings`; `m_bias` -> `prediction_head.bias`.
+- `refine` -> `refiner`: `lay4_vm` -> `visible_branch.layer1.convolution`; `bn4_am` ->
+  `amodal_branch.layer1.normalization`; `adapter1` -> `stride16_adapter`.
+- `img_encoder` -> `backbone` (torchvision ResNet-50 under `encoder.model.` -> `ResNetBackbone`):
+  `layer{s}.{i}.conv{k}` -> `encoder.stages.{s-1}.layers.{i}.layer.{k-1}.convolution`; `fc` is dropped.
 
 Image and video transformers share most names; the rules of `blocks.{i}.ln1`/`ln2` differ (image: the LayerNorms
 before the attention and the MLP; video: before the spatial and the temporal attention, `ln3` being the MLP's),
@@ -45,6 +48,7 @@ from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
+
 
 class KeyRule(NamedTuple):
     """One rule of `ORIGINAL_KEY_MAPPING`.
@@ -102,14 +106,18 @@ ORIGINAL_KEY_MAPPING: tuple[KeyRule, ...] = (
     KeyRule(r"model\.c_emb\.weight", "transformer.embeddings.visible_token_embeddings.weight"),
     KeyRule(r"model\.z_emb\.weight", "transformer.embeddings.amodal_token_embeddings.weight"),
     KeyRule(r"model\.pos_emb\.weight", "transformer.embeddings.position_embeddings.weight"),
-    KeyRule(rf"model\.blocks\.(\d+)\.ln1\.{_PARAMETER}", "transformer.layers.{1}.layernorm_before.{2}", variant="image"),
+    KeyRule(
+        rf"model\.blocks\.(\d+)\.ln1\.{_PARAMETER}", "transformer.layers.{1}.layernorm_before.{2}", variant="image"
+    ),
     KeyRule(
         rf"model\.blocks\.(\d+)\.attn\.(key|query|value)\.{_PARAMETER}",
         "transformer.layers.{1}.attention.{2}.{3}",
         variant="image",
     ),
     KeyRule(
-        rf"model\.blocks\.(\d+)\.attn\.proj\.{_PARAMETER}", "transformer.layers.{1}.attention.out_proj.{2}", variant="image"
+        rf"model\.blocks\.(\d+)\.attn\.proj\.{_PARAMETER}",
+        "transformer.layers.{1}.attention.out_proj.{2}",
+        variant="image",
     ),
     KeyRule(rf"model\.blocks\.(\d+)\.ln2\.{_PARAMETER}", "transformer.layers.{1}.layernorm_after.{2}", variant="image"),
     KeyRule(

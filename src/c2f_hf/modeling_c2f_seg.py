@@ -184,7 +184,9 @@ class C2FSegVQUpsample(nn.Module):
 def _resnet_stack(config: C2FSegVQConfig, in_channels: int, out_channels: int, num_blocks: int) -> nn.ModuleList:
     """`num_blocks` residual blocks, the first one changing the width from `in_channels` to `out_channels`."""
     widths = [in_channels] + [out_channels] * num_blocks
-    return nn.ModuleList(C2FSegVQResnetBlock(config, width_in, width_out) for width_in, width_out in zip(widths, widths[1:]))
+    return nn.ModuleList(
+        C2FSegVQResnetBlock(config, width_in, width_out) for width_in, width_out in zip(widths, widths[1:])
+    )
 
 
 class C2FSegVQMidBlock(nn.Module):
@@ -575,8 +577,6 @@ class C2FSegBackbone(ResNetBackbone):
     composite's default "sdpa" attention implementation: the setting only reaches the transformer."""
 
     _supports_sdpa = True
-
-
 
 
 class C2FSegPreTrainedModel(PreTrainedModel):
