@@ -249,8 +249,9 @@ def track_windows(
     processor: C2FSegVideoProcessor, track: dict, frames: list[np.ndarray], num_frames: int
 ) -> list[dict]:
     """The windows of one track (`processor.clip_windows`) that keep at least one frame where it is visible:
-    `window` (a `FrameWindow` whose `kept` holds only those frames), `visible_masks` `(F, H, W)` bool of the whole
-    track and the window's crops (`processor.preprocess_window`: `pixel_values`, `visible_masks`, `crop_box`)."""
+    `window` (a `FrameWindow` whose `kept` holds only those frames), `track` (the `(F, H, W)` bool visible masks of
+    the whole track) and the window's crops (`processor.preprocess_window`: `pixel_values (T, 3, S, S)`,
+    `visible_masks (T, 1, S, S)`, `crop_box`)."""
     visible_masks = np.stack([decode_mask(mask) for mask in track["visible_masks"]])
     windows = []
     for window in processor.clip_windows(len(frames), num_frames):
