@@ -73,3 +73,19 @@ def test_configs_reject_nonsense_with_a_clear_error(factory, message):
 
 def test_a_min_mask_ratio_of_one_is_allowed():
     assert tiny_config(min_mask_ratio=1.0).min_mask_ratio == 1.0
+
+
+def test_backbone_reads_four_stages_with_a_stride_one_last_stage_by_default():
+    config = C2FSegConfig()
+    assert config.backbone_last_stage_stride == 1
+    assert config.backbone_output_stride == 16
+    assert config.backbone_config.out_features == ["stage1", "stage2", "stage3", "stage4"]
+    assert config.initializer_range == config.transformer_config.initializer_range == 0.02
+    assert config.vq_config.initializer_range == config.refiner_config.initializer_range == 0.02
+
+
+def test_backbone_last_stage_stride_is_validated():
+    with pytest.raises(Exception, match=r"backbone_last_stage_stride must be 1 or 2, got 3"):
+        tiny_config(backbone_last_stage_stride=3)
+    with pytest.raises(Exception, match=r"the token grid must match the image feature grid"):
+        tiny_config(backbone_last_stage_stride=2)
