@@ -580,6 +580,10 @@ class C2FSegBackbone(ResNetBackbone):
 
 
 class C2FSegPreTrainedModel(PreTrainedModel):
+    """Base of the C2F-Seg models: weight initialisation and the shared `PreTrainedModel` settings. Each sub-model's
+    `base_model_prefix` is its attribute in the composite, so it also loads out of a composite folder; the
+    composite is its own base model (`base_model_prefix = ""`)."""
+
     config: C2FSegConfig
     base_model_prefix = ""
     main_input_name = "pixel_values"
