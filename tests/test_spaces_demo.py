@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
-from c2f_hf.cards import build_space_card
+from c2f_hf.hub.cards import build_space_card
 from c2f_testing import tiny_config
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "spaces_demo"

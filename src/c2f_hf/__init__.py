@@ -9,7 +9,6 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
 from .image_processing_c2f_seg import C2FSegImageProcessor
-from .maskgit import MaskGITSampler
 from .modeling_c2f_seg import (
     C2FSegForAmodalSegmentation,
     C2FSegMaskTransformer,
@@ -19,6 +18,7 @@ from .modeling_c2f_seg import (
 )
 from .pipeline_amodal_segmentation import AmodalSegmentationPipeline
 from .pipeline_video_amodal_segmentation import VideoAmodalSegmentationPipeline
+from .video_processing_c2f_seg import C2FSegVideoProcessor
 
 __version__ = "0.1.0"
 
@@ -60,6 +60,6 @@ __all__ = [
     "C2FSegTransformerConfig",
     "C2FSegVQConfig",
     "C2FSegVQModel",
-    "MaskGITSampler",
+    "C2FSegVideoProcessor",
     "VideoAmodalSegmentationPipeline",
 ]

@@ -13,7 +13,7 @@ COMMAND_MODULES = [
     "c2f_hf.data.cli",
     "c2f_hf.demo",
     "c2f_hf.evaluation.cli",
-    "c2f_hf.hub",
+    "c2f_hf.hub.cli",
     "c2f_hf.training.cli",
 ]
 

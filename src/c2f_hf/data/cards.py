@@ -1,6 +1,6 @@
 """Dataset cards (README.md with YAML front matter) for the folders written by the converters and the generator.
 
-The template is `dataset_card.md` of package `c2f_hf.hub_cards`; `huggingface_hub.DatasetCard.from_template`
+The template is `dataset_card.md` in `c2f_hf/hub/templates/`; `huggingface_hub.DatasetCard.from_template`
 renders it. Every number in a card is measured from the data being written; nothing is estimated.
 """
 
@@ -62,7 +62,7 @@ def build_dataset_card(
         tags=["amodal-segmentation", "c2f-seg", source],
     )
     rates = [] if occlusion_rates is None else list(occlusion_rates)
-    template = files("c2f_hf.hub_cards").joinpath("dataset_card.md").read_text()
+    template = files("c2f_hf.hub").joinpath("templates", "dataset_card.md").read_text()
     return DatasetCard.from_template(
         card_data,
         template_str=template,

@@ -1,6 +1,6 @@
 """Model and Space cards (README.md with YAML front matter) for exported C2F-Seg repos and the Gradio demo.
 
-The templates are `model_card.md` and `space_card.md` of package `c2f_hf.hub_cards`; `huggingface_hub`'s
+The templates are `templates/model_card.md` and `templates/space_card.md` beside this module; `huggingface_hub`'s
 `ModelCard.from_template` / `SpaceCard.from_template` render them. Everything a card states about training and
 evaluation is passed in by the caller (commands, data, `metrics.json`); nothing is invented. Results become the
 card's `model-index` (shown on the Hub) and a table that also lists the two baselines, so a reader can judge the
@@ -19,8 +19,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 from safetensors import safe_open
 
-from .configuration_c2f_seg import C2FSegConfig
-from .evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE, EvaluationResults
+from ..configuration_c2f_seg import C2FSegConfig
+from ..evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE, EvaluationResults
 
 MODEL_VARIANT = "model"
 CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")
@@ -225,7 +225,7 @@ def build_model_card(model_dir: str | Path, inputs: ModelCardInputs) -> ModelCar
     """The model card of a `save_pretrained` folder `model_dir` (its config gives the architecture table)."""
     model_dir = Path(model_dir)
     config = C2FSegConfig.from_pretrained(model_dir)
-    template = files("c2f_hf.hub_cards").joinpath("model_card.md").read_text(encoding="utf-8")
+    template = files(__package__).joinpath("templates").joinpath("model_card.md").read_text(encoding="utf-8")
     transformer = config.transformer_config
     return ModelCard.from_template(
         model_card_data(inputs),
@@ -269,7 +269,7 @@ def build_space_card(title: str, model_ids: Sequence[str], sdk_version: str) -> 
         colorTo="green",
         pinned=False,
     )
-    template = files("c2f_hf.hub_cards").joinpath("space_card.md").read_text(encoding="utf-8")
+    template = files(__package__).joinpath("templates").joinpath("space_card.md").read_text(encoding="utf-8")
     return SpaceCard.from_template(card_data, template_str=template, title=title, model_id=model_ids[0])
 
 

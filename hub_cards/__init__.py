@@ -1,1 +1,0 @@
-"""Card templates (model, dataset, Space) shipped as package data of `c2f_hf.hub_cards`."""

@@ -1,0 +1,149 @@
+"""Hub export (`c2f-hf export`): `export_model` turns a `save_pretrained` folder into a complete Hub model repo
+folder: safetensors weights, `config.json` (with the `auto_map` and `custom_pipelines` entries that
+`trust_remote_code` reads), `preprocessor_config.json`, the model, processor and pipeline modules (copied by
+`transformers`, relative imports only) and `README.md` (the card of `hub.cards`). The folder then loads where
+`c2f_hf` is not installed:
+
+    pipeline("amodal-segmentation", model=REPO, trust_remote_code=True)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import pipeline
+
+from ..checkpoints import DEFAULT_MODEL_NAME
+from ..image_processing_c2f_seg import C2FSegImageProcessor
+from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .cards import EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
+
+logger = logging.getLogger(__name__)
+
+TASK = "amodal-segmentation"
+CODE_FILES = (
+    "configuration_c2f_seg.py",
+    "modeling_c2f_seg.py",
+    "maskgit.py",
+    "image_processing_c2f_seg.py",
+    "pipeline_amodal_segmentation.py",
+)
+REQUIRED_FILES = ("config.json", "preprocessor_config.json", "README.md", *CODE_FILES)
+SYNTHETIC_LIMITATION = (
+    "Trained on synthetic shapes only (`c2f_hf.data.synthetic`): expect useful masks on simple shapes and poor "
+    "ones on real photographs."
+)
+_PACKAGE_IMPORT = re.compile(r"^\s*(from|import)\s+c2f_hf\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `c2f-hf export` passes on to the card (see `cards.ModelCardInputs`); every text is used verbatim.
+
+    `repo_id` is the Hub id the card's snippets load from (None: the export folder's path). `converted` None
+    detects converted weights from the source folder's card. `synthetic_only` None means "only for the shipped
+    default model".
+    """
+
+    repo_id: str | None = None
+    model_name: str | None = None
+    training_data: str | None = None
+    training_command: str | None = None
+    datasets: Sequence[str] = ()
+    evaluation: EvaluationSource | None = None
+    converted: bool | None = None
+    synthetic_only: bool | None = None
+    limitations: Sequence[str] = ()
+
+
+def _check_model_folder(model_dir: Path) -> None:
+    if not (model_dir / "config.json").is_file():
+        raise ValueError(f"MODEL_DIR: {model_dir} is not a save_pretrained folder (it has no config.json)")
+
+
+def _check_export_folder(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ValueError(f"--out: {out_dir} exists and is not an empty folder; choose a new one")
+
+
+def _load_processor(model_dir: Path, image_size: int) -> C2FSegImageProcessor:
+    if (model_dir / "preprocessor_config.json").is_file():
+        return C2FSegImageProcessor.from_pretrained(model_dir)
+    logger.warning(
+        "%s has no preprocessor_config.json; using the default processor for %d-pixel crops", model_dir, image_size
+    )
+    return C2FSegImageProcessor(crop_resolution=image_size)
+
+
+def missing_files(repo_dir: str | Path) -> list[str]:
+    """The files an exported repo needs that `repo_dir` lacks (weights count as one `*.safetensors` entry)."""
+    repo_dir = Path(repo_dir)
+    missing = [name for name in REQUIRED_FILES if not (repo_dir / name).is_file()]
+    if not any(repo_dir.glob("*.safetensors")):
+        missing.append("*.safetensors")
+    return missing
+
+
+def check_remote_code(repo_dir: str | Path) -> None:
+    """Raise ValueError unless `repo_dir` loads without `c2f_hf`: auto_map and custom_pipelines entries present,
+    no copied module importing the package by name."""
+    repo_dir = Path(repo_dir)
+    problems = [f"missing {name}" for name in missing_files(repo_dir) if name != "README.md"]
+    if not problems:
+        config = json.loads((repo_dir / "config.json").read_text(encoding="utf-8"))
+        processor = json.loads((repo_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
+        if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map", {})):
+            problems.append("config.json auto_map lacks AutoConfig/AutoModel")
+        if TASK not in config.get("custom_pipelines", {}):
+            problems.append(f"config.json custom_pipelines lacks {TASK!r}")
+        if "AutoImageProcessor" not in processor.get("auto_map", {}):
+            problems.append("preprocessor_config.json auto_map lacks AutoImageProcessor")
+        problems += [
+            f"{path.name} imports c2f_hf" for path in repo_dir.glob("*.py") if _PACKAGE_IMPORT.search(path.read_text())
+        ]
+    if problems:
+        raise ValueError(f"{repo_dir} would not load with trust_remote_code: " + "; ".join(problems))
+
+
+def _card_inputs(model_dir: Path, out_dir: Path, options: ExportOptions) -> ModelCardInputs:
+    converted = is_converted_folder(model_dir) if options.converted is None else options.converted
+    synthetic_only = options.synthetic_only
+    if synthetic_only is None:
+        synthetic_only = model_dir.name == DEFAULT_MODEL_NAME
+    limitations = ([SYNTHETIC_LIMITATION] if synthetic_only else []) + list(options.limitations)
+    return ModelCardInputs(
+        model_id=options.repo_id or str(out_dir),
+        model_name=options.model_name or model_dir.resolve().name,
+        training_data=options.training_data,
+        training_command=options.training_command,
+        datasets=tuple(options.datasets),
+        evaluation=options.evaluation,
+        converted=converted,
+        extra_limitations=tuple(limitations),
+    )
+
+
+def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOptions | None = None) -> list[Path]:
+    """Write the Hub repo folder `out_dir` (new or empty) for the model in `model_dir`; return its files."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    options = options or ExportOptions()
+    _check_model_folder(model_dir)
+    _check_export_folder(out_dir)
+    card_inputs = _card_inputs(model_dir, out_dir, options)
+    card = build_model_card(model_dir, card_inputs)
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_dir)
+    processor = _load_processor(model_dir, model.config.image_size)
+    segmenter = pipeline(TASK, model=model, image_processor=processor, trust_remote_code=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    segmenter.save_pretrained(out_dir)
+    card.save(out_dir / "README.md")
+    check_remote_code(out_dir)
+    return sorted(path for path in out_dir.iterdir() if path.is_file())
+
+
+__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files"]
