@@ -5,7 +5,7 @@ import torch
 from transformers import AutoImageProcessor
 
 from c2f_hf import C2FSegImageProcessor
-from c2f_hf.image_processing_c2f_seg import CropBox, crop_mask, object_crop_box, paste_crop
+from c2f_hf.image_processing_c2f_seg import CropBox, crop_mask, load_rgb_image, object_crop_box, paste_crop
 from c2f_testing import tiny_config
 
 
@@ -228,3 +228,35 @@ def test_transparent_pixels_are_composited_over_white(as_pil):
     pixels = crops["pixel_values"][0]
     torch.testing.assert_close(pixels[:, 20, 2], torch.ones(3))
     torch.testing.assert_close(pixels[:, 20, 38], torch.tensor([200 / 255, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        (PIL.Image.fromarray(np.full((40, 50), 32896, np.uint16)), 128),
+        (PIL.Image.fromarray(np.full((40, 50), 0.25, np.float32), mode="F"), 64),
+        (np.full((40, 50, 3), 65535, np.uint16), 255),
+    ],
+)
+def test_high_bit_depth_images_are_scaled_by_their_range(image, expected):
+    assert (load_rgb_image(image) == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (PIL.Image.fromarray(np.full((40, 50), np.nan, np.float32), mode="F"), "NaN"),
+        (PIL.Image.fromarray(np.full((40, 50), 2.0, np.float32), mode="F"), r"must lie in \[0, 1\]"),
+        (PIL.Image.fromarray(np.full((40, 50), 70000, np.int32), mode="I"), "PIL mode I holds values"),
+        (np.zeros((40, 50, 3), np.int64), "uint8, uint16 or float"),
+    ],
+)
+def test_unreadable_pixel_values_are_refused_with_the_reason(image, message):
+    with pytest.raises(ValueError, match=message):
+        load_rgb_image(image)
+
+
+def test_a_file_that_is_not_an_image_is_named(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="is not an image file"):
+        load_rgb_image(tmp_path / "notes.png")
