@@ -79,3 +79,25 @@ def run_without_package(script: str, working_directory) -> subprocess.CompletedP
         text=True,
         timeout=300,
     )
+
+
+def synthetic_video_folder(folder: Path) -> Path:
+    """Two 4-frame synthetic test clips of 64 pixels (`c2f-hf data synthetic --video`) written to `folder`."""
+    from c2f_hf.cli import main
+
+    arguments = ["--num-train", "0", "--num-test", "2", "--size", "64", "--video", "--num-frames", "4"]
+    main(["data", "synthetic", "--out", str(folder), *arguments])
+    return folder
+
+
+def visible_track_frames(clips) -> tuple[int, int]:
+    """(number of (track, frame) pairs with a non-empty visible mask, number of all pairs) of a video dataset."""
+    from c2f_hf.data.transforms import decode_mask
+
+    visible = [
+        decode_mask(mask).any()
+        for clip in clips.with_format("arrow")[:].to_pylist()
+        for track in clip["objects"]
+        for mask in track["visible_masks"]
+    ]
+    return sum(visible), len(visible)

@@ -3,30 +3,20 @@
 import numpy as np
 import pytest
 
-from c2f_hf.cli import main
 from c2f_hf.data.schema import load_amodal_dataset
-from c2f_hf.data.transforms import decode_mask
 from c2f_hf.data.video_frames import frame_dataset
+from c2f_testing import synthetic_video_folder, visible_track_frames
 
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("videos")
-    arguments = ["--num-train", "0", "--num-test", "2", "--size", "64", "--video", "--num-frames", "4"]
-    main(["data", "synthetic", "--out", str(folder), *arguments])
-    return folder
+    return synthetic_video_folder(tmp_path_factory.mktemp("videos"))
 
 
 def test_frame_dataset_keeps_the_frames_where_each_track_is_visible(video_folder, tmp_path):
     clips = load_amodal_dataset(video_folder, "test")
-    visible_per_track_frame = [
-        decode_mask(mask).any()
-        for clip in clips.with_format("arrow")[:].to_pylist()
-        for track in clip["objects"]
-        for mask in track["visible_masks"]
-    ]
-    expected = sum(visible_per_track_frame)
-    assert expected < len(visible_per_track_frame)  # the synthetic clips hide an object in some frame
+    expected, total = visible_track_frames(clips)
+    assert expected < total  # the synthetic clips hide an object in some frame
 
     frames = frame_dataset(clips, tmp_path)
     assert sum(len(row["objects"]) for row in frames) == expected

@@ -5,7 +5,7 @@ import torch
 
 from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
-from c2f_testing import tiny_config
+from c2f_testing import synthetic_video_folder, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +17,7 @@ def image_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("videos")
-    arguments = ["--num-train", "0", "--num-test", "2", "--size", "64", "--video", "--num-frames", "4"]
-    main(["data", "synthetic", "--out", str(folder), *arguments])
-    return folder
+    return synthetic_video_folder(tmp_path_factory.mktemp("videos"))
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from evaluation_testing import box_mask
 
 from c2f_hf.evaluation import FISHBOWL_OCCLUSION_RANGE, VISIBLE_BASELINE, AmodalMetrics, EvaluationResults, write_report
+from evaluation_testing import box_mask
 
 
 def three_objects_metrics(occlusion_range=None) -> AmodalMetrics:

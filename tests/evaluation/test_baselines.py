@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from evaluation_testing import box_mask
 
 from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, convex_hull_mask, prediction_variants
 from c2f_hf.evaluation.baselines import baseline_predictions
 from c2f_hf.image_processing_c2f_seg import union_with_visible
+from evaluation_testing import box_mask
 
 
 def test_convex_hull_of_a_square_is_the_square():

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from evaluation_testing import VARIANTS
 from PIL import Image
 from pycocotools import mask as mask_utils
 from transformers import pipeline
@@ -14,6 +13,7 @@ from c2f_hf.cli import main
 from c2f_hf.data.schema import load_amodal_dataset
 from c2f_hf.evaluation import EvaluationResults, evaluate_model
 from c2f_testing import TINY_IMAGE_SIZE, save_tiny_model
+from evaluation_testing import VARIANTS
 
 
 def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, capsys):

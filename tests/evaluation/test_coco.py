@@ -1,9 +1,9 @@
 """COCO mask AP / AR (`c2f_hf.evaluation.coco`), on hand-computed toy masks."""
 
 import pytest
-from evaluation_testing import box_mask
 
 from c2f_hf.evaluation import MaskAnnotation, coco_mask_ap
+from evaluation_testing import box_mask
 
 
 def test_coco_ap_perfect_predictions_score_one():

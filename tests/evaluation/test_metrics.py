@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from evaluation_testing import box_mask
 from PIL import Image
 
 from c2f_hf.evaluation import iou, occluded_iou
 from c2f_hf.evaluation.metrics import occlusion_bin
 from c2f_hf.image_processing_c2f_seg import occluded_mask, occlusion_rate, to_bool_mask
+from evaluation_testing import box_mask
 
 
 def test_to_bool_mask_accepts_numpy_torch_and_pil():

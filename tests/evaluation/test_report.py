@@ -3,10 +3,10 @@
 import json
 import math
 
-from evaluation_testing import box_mask
 from PIL import Image
 
 from c2f_hf.evaluation import VISIBLE_BASELINE, AmodalMetrics, EvaluationResults, prediction_variants, write_report
+from evaluation_testing import box_mask
 
 
 def test_write_report_files(tmp_path):

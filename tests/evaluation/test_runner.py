@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from evaluation_testing import VARIANTS
 
 from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
 from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
-from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops, decode_mask
+from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops
 from c2f_hf.data.video_frames import frame_dataset
 from c2f_hf.evaluation import (
     VISIBLE_BASELINE,
@@ -19,6 +18,8 @@ from c2f_hf.evaluation import (
 )
 from c2f_hf.evaluation.runner import paste_amodal_masks
 from c2f_hf.evaluation.targets import ObjectTargets, add_objects, read_object_targets
+from c2f_testing import visible_track_frames
+from evaluation_testing import VARIANTS
 
 
 def _all_means(results: EvaluationResults) -> list[float]:
@@ -198,14 +199,8 @@ def test_predicted_visible_source_scores_objects_with_the_detector_scores(tmp_pa
 
 def test_video_datasets_are_evaluated_per_frame_without_hidden_objects(video_folder, tiny_model, tmp_path):
     clips = load_amodal_dataset(video_folder, "test")
-    visible_per_track_frame = [
-        decode_mask(mask).any()
-        for clip in clips.with_format("arrow")[:].to_pylist()
-        for track in clip["objects"]
-        for mask in track["visible_masks"]
-    ]
-    expected = sum(visible_per_track_frame)
-    assert expected < len(visible_per_track_frame)  # the synthetic clips hide an object in some frame
+    expected, total = visible_track_frames(clips)
+    assert expected < total  # the synthetic clips hide an object in some frame
 
     frames = frame_dataset(clips, tmp_path)  # its rows are tested in tests/data/test_video_frames.py
     results = evaluate_model(tiny_model, clips, batch_size=16, progress=False)

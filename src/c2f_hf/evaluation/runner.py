@@ -130,21 +130,13 @@ def evaluate_model(
         "device": str(generator.device),
         "c2f_hf_version": importlib.metadata.version("c2f_hf"),
     }
+    sampling = (visible_source, num_steps, generator, greedy, predictions)
     was_training = model.training
     model.eval()
     try:
         if model.config.transformer_config.num_frames is not None:
             _check_video_arguments(dataset, visible_source)
-            run = _Run(
-                model,
-                processor,
-                dataset.with_format("arrow"),
-                visible_source,
-                num_steps,
-                generator,
-                greedy,
-                predictions,
-            )
+            run = _Run(model, processor, dataset.with_format("arrow"), *sampling)
             run.add_clips(metrics, batch_size, max_objects, progress)
         else:
             with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
@@ -157,16 +149,7 @@ def evaluate_model(
                     transform=ObjectCropTransform.from_image_processor(processor),
                     include_unmatched=visible_source == "predicted",
                 )
-                run = _Run(
-                    model,
-                    processor,
-                    dataset.with_format("arrow"),
-                    visible_source,
-                    num_steps,
-                    generator,
-                    greedy,
-                    predictions,
-                )
+                run = _Run(model, processor, dataset.with_format("arrow"), *sampling)
                 run.add_images(metrics, objects, batch_size, max_objects, progress)
     finally:
         model.train(was_training)
