@@ -20,7 +20,8 @@ from c2f_hf.convert_original_checkpoint import (
 from c2f_hf.image_processing_c2f_seg import C2FSegImageProcessor
 from c2f_testing import random_object_batch, tiny_config
 
-LAYOUT_PATH = Path(__file__).parents[2] / "shared" / "reference" / "original_checkpoint_layout_KINS.json"
+# A copy of shared/reference/original_checkpoint_layout_KINS.json, so the suite needs nothing outside the repository.
+LAYOUT_PATH = Path(__file__).parent / "fixtures" / "original_checkpoint_layout_KINS.json"
 SECTION_OF_PREFIX = {"vq_model": "g_model", "transformer": "model", "refiner": "refine"}
 PART_NUMBER = {"convolution": "0", "normalization": "1"}
 PART_NAME = {"convolution": "conv", "normalization": "bn"}
