@@ -2,6 +2,7 @@ import textwrap
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import AutoModel
 
 from c2f_hf import (
@@ -175,6 +176,54 @@ def assert_state_dicts_equal(first, second):
     assert first_state.keys() == second_state.keys()
     for key in first_state:
         assert torch.equal(first_state[key], second_state[key]), key
+
+
+@pytest.mark.parametrize("num_steps", [0, -1, True, 1.5])
+def test_generate_refuses_a_num_steps_that_is_not_a_positive_integer(model, num_steps):
+    pixel_values, visible, _ = random_object_batch(1)
+    with pytest.raises(
+        ValueError, match=f"num_steps: expected a positive integer number of decoding steps, got {num_steps}"
+    ):
+        model.generate(pixel_values, visible, num_steps=num_steps)
+
+
+def rewrite_weights(folder, edit) -> None:
+    """Apply `edit` to the state dict saved in `folder/model.safetensors`."""
+    weights = load_file(folder / "model.safetensors")
+    edit(weights)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda weights: weights.pop("refiner.amodal_branch.classifier.weight"), r"1 missing \(refiner.amodal_branch"),
+        (lambda weights: weights.update(extra=torch.zeros(1)), r"1 unexpected \(extra\)"),
+        (
+            lambda weights: weights.update({"refiner.amodal_branch.classifier.bias": torch.zeros(7)}),
+            "some are of another shape",
+        ),
+    ],
+)
+def test_loading_weights_that_do_not_match_is_an_error_unless_strict_is_off(tmp_path, model, edit, message):
+    model.save_pretrained(tmp_path)
+    rewrite_weights(tmp_path, edit)
+    with pytest.raises(
+        ValueError, match=f"{tmp_path}: the weights do not match C2FSegForAmodalSegmentation: {message}"
+    ):
+        C2FSegForAmodalSegmentation.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="Pass (strict=False|ignore_mismatched_sizes=True)"):
+        AutoModel.from_pretrained(tmp_path)
+    loaded, info = C2FSegForAmodalSegmentation.from_pretrained(
+        tmp_path, strict=False, ignore_mismatched_sizes=True, output_loading_info=True
+    )
+    assert isinstance(loaded, C2FSegForAmodalSegmentation) and set(info) >= {"missing_keys", "unexpected_keys"}
+
+
+def test_a_sub_model_loads_out_of_a_composite_folder_strictly(tmp_path, model):
+    model.save_pretrained(tmp_path)
+    vq_model = C2FSegVQModel.from_pretrained(tmp_path)
+    assert_state_dicts_equal(model.vq_model, vq_model)
 
 
 @pytest.mark.parametrize(

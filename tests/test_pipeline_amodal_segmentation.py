@@ -3,10 +3,10 @@ import textwrap
 import numpy as np
 import PIL.Image
 import pytest
-from transformers import pipeline
+from transformers import BertConfig, BertModel, pipeline
 
 from c2f_hf import AmodalSegmentationPipeline, C2FSegImageProcessor
-from c2f_testing import run_without_package, save_tiny_model
+from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,7 @@ def test_output_fields_types_and_sizes(segmenter):
     assert len(objects) == 2
     for result, visible in zip(objects, masks):
         assert set(result) == {
+            "label",
             "score",
             "amodal_mask",
             "pred_visible_mask",
@@ -154,8 +155,12 @@ def test_border_and_one_pixel_objects_work(segmenter):
     border[40:, 50:] = True
     pixel = np.zeros((50, 60), dtype=bool)
     pixel[0, 0] = True
-    objects = segmenter(image, visible_masks=[border, pixel], greedy=True)
+    with pytest.warns(UserWarning, match=r"visible_masks\[1\]: the object is only 1x1 px, so its crop is 2x2 px"):
+        objects = segmenter(image, visible_masks=[border, pixel], greedy=True, mask_threshold=1.0)
     assert len(objects) == 2 and all(result["amodal_mask"].size == (60, 50) for result in objects)
+    # mask_threshold=1.0 predicts nothing: the tiny object keeps its visible pixel, the 10x10 one does not
+    assert np.asarray(objects[1]["amodal_mask"])[0, 0] == 255 and np.asarray(objects[1]["amodal_mask"]).sum() == 255
+    assert not np.asarray(objects[0]["amodal_mask"]).any()
 
 
 def test_label_map_and_path_inputs(segmenter, tmp_path):
@@ -164,7 +169,31 @@ def test_label_map_and_path_inputs(segmenter, tmp_path):
     label_map = sum((index + 1) * mask.astype(np.int32) for index, mask in enumerate(masks))
     from_map = segmenter(str(tmp_path / "scene.png"), label_map=label_map, greedy=True)
     from_list = segmenter(image, visible_masks=masks, greedy=True)
+    assert [result.pop("label") for result in from_map] == [1, 2, 3]
+    assert [result.pop("label") for result in from_list] == [None, None, None]
     assert_same_objects(from_map, from_list)
+
+
+def test_label_map_results_carry_the_labels_they_came_from(segmenter):
+    image, masks = scene()
+    label_map = 7 * masks[0].astype(np.int64) + 42 * masks[2].astype(np.int64)
+    objects = segmenter(image, label_map=label_map, greedy=True, union_with_visible=True)
+    assert [result["label"] for result in objects] == [7, 42]
+    assert (np.asarray(objects[1]["amodal_mask"])[masks[2]] == 255).all()
+
+
+@pytest.mark.parametrize(
+    ("label_map", "message"),
+    [
+        (np.where(scene()[1][0], -1, 0), r"label_map: has negative labels \[-1\]"),
+        (scene()[1][0], "expected integer labels, got dtype bool"),
+        (scene()[1][0].astype(np.float32), "expected integer labels, got dtype float32"),
+        (np.zeros((90, 110), np.int32), "has no positive label"),
+    ],
+)
+def test_bad_label_maps_are_refused(segmenter, label_map, message):
+    with pytest.raises(ValueError, match=message):
+        segmenter(scene()[0], label_map=label_map)
 
 
 @pytest.mark.parametrize(
@@ -183,14 +212,63 @@ def test_bad_input_gets_a_clear_error(segmenter, image, masks, message):
         segmenter(image, visible_masks=masks)
 
 
-def test_bad_parameters_get_a_clear_error(segmenter):
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"num_steps": 0}, "num_steps: expected a positive integer number of decoding steps, got 0"),
+        ({"num_steps": -1}, "num_steps: expected a positive integer number of decoding steps, got -1"),
+        ({"num_steps": True}, "num_steps: expected a positive integer number of decoding steps, got True"),
+        ({"num_steps": 2.0}, "num_steps: expected a positive integer number of decoding steps, got 2.0"),
+        ({"seed": True}, "seed: expected an integer, got True"),
+        ({"seed": "0"}, "seed: expected an integer, got '0'"),
+        ({"greedy": "yes"}, "greedy: expected True or False, got 'yes'"),
+        ({"union_with_visible": 1}, "union_with_visible: expected True or False, got 1"),
+        ({"return_coarse": "no"}, "return_coarse: expected True or False, got 'no'"),
+        ({"mask_threshold": 1.5}, r"mask_threshold: expected a probability in \[0, 1\], got 1.5"),
+        ({"mask_threshold": "0.5"}, "mask_threshold: expected a number, got '0.5'"),
+        ({"mask_threshold": True}, "mask_threshold: expected a number, got True"),
+    ],
+)
+def test_bad_parameters_get_a_clear_error(segmenter, parameters, message):
     image, masks = scene()
-    with pytest.raises(ValueError, match="num_steps"):
-        segmenter(image, visible_masks=masks, num_steps=0)
-    with pytest.raises(ValueError, match="mask_threshold"):
-        segmenter(image, visible_masks=masks, mask_threshold=1.5)
+    with pytest.raises(ValueError, match=message):
+        segmenter(image, visible_masks=masks, **parameters)
+
+
+def test_input_dicts_need_an_image_and_input_lists_an_item(segmenter):
+    image, masks = scene()
     with pytest.raises(ValueError, match="'image' key"):
         segmenter([{"picture": image, "visible_masks": masks}])
+    with pytest.raises(ValueError, match="inputs: the list is empty"):
+        segmenter([])
+
+
+def test_a_folder_without_a_processor_gets_a_default_one_with_a_warning(tmp_path, caplog):
+    folder = save_tiny_model(tmp_path / "model")
+    (folder / "preprocessor_config.json").unlink()
+    with caplog.at_level("WARNING", logger="c2f_hf.image_processing_c2f_seg"):
+        segmenter = pipeline("amodal-segmentation", model=str(folder))
+    assert "has no preprocessor_config.json" in caplog.text and str(folder) in caplog.text
+    assert segmenter.image_processor.crop_resolution == TINY_IMAGE_SIZE
+    image, masks = scene()
+    assert len(segmenter(image, visible_masks=masks, greedy=True)) == 3
+
+
+def test_a_processor_of_another_crop_size_is_refused_at_construction(tmp_path):
+    folder = save_tiny_model(tmp_path / "model")
+    C2FSegImageProcessor(crop_resolution=2 * TINY_IMAGE_SIZE).save_pretrained(folder)
+    with pytest.raises(ValueError, match=rf"crop_resolution={2 * TINY_IMAGE_SIZE}, but the model takes image_size="):
+        pipeline("amodal-segmentation", model=str(folder))
+
+
+def test_a_folder_that_is_not_a_c2f_seg_model_is_refused_at_construction(tmp_path):
+    folder = tmp_path / "bert"
+    BertModel(
+        BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8)
+    ).save_pretrained(folder)
+    C2FSegImageProcessor().save_pretrained(folder)
+    with pytest.raises(ValueError, match=r"bert: is a BertModel \(model_type 'bert'\); the amodal-segmentation"):
+        pipeline("amodal-segmentation", model=str(folder))
 
 
 def test_saved_pipeline_runs_with_remote_code_without_the_package(segmenter, tmp_path):
@@ -201,7 +279,7 @@ def test_saved_pipeline_runs_with_remote_code_without_the_package(segmenter, tmp
     script = textwrap.dedent(
         f"""
         import numpy as np
-        from transformers import pipeline
+        from transformers import BertConfig, BertModel, pipeline
         inputs = np.load({str(tmp_path / "inputs.npz")!r})
         pipe = pipeline("amodal-segmentation", model={str(tmp_path / "pipe")!r}, trust_remote_code=True)
         assert type(pipe).__module__.startswith("transformers_modules"), type(pipe).__module__

@@ -195,13 +195,19 @@ def test_video_example_gives_one_overlay_per_frame_and_a_table(app):
     assert len(table) == 24 and "3 objects over 8 frames" in status
 
 
-def test_video_bad_input_is_a_readable_error(app):
+def test_an_object_hidden_for_a_whole_window_is_completed(app):
     frames, labels = video_example("clip_3")
     hidden = labels.copy()
     window = hidden[:, 2 * 128 : 6 * 128]
     window[window == 1] = 0
-    with pytest.raises(gr.Error, match="Object 1 \\(magenta\\): the object is not visible in any of frames 2-5"):
-        app.predict_video(frames, hidden, 8, 0, False)
+    gallery, table, status = app.predict_video(frames, hidden, 8, 0, True)
+    assert len(gallery) == 8 and len(table) == 24 and "3 objects over 8 frames" in status
+    hidden_rows = [row for row in table if row[0] == 1 and 2 <= row[2] <= 5]
+    assert len(hidden_rows) == 4 and all(row[3] == 0 for row in hidden_rows)
+
+
+def test_video_bad_input_is_a_readable_error(app):
+    frames, labels = video_example("clip_3")
     with pytest.raises(gr.Error, match="does not split into 7 frames"):
         app.predict_video(frames, labels, 7, 0, False)
     with pytest.raises(gr.Error, match="No clip"):

@@ -17,7 +17,7 @@ from c2f_hf.data.transforms import collate_object_crops
 from c2f_hf.data.video_transforms import VideoObjectClipDataset
 from c2f_hf.evaluation import evaluate_model
 from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
-from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
+from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, save_tiny_model, tiny_config
 
 NUM_FRAMES = 2
 
@@ -221,9 +221,30 @@ def test_pipeline_applies_the_processors_mask_policy_per_frame(video_segmenter):
             assert united_track["occlusion_rates"][frame] == pytest.approx(expected_rate)
 
 
-def test_a_track_hidden_in_a_whole_window_is_refused(video_segmenter):
+def test_a_track_hidden_in_a_whole_window_is_completed_from_a_window_that_reaches_a_visible_frame(video_segmenter):
+    frames, tracks = moving_clip(5, hidden_frames=(2, 3))
+    # T = 2: the clip window (2, 3) never sees object 0; frame 2 is run with frame 1, frame 3 with frame 4
+    objects = video_segmenter(frames, visible_masks=tracks, greedy=True)
+    assert objects[0]["completed"] == [True] * 5
+    assert objects[0]["scores"][2] > 0 and objects[0]["scores"][3] > 0
+
+
+def test_frames_too_far_from_every_visible_frame_are_marked_and_named(video_segmenter, caplog):
+    frames, tracks = moving_clip(6, hidden_frames=(1, 2, 3, 4, 5))
+    with caplog.at_level("WARNING", logger="c2f_hf.pipeline_video_amodal_segmentation"):
+        objects = video_segmenter(frames, visible_masks=tracks, greedy=True)
+    assert "visible_masks[0]: frames [2, 3, 4, 5]" in caplog.text
+    assert objects[0]["completed"] == [True, True, False, False, False, False]
+    assert objects[1]["completed"] == [True] * 6
+    for frame in range(2, 6):
+        assert not np.asarray(objects[0]["amodal_masks"][frame]).any()
+        assert objects[0]["bboxes"][frame] is None and objects[0]["scores"][frame] == 0.0
+    assert objects[0]["score"] == pytest.approx(np.mean(objects[0]["scores"][:2]))
+
+
+def test_a_track_never_visible_is_refused(video_segmenter):
     frames, tracks = moving_clip(4, hidden_frames=(0, 1, 2, 3))
-    with pytest.raises(ValueError, match=r"visible_masks\[0\]: the object is not visible in any of frames 0-1"):
+    with pytest.raises(ValueError, match=r"visible_masks\[0\]: the object's visible mask is empty on every frame"):
         video_segmenter(frames, visible_masks=tracks)
 
 
@@ -312,3 +333,19 @@ def test_shipped_video_checkpoint_fills_in_fully_hidden_frames():
         filled += [bool(np.asarray(amodal_masks[position]).any()) for position in hidden]
     assert len(filled) >= 10
     assert sum(filled) / len(filled) >= 0.5, f"only {sum(filled)} of {len(filled)} hidden frames got a mask"
+
+
+def test_video_pipeline_refuses_an_empty_list_and_an_image_model(video_segmenter, tmp_path):
+    with pytest.raises(ValueError, match="inputs: the list is empty"):
+        video_segmenter([])
+    image_folder = save_tiny_model(tmp_path / "image_model")
+    with pytest.raises(ValueError, match=r"image_model: is an image model \(transformer_config.num_frames is None\)"):
+        pipeline("video-amodal-segmentation", model=str(image_folder))
+
+
+def test_video_pipeline_refuses_bad_parameters_by_name(video_segmenter):
+    frames, tracks = moving_clip(3)
+    with pytest.raises(ValueError, match="num_steps: expected a positive integer"):
+        video_segmenter(frames, visible_masks=tracks, num_steps=0)
+    with pytest.raises(ValueError, match="seed: expected an integer, got True"):
+        video_segmenter(frames, visible_masks=tracks, seed=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from c2f_hf.image_processing_c2f_seg import C2FSegImageProcessor, clip_crop_box
-from c2f_hf.video_processing_c2f_seg import C2FSegVideoProcessor, frame_windows, window_starts
+from c2f_hf.video_processing_c2f_seg import C2FSegVideoProcessor, frame_windows, object_windows, window_starts
 
 # ----- windows over long clips -----
 
@@ -93,3 +93,29 @@ def test_post_processing_returns_the_kept_frames_with_the_mask_policy():
     box = crops["crop_box"]
     for result in lowered.values():
         assert result["amodal_mask"].sum() == box.height * box.width
+
+
+def kept_frames(windows) -> list[int]:
+    return sorted(window.frame_indices[position] for window in windows for position in window.kept)
+
+
+def test_object_windows_move_a_fully_hidden_window_to_reach_the_nearest_visible_frame():
+    visible = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    windows, uncompleted = object_windows(visible, window_length=4)
+    # the clip windows start at 0, 2, 4, 6; those at 2 and 4 never see the object
+    assert [window.start for window in windows] == [0, 1, 6]
+    assert all(visible[list(window.frame_indices)].any() for window in windows)
+    assert kept_frames(windows) == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    # frame 5 is 4 frames from frames 1 and 9: no window of 4 frames holds it and a visible frame
+    assert uncompleted == [5]
+
+
+def test_object_windows_keep_the_clip_windows_when_the_object_is_visible_in_each():
+    visible = np.array([1, 0, 1, 0, 1, 0, 1], dtype=bool)
+    windows, uncompleted = object_windows(visible, window_length=3)
+    assert windows == frame_windows(7, 3) and uncompleted == []
+
+
+def test_object_windows_refuse_an_object_that_is_never_visible():
+    with pytest.raises(ValueError, match="empty on every frame"):
+        object_windows(np.zeros(5, dtype=bool), window_length=2)

@@ -12,9 +12,15 @@ the Space all call:
   `mask_threshold` (two separate settings of the processor); the union with the input visible mask, the occluded
   mask (amodal minus input visible), the occlusion rate and the user-facing box (COCO `[x, y, width, height]`,
   `mask_xywh`) are computed here and nowhere else.
+* **Tiny objects**: an object whose crop box spans fewer than `min_crop_size` pixels (default 8, an object of
+  about 4 px at `enlarge_ratio` 2) along both axes is upsampled so much that the prediction says little and, pasted
+  back, may not even cover the given pixels. `preprocess` warns about each such object, and its amodal mask is
+  always united with its visible mask, so no given visible pixel is ever lost (video: per window, by its box).
 """
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +31,8 @@ from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.processing_utils import ImagesKwargs, Unpack
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,11 @@ def mask_xywh(mask: np.ndarray) -> list[int] | None:
         return None
     top, left, height, width = mask_bounding_box(mask)
     return [left, top, width, height]
+
+
+def is_tiny_crop(box: CropBox, min_crop_size: int) -> bool:
+    """Whether a crop box spans fewer than `min_crop_size` pixels along both axes (a tiny object)."""
+    return max(box.height, box.width) < min_crop_size
 
 
 def _enlarged_span(start: int, length: int, enlarge_ratio: float, limit: int) -> tuple[int, int]:
@@ -223,12 +236,15 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
     enlarge_ratio: scale of the visible-mask box that gives the crop (the authors use 2.0 at test time).
     visible_mask_threshold: value at or above which a float *input* visible mask counts as foreground.
     mask_threshold: probability at or above which a pasted-back *prediction* counts as foreground.
+    min_crop_size: objects whose crop box spans fewer pixels along both axes are tiny (see the module docstring):
+        warned about, and their amodal mask always includes their visible mask.
     """
 
     crop_resolution: int
     enlarge_ratio: float
     visible_mask_threshold: float
     mask_threshold: float
+    min_crop_size: int
 
 
 def load_rgb_image(image) -> np.ndarray:
@@ -348,14 +364,24 @@ def _binarize(mask: np.ndarray, name: str, threshold: float) -> np.ndarray:
     raise ValueError(f"{name}: unsupported mask dtype {mask.dtype}")
 
 
-def masks_from_label_map(label_map, image_size: tuple[int, int]) -> list[np.ndarray]:
-    """An `(H, W)` integer label map (0 = background) -> one bool mask per positive label, in ascending order."""
+def masks_from_label_map(label_map, image_size: tuple[int, int]) -> tuple[list[np.ndarray], list[int]]:
+    """An `(H, W)` integer label map (0 = background) -> one bool mask per positive label, in ascending order,
+    and those labels. Raises ValueError on a wrong shape, non-integer values or negative labels."""
+    if isinstance(label_map, PIL.Image.Image):
+        label_map = np.asarray(label_map)
     labels = np.asarray(label_map.detach().cpu() if isinstance(label_map, torch.Tensor) else label_map)
     if labels.shape != tuple(image_size):
         raise ValueError(f"label_map: has shape {labels.shape}, but the image is {tuple(image_size)}")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"label_map: expected integer labels, got dtype {labels.dtype}")
-    return [labels == value for value in np.unique(labels) if value > 0]
+    values = np.unique(labels)
+    if values[0] < 0:
+        raise ValueError(
+            f"label_map: has negative labels {values[values < 0][:8].tolist()}; use 0 for background and positive "
+            "integers for objects"
+        )
+    positive = [int(value) for value in values if value > 0]
+    return [labels == value for value in positive], positive
 
 
 class C2FSegImageProcessor(PilBackend):
@@ -363,9 +389,9 @@ class C2FSegImageProcessor(PilBackend):
 
     `processor(image, visible_masks=[...])` (or `label_map=`) returns `pixel_values (N, 3, S, S)` RGB in [0, 1]
     (optionally normalised), `visible_masks (N, 1, S, S)` in {0, 1}, `crop_boxes (N, 4)` as
-    (top, left, bottom, right) slice bounds, `original_size (2,)` and `original_visible_masks (N, H, W)` bool (the
-    validated full-size input masks, so callers never load them twice). The authors apply no mean/std
-    normalisation, so `do_normalize` defaults to False.
+    (top, left, bottom, right) slice bounds, `original_size (2,)`, `original_visible_masks (N, H, W)` bool (the
+    validated full-size input masks, so callers never load them twice) and, with a `label_map`, `labels (N,)` (the
+    label of each object). The authors apply no mean/std normalisation, so `do_normalize` defaults to False.
 
     `post_process_objects` turns `model.generate` outputs into full-size per-object results with the mask policy
     of the module docstring; `post_process_amodal_masks` only pastes back and thresholds.
@@ -377,6 +403,7 @@ class C2FSegImageProcessor(PilBackend):
     enlarge_ratio = 2.0
     visible_mask_threshold = 0.5
     mask_threshold = 0.5
+    min_crop_size = 8
     do_normalize = False
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
@@ -396,8 +423,9 @@ class C2FSegImageProcessor(PilBackend):
             label_map: alternatively, an `(H, W)` integer map whose positive labels are the objects.
         """
         image = load_rgb_image(images)
-        masks = self.load_visible_masks(image.shape[:2], visible_masks, label_map)
+        masks, labels = self.load_visible_masks(image.shape[:2], visible_masks, label_map)
         boxes = [object_crop_box(mask, kwargs.get("enlarge_ratio", self.enlarge_ratio)) for mask in masks]
+        self.warn_about_tiny_objects(masks, boxes, labels)
         crop_resolution = kwargs.get("crop_resolution", self.crop_resolution)
         pixel_values = torch.stack([crop_image(image, box, crop_resolution) for box in boxes])
         pixel_values = self.normalize_crops(pixel_values, kwargs.get("do_normalize", self.do_normalize))
@@ -410,8 +438,52 @@ class C2FSegImageProcessor(PilBackend):
                 "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
                 "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
                 "original_visible_masks": torch.from_numpy(np.stack(masks)),
+                **({} if labels is None else {"labels": torch.tensor(labels, dtype=torch.long)}),
             }
         )
+
+    def warn_about_tiny_objects(
+        self, masks: list[np.ndarray], boxes: list[CropBox], labels: list[int] | None = None
+    ) -> None:
+        """Warn once per object whose crop box is tiny (see the module docstring)."""
+        for index, (mask, box) in enumerate(zip(masks, boxes)):
+            if is_tiny_crop(box, self.min_crop_size):
+                name = f"visible_masks[{index}]" if labels is None else f"label_map label {labels[index]}"
+                _, _, height, width = mask_bounding_box(mask)
+                warnings.warn(
+                    f"{name}: the object is only {height}x{width} px, so its crop is {box.height}x{box.width} px "
+                    f"(min_crop_size={self.min_crop_size}); its prediction is unreliable, and its amodal mask "
+                    "includes its visible mask",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    @classmethod
+    def for_model(
+        cls, image_processor: "C2FSegImageProcessor | None", model_config, source: str
+    ) -> "C2FSegImageProcessor":
+        """The processor to run a model with: `image_processor`, or (None) a default one with the model's crop size
+        and a warning; its `crop_resolution` must equal `model_config.image_size`. `source` names the model (a
+        folder or Hub id) in the messages. Raises ValueError on a processor of another kind or size. (Checked by
+        class name: a processor loaded as remote code is a copy of this class from another module.)"""
+        if image_processor is None:
+            logger.warning(
+                "%s has no preprocessor_config.json: using a default C2FSegImageProcessor(crop_resolution=%d); "
+                "save one with processor.save_pretrained(folder) to make this explicit",
+                source,
+                model_config.image_size,
+            )
+            return cls(crop_resolution=model_config.image_size)
+        if "C2FSegImageProcessor" not in {base.__name__ for base in type(image_processor).__mro__}:
+            raise ValueError(
+                f"{source}: the image processor is a {type(image_processor).__name__}, not a C2FSegImageProcessor"
+            )
+        if image_processor.crop_resolution != model_config.image_size:
+            raise ValueError(
+                f"{source}: the image processor crops at crop_resolution={image_processor.crop_resolution}, but the "
+                f"model takes image_size={model_config.image_size}; set them equal in preprocessor_config.json"
+            )
+        return image_processor
 
     def normalize_crops(self, pixel_values: torch.Tensor, do_normalize: bool | None = None) -> torch.Tensor:
         """`(..., 3, S, S)` crops in [0, 1] -> the same, mean/std normalised when `do_normalize` (default: the
@@ -421,23 +493,26 @@ class C2FSegImageProcessor(PilBackend):
         mean = torch.tensor(self.image_mean).view(3, 1, 1)
         return (pixel_values - mean) / torch.tensor(self.image_std).view(3, 1, 1)
 
-    def load_visible_masks(self, image_size: tuple[int, int], visible_masks=None, label_map=None) -> list[np.ndarray]:
-        """Validate the object masks of one image and return them as `(H, W)` bool arrays."""
+    def load_visible_masks(
+        self, image_size: tuple[int, int], visible_masks=None, label_map=None
+    ) -> tuple[list[np.ndarray], list[int] | None]:
+        """Validate the object masks of one image: `(H, W)` bool arrays and, from a `label_map`, their labels."""
         if (visible_masks is None) == (label_map is None):
             raise ValueError("give exactly one of visible_masks (a list of masks) or label_map")
         if label_map is not None:
-            masks = masks_from_label_map(label_map, image_size)
+            masks, labels = masks_from_label_map(label_map, image_size)
             if not masks:
                 raise ValueError("label_map: has no positive label, so there is no object to segment")
-            return masks
+            return masks, labels
         if not isinstance(visible_masks, (list, tuple)):
             visible_masks = [visible_masks]
         if len(visible_masks) == 0:
             raise ValueError("visible_masks: zero masks given; pass at least one visible mask per image")
-        return [
+        masks = [
             load_binary_mask(mask, f"visible_masks[{index}]", image_size, self.visible_mask_threshold)
             for index, mask in enumerate(visible_masks)
         ]
+        return masks, None
 
     def paste_masks(self, masks: torch.Tensor, crop_boxes: torch.Tensor, original_size) -> torch.Tensor:
         """Paste `(N, 1, S, S)` crop probabilities back: `(N, H, W)` float probabilities at the image size."""
@@ -492,7 +567,8 @@ class C2FSegImageProcessor(PilBackend):
             original_size: `(height, width)` of the image.
             visible_masks: `(N, H, W)` bool input visible masks (`preprocess`'s `original_visible_masks`).
             mask_threshold: foreground probability of the predictions (default: the processor's).
-            union_with_visible: add the input visible mask to the amodal mask (the authors report both).
+            union_with_visible: add the input visible mask to the amodal mask (the authors report both); tiny
+                objects always get it (module docstring).
             return_coarse: also paste back the VQ-decoded coarse mask.
 
         Returns:
@@ -507,9 +583,12 @@ class C2FSegImageProcessor(PilBackend):
         amodal_masks, pred_visible_masks = paste("amodal_masks"), paste("pred_visible_masks")
         input_masks = np.asarray(visible_masks, dtype=bool)
         scores = outputs["scores"].reshape(-1).tolist()
+        tiny = [is_tiny_crop(CropBox.from_list(box), self.min_crop_size) for box in crop_boxes.tolist()]
         results = [
-            object_result(amodal, pred_visible, visible, score, add_visible=union_with_visible)
-            for amodal, pred_visible, visible, score in zip(amodal_masks, pred_visible_masks, input_masks, scores)
+            object_result(amodal, pred_visible, visible, score, add_visible=union_with_visible or is_tiny)
+            for amodal, pred_visible, visible, score, is_tiny in zip(
+                amodal_masks, pred_visible_masks, input_masks, scores, tiny
+            )
         ]
         if return_coarse:
             for result, coarse in zip(results, paste("coarse_amodal_masks")):

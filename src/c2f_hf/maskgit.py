@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import torch
 
 
+def check_num_steps(num_steps) -> None:
+    """Raise ValueError unless `num_steps` (the number of decoding steps K) is None or a positive int."""
+    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1):
+        raise ValueError(f"num_steps: expected a positive integer number of decoding steps, got {num_steps!r}")
+
+
 def cosine_mask_ratio(progress: float) -> float:
     """Fraction of tokens that stay masked after `progress` (in [0, 1]) of the decoding: cos(progress * pi / 2)."""
     return math.cos(progress * math.pi / 2)
@@ -98,6 +104,9 @@ class MaskGITSampler:
     num_steps: int = 3
     top_k: int = 3
     choice_temperature: float = 4.5
+
+    def __post_init__(self):
+        check_num_steps(self.num_steps)
 
     def sample(
         self,

@@ -592,6 +592,49 @@ class C2FSegPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["C2FSegTransformerLayer", "C2FSegVideoTransformerLayer", "C2FSegVQResnetBlock"]
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, strict: bool = True, **kwargs):
+        """`PreTrainedModel.from_pretrained`, except that weights the folder lacks (left randomly initialised) and
+        weights it holds that the model has no place for are an error (ValueError naming the folder and the keys)
+        unless `strict=False`; weights of another shape are one unless `ignore_mismatched_sizes=True`. A sub-model
+        loaded out of a composite folder ignores the other components' weights."""
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, loading_info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+            )
+        except RuntimeError as error:
+            if "ignore_mismatched_sizes" not in str(error):
+                raise
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: the weights do not match {cls.__name__}: some are of another shape "
+                "(listed in the load report above). Pass ignore_mismatched_sizes=True to load anyway with those "
+                "weights randomly initialised."
+            ) from None
+        problems = cls._loading_problems(loading_info)
+        if strict and problems:
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: the weights do not match {cls.__name__}: {'; '.join(problems)}. "
+                "Pass strict=False to load anyway with those weights randomly initialised."
+            )
+        return (model, loading_info) if output_loading_info else model
+
+    @classmethod
+    def _loading_problems(cls, loading_info: dict) -> list[str]:
+        """Readable descriptions of the missing and unexpected keys of one load."""
+        composite_parts = {"vq_model", "transformer", "refiner", "backbone"}
+        unexpected = [
+            key
+            for key in loading_info["unexpected_keys"]
+            if not (cls.base_model_prefix and key.split(".")[0] in composite_parts)
+        ]
+        found = {"missing": sorted(loading_info["missing_keys"]), "unexpected": sorted(unexpected)}
+        return [
+            f"{len(keys)} {kind} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+            for kind, keys in found.items()
+            if keys
+        ]
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Convolutions with torch's default (Kaiming-uniform, like the authors' modules), the codebook
@@ -876,7 +919,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     ) -> SamplingResult:
         """MaskGIT decoding of the amodal codes from an all-[MASK] grid."""
         sampler = MaskGITSampler(
-            num_steps=num_steps or self.config.num_sampling_steps,
+            num_steps=self.config.num_sampling_steps if num_steps is None else num_steps,
             top_k=self.config.sampling_top_k,
             choice_temperature=self.config.choice_temperature,
         )

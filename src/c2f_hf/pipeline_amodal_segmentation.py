@@ -13,15 +13,20 @@ import PIL.Image
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
+from .configuration_c2f_seg import C2FSegConfig
+from .image_processing_c2f_seg import C2FSegImageProcessor
+from .maskgit import check_num_steps
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
     """What postprocessing needs of one object besides the model outputs: its crop box `(top, left, bottom,
-    right)`, the image size and the full-size `(H, W)` bool input visible mask."""
+    right)`, the image size, the full-size `(H, W)` bool input visible mask and its `label_map` label (or None)."""
 
     crop_box: tuple[int, int, int, int]
     original_size: tuple[int, int]
     input_visible_mask: np.ndarray
+    label: int | None = None
 
 
 def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
@@ -29,10 +34,45 @@ def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
     return PIL.Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L")
 
 
-def check_num_steps(num_steps) -> None:
-    """Raise ValueError unless `num_steps` is None or a positive integer."""
-    if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
-        raise ValueError(f"num_steps: expected a positive integer, got {num_steps!r}")
+def checked_model_and_processor(model, image_processor) -> C2FSegImageProcessor:
+    """Pipeline construction checks: `model` must be a C2F-Seg model and its image processor of its crop size (a
+    default one with a warning when the folder has none). Returns the processor; raises ValueError naming the
+    folder and the problem."""
+    source = getattr(model, "name_or_path", "") or "the model"
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type != C2FSegConfig.model_type:
+        raise ValueError(
+            f"{source}: is a {type(model).__name__} (model_type {model_type!r}); the amodal-segmentation pipelines "
+            f"need a C2F-Seg model (model_type {C2FSegConfig.model_type!r}, C2FSegForAmodalSegmentation)"
+        )
+    return C2FSegImageProcessor.for_model(image_processor, model.config, source)
+
+
+def check_number(name: str, value, kind: type = float) -> None:
+    """Raise ValueError unless `value` is None or a number (an int when `kind` is int); bools are refused."""
+    accepted = (int,) if kind is int else (int, float, np.integer, np.floating)
+    if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, accepted)):
+        raise ValueError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+
+
+def check_flag(name: str, value) -> None:
+    """Raise ValueError unless `value` is None or a bool."""
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
+def check_generation_parameters(num_steps, seed, greedy) -> None:
+    """The decoding parameters shared by both pipelines: `num_steps` a positive int, `seed` an int, `greedy` a
+    bool (or None). Raises ValueError naming the parameter."""
+    check_num_steps(num_steps)
+    check_number("seed", seed, int)
+    check_flag("greedy", greedy)
+
+
+def check_inputs_not_empty(inputs) -> None:
+    """Raise ValueError for an empty list of inputs (transformers would fail on it with an IndexError)."""
+    if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
+        raise ValueError("inputs: the list is empty; pass at least one image (or clip) to segment")
 
 
 def renamed_mask_threshold(mask_threshold: float | None, threshold: float | None) -> float | None:
@@ -47,6 +87,7 @@ def renamed_mask_threshold(mask_threshold: float | None, threshold: float | None
             stacklevel=4,
         )
         mask_threshold = threshold
+    check_number("mask_threshold", mask_threshold)
     if mask_threshold is not None and not 0.0 <= mask_threshold <= 1.0:
         raise ValueError(f"mask_threshold: expected a probability in [0, 1], got {mask_threshold!r}")
     return mask_threshold
@@ -78,12 +119,18 @@ class AmodalSegmentationPipeline(ChunkPipeline):
     (add the input visible mask to the amodal mask), `return_coarse` (also return the VQ-decoded coarse mask).
     `threshold` is the former name of `mask_threshold` and warns.
 
-    Each object dict holds `amodal_mask`, `pred_visible_mask` (the model's refined visible prediction) and
-    `occluded_mask` (amodal minus the input visible mask), all PIL "L" images at the original size; `score` (mean
+    Each object dict holds `label` (its `label_map` label; None for `visible_masks`), `amodal_mask`,
+    `pred_visible_mask` (the model's refined visible prediction) and `occluded_mask` (amodal minus the input
+    visible mask), all PIL "L" images at the original size; `score` (mean
     token confidence); `bbox` (`[x, y, w, h]` of the amodal mask, None if empty); `occlusion_rate` (occluded area
     over amodal area); and `coarse_amodal_mask` when asked. The mask policy is the image processor's
-    (`C2FSegImageProcessor.post_process_objects`).
+    (`C2FSegImageProcessor.post_process_objects`); an object whose crop is smaller than `min_crop_size` gets a
+    warning and an amodal mask that includes its visible mask.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.image_processor = checked_model_and_processor(self.model, self.image_processor)
 
     def _sanitize_parameters(
         self,
@@ -97,6 +144,9 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         return_coarse: bool | None = None,
         threshold: float | None = None,
     ):
+        check_generation_parameters(num_steps, seed, greedy)
+        for name, flag in (("union_with_visible", union_with_visible), ("return_coarse", return_coarse)):
+            check_flag(name, flag)
         preprocess = {key: value for key, value in (("visible_masks", visible_masks), ("label_map", label_map))}
         forward = {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}
         postprocess = {
@@ -104,11 +154,11 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             "union_with_visible": bool(union_with_visible),
             "return_coarse": bool(return_coarse),
         }
-        check_num_steps(num_steps)
         return preprocess, forward, postprocess
 
     def __call__(self, inputs, **kwargs):
         """See the class docstring."""
+        check_inputs_not_empty(inputs)
         return super().__call__(inputs, **kwargs)
 
     def preprocess(self, inputs, visible_masks=None, label_map=None):
@@ -121,8 +171,9 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         crops = self.image_processor(inputs, visible_masks=visible_masks, label_map=label_map)
         original_size = tuple(crops["original_size"].tolist())
         masks = crops["original_visible_masks"].numpy()
+        labels = crops["labels"].tolist() if "labels" in crops else [None] * len(masks)
         for index, mask in enumerate(masks):
-            info = ObjectInfo(tuple(crops["crop_boxes"][index].tolist()), original_size, mask)
+            info = ObjectInfo(tuple(crops["crop_boxes"][index].tolist()), original_size, mask, labels[index])
             yield {
                 "pixel_values": crops["pixel_values"][index : index + 1],
                 "visible_masks": crops["visible_masks"][index : index + 1],
@@ -159,7 +210,10 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             union_with_visible=union_with_visible,
             return_coarse=return_coarse,
         )[0]
-        return {key: mask_to_image(value) if isinstance(value, np.ndarray) else value for key, value in result.items()}
+        result = {
+            key: mask_to_image(value) if isinstance(value, np.ndarray) else value for key, value in result.items()
+        }
+        return {"label": info.label, **result}
 
 
 __all__ = ["AmodalSegmentationPipeline"]

@@ -4,18 +4,31 @@ amodal masks out, with a video C2F-Seg model (`transformer_config.num_frames` = 
 Windows, crops and paste-back are the video processor's (`video_processing_c2f_seg`, built from the saved image
 processor's settings): each tracked object is processed in windows of T frames, each frame's result comes from the
 window where it is most central, and all frames of a window are cropped with one box. A visible mask may be empty
-on frames where the object is fully hidden, but the object must be visible in at least one frame of every window.
-Each (object, window) is a chunk, so windows are batched up to `batch_size`.
+on frames where the object is fully hidden: a window in which the object is hidden throughout is replaced by one
+that reaches its nearest visible frame (`C2FSegVideoProcessor.object_windows`); a frame T or more frames away from
+every visible frame is marked `completed=False` with empty masks, and a warning names it. Each (object, window) is
+a chunk, so windows are batched up to `batch_size`.
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from transformers.pipelines.base import ChunkPipeline
 
-from .image_processing_c2f_seg import CropBox
-from .pipeline_amodal_segmentation import check_num_steps, generate_batch, mask_to_image, renamed_mask_threshold
+from .image_processing_c2f_seg import CropBox, object_result
+from .pipeline_amodal_segmentation import (
+    check_flag,
+    check_generation_parameters,
+    check_inputs_not_empty,
+    checked_model_and_processor,
+    generate_batch,
+    mask_to_image,
+    renamed_mask_threshold,
+)
 from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,9 +41,17 @@ class WindowInfo:
     track: np.ndarray
 
 
-def track_result(frames: dict[int, dict]) -> dict:
-    """Per-frame results of one object (`{frame: result}`, every frame once) -> one dict of per-frame lists."""
-    ordered = [frames[frame] for frame in sorted(frames)]
+def uncompleted_frame_result(image_size: tuple[int, int]) -> dict:
+    """The result of a frame no window could complete: empty masks, no box, score 0 (`completed` False)."""
+    empty = np.zeros(image_size, dtype=bool)
+    return {**object_result(empty, empty, empty, 0.0, add_visible=False), "completed": False}
+
+
+def track_result(frames: dict[int, dict], track: np.ndarray) -> dict:
+    """Per-frame results of one object (`{frame: result}`) and its `(F, H, W)` track -> one dict of per-frame
+    lists; frames without a result are marked uncompleted. `score` is the mean over completed frames."""
+    ordered = [frames.get(frame) or uncompleted_frame_result(track.shape[1:]) for frame in range(len(track))]
+    completed = [result.get("completed", True) for result in ordered]
     scores = [result["score"] for result in ordered]
     return {
         "amodal_masks": [mask_to_image(result["amodal_mask"]) for result in ordered],
@@ -39,7 +60,8 @@ def track_result(frames: dict[int, dict]) -> dict:
         "bboxes": [result["bbox"] for result in ordered],
         "occlusion_rates": [result["occlusion_rate"] for result in ordered],
         "scores": scores,
-        "score": float(np.mean(scores)),
+        "completed": completed,
+        "score": float(np.mean([score for score, done in zip(scores, completed) if done])),
     }
 
 
@@ -52,9 +74,10 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
     `union_with_visible` as in the image pipeline.
 
     Returns one dict per object with one entry per frame in `amodal_masks`, `pred_visible_masks` and
-    `occluded_masks` (PIL "L" images at the original size), `bboxes` (`[x, y, w, h]` or None), `occlusion_rates`
-    and `scores` (the mean token confidence of the window the frame came from), and `score` (the mean of
-    `scores`). The mask policy is the image processor's, applied per frame.
+    `occluded_masks` (PIL "L" images at the original size), `bboxes` (`[x, y, w, h]` or None), `occlusion_rates`,
+    `scores` (the mean token confidence of the window the frame came from) and `completed` (False on a frame too
+    far from every visible frame to share a window with one: its masks are empty and its score 0), and `score` (the
+    mean of `scores` over completed frames). The mask policy is the image processor's, applied per frame.
     """
 
     def _sanitize_parameters(
@@ -67,7 +90,8 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         union_with_visible=None,
         threshold=None,
     ):
-        check_num_steps(num_steps)
+        check_generation_parameters(num_steps, seed, greedy)
+        check_flag("union_with_visible", union_with_visible)
         postprocess = {
             "mask_threshold": renamed_mask_threshold(mask_threshold, threshold),
             "union_with_visible": bool(union_with_visible),
@@ -77,11 +101,18 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.image_processor = checked_model_and_processor(self.model, self.image_processor)
+        if self.model.config.transformer_config.num_frames is None:
+            raise ValueError(
+                f"{self.model.name_or_path or 'the model'}: is an image model (transformer_config.num_frames is "
+                "None): use the 'amodal-segmentation' pipeline"
+            )
         if not isinstance(self.video_processor, C2FSegVideoProcessor):
             self.video_processor = C2FSegVideoProcessor.from_image_processor(self.image_processor)
 
     def __call__(self, inputs, **kwargs):
         """See the class docstring. A list of frames is one clip; a list of dicts is several clips."""
+        check_inputs_not_empty(inputs)
         if isinstance(inputs, (list, tuple)) and inputs and not isinstance(inputs[0], dict):
             inputs = {"frames": list(inputs)}
         return super().__call__(inputs, **kwargs)
@@ -93,27 +124,32 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         frames = load_frames(inputs)
         tracks = self.video_processor.load_tracks(visible_masks, len(frames), frames[0].shape[:2])
         window_length = self.model.config.transformer_config.num_frames
-        if window_length is None:
-            raise ValueError(
-                "this model is an image model (transformer_config.num_frames is None): use the "
-                "'amodal-segmentation' pipeline"
-            )
         chunks = [
             (object_index, window)
-            for object_index in range(len(tracks))
-            for window in self.video_processor.clip_windows(len(frames), window_length)
+            for object_index, track in enumerate(tracks)
+            for window in self._object_windows(object_index, track, window_length)
         ]
         for number, (object_index, window) in enumerate(chunks):
             yield self._window_inputs(frames, tracks[object_index], object_index, window, number == len(chunks) - 1)
 
+    def _object_windows(self, object_index: int, track: np.ndarray, window_length: int) -> list[FrameWindow]:
+        """The windows of one object; logs a warning naming the frames no window can complete."""
+        try:
+            windows, uncompleted = self.video_processor.object_windows(track, window_length)
+        except ValueError as error:
+            raise ValueError(f"visible_masks[{object_index}]: {error}") from None
+        if uncompleted:
+            logger.warning(
+                "visible_masks[%d]: frames %s are %d or more frames from every frame where the object is visible, "
+                "so no window of the model can complete them: they are returned empty with completed=False",
+                object_index,
+                uncompleted,
+                window_length,
+            )
+        return windows
+
     def _window_inputs(self, frames, track: np.ndarray, object_index: int, window: FrameWindow, is_last: bool) -> dict:
         """Crops `(1, T, 3, S, S)` and `(1, T, 1, S, S)` of one object over one window."""
-        indices = window.frame_indices
-        if not track[list(indices)].any():
-            raise ValueError(
-                f"visible_masks[{object_index}]: the object is not visible in any of frames {indices[0]}-"
-                f"{indices[-1]} (one window of the model); every window needs at least one non-empty visible mask"
-            )
         crops = self.video_processor.preprocess_window(frames, track, window)
         info = WindowInfo(object_index, crops["crop_box"], window, track)
         return {
@@ -135,6 +171,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
 
     def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False):
         frames_per_object: dict[int, dict[int, dict]] = {}
+        tracks: dict[int, np.ndarray] = {}
         for output in model_outputs:
             info = output["window_info"]
             info = info[0] if isinstance(info, list) else info
@@ -142,12 +179,13 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
                 name: output[name].reshape(-1, *output[name].shape[2:])
                 for name in ("amodal_masks", "pred_visible_masks", "scores")
             }
+            tracks[info.object_index] = info.track
             frames_per_object.setdefault(info.object_index, {}).update(
                 self.video_processor.post_process_window(
                     window_outputs, info.crop_box, info.track, info.window, mask_threshold, union_with_visible
                 )
             )
-        return [track_result(frames_per_object[index]) for index in sorted(frames_per_object)]
+        return [track_result(frames_per_object[index], tracks[index]) for index in sorted(frames_per_object)]
 
 
 __all__ = ["VideoAmodalSegmentationPipeline"]

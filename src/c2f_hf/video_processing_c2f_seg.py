@@ -13,6 +13,11 @@ How the video model (window of T frames, `transformer_config.num_frames`) covers
 - All frames of a window are cropped with one box: the authors' crop rule on the union of the object's visible
   masks over the window (`clip_crop_box`), so an object may be fully hidden on some frames of a window, but not on
   all of them.
+- Per object (`object_windows`), a window in which the object is hidden on every frame is not run: each frame it
+  would keep goes instead to the window of T frames that starts at the earlier of that frame and the nearest frame
+  where the object is visible (moved back to fit in the clip), so the frame is completed from a visible one. A
+  frame T or more frames away from every visible frame cannot share a window with one: it is left uncompleted and
+  the caller marks it.
 
 Crop geometry, thresholds and mask policy are the image processor's (`image_processing_c2f_seg`): the video
 processor is a `C2FSegImageProcessor` with the same saved settings plus the clip methods.
@@ -87,6 +92,42 @@ def load_frames(frames) -> list[np.ndarray]:
     return arrays
 
 
+def object_windows(visible_frames: np.ndarray, window_length: int) -> tuple[list[FrameWindow], list[int]]:
+    """The windows one object is run through (see the module docstring) and the frames none can complete.
+
+    Args:
+        visible_frames: `(F,)` bool, whether the object's visible mask is non-empty on each frame.
+        window_length: the model's window T.
+
+    Returns:
+        Windows (sorted by start) that together keep every frame at most T - 1 frames from a visible frame exactly
+        once, and the sorted indices of the other frames. Raises ValueError when the object is never visible.
+    """
+    visible = np.flatnonzero(visible_frames)
+    if visible.size == 0:
+        raise ValueError("the object's visible mask is empty on every frame: there is nothing to complete")
+    num_frames = len(visible_frames)
+    kept_by_start: dict[int, list[int]] = {}
+    unreachable = []
+    for window in frame_windows(num_frames, window_length):
+        frames = [window.frame_indices[position] for position in window.kept]
+        if visible_frames[list(window.frame_indices)].any():
+            kept_by_start.setdefault(window.start, []).extend(frames)
+            continue
+        for frame in frames:
+            nearest = int(visible[np.argmin(np.abs(visible - frame))])
+            if abs(nearest - frame) >= window_length:
+                unreachable.append(frame)
+                continue
+            start = min(frame, nearest, max(num_frames - window_length, 0))
+            kept_by_start.setdefault(start, []).append(frame)
+    windows = []
+    for start, frames in sorted(kept_by_start.items()):
+        indices = tuple(min(start + offset, num_frames - 1) for offset in range(window_length))
+        windows.append(FrameWindow(start, indices, tuple(sorted(frame - start for frame in frames))))
+    return windows, sorted(unreachable)
+
+
 class C2FSegVideoProcessor(C2FSegImageProcessor):
     """The image processor's crops and mask policy applied to clips, window by window.
 
@@ -106,6 +147,11 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
     def clip_windows(self, num_frames: int, window_length: int) -> list[FrameWindow]:
         """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames."""
         return frame_windows(num_frames, window_length)
+
+    def object_windows(self, track: np.ndarray, window_length: int) -> tuple[list[FrameWindow], list[int]]:
+        """The windows one object's `(F, H, W)` bool track is run through and the frames none can complete
+        (`object_windows` of this module)."""
+        return object_windows(track.reshape(len(track), -1).any(axis=1), window_length)
 
     def load_tracks(self, visible_masks, num_frames: int, image_size: tuple[int, int]) -> list[np.ndarray]:
         """Per object a list of `num_frames` masks (empty ones allowed) -> `(num_frames, H, W)` bool per object,
@@ -189,4 +235,4 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         return dict(zip(frames, results))
 
 
-__all__ = ["C2FSegVideoProcessor", "FrameWindow", "frame_windows", "load_frames", "window_starts"]
+__all__ = ["C2FSegVideoProcessor", "FrameWindow", "frame_windows", "load_frames", "object_windows", "window_starts"]

@@ -171,11 +171,7 @@ def _checked_processor(
     """The run's processor (video models: its `C2FSegVideoProcessor`); its crops must be the model's input size."""
     if image_processor is None:
         image_processor = C2FSegImageProcessor(crop_resolution=model.config.image_size)
-    if image_processor.crop_resolution != model.config.image_size:
-        raise ValueError(
-            f"`image_processor.crop_resolution` must equal the model's image_size {model.config.image_size}, "
-            f"got {image_processor.crop_resolution}"
-        )
+    image_processor = C2FSegImageProcessor.for_model(image_processor, model.config, model.name_or_path or "the model")
     if model.config.transformer_config.num_frames is not None:
         return C2FSegVideoProcessor.from_image_processor(image_processor)
     return image_processor
