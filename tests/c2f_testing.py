@@ -68,13 +68,15 @@ def save_tiny_model(folder: Path, seed: int = 0) -> Path:
 
 
 def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:
-    """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed."""
+    """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed, with no
+    stdin (as in a script or CI job)."""
     environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(working_directory / "hf_modules"))
     environment.pop("PYTHONPATH", None)
     return subprocess.run(
         [sys.executable, "-c", _BLOCK_PACKAGE + script],
         cwd=working_directory,
         env=environment,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=300,

@@ -281,9 +281,9 @@ def test_model_card_names_sources_hashes_and_settings(converted, original_files)
     card = (converted / "README.md").read_text()
     for name in ("vqgan_KINS.pth", "c2f_seg_KINS.pth", "vqgan_KINS.yml", "c2f_seg_KINS.yml"):
         assert f"`{name}`" in card
-    from c2f_hf.convert_original_checkpoint import sha256_of
+    from c2f_hf.checkpoints import file_sha256
 
-    assert sha256_of(original_files["c2f_pth"]) in card
+    assert file_sha256(original_files["c2f_pth"]) in card
     assert "`c2f_seg_KINS.yml: n_layer` | `2`" in card
     assert "library_name: transformers" in card
 
@@ -302,11 +302,26 @@ def test_corrupted_file_is_refused(tmp_path):
         load_original_checkpoint(broken)
 
 
-def test_pickled_code_is_refused(tmp_path):
-    path = tmp_path / "vqgan_KINS.pth"
-    torch.save({"g_model": NotATensor()}, path)
-    with pytest.raises(ValueError, match=r"vqgan_KINS\.pth cannot be loaded with weights_only=True: it needs pickled"):
+class RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("make_payload", [lambda marker: NotATensor(), RunsCode], ids=["class", "reduce"])
+def test_pickled_code_is_refused_by_name_without_running_it_or_suggesting_weights_only_false(tmp_path, make_payload):
+    path, marker = tmp_path / "vqgan_KINS.pth", tmp_path / "code_ran"
+    torch.save({"g_model": make_payload(marker)}, path)
+    with pytest.raises(ValueError, match=r"vqgan_KINS\.pth holds pickled code \(\S+\), which would run") as caught:
         load_original_checkpoint(path)
+    assert "weights_only=False" not in str(caught.value) and not marker.exists()
+
+
+def test_a_directory_given_as_checkpoint_is_named_as_such(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; expected one of the authors' .pth files"):
+        load_original_checkpoint(tmp_path)
 
 
 def test_missing_file_is_named(tmp_path):

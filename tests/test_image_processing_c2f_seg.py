@@ -145,6 +145,12 @@ def test_image_path_is_accepted(tmp_path):
         (np.full((40, 50, 3), np.nan, np.float32), [np.ones((40, 50), bool)], "image: contains NaN"),
         (np.zeros((3, 40, 50), np.uint8), [np.ones((40, 50), bool)], "shape \\(H, W\\)"),
         ("/no/such/image.png", [np.ones((40, 50), bool)], "no file"),
+        (
+            np.zeros((40, 50, 3), np.uint8),
+            [PIL.Image.new("RGB", (50, 40))],
+            r"visible_masks\[0\]: expected a single-channel PIL mask \(mode 1, L or P\), got mode RGB",
+        ),
+        (np.zeros((40, 50, 3), np.uint8), ["mask.png"], r"visible_masks\[0\]: expected a PIL image, numpy array"),
     ],
 )
 def test_bad_input_gets_a_clear_error(image, masks, message):

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from c2f_hf.image_processing_c2f_seg import C2FSegImageProcessor, clip_crop_box
-from c2f_hf.video_processing_c2f_seg import C2FSegVideoProcessor, frame_windows, object_windows, window_starts
+from c2f_hf.video_processing_c2f_seg import (
+    C2FSegVideoProcessor,
+    frame_windows,
+    load_frames,
+    object_windows,
+    window_starts,
+)
 
 # ----- windows over long clips -----
 
@@ -119,3 +125,11 @@ def test_object_windows_keep_the_clip_windows_when_the_object_is_visible_in_each
 def test_object_windows_refuse_an_object_that_is_never_visible():
     with pytest.raises(ValueError, match="empty on every frame"):
         object_windows(np.zeros(5, dtype=bool), window_length=2)
+
+
+def test_frames_of_different_sizes_are_named():
+    frames = [np.zeros((40, 50, 3), np.uint8), np.zeros((40, 51, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"frames\[1\]: has size \(40, 51\), frames\[0\] has \(40, 50\)"):
+        load_frames(frames)
+    with pytest.raises(ValueError, match="frames: expected a non-empty list of images"):
+        load_frames([])

@@ -33,7 +33,6 @@ authors' layer name) rather than generating them; the conversion code itself is 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import pickle
 import re
@@ -46,6 +45,7 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.errors import StrictDataclassError
 
+from .checkpoints import file_sha256
 from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
@@ -208,7 +208,8 @@ _VIDEO_BLOCK_PATTERN = re.compile(r"blocks\.\d+\.attn1\.")
 VQ_SECTION = "g_model"
 C2F_SECTIONS = ("model", "img_encoder", "refine")
 # How torch's weights-only unpickler reports a class or function it refuses to import.
-_PICKLED_CODE_MARKER = "Unsupported global"
+# How torch's weights-only unpickler names a refused class or function ("[Unsupported] GLOBAL module.name").
+_PICKLED_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", flags=re.IGNORECASE)
 # The video configurations' window of frames (Fishbowl 16, MOViD-A 24) -> C2FSegTransformerConfig.num_frames.
 _VIDEO_WINDOW_FIELD = "window_length"
 
@@ -379,17 +380,21 @@ def build_config_from_yaml(vq_config_path: Path, config_path: Path) -> tuple[C2F
 
 def load_original_checkpoint(path: Path) -> dict[str, Any]:
     """Read one of the authors' `.pth` files with `weights_only=True`; files that need pickled code are refused."""
+    if path.is_dir():
+        raise ValueError(f"checkpoint {path} is a directory; expected one of the authors' .pth files")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if _PICKLED_CODE_MARKER not in str(error):
-            raise ValueError(f"{path} is not a readable torch checkpoint (corrupted?): {error}") from error
+        found = _PICKLED_GLOBAL.search(str(error))
+        if found is None:
+            raise ValueError(f"{path} is not a readable torch checkpoint (corrupted, or not a torch file)") from None
         raise ValueError(
-            f"{path} cannot be loaded with weights_only=True: it needs pickled code (custom classes or functions) "
-            "that we refuse to execute. Expected a dict of tensors as the authors save it."
-        ) from error
+            f"{path} holds pickled code ({found.group(1)}), which would run "
+            "when loaded, so it is refused. The authors' checkpoints are plain dicts of tensors; get the file from "
+            "their release, or re-save its tensors with torch.save(state_dict) where you trust it."
+        ) from None
     except (RuntimeError, EOFError, OSError) as error:
         raise ValueError(f"{path} is not a readable torch checkpoint (corrupted or truncated?): {error}") from error
     if not isinstance(checkpoint, dict):
@@ -505,18 +510,10 @@ def read_original_sections(vq_checkpoint: Path, checkpoint: Path) -> dict[str, t
     return sections
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build_model_card(source_files: Mapping[str, Path], settings: Mapping[str, Any], ignored: list[str]) -> ModelCard:
     """Model card naming the source files (with SHA-256), the yml settings used and any ignored extras."""
     data = ModelCardData(library_name="transformers", tags=["c2f-seg", "amodal-segmentation", "image-segmentation"])
-    files = "\n".join(f"| {role} | `{path.name}` | `{sha256_of(path)}` |" for role, path in source_files.items())
+    files = "\n".join(f"| {role} | `{path.name}` | `{file_sha256(path)}` |" for role, path in source_files.items())
     setting_rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in settings.items())
     ignored_text = "\n".join(f"- `{entry}`" for entry in ignored) or "None."
     body = f"""

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from c2f_hf.cli import main
+from c2f_hf.data.schema import available_splits
 from c2f_hf.data.synthetic import (
     SHAPE_CATEGORIES,
     SyntheticConfig,
@@ -86,3 +88,24 @@ def test_clips_hide_some_object_completely_in_some_frames(tiny_config):
             hidden_somewhere |= bool(((areas[0] > 0) & (areas[1] == 0)).any())
         assert not np.array_equal(clip.frames[0], clip.frames[-1])
     assert hidden_somewhere
+
+
+def test_cli_writes_only_the_splits_asked_for(tmp_path):
+    assert (
+        main(["data", "synthetic", "--out", str(tmp_path), "--num-train", "0", "--num-test", "1", "--size", "64"]) == 0
+    )
+    assert available_splits(tmp_path) == ["test"] and (tmp_path / "README.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        (["0", "0"], "--num-train and --num-test are both 0: there would be no data to write"),
+        (["-1", "2"], "--num-train must be >= 0, got -1"),
+    ],
+)
+def test_cli_refuses_counts_that_write_nothing(tmp_path, capsys, counts, message):
+    arguments = ["data", "synthetic", "--out", str(tmp_path / "out"), "--num-train", counts[0], "--num-test", counts[1]]
+    assert main(arguments) == 1
+    assert capsys.readouterr().err.strip() == f"c2f-hf data: {message}"
+    assert not (tmp_path / "out").exists()

@@ -1,8 +1,11 @@
 """`c2f-hf evaluate` (`c2f_hf.evaluation.cli`) in-process, on tiny synthetic datasets."""
 
 import json
+import re
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
@@ -82,3 +85,77 @@ def test_cli_evaluate_and_the_pipeline_give_identical_masks_with_the_saved_proce
         not np.array_equal(mask_utils.decode(defaults[key]["segmentation"]).astype(bool), mask)
         for key, mask in piped.items()
     )
+
+
+def rewritten_split(source_folder, folder, edit) -> None:
+    """`folder/test.parquet`: the source folder's test split with `edit(table) -> table` applied (Arrow level)."""
+    folder.mkdir()
+    table = edit(pq.read_table(source_folder / "test.parquet"))
+    pq.write_table(table, folder / "test.parquet")
+
+
+def without_object_field(name: str):
+    def edit(table: pa.Table) -> pa.Table:
+        objects = table.column("objects").combine_chunks()
+        structs = objects.values
+        kept = [field for field in structs.type if field.name != name]
+        reduced = pa.StructArray.from_arrays([structs.field(field.name) for field in kept], fields=kept)
+        column = pa.ListArray.from_arrays(objects.offsets, reduced)
+        return table.set_column(table.schema.get_field_index("objects"), "objects", column).replace_schema_metadata()
+
+    return edit
+
+
+def without_objects(table: pa.Table) -> pa.Table:
+    objects = table.column("objects").combine_chunks()
+    empty = pa.ListArray.from_arrays(pa.array([0] * (len(objects) + 1), pa.int32()), objects.values.slice(0, 0))
+    return table.set_column(table.schema.get_field_index("objects"), "objects", empty)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda table: table.drop_columns(["image"]).replace_schema_metadata(),
+            r"missing field\(s\) image of the image",
+        ),
+        (without_object_field("visible_mask"), r"missing field\(s\) objects.visible_mask of the image dataset schema"),
+        (lambda table: table.slice(0, 0), "the split has no rows"),
+        (without_objects, "no object was evaluated"),
+    ],
+    ids=["no-image-column", "no-nested-field", "zero-rows", "no-objects"],
+)
+def test_cli_evaluate_names_each_dataset_problem_in_one_line_and_fails(
+    image_folder, model_folder, tmp_path, capsys, edit, message
+):
+    rewritten_split(image_folder, tmp_path / "data", edit)
+    arguments = ["--model", str(model_folder), "--dataset", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    try:
+        status = main(["evaluate", *arguments])
+    except SystemExit as exit_:
+        status, error = 1, str(exit_.code)
+    else:
+        error = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in error
+    assert re.search(message, error.strip().splitlines()[-1]), error
+
+
+@pytest.mark.parametrize("problem", ["missing-folder", "not-parquet", "missing-model"])
+def test_cli_evaluate_names_missing_and_unreadable_files(image_folder, model_folder, tmp_path, capsys, problem):
+    dataset, model = tmp_path / "data", model_folder
+    if problem == "not-parquet":
+        dataset.mkdir()
+        (dataset / "test.parquet").write_text("image_id,image\n0,none\n")
+    elif problem == "missing-folder":
+        dataset = tmp_path / "nowhere"
+    else:
+        dataset, model = image_folder, tmp_path / "no_model"
+    arguments = ["--model", str(model), "--dataset", str(dataset), "--out", str(tmp_path / "out")]
+    assert main(["evaluate", *arguments]) == 1
+    error = capsys.readouterr().err
+    expected = {
+        "missing-folder": f"c2f-hf evaluate: no dataset folder at {dataset}",
+        "not-parquet": f"c2f-hf evaluate: {dataset / 'test.parquet'}: is not a readable Parquet file",
+        "missing-model": f"c2f-hf evaluate: {model}",
+    }[problem]
+    assert "Traceback" not in error and error.strip().splitlines()[-1].startswith(expected), error

@@ -108,3 +108,18 @@ def test_export_cli_validates_its_arguments(model_folder, metrics_path, tmp_path
                 "x",
             ]
         )
+
+
+def test_unset_trust_remote_code_raises_where_no_one_can_answer(exported, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        from transformers import AutoModel
+        try:
+            AutoModel.from_pretrained({str(exported)!r})
+        except ValueError as error:
+            print("refused:", error)
+        """
+    )
+    completed = run_without_package(script, tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "refused:" in completed.stdout and "Please pass the argument `trust_remote_code=True`" in completed.stdout

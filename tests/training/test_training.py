@@ -245,3 +245,14 @@ def test_fine_tuning_from_a_whole_model_folder(workspace, vq_run):
     assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("transformer."))
     with pytest.raises(ValueError, match="not both"):
         resolve_config("c2f", "tiny", {"vq_model": "a", "init_model": "b"})
+
+
+def test_the_micro_preset_trains_both_stages_for_smoke_tests(workspace, tmp_path):
+    data = ["--dataset", str(workspace / "data"), "--max-steps", "2", "--set", "eval_every=2"]
+    assert main(["train-vq", "--preset", "micro", *data, "--output-dir", str(tmp_path / "vq")]) == 0
+    vq_model = C2FSegVQModel.from_pretrained(tmp_path / "vq" / "final")
+    assert vq_model.config.resolution == 64 and vq_model.config.codebook_size == 16
+    stage_two = ["--vq-model", str(tmp_path / "vq" / "final"), "--output-dir", str(tmp_path / "c2f")]
+    assert main(["train", "--preset", "micro", *data, *stage_two]) == 0
+    model = C2FSegForAmodalSegmentation.from_pretrained(tmp_path / "c2f" / "final")
+    assert model.config.image_size == 64 and model.config.transformer_config.hidden_size == 32

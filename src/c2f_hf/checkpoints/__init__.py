@@ -1,24 +1,62 @@
-"""Checkpoints shipped inside the package (package data), so they work offline and after `pip install`."""
+"""Checkpoints shipped inside the package (package data), so they work offline and after `pip install`.
 
+`default_model_path()` and `default_video_model_path()` check the shipped `model.safetensors` against the SHA-256
+digests below (once per process), so a damaged or swapped file is an error rather than a silently different model.
+Re-training a shipped model means updating its digest here (`sha256sum */model.safetensors`).
+"""
+
+import hashlib
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
 DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
+SHIPPED_WEIGHTS_SHA256 = {
+    DEFAULT_MODEL_NAME: "b5785c0f39c5980e88e56e0b27ffc9504c8e10e1b1002008ccf80a91749da9d4",
+    DEFAULT_VIDEO_MODEL_NAME: "9fa31b1ac6bd40e7813ff556624bd193afd4a7e8e272f779368da6bf1d18014e",
+}
+WEIGHTS_FILE = "model.safetensors"
 
 
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_folder(folder: Path, expected_sha256: str) -> Path:
+    """`folder` when it holds `config.json` and a `model.safetensors` with the expected digest; raises
+    FileNotFoundError when a file is missing and ValueError naming the file and both digests otherwise."""
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"the shipped model at {folder} is missing: it has no config.json")
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"the shipped model at {folder} has no {WEIGHTS_FILE}")
+    found = file_sha256(weights)
+    if found != expected_sha256:
+        raise ValueError(
+            f"{weights}: SHA-256 {found} is not the shipped weights' {expected_sha256}; the installation is damaged "
+            "or the file was replaced: reinstall c2f_hf"
+        )
+    return folder
+
+
+@cache
 def _shipped(name: str) -> Path:
-    path = Path(str(files(__name__) / name))
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"the shipped model {name} is missing: {path} has no config.json")
-    return path
+    return verify_model_folder(Path(str(files(__name__) / name)), SHIPPED_WEIGHTS_SHA256[name])
 
 
 def default_model_path() -> Path:
-    """Folder of the shipped default image model (`save_pretrained` layout, trained on the synthetic benchmark)."""
+    """Folder of the shipped default image model (`save_pretrained` layout, trained on the synthetic benchmark),
+    its weights verified."""
     return _shipped(DEFAULT_MODEL_NAME)
 
 
 def default_video_model_path() -> Path:
-    """Folder of the shipped default video model (T = 4 frames, trained on the synthetic video benchmark)."""
+    """Folder of the shipped default video model (T = 4 frames, trained on the synthetic video benchmark), its
+    weights verified."""
     return _shipped(DEFAULT_VIDEO_MODEL_NAME)

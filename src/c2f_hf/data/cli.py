@@ -21,8 +21,8 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
 
     synthetic = commands.add_parser("synthetic", help="write a seeded synthetic amodal dataset")
     synthetic.add_argument("--out", type=Path, required=True, help="output folder")
-    synthetic.add_argument("--num-train", type=int, required=True, help="rows of the train split")
-    synthetic.add_argument("--num-test", type=int, required=True, help="rows of the test split")
+    synthetic.add_argument("--num-train", type=int, required=True, help="rows of the train split (0: no split)")
+    synthetic.add_argument("--num-test", type=int, required=True, help="rows of the test split (0: no split)")
     synthetic.add_argument("--video", action="store_true", help="write clips instead of images")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--size", type=int, default=256, help="image side in pixels")
@@ -56,16 +56,21 @@ def _synthetic_rows(config: SyntheticConfig, args: argparse.Namespace, split: st
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
-    """Write `train.parquet`, `test.parquet` and `README.md` into `args.out`."""
-    for name in ("num_train", "num_test"):
-        if getattr(args, name) < 0:
-            raise SystemExit(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    """Write `train.parquet` and `test.parquet` (a split of 0 rows is not written) and `README.md` into
+    `args.out`. Raises ValueError on a negative count or when both are 0."""
+    counts = {"train": args.num_train, "test": args.num_test}
+    for split, count in counts.items():
+        if count < 0:
+            raise ValueError(f"--num-{split} must be >= 0, got {count}")
+    if not any(counts.values()):
+        raise ValueError("--num-train and --num-test are both 0: there would be no data to write")
     config = SyntheticConfig(image_size=args.size, num_frames=args.num_frames)
     features = video_features() if args.video else image_features()
     rates: list[float] = []
     splits = {
         split: write_split(_synthetic_rows(config, args, split, rates), features, args.out / f"{split}.parquet")
-        for split in ("train", "test")
+        for split, count in counts.items()
+        if count > 0
     }
     generation = {"seed": args.seed, "video": args.video, **dataclasses.asdict(config)}
     command = f"c2f-hf data synthetic --num-train {args.num_train} --num-test {args.num_test} --seed {args.seed}"

@@ -31,6 +31,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 import PIL.Image
+import pyarrow
+import pyarrow.parquet
 from datasets import Features, Image, List, Value
 from datasets.arrow_writer import ParquetWriter
 
@@ -151,9 +153,58 @@ def available_splits(folder: str | Path) -> list[str]:
     return sorted(path.stem for path in Path(folder).glob("*.parquet"))
 
 
+def missing_fields(features, expected, prefix: str = "") -> list[str]:
+    """Dotted names of the fields of `expected` (a `Features` tree) that `features` lacks, lists looked into."""
+    while isinstance(expected, List) and isinstance(features, List):
+        expected, features = expected.feature, features.feature
+    if not isinstance(expected, dict):
+        return []
+    if not isinstance(features, dict):
+        return [prefix.rstrip(".") or "(root)"]
+    missing = []
+    for name, child in expected.items():
+        if name not in features:
+            missing.append(prefix + name)
+        else:
+            missing.extend(missing_fields(features[name], child, f"{prefix}{name}."))
+    return missing
+
+
+def check_dataset_schema(dataset: datasets.Dataset, path: Path) -> None:
+    """Raise ValueError naming `path` and the fields when `dataset` lacks a field of the image schema (or, with a
+    `frames` column, the video schema). `predicted_visible_masks` is optional."""
+    expected = video_features() if "frames" in dataset.column_names else image_features()
+    missing = missing_fields(dataset.features, expected)
+    if "predicted_visible_masks" in dataset.column_names:
+        missing += missing_fields(
+            dataset.features["predicted_visible_masks"], List(PREDICTION_FEATURES), "predicted_visible_masks."
+        )
+    if missing:
+        kind = "video" if "frames" in dataset.column_names else "image"
+        raise ValueError(
+            f"{path}: missing field(s) {', '.join(missing)} of the {kind} dataset schema (c2f_hf.data.schema); "
+            f"found columns {dataset.column_names}"
+        )
+
+
 def load_amodal_dataset(folder: str | Path, split: str, cache_dir: str | None = None) -> datasets.Dataset:
-    """Read split `split` of a dataset folder written by the converters or the synthetic generator."""
+    """Read split `split` of a dataset folder written by the converters or the synthetic generator.
+
+    Raises FileNotFoundError for a missing folder or split, ValueError naming the file for a file that is not
+    Parquet, a split with no rows, or a column or nested field of the schema that is missing."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"no dataset folder at {folder}")
     path = split_path(folder, split)
     if not path.is_file():
         raise FileNotFoundError(f"no split {split!r} in {folder}: {path} is missing; found {available_splits(folder)}")
-    return datasets.load_dataset("parquet", data_files={split: str(path.resolve())}, split=split, cache_dir=cache_dir)
+    try:
+        num_rows = pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    except pyarrow.ArrowException as error:
+        raise ValueError(f"{path}: is not a readable Parquet file ({error})") from None
+    if num_rows == 0:
+        raise ValueError(f"{path}: the split has no rows")
+    dataset = datasets.load_dataset(
+        "parquet", data_files={split: str(path.resolve())}, split=split, cache_dir=cache_dir
+    )
+    check_dataset_schema(dataset, path)
+    return dataset

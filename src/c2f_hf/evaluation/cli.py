@@ -54,7 +54,12 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_path(model: str | None) -> str:
+    """`--model`, or the shipped default; a path that is not a folder (nor a Hub id `name` / `namespace/name`) is a
+    ValueError naming it."""
     if model is not None:
+        is_hub_id = not model.startswith((".", "/", "~")) and model.count("/") <= 1
+        if not Path(model).is_dir() and not is_hub_id:
+            raise ValueError(f"{model}: no such model folder (and not a Hub id of the form namespace/name)")
         return model
     try:
         return str(default_model_path())
@@ -75,10 +80,10 @@ def _image_processor(model_path: str) -> C2FSegImageProcessor | None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate with the model folder's saved image processor, write the report (and, with `--save-predictions`,
     the predictions) into `args.out` and print its Markdown."""
+    dataset = load_amodal_dataset(args.dataset, args.split)
     model_path = _model_path(args.model)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
     image_processor = _image_processor(model_path)
-    dataset = load_amodal_dataset(args.dataset, args.split)
     predictions = [] if args.save_predictions else None
     try:
         results = evaluate_model(
@@ -97,6 +102,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise SystemExit(f"evaluate: {error}") from error
+    if results.num_objects_counted == 0:
+        raise SystemExit(
+            f"evaluate: no object was evaluated ({results.num_objects_added} in split {args.split!r} of "
+            f"{args.dataset}, {results.num_objects_counted} inside the occlusion range): no metrics to report"
+        )
     results.run_settings["dataset"] = str(args.dataset)
     paths = write_report(results, args.out)
     if predictions is not None:

@@ -110,6 +110,19 @@ _STAGE_DEFAULTS = {
 }
 
 TRAINING_PRESETS = {
+    "micro": {
+        "vq": {"max_steps": 10, "batch_size": 4, "learning_rate": 1e-3, "save_every": 5, "eval_every": 5},
+        "c2f": {
+            "max_steps": 10,
+            "batch_size": 4,
+            "learning_rate": 1e-3,
+            "warmup_steps": 2,
+            "save_every": 5,
+            "eval_every": 10,
+            "sample_every": 5,
+            "eval_max_objects": 8,
+        },
+    },
     "kins": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
     "cocoa": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
     "tiny": {
