@@ -103,3 +103,87 @@ def visible_track_frames(clips) -> tuple[int, int]:
         for mask in track["visible_masks"]
     ]
     return sum(visible), len(visible)
+
+
+def save_tiny_sam(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised tiny `SamModel` (64-pixel input) and its `SamProcessor` saved in `folder`."""
+    from transformers import SamConfig, SamImageProcessorPil, SamModel, SamProcessor
+    from transformers.models.sam.configuration_sam import (
+        SamMaskDecoderConfig,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    vision = SamVisionConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=64,
+        patch_size=8,
+        output_channels=16,
+        window_size=4,
+        global_attn_indexes=[1],
+        num_pos_feats=8,
+        mlp_dim=64,
+    )
+    prompt = SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4)
+    decoder = SamMaskDecoderConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32, iou_head_hidden_dim=16
+    )
+    config = SamConfig(
+        vision_config=vision.to_dict(), prompt_encoder_config=prompt.to_dict(), mask_decoder_config=decoder.to_dict()
+    )
+    torch.manual_seed(seed)
+    SamModel(config).save_pretrained(folder)
+    image_processor = SamImageProcessorPil(
+        size={"longest_edge": 64},
+        pad_size={"height": 64, "width": 64},
+        mask_size={"longest_edge": 16},
+        mask_pad_size={"height": 16, "width": 16},
+    )
+    SamProcessor(image_processor=image_processor).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_mask2former(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised tiny `Mask2FormerForUniversalSegmentation` (Swin backbone, 5 queries, classes cat /
+    dog / car) and its image processor saved in `folder`."""
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessorPil,
+        SwinConfig,
+    )
+
+    backbone = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 1, 1],
+        window_size=2,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    labels = {0: "cat", 1: "dog", 2: "car"}
+    config = Mask2FormerConfig(
+        backbone_config=backbone,
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        encoder_feedforward_dim=32,
+        dim_feedforward=32,
+        encoder_layers=1,
+        decoder_layers=2,
+        num_attention_heads=1,
+        num_queries=5,
+        num_labels=3,
+        id2label=labels,
+        label2id={name: index for index, name in labels.items()},
+        common_stride=4,
+        use_pretrained_backbone=False,
+    )
+    torch.manual_seed(seed)
+    Mask2FormerForUniversalSegmentation(config).save_pretrained(folder)
+    Mask2FormerImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
+    return folder

@@ -1,4 +1,8 @@
+import base64
+import functools
+import http.server
 import textwrap
+import threading
 
 import numpy as np
 import PIL.Image
@@ -6,6 +10,7 @@ import pytest
 from transformers import BertConfig, BertModel, pipeline
 
 from c2f_hf import AmodalSegmentationPipeline, C2FSegImageProcessor
+from c2f_hf.checkpoints import default_model_path
 from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
 
 
@@ -61,14 +66,19 @@ def test_output_fields_types_and_sizes(segmenter):
         assert set(result) == {
             "label",
             "score",
+            "mask",
             "amodal_mask",
+            "visible_mask",
+            "detection_score",
             "pred_visible_mask",
             "occluded_mask",
             "bbox",
             "occlusion_rate",
             "coarse_amodal_mask",
         }
-        for key in ("amodal_mask", "pred_visible_mask", "occluded_mask", "coarse_amodal_mask"):
+        assert result["mask"] is result["amodal_mask"] and result["detection_score"] is None
+        assert np.array_equal(np.asarray(result["visible_mask"]) > 0, visible)
+        for key in ("amodal_mask", "visible_mask", "pred_visible_mask", "occluded_mask", "coarse_amodal_mask"):
             assert isinstance(result[key], PIL.Image.Image) and result[key].mode == "L"
             assert result[key].size == (110, 90)
             assert set(np.unique(np.asarray(result[key]))) <= {0, 255}
@@ -294,3 +304,36 @@ def test_saved_pipeline_runs_with_remote_code_without_the_package(segmenter, tmp
     for index, expected_object in enumerate(expected):
         assert np.array_equal(outputs[f"arr_{index}"], np.asarray(expected_object["amodal_mask"]))
     assert np.allclose(outputs["scores"], [o["score"] for o in expected], atol=1e-6)
+
+
+@pytest.fixture
+def served_folder(tmp_path):
+    """`tmp_path` served over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_urls_and_data_uris_load_like_the_image_itself(segmenter, served_folder, tmp_path):
+    image, masks = scene()
+    PIL.Image.fromarray(image).save(tmp_path / "scene.png")
+    encoded = base64.b64encode((tmp_path / "scene.png").read_bytes()).decode()
+    expected = segmenter(image, visible_masks=masks, greedy=True)
+    from_url = segmenter(f"{served_folder}/scene.png", visible_masks=masks, greedy=True, timeout=10)
+    from_uri = segmenter(f"data:image/png;base64,{encoded}", visible_masks=masks, greedy=True)
+    assert_same_objects(from_url, expected)
+    assert_same_objects(from_uri, expected)
+    with pytest.raises(ValueError, match=rf"image: could not read '{served_folder}/missing.png'"):
+        segmenter(f"{served_folder}/missing.png", visible_masks=masks)
+    with pytest.raises(ValueError, match="timeout: expected a number, got '10'"):
+        segmenter(image, visible_masks=masks, timeout="10")
+
+
+def test_the_task_alone_loads_the_shipped_default_model():
+    segmenter = pipeline("amodal-segmentation")
+    assert isinstance(segmenter, AmodalSegmentationPipeline)
+    assert segmenter.model.name_or_path == str(default_model_path())

@@ -1,12 +1,15 @@
 """c2f_hf: C2F-Seg amodal segmentation as Hugging Face transformers models.
 
 `import c2f_hf` registers the configurations and models with the `transformers` Auto classes, and marks them for
-`trust_remote_code` export so a saved folder also loads where this package is not installed.
+`trust_remote_code` export so a saved folder also loads where this package is not installed. It registers the
+`amodal-segmentation` and `video-amodal-segmentation` pipelines with the shipped models as their defaults, so
+`pipeline("amodal-segmentation")` works offline.
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .checkpoints import DEFAULT_MODEL_NAME, DEFAULT_VIDEO_MODEL_NAME, shipped_folder
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import (
@@ -39,10 +42,18 @@ def _register_auto_classes() -> None:
     AutoImageProcessor.register(C2FSegConfig, image_processor_classes={"pil": C2FSegImageProcessor}, exist_ok=True)
     C2FSegImageProcessor.register_for_auto_class()
     PIPELINE_REGISTRY.register_pipeline(
-        "amodal-segmentation", pipeline_class=AmodalSegmentationPipeline, pt_model=AutoModel, type="image"
+        "amodal-segmentation",
+        pipeline_class=AmodalSegmentationPipeline,
+        pt_model=AutoModel,
+        default={"model": (str(shipped_folder(DEFAULT_MODEL_NAME)), None)},
+        type="image",
     )
     PIPELINE_REGISTRY.register_pipeline(
-        "video-amodal-segmentation", pipeline_class=VideoAmodalSegmentationPipeline, pt_model=AutoModel, type="video"
+        "video-amodal-segmentation",
+        pipeline_class=VideoAmodalSegmentationPipeline,
+        pt_model=AutoModel,
+        default={"model": (str(shipped_folder(DEFAULT_VIDEO_MODEL_NAME)), None)},
+        type="video",
     )
 
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, load_image
 from transformers.processing_utils import ImagesKwargs, Unpack
 
 logger = logging.getLogger(__name__)
@@ -247,14 +247,26 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
     min_crop_size: int
 
 
-def load_rgb_image(image) -> np.ndarray:
-    """A PIL image, a file path, or a numpy array (H, W), (H, W, 3) or (H, W, 4) -> `(H, W, 3)` uint8 RGB.
+def is_remote_image(image) -> bool:
+    """Whether `image` is an http(s) URL or a `data:` URI, which transformers' `load_image` fetches or decodes."""
+    return isinstance(image, str) and image.startswith(("http://", "https://", "data:image/"))
+
+
+def load_rgb_image(image, timeout: float | None = None) -> np.ndarray:
+    """A PIL image, a file path, an http(s) URL or `data:image/...;base64,` URI (fetched by transformers'
+    `load_image` with `timeout` seconds), or a numpy array (H, W), (H, W, 3) or (H, W, 4) -> `(H, W, 3)` uint8 RGB.
 
     Values are scaled by their type's range: uint8 as is, uint16 (numpy, or PIL modes I;16 and I, e.g. a 16-bit
     PNG) over 0-65535, float (numpy, or PIL mode F) in [0, 1]. Transparent pixels (an alpha channel, PIL modes
     RGBA / LA / PA or a transparency palette) are composited over white. Raises ValueError naming what is wrong
-    (type, shape, dtype, PIL mode, NaN, values out of range, zero size).
+    (type, shape, dtype, PIL mode, NaN, values out of range, zero size, a URL that cannot be fetched).
     """
+    if is_remote_image(image):
+        try:
+            image = load_image(image, timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - httpx, PIL and base64 errors all mean "cannot read this image"
+            shown = image if len(image) < 120 else image[:100] + "..."
+            raise ValueError(f"image: could not read {shown!r}: {type(error).__name__}: {error}") from None
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise ValueError(f"image: no file at {os.fspath(image)!r}")

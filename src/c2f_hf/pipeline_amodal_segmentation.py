@@ -14,19 +14,30 @@ import torch
 from transformers.pipelines.base import ChunkPipeline
 
 from .configuration_c2f_seg import C2FSegConfig
-from .image_processing_c2f_seg import C2FSegImageProcessor
+from .image_processing_c2f_seg import C2FSegImageProcessor, load_rgb_image
 from .maskgit import check_num_steps
+from .visible_mask_sources import (
+    PromptableMaskSource,
+    VisibleObject,
+    is_segment_list,
+    load_visible_mask_source,
+    objects_from_segments,
+)
+
+PROMPT_NAMES = ("input_boxes", "input_points", "input_labels")
 
 
 @dataclass(frozen=True)
 class ObjectInfo:
     """What postprocessing needs of one object besides the model outputs: its crop box `(top, left, bottom,
-    right)`, the image size, the full-size `(H, W)` bool input visible mask and its `label_map` label (or None)."""
+    right)`, the image size, the full-size `(H, W)` bool input visible mask, its label (a `label_map` id or a
+    detector's class; None when unknown) and the detector's score (None for given masks)."""
 
     crop_box: tuple[int, int, int, int]
     original_size: tuple[int, int]
     input_visible_mask: np.ndarray
-    label: int | None = None
+    label: str | int | None = None
+    detection_score: float | None = None
 
 
 def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
@@ -112,30 +123,49 @@ class AmodalSegmentationPipeline(ChunkPipeline):
 
     Call forms: `pipe(image, visible_masks=[...])` or `pipe(image, label_map=...)` for one image (returns a list
     with one dict per object), `pipe([{"image": ..., "visible_masks": [...]}, ...], batch_size=B)` for several
-    (returns one such list per image).
+    (returns one such list per image). Images are PIL images, numpy arrays, paths, http(s) URLs or `data:` URIs
+    (fetched with `timeout` seconds). `visible_masks` may also be the output of `pipeline("image-segmentation")`.
+
+    Without masks, a `visible_mask_model` given at construction (`pipeline(..., visible_mask_model=ID_OR_MODEL)`,
+    see `visible_mask_sources`) finds them: a SAM model from the prompts `input_boxes=[[x0, y0, x1, y1], ...]` and
+    / or `input_points=[[[x, y], ...], ...]`, `input_labels=[[1, ...], ...]` (one object per prompt), a
+    segmentation model (Mask2Former, OneFormer, DETR, ...) from the image alone, keeping the instances scoring at
+    least `detection_threshold` (default 0.5).
 
     Parameters: `num_steps` (MaskGIT steps K), `seed` (reproducible sampling), `greedy` (argmax decoding),
     `mask_threshold` (foreground probability of the predictions; default the processor's), `union_with_visible`
     (add the input visible mask to the amodal mask), `return_coarse` (also return the VQ-decoded coarse mask).
     `threshold` is the former name of `mask_threshold` and warns.
 
-    Each object dict holds `label` (its `label_map` label; None for `visible_masks`), `amodal_mask`,
-    `pred_visible_mask` (the model's refined visible prediction) and `occluded_mask` (amodal minus the input
-    visible mask), all PIL "L" images at the original size; `score` (mean
+    Each object dict holds `label` (its `label_map` id or the detector's class; None for plain masks), `mask` (the
+    amodal mask, as transformers' segmentation pipelines name it) and `amodal_mask` (the same image),
+    `visible_mask` (the visible mask that was completed), `pred_visible_mask` (the model's refined visible
+    prediction) and `occluded_mask` (amodal minus the visible mask), all PIL "L" images at the original size;
+    `detection_score` (the score of the model that found the visible mask; None for given masks); `score` (mean
     token confidence); `bbox` (`[x, y, w, h]` of the amodal mask, None if empty); `occlusion_rate` (occluded area
     over amodal area); and `coarse_amodal_mask` when asked. The mask policy is the image processor's
     (`C2FSegImageProcessor.post_process_objects`); an object whose crop is smaller than `min_crop_size` gets a
     warning and an amodal mask that includes its visible mask.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, visible_mask_model=None, visible_mask_processor=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.image_processor = checked_model_and_processor(self.model, self.image_processor)
+        self.visible_mask_source = None
+        if visible_mask_model is not None:
+            self.visible_mask_source = load_visible_mask_source(
+                visible_mask_model, visible_mask_processor, device=self.device
+            )
 
     def _sanitize_parameters(
         self,
         visible_masks=None,
         label_map=None,
+        input_boxes=None,
+        input_points=None,
+        input_labels=None,
+        detection_threshold: float | None = None,
+        timeout: float | None = None,
         num_steps: int | None = None,
         seed: int | None = None,
         greedy: bool | None = None,
@@ -147,7 +177,15 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         check_generation_parameters(num_steps, seed, greedy)
         for name, flag in (("union_with_visible", union_with_visible), ("return_coarse", return_coarse)):
             check_flag(name, flag)
-        preprocess = {key: value for key, value in (("visible_masks", visible_masks), ("label_map", label_map))}
+        check_number("detection_threshold", detection_threshold)
+        check_number("timeout", timeout)
+        preprocess = {
+            "visible_masks": visible_masks,
+            "label_map": label_map,
+            "prompts": {"input_boxes": input_boxes, "input_points": input_points, "input_labels": input_labels},
+            "detection_threshold": 0.5 if detection_threshold is None else detection_threshold,
+            "timeout": timeout,
+        }
         forward = {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}
         postprocess = {
             "mask_threshold": renamed_mask_threshold(mask_threshold, threshold),
@@ -161,25 +199,62 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         check_inputs_not_empty(inputs)
         return super().__call__(inputs, **kwargs)
 
-    def preprocess(self, inputs, visible_masks=None, label_map=None):
+    def preprocess(
+        self, inputs, visible_masks=None, label_map=None, prompts=None, detection_threshold=0.5, timeout=None
+    ):
+        prompts = dict(prompts or {})
         if isinstance(inputs, dict):
             if "image" not in inputs:
                 raise ValueError(f"each input dict needs an 'image' key, got keys {sorted(inputs)}")
             visible_masks = inputs.get("visible_masks", visible_masks)
             label_map = inputs.get("label_map", label_map)
+            prompts.update({name: inputs[name] for name in PROMPT_NAMES if name in inputs})
             inputs = inputs["image"]
-        crops = self.image_processor(inputs, visible_masks=visible_masks, label_map=label_map)
+        image = load_rgb_image(inputs, timeout=timeout)
+        objects = None
+        if visible_masks is None and label_map is None:
+            objects = self._found_objects(image, prompts, detection_threshold)
+        elif any(value is not None for value in prompts.values()):
+            raise ValueError("give either prompts (input_boxes / input_points) or visible_masks / label_map, not both")
+        elif is_segment_list(visible_masks):
+            objects = objects_from_segments(visible_masks)
+        if objects is not None:
+            visible_masks = [item.mask for item in objects]
+        crops = self.image_processor(image, visible_masks=visible_masks, label_map=label_map)
         original_size = tuple(crops["original_size"].tolist())
         masks = crops["original_visible_masks"].numpy()
-        labels = crops["labels"].tolist() if "labels" in crops else [None] * len(masks)
-        for index, mask in enumerate(masks):
-            info = ObjectInfo(tuple(crops["crop_boxes"][index].tolist()), original_size, mask, labels[index])
+        if objects is None:
+            labels = crops["labels"].tolist() if "labels" in crops else [None] * len(masks)
+            objects = [VisibleObject(mask, label) for mask, label in zip(masks, labels)]
+        for index, (mask, item) in enumerate(zip(masks, objects)):
+            crop_box = tuple(crops["crop_boxes"][index].tolist())
+            info = ObjectInfo(crop_box, original_size, mask, item.label, item.detection_score)
             yield {
                 "pixel_values": crops["pixel_values"][index : index + 1],
                 "visible_masks": crops["visible_masks"][index : index + 1],
                 "object_info": info,
                 "is_last": index == len(masks) - 1,
             }
+
+    def _found_objects(self, image: np.ndarray, prompts: dict, detection_threshold: float) -> list[VisibleObject]:
+        """The visible objects the `visible_mask_model` finds in `image`, from the prompts for a promptable one."""
+        if self.visible_mask_source is None:
+            given = [name for name, value in prompts.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{given[0]}: prompts need a promptable visible_mask_model, e.g. pipeline('amodal-segmentation', "
+                    "model=..., visible_mask_model='facebook/sam-vit-base')"
+                )
+            raise ValueError(
+                "give visible_masks (a list of masks) or label_map, or build the pipeline with a visible_mask_model"
+            )
+        picture = PIL.Image.fromarray(image)
+        if isinstance(self.visible_mask_source, PromptableMaskSource):
+            return self.visible_mask_source(picture, **prompts)
+        given = [name for name, value in prompts.items() if value is not None]
+        if given:
+            raise ValueError(f"{given[0]}: this visible_mask_model is a segmentation model; it takes no prompts")
+        return self.visible_mask_source(picture, detection_threshold)
 
     def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False):
         output = generate_batch(self.model, model_inputs, num_steps, seed, greedy)
@@ -213,7 +288,13 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         result = {
             key: mask_to_image(value) if isinstance(value, np.ndarray) else value for key, value in result.items()
         }
-        return {"label": info.label, **result}
+        return {
+            "label": info.label,
+            "mask": result["amodal_mask"],
+            **result,
+            "visible_mask": mask_to_image(info.input_visible_mask),
+            "detection_score": info.detection_score,
+        }
 
 
 __all__ = ["AmodalSegmentationPipeline"]

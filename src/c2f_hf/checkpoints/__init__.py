@@ -45,9 +45,14 @@ def verify_model_folder(folder: Path, expected_sha256: str) -> Path:
     return folder
 
 
+def shipped_folder(name: str) -> Path:
+    """Where the shipped model `name` lies inside the installed package (not verified: see `_shipped`)."""
+    return Path(str(files(__name__) / name))
+
+
 @cache
 def _shipped(name: str) -> Path:
-    return verify_model_folder(Path(str(files(__name__) / name)), SHIPPED_WEIGHTS_SHA256[name])
+    return verify_model_folder(shipped_folder(name), SHIPPED_WEIGHTS_SHA256[name])
 
 
 def default_model_path() -> Path:

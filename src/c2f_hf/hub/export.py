@@ -32,6 +32,7 @@ CODE_FILES = (
     "maskgit.py",
     "image_processing_c2f_seg.py",
     "pipeline_amodal_segmentation.py",
+    "visible_mask_sources.py",
 )
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "README.md", *CODE_FILES)
 SYNTHETIC_LIMITATION = (

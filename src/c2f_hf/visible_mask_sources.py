@@ -1,0 +1,244 @@
+"""Where the visible masks come from when the user has none: a promptable model or a segmentation model.
+
+C2F-Seg completes visible masks; a photo alone has none. The amodal-segmentation pipeline takes a
+`visible_mask_model` and asks it for them:
+
+- **Promptable** (`SamModel` from transformers, `model_type` "sam"): one object per prompt, prompts named as in
+  `SamProcessor` but for one image: `input_boxes=[[x0, y0, x1, y1], ...]` and/or
+  `input_points=[[[x, y], ...], ...]` with `input_labels=[[1, ...], ...]` (1 = on the object, 0 = background; all 1
+  when omitted). Of SAM's three candidate masks per prompt, the one with the best predicted IoU is used, and that
+  IoU is the object's `detection_score`.
+- **Segmentation** (anything transformers' `image-segmentation` pipeline runs: Mask2Former, OneFormer, MaskFormer,
+  DETR, ...): no prompt; every instance (panoptic segment where the model has no instance mode) scoring at least
+  `detection_threshold` becomes an object with the detector's `label` and `score`.
+
+Each source returns `VisibleObject`s; the pipeline completes them like hand-made masks. The output of
+`pipeline("image-segmentation")` (`[{"score", "label", "mask"}, ...]`) is read by `objects_from_segments`, so a
+user can also pass it as `visible_masks=` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline, PreTrainedModel, pipeline
+
+PROMPTABLE_MODEL_TYPES = ("sam",)
+# SAM's "no point" marker: shorter point lists are padded with it (coordinates and label), as SamProcessor does.
+POINT_PAD_VALUE = -10
+
+
+@dataclass(frozen=True)
+class VisibleObject:
+    """One object's `(H, W)` bool visible mask, its label (None when unknown) and the score of the model that
+    found it (None for hand-made masks)."""
+
+    mask: np.ndarray
+    label: str | int | None = None
+    detection_score: float | None = None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_boxes(input_boxes, image_size: tuple[int, int]) -> list[list[float]]:
+    """`[[x0, y0, x1, y1], ...]` inside an image of `(height, width)`, x0 < x1 and y0 < y1; raises ValueError
+    naming `input_boxes[i]` otherwise."""
+    height, width = image_size
+    if not isinstance(input_boxes, (list, tuple)) or len(input_boxes) == 0:
+        raise ValueError("input_boxes: expected a non-empty list of [x0, y0, x1, y1] boxes, one per object")
+    boxes = []
+    for index, box in enumerate(input_boxes):
+        if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(value) for value in box):
+            raise ValueError(f"input_boxes[{index}]: expected [x0, y0, x1, y1] (4 numbers), got {box!r}")
+        x0, y0, x1, y1 = (float(value) for value in box)
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise ValueError(
+                f"input_boxes[{index}]: {list(box)} is not a box inside the {width}x{height} image "
+                "(need 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height)"
+            )
+        boxes.append([x0, y0, x1, y1])
+    return boxes
+
+
+def check_points(input_points, input_labels, image_size: tuple[int, int]) -> tuple[list, list]:
+    """Per object a list of `[x, y]` points inside the image and, per point, a label 0 or 1 (all 1 when
+    `input_labels` is None); raises ValueError naming the argument and index otherwise."""
+    height, width = image_size
+    if not isinstance(input_points, (list, tuple)) or len(input_points) == 0:
+        raise ValueError("input_points: expected a non-empty list with, per object, a list of [x, y] points")
+    if input_labels is None:
+        input_labels = [[1] * len(points) if isinstance(points, (list, tuple)) else None for points in input_points]
+    if not isinstance(input_labels, (list, tuple)) or len(input_labels) != len(input_points):
+        found = len(input_labels) if isinstance(input_labels, (list, tuple)) else type(input_labels).__name__
+        raise ValueError(f"input_labels: expected one list of labels per object ({len(input_points)}), got {found}")
+    points, labels = [], []
+    for index, (object_points, object_labels) in enumerate(zip(input_points, input_labels)):
+        if not isinstance(object_points, (list, tuple)) or len(object_points) == 0:
+            raise ValueError(
+                f"input_points[{index}]: expected a non-empty list of [x, y] points, got {object_points!r}"
+            )
+        if not isinstance(object_labels, (list, tuple)) or len(object_labels) != len(object_points):
+            raise ValueError(
+                f"input_labels[{index}]: expected {len(object_points)} labels, one per point of "
+                f"input_points[{index}], got {object_labels!r}"
+            )
+        for number, (point, label) in enumerate(zip(object_points, object_labels)):
+            name = f"input_points[{index}][{number}]"
+            if not isinstance(point, (list, tuple)) or len(point) != 2 or not all(_is_number(v) for v in point):
+                raise ValueError(f"{name}: expected [x, y], got {point!r}")
+            if not (0 <= point[0] < width and 0 <= point[1] < height):
+                raise ValueError(f"{name}: {list(point)} is outside the {width}x{height} image")
+            if label not in (0, 1) or isinstance(label, bool):
+                raise ValueError(
+                    f"input_labels[{index}][{number}]: expected 1 (object) or 0 (background), got {label!r}"
+                )
+        points.append([[float(x), float(y)] for x, y in object_points])
+        labels.append([int(label) for label in object_labels])
+    return points, labels
+
+
+def padded_points(points: list, labels: list) -> tuple[list, list]:
+    """Per-object point and label lists padded with `POINT_PAD_VALUE` to the longest one (SAM takes equal
+    lengths and ignores the padding)."""
+    longest = max(len(object_points) for object_points in points)
+    pad = float(POINT_PAD_VALUE)
+    return (
+        [object_points + [[pad, pad]] * (longest - len(object_points)) for object_points in points],
+        [object_labels + [POINT_PAD_VALUE] * (longest - len(object_labels)) for object_labels in labels],
+    )
+
+
+class PromptableMaskSource:
+    """A SAM model and its processor: prompts in, one `VisibleObject` per prompt out (see the module docstring)."""
+
+    def __init__(self, model: PreTrainedModel, processor):
+        self.model = model.eval()
+        self.processor = processor
+
+    @torch.no_grad()
+    def __call__(self, image: PIL.Image.Image, input_boxes=None, input_points=None, input_labels=None):
+        """The visible objects of `image` (an RGB PIL image) for the given prompts (see the module docstring)."""
+        size = (image.height, image.width)
+        if input_points is None and input_labels is not None:
+            raise ValueError("input_labels: given without input_points")
+        if input_boxes is None and input_points is None:
+            raise ValueError(
+                "a promptable visible_mask_model needs prompts: pass input_boxes=[[x0, y0, x1, y1], ...] and/or "
+                "input_points=[[[x, y], ...], ...] (or visible_masks / label_map)"
+            )
+        prompts = {}
+        if input_boxes is not None:
+            prompts["input_boxes"] = [check_boxes(input_boxes, size)]
+        if input_points is not None:
+            points, labels = padded_points(*check_points(input_points, input_labels, size))
+            prompts["input_points"], prompts["input_labels"] = [points], [labels]
+        if input_boxes is not None and input_points is not None and len(input_boxes) != len(input_points):
+            raise ValueError(
+                f"input_boxes and input_points: give one of each per object, got {len(input_boxes)} boxes and "
+                f"{len(input_points)} point lists"
+            )
+        inputs = self.processor(images=image, return_tensors="pt", **prompts).to(self.model.device)
+        outputs = self.model(**inputs, multimask_output=True)
+        masks = self.processor.image_processor.post_process_masks(
+            outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu()
+        )[0]
+        scores = outputs.iou_scores[0].float().cpu()
+        objects = []
+        for index, choice in enumerate(scores.argmax(dim=-1).tolist()):
+            mask = masks[index, choice].numpy().astype(bool)
+            if not mask.any():
+                prompt = "input_boxes" if input_boxes is not None else "input_points"
+                raise ValueError(f"{prompt}[{index}]: the visible_mask_model found no pixel of an object there")
+            objects.append(VisibleObject(mask, None, float(scores[index, choice])))
+        return objects
+
+
+class SegmentationMaskSource:
+    """An `image-segmentation` pipeline: an image in, one `VisibleObject` per detected instance out."""
+
+    def __init__(self, segmenter: Pipeline):
+        self.segmenter = segmenter
+
+    def __call__(self, image: PIL.Image.Image, detection_threshold: float = 0.5) -> list[VisibleObject]:
+        """The instances (or panoptic segments) of `image` scoring at least `detection_threshold`."""
+        segments = self.segmenter(image, subtask=self._subtask(), threshold=detection_threshold)
+        objects = [item for item in objects_from_segments(segments, "detections") if item.mask.any()]
+        if not objects:
+            raise ValueError(
+                f"visible_mask_model: found no object scoring at least detection_threshold={detection_threshold} "
+                "in the image; lower detection_threshold or give prompts / visible masks"
+            )
+        return objects
+
+    def _subtask(self) -> str | None:
+        """ "instance" where the model's processor has it, else the pipeline's own choice."""
+        processor = self.segmenter.image_processor
+        return "instance" if hasattr(processor, "post_process_instance_segmentation") else None
+
+
+def objects_from_segments(segments, name: str = "visible_masks") -> list[VisibleObject]:
+    """`pipeline("image-segmentation")` output (`[{"mask": PIL, "label": ..., "score": ...}, ...]`) -> visible
+    objects; raises ValueError naming `name[i]` for an entry without a mask."""
+    objects = []
+    for index, segment in enumerate(segments):
+        if "mask" not in segment:
+            raise ValueError(f"{name}[{index}]: a segment dict needs a 'mask' key, got keys {sorted(segment)}")
+        mask = segment["mask"]
+        mask = np.asarray(mask.convert("L") if isinstance(mask, PIL.Image.Image) else mask) > 0
+        score = segment.get("score")
+        objects.append(VisibleObject(mask, segment.get("label"), None if score is None else float(score)))
+    return objects
+
+
+def is_segment_list(visible_masks) -> bool:
+    """Whether `visible_masks` is a list of segment dicts (the output of `pipeline("image-segmentation")`)."""
+    return isinstance(visible_masks, (list, tuple)) and bool(visible_masks) and isinstance(visible_masks[0], dict)
+
+
+def load_visible_mask_source(source, processor=None, device=None) -> PromptableMaskSource | SegmentationMaskSource:
+    """A visible-mask source from a Hub id or folder, a loaded transformers model (with its `processor` when the
+    model does not know the folder it came from), or an `image-segmentation` pipeline (see the module docstring).
+    Raises ValueError for a model that is neither promptable nor runnable by transformers' image-segmentation
+    pipeline."""
+    if isinstance(source, (PromptableMaskSource, SegmentationMaskSource)):
+        return source
+    if isinstance(source, Pipeline):
+        return SegmentationMaskSource(source)
+    model_type = (
+        source.config.model_type
+        if isinstance(source, PreTrainedModel)
+        else AutoConfig.from_pretrained(source).model_type
+    )
+    if model_type in PROMPTABLE_MODEL_TYPES:
+        model = source if isinstance(source, PreTrainedModel) else AutoModel.from_pretrained(source)
+        if processor is None:
+            if not model.name_or_path:
+                raise ValueError("visible_mask_processor: needed with a model object that was not loaded from a folder")
+            processor = AutoProcessor.from_pretrained(model.name_or_path)
+        return PromptableMaskSource(model.to(device) if device is not None else model, processor)
+    try:
+        segmenter = pipeline("image-segmentation", model=source, image_processor=processor, device=device)
+        return SegmentationMaskSource(segmenter)
+    except (ValueError, KeyError, OSError) as error:
+        name = source if isinstance(source, str) else type(source).__name__
+        raise ValueError(
+            f"visible_mask_model: {name} (model_type {model_type!r}) is neither a promptable model "
+            f"({', '.join(PROMPTABLE_MODEL_TYPES)}) nor one transformers' image-segmentation pipeline runs: {error}"
+        ) from None
+
+
+__all__ = [
+    "PromptableMaskSource",
+    "SegmentationMaskSource",
+    "VisibleObject",
+    "check_boxes",
+    "check_points",
+    "is_segment_list",
+    "load_visible_mask_source",
+    "objects_from_segments",
+]

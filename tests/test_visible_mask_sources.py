@@ -1,0 +1,171 @@
+"""Visible masks from SAM prompts, from a segmentation model and from `pipeline("image-segmentation")` output,
+with tiny randomly initialised transformers models saved by the tests."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from transformers import SamModel, SamProcessor, pipeline
+
+from c2f_testing import save_tiny_mask2former, save_tiny_model, save_tiny_sam
+
+HEIGHT, WIDTH = 90, 110
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sources")
+    return {
+        "c2f": save_tiny_model(root / "c2f"),
+        "sam": save_tiny_sam(root / "sam"),
+        "mask2former": save_tiny_mask2former(root / "mask2former"),
+    }
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def sam_segmenter(folders):
+    return pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=str(folders["sam"]))
+
+
+@pytest.fixture(scope="module")
+def auto_segmenter(folders):
+    return pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=str(folders["mask2former"]))
+
+
+def sam_best_masks(folder, image, **prompts):
+    """SAM's best-IoU mask and IoU per prompt, computed directly with transformers."""
+    model, processor = SamModel.from_pretrained(folder).eval(), SamProcessor.from_pretrained(folder)
+    inputs = processor(images=PIL.Image.fromarray(image), return_tensors="pt", **prompts)
+    with torch.no_grad():
+        outputs = model(**inputs, multimask_output=True)
+    masks = processor.image_processor.post_process_masks(
+        outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"]
+    )[0]
+    scores, best = outputs.iou_scores[0].max(dim=-1)
+    return [masks[index, choice].numpy() for index, choice in enumerate(best.tolist())], scores.tolist()
+
+
+def test_sam_boxes_give_one_completed_object_per_box(sam_segmenter, folders, image):
+    boxes = [[10, 10, 50, 60], [40, 30, 100, 85]]
+    objects = sam_segmenter(image, input_boxes=boxes, greedy=True)
+    expected_masks, expected_scores = sam_best_masks(folders["sam"], image, input_boxes=[boxes])
+    assert len(objects) == 2
+    for result, mask, score in zip(objects, expected_masks, expected_scores):
+        assert np.array_equal(np.asarray(result["visible_mask"]) > 0, mask)
+        assert result["detection_score"] == pytest.approx(score, abs=1e-5) and result["label"] is None
+        assert result["mask"].size == (WIDTH, HEIGHT) and result["amodal_mask"].size == (WIDTH, HEIGHT)
+        occluded = np.asarray(result["occluded_mask"]) > 0
+        assert not (occluded & mask).any()
+
+
+def test_sam_points_with_labels_give_one_object_per_point_list(sam_segmenter, folders, image):
+    points, labels = [[[20, 20], [30, 35]], [[80, 60]]], [[1, 0], [1]]
+    objects = sam_segmenter(image, input_points=points, input_labels=labels, greedy=True)
+    padded_points, padded_labels = [[[20, 20], [30, 35]], [[80, 60], [-10, -10]]], [[1, 0], [1, -10]]
+    expected, _ = sam_best_masks(folders["sam"], image, input_points=[padded_points], input_labels=[padded_labels])
+    assert len(objects) == 2
+    for result, mask in zip(objects, expected):
+        assert np.array_equal(np.asarray(result["visible_mask"]) > 0, mask)
+
+
+def test_prompts_in_input_dicts_batch_several_images(sam_segmenter, image):
+    first = sam_segmenter(image, input_boxes=[[10, 10, 50, 60]], greedy=True)
+    batched = sam_segmenter(
+        [{"image": image, "input_boxes": [[10, 10, 50, 60]]}, {"image": image[:60], "input_points": [[[5, 5]]]}],
+        greedy=True,
+        batch_size=2,
+    )
+    assert [len(objects) for objects in batched] == [1, 1]
+    assert np.array_equal(np.asarray(batched[0][0]["visible_mask"]), np.asarray(first[0]["visible_mask"]))
+    assert batched[1][0]["mask"].size == (WIDTH, 60)
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        ({"input_boxes": [[10, 10, 200, 60]]}, r"input_boxes\[0\]: \[10, 10, 200, 60\] is not a box inside the 110x90"),
+        ({"input_boxes": [[50, 10, 10, 60]]}, r"input_boxes\[0\]: .* \(need 0 <= x0 < x1"),
+        ({"input_boxes": [[1, 2, 3]]}, r"input_boxes\[0\]: expected \[x0, y0, x1, y1\]"),
+        ({"input_boxes": []}, "input_boxes: expected a non-empty list"),
+        ({"input_points": []}, "input_points: expected a non-empty list"),
+        ({"input_points": [[[500, 5]]]}, r"input_points\[0\]\[0\]: \[500, 5\] is outside the 110x90 image"),
+        ({"input_points": [[[5, 5], [6, 6]]], "input_labels": [[1]]}, r"input_labels\[0\]: expected 2 labels"),
+        ({"input_points": [[[5, 5]]], "input_labels": [[1], [1]]}, "input_labels: expected one list of labels per"),
+        ({"input_points": [[[5, 5]]], "input_labels": [[3]]}, r"input_labels\[0\]\[0\]: expected 1 \(object\) or 0"),
+        ({"input_labels": [[1]]}, "input_labels: given without input_points"),
+        (
+            {"input_boxes": [[1, 1, 9, 9]], "input_points": [[[5, 5]], [[6, 6]]]},
+            "give one of each per object, got 1 boxes and 2 point lists",
+        ),
+        ({}, "a promptable visible_mask_model needs prompts"),
+    ],
+)
+def test_bad_prompts_are_named(sam_segmenter, image, prompts, message):
+    with pytest.raises(ValueError, match=message):
+        sam_segmenter(image, **prompts)
+
+
+def test_prompts_without_a_promptable_model_are_refused(folders, auto_segmenter, image):
+    plain = pipeline("amodal-segmentation", model=str(folders["c2f"]))
+    with pytest.raises(ValueError, match="input_boxes: prompts need a promptable visible_mask_model"):
+        plain(image, input_boxes=[[1, 1, 9, 9]])
+    with pytest.raises(ValueError, match="give visible_masks .* or build the pipeline with a visible_mask_model"):
+        plain(image)
+    with pytest.raises(ValueError, match="input_points: this visible_mask_model is a segmentation model"):
+        auto_segmenter(image, input_points=[[[5, 5]]])
+    with pytest.raises(ValueError, match="give either prompts .* or visible_masks"):
+        plain(image, visible_masks=[np.ones((HEIGHT, WIDTH), bool)], input_boxes=[[1, 1, 9, 9]])
+
+
+def test_a_segmentation_model_completes_every_detection_with_its_label_and_score(folders, auto_segmenter, image):
+    detector = pipeline("image-segmentation", model=str(folders["mask2former"]))
+    detections = [
+        item
+        for item in detector(PIL.Image.fromarray(image), subtask="instance", threshold=0.0)
+        if np.asarray(item["mask"]).any()
+    ]
+    objects = auto_segmenter(image, detection_threshold=0.0, greedy=True)
+    assert len(objects) == len(detections) > 0
+    for result, detection in zip(objects, detections):
+        assert result["label"] == detection["label"] and result["label"] in {"cat", "dog", "car"}
+        assert result["detection_score"] == pytest.approx(detection["score"], abs=1e-6)
+        assert np.array_equal(np.asarray(result["visible_mask"]) > 0, np.asarray(detection["mask"]) > 0)
+    with pytest.raises(ValueError, match="found no object scoring at least detection_threshold=1.0"):
+        auto_segmenter(image, detection_threshold=1.0)
+
+
+def test_image_segmentation_output_is_accepted_as_visible_masks(folders, image):
+    detector = pipeline("image-segmentation", model=str(folders["mask2former"]))
+    segments = [
+        item
+        for item in detector(PIL.Image.fromarray(image), subtask="instance", threshold=0.0)
+        if np.asarray(item["mask"]).any()
+    ]
+    segmenter = pipeline("amodal-segmentation", model=str(folders["c2f"]))
+    objects = segmenter(image, visible_masks=segments, greedy=True)
+    plain = segmenter(image, visible_masks=[np.asarray(item["mask"]) > 0 for item in segments], greedy=True)
+    assert [result["label"] for result in objects] == [item["label"] for item in segments]
+    assert [result["detection_score"] for result in objects] == pytest.approx([item["score"] for item in segments])
+    for result, reference in zip(objects, plain):
+        assert np.array_equal(np.asarray(result["mask"]), np.asarray(reference["mask"]))
+    with pytest.raises(ValueError, match=r"visible_masks\[0\]: a segment dict needs a 'mask' key"):
+        segmenter(image, visible_masks=[{"label": "cat"}])
+
+
+def test_a_loaded_sam_model_needs_its_processor_when_it_has_no_folder(folders, image):
+    model = SamModel(SamModel.from_pretrained(folders["sam"]).config)
+    model.name_or_path = ""
+    with pytest.raises(ValueError, match="visible_mask_processor: needed with a model object"):
+        pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=model)
+    segmenter = pipeline(
+        "amodal-segmentation",
+        model=str(folders["c2f"]),
+        visible_mask_model=model,
+        visible_mask_processor=SamProcessor.from_pretrained(folders["sam"]),
+    )
+    assert len(segmenter(image, input_boxes=[[10, 10, 50, 60]], greedy=True)) == 1
