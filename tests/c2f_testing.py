@@ -67,6 +67,25 @@ def save_tiny_model(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_video_config(num_frames: int = 2, spatial_window_size: int = 2):
+    """`tiny_config()` as a video model: windows of `num_frames` frames, spatial-temporal windows of 2x2 cells."""
+    config = tiny_config()
+    transformer = dataclasses.replace(
+        config.transformer_config, num_frames=num_frames, spatial_window_size=spatial_window_size
+    )
+    return dataclasses.replace(config, transformer_config=transformer)
+
+
+def save_tiny_video_model(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised `tiny_video_config()` model and its image processor saved in `folder`."""
+    from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+
+    torch.manual_seed(seed)
+    C2FSegForAmodalSegmentation(tiny_video_config()).save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=TINY_IMAGE_SIZE).save_pretrained(folder)
+    return folder
+
+
 def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:
     """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed, with no
     stdin (as in a script or CI job)."""

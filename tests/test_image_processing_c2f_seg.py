@@ -266,3 +266,44 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(ValueError, match="is not an image file"):
         load_rgb_image(tmp_path / "notes.png")
+
+
+def test_a_batch_of_images_concatenates_their_objects_in_order():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    first, second = np.zeros((40, 50, 3), np.uint8), np.full((30, 20, 3), 255, np.uint8)
+    first_masks = [box_mask(40, 50, 5, 5, 10, 10), box_mask(40, 50, 20, 20, 10, 10)]
+    second_masks = [box_mask(30, 20, 2, 2, 8, 8)]
+    batch = processor([first, second], visible_masks=[first_masks, second_masks])
+    singles = [processor(first, visible_masks=first_masks), processor(second, visible_masks=second_masks)]
+    assert batch["image_indices"].tolist() == [0, 0, 1]
+    assert batch["original_sizes"].tolist() == [[40, 50], [30, 20]]
+    for key in ("pixel_values", "visible_masks", "crop_boxes"):
+        assert torch.equal(batch[key], torch.cat([single[key] for single in singles]))
+    assert [masks.shape for masks in batch["original_visible_masks"]] == [(2, 40, 50), (1, 30, 20)]
+    labelled = processor([first, second], label_map=[2 * first_masks[0], 5 * second_masks[0]])
+    assert labelled["labels"].tolist() == [2, 5]
+
+
+def test_return_tensors_np_gives_numpy_arrays():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
+    single = processor(image, visible_masks=[mask], return_tensors="np")
+    assert all(isinstance(value, np.ndarray) for value in single.values())
+    assert single["pixel_values"].shape == (1, 3, 32, 32)
+    batch = processor([image, image], visible_masks=[[mask], [mask]], return_tensors="np")
+    assert isinstance(batch["original_visible_masks"][1], np.ndarray)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p, image, mask: p([image, image], visible_masks=[[mask]]), "with 2 images, expected one entry per"),
+        (lambda p, image, mask: p([image, image[:10]], visible_masks=[[mask], [mask]]), r"images\[1\]: visible_masks"),
+        (lambda p, image, mask: p([], visible_masks=[]), "images: the list is empty"),
+        (lambda p, image, mask: p(image, visible_masks=[mask], return_tensors="tf"), "return_tensors: expected"),
+    ],
+)
+def test_bad_batches_are_named(call, message):
+    image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
+    with pytest.raises(ValueError, match=message):
+        call(C2FSegImageProcessor(crop_resolution=32), image, mask)

@@ -1,10 +1,10 @@
 """The video variant: spatial-temporal blocks, the composite model on clips, the video pipeline and its windows,
 the object-clip dataset and the video evaluation path."""
 
-import dataclasses
 import textwrap
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from transformers import pipeline
@@ -17,17 +17,17 @@ from c2f_hf.data.transforms import collate_object_crops
 from c2f_hf.data.video_transforms import VideoObjectClipDataset
 from c2f_hf.evaluation import evaluate_model
 from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
-from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, save_tiny_model, tiny_config
+from c2f_hf.video_processing_c2f_seg import frames_from_file
+from c2f_testing import (
+    TINY_IMAGE_SIZE,
+    random_object_batch,
+    run_without_package,
+    save_tiny_model,
+    tiny_config,
+    tiny_video_config,
+)
 
 NUM_FRAMES = 2
-
-
-def tiny_video_config(num_frames: int = NUM_FRAMES, spatial_window_size: int = 2):
-    config = tiny_config()
-    transformer = dataclasses.replace(
-        config.transformer_config, num_frames=num_frames, spatial_window_size=spatial_window_size
-    )
-    return dataclasses.replace(config, transformer_config=transformer)
 
 
 def random_clip_batch(batch_size: int, num_frames: int = NUM_FRAMES):
@@ -349,3 +349,20 @@ def test_video_pipeline_refuses_bad_parameters_by_name(video_segmenter):
         video_segmenter(frames, visible_masks=tracks, num_steps=0)
     with pytest.raises(ValueError, match="seed: expected an integer, got True"):
         video_segmenter(frames, visible_masks=tracks, seed=True)
+
+
+def test_a_gif_path_is_a_clip(video_segmenter, tmp_path):
+    frames, tracks = moving_clip(3)
+    pictures = [PIL.Image.fromarray(frame) for frame in frames]
+    pictures[0].save(tmp_path / "clip.gif", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    decoded = [np.asarray(frame) for frame in frames_from_file(tmp_path / "clip.gif")]
+    from_gif = video_segmenter(str(tmp_path / "clip.gif"), visible_masks=tracks, greedy=True)
+    from_frames = video_segmenter(decoded, visible_masks=tracks, greedy=True)
+    assert len(decoded) == 3 and decoded[0].shape == (48, 60, 3)
+    for gif_track, frame_track in zip(from_gif, from_frames):
+        assert [np.asarray(m).tolist() for m in gif_track["amodal_masks"]] == [
+            np.asarray(m).tolist() for m in frame_track["amodal_masks"]
+        ]
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(ValueError, match="is not a multi-frame image PIL can read .* decode other video formats"):
+        video_segmenter(str(tmp_path / "clip.mp4"), visible_masks=tracks)

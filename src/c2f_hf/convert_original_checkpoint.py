@@ -47,6 +47,7 @@ from huggingface_hub.errors import StrictDataclassError
 
 from .checkpoints import file_sha256
 from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .hub.cards import CODE_LICENCE, MIN_TRANSFORMERS, licence_text
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
 
@@ -512,7 +513,11 @@ def read_original_sections(vq_checkpoint: Path, checkpoint: Path) -> dict[str, t
 
 def build_model_card(source_files: Mapping[str, Path], settings: Mapping[str, Any], ignored: list[str]) -> ModelCard:
     """Model card naming the source files (with SHA-256), the yml settings used and any ignored extras."""
-    data = ModelCardData(library_name="transformers", tags=["c2f-seg", "amodal-segmentation", "image-segmentation"])
+    data = ModelCardData(
+        library_name="transformers",
+        license=CODE_LICENCE,
+        tags=["c2f-seg", "amodal-segmentation", "image-segmentation"],
+    )
     files = "\n".join(f"| {role} | `{path.name}` | `{file_sha256(path)}` |" for role, path in source_files.items())
     setting_rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in settings.items())
     ignored_text = "\n".join(f"- `{entry}`" for entry in ignored) or "None."
@@ -547,6 +552,13 @@ from c2f_hf import C2FSegForAmodalSegmentation
 
 model = C2FSegForAmodalSegmentation.from_pretrained("path/to/this/folder")
 ```
+
+Needs `c2f_hf` and `transformers>={MIN_TRANSFORMERS}`; `c2f-hf export` turns this folder into a Hub repo that loads
+with `trust_remote_code=True` alone.
+
+## Licence
+
+{licence_text(converted=True)}
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 

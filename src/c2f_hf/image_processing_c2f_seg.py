@@ -396,6 +396,13 @@ def masks_from_label_map(label_map, image_size: tuple[int, int]) -> tuple[list[n
     return [labels == value for value in positive], positive
 
 
+def _as_numpy(value):
+    """A torch tensor (or a list of them) as numpy."""
+    if isinstance(value, list):
+        return [item.numpy() for item in value]
+    return value.numpy()
+
+
 class C2FSegImageProcessor(PilBackend):
     """Builds the per-object crops C2F-Seg reads and pastes its predictions back (PIL/numpy backend).
 
@@ -426,33 +433,87 @@ class C2FSegImageProcessor(PilBackend):
     def __call__(self, images, visible_masks=None, label_map=None, **kwargs) -> BatchFeature:
         return self.preprocess(images, visible_masks=visible_masks, label_map=label_map, **kwargs)
 
-    def preprocess(self, images, visible_masks=None, label_map=None, **kwargs) -> BatchFeature:
-        """Crop every object of one image.
+    def preprocess(
+        self, images, visible_masks=None, label_map=None, return_tensors: str | None = "pt", **kwargs
+    ) -> BatchFeature:
+        """Crop every object of one image, or of a list of images.
 
         Args:
-            images: one image (PIL, path or numpy (H, W[, 3|4])).
-            visible_masks: a list of N masks of the image's size (PIL, numpy or torch; see `load_binary_mask`).
-            label_map: alternatively, an `(H, W)` integer map whose positive labels are the objects.
+            images: one image (PIL, path, URL or numpy (H, W[, 3|4])), or a list of them.
+            visible_masks: for one image, a list of N masks of its size (PIL, numpy or torch; see
+                `load_binary_mask`); for a list of images, one such list per image.
+            label_map: alternatively, an `(H, W)` integer map whose positive labels are the objects (for a list of
+                images, one map per image).
+            return_tensors: "pt" (torch tensors, the default) or "np" (numpy arrays).
+
+        Returns:
+            For one image the keys of the class docstring. For a list of B images the crops of all their objects
+            in order, plus `image_indices (N,)` (which image each object is from) and `original_sizes (B, 2)`;
+            `original_visible_masks` is then a list of B `(N_b, H_b, W_b)` arrays.
         """
-        image = load_rgb_image(images)
-        masks, labels = self.load_visible_masks(image.shape[:2], visible_masks, label_map)
-        boxes = [object_crop_box(mask, kwargs.get("enlarge_ratio", self.enlarge_ratio)) for mask in masks]
-        self.warn_about_tiny_objects(masks, boxes, labels)
-        crop_resolution = kwargs.get("crop_resolution", self.crop_resolution)
-        pixel_values = torch.stack([crop_image(image, box, crop_resolution) for box in boxes])
-        pixel_values = self.normalize_crops(pixel_values, kwargs.get("do_normalize", self.do_normalize))
-        return BatchFeature(
-            data={
-                "pixel_values": pixel_values,
-                "visible_masks": torch.stack(
-                    [crop_mask(mask, box, crop_resolution) for mask, box in zip(masks, boxes)]
-                ),
-                "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
-                "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
-                "original_visible_masks": torch.from_numpy(np.stack(masks)),
-                **({} if labels is None else {"labels": torch.tensor(labels, dtype=torch.long)}),
-            }
+        if return_tensors not in ("pt", "np"):
+            raise ValueError(f"return_tensors: expected 'pt' or 'np', got {return_tensors!r}")
+        if isinstance(images, (list, tuple)):
+            data = self._crop_images(images, visible_masks, label_map, kwargs)
+        else:
+            data = self._crop_image(images, visible_masks, label_map, kwargs)
+        if return_tensors == "np":
+            data = {key: _as_numpy(value) for key, value in data.items()}
+        return BatchFeature(data=data)
+
+    def _crop_images(self, images: list, visible_masks, label_map, options: dict) -> dict:
+        """`_crop_image` of each image of a batch, concatenated (see `preprocess`)."""
+        if len(images) == 0:
+            raise ValueError("images: the list is empty; pass at least one image")
+        per_image = {"visible_masks": visible_masks, "label_map": label_map}
+        for name, values in per_image.items():
+            if values is not None and (not isinstance(values, (list, tuple)) or len(values) != len(images)):
+                found = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+                raise ValueError(f"{name}: with {len(images)} images, expected one entry per image, got {found}")
+        crops = [
+            self._crop_image(
+                image,
+                None if visible_masks is None else visible_masks[index],
+                None if label_map is None else label_map[index],
+                options,
+                name=f"images[{index}]",
+            )
+            for index, image in enumerate(images)
+        ]
+        data = {
+            key: torch.cat([crop[key] for crop in crops]) for key in ("pixel_values", "visible_masks", "crop_boxes")
+        }
+        data["image_indices"] = torch.cat(
+            [torch.full((len(crop["crop_boxes"]),), index, dtype=torch.long) for index, crop in enumerate(crops)]
         )
+        data["original_sizes"] = torch.stack([crop["original_size"] for crop in crops])
+        data["original_visible_masks"] = [crop["original_visible_masks"] for crop in crops]
+        if label_map is not None:
+            data["labels"] = torch.cat([crop["labels"] for crop in crops])
+        return data
+
+    def _crop_image(self, image, visible_masks, label_map, options: dict, name: str = "image") -> dict:
+        """The crops of every object of one image (the keys of the class docstring), as torch tensors."""
+        try:
+            image = load_rgb_image(image)
+            masks, labels = self.load_visible_masks(image.shape[:2], visible_masks, label_map)
+        except ValueError as error:
+            if name == "image":
+                raise
+            raise ValueError(f"{name}: {error}") from None
+        boxes = [object_crop_box(mask, options.get("enlarge_ratio", self.enlarge_ratio)) for mask in masks]
+        self.warn_about_tiny_objects(masks, boxes, labels)
+        crop_resolution = options.get("crop_resolution", self.crop_resolution)
+        pixel_values = torch.stack([crop_image(image, box, crop_resolution) for box in boxes])
+        pixel_values = self.normalize_crops(pixel_values, options.get("do_normalize", self.do_normalize))
+        return {
+            "pixel_values": pixel_values,
+            "visible_masks": torch.stack([crop_mask(mask, box, crop_resolution) for mask, box in zip(masks, boxes)]),
+            "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
+            "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
+            "original_visible_masks": torch.from_numpy(np.stack(masks)),
+            **({} if labels is None else {"labels": torch.tensor(labels, dtype=torch.long)}),
+        }
 
     def warn_about_tiny_objects(
         self, masks: list[np.ndarray], boxes: list[CropBox], labels: list[int] | None = None

@@ -11,6 +11,7 @@ a chunk, so windows are batched up to `batch_size`.
 """
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,8 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
     """Predict the full (amodal) mask of each tracked object in every frame of a clip.
 
     Call: `pipe(frames, visible_masks=[[mask_t0, mask_t1, ...], ...])` (or `pipe({"frames": ..., "visible_masks":
-    ...})`), frames as PIL images, paths or numpy arrays, one list of per-frame masks per object (an empty mask
+    ...})`), frames as a list of PIL images, paths or numpy arrays, or the path of a GIF (any multi-frame image PIL
+    reads: GIF, APNG, animated WebP, TIFF), one list of per-frame masks per object (an empty mask
     where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold` and
     `union_with_visible` as in the image pipeline.
 
@@ -111,10 +113,13 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             self.video_processor = C2FSegVideoProcessor.from_image_processor(self.image_processor)
 
     def __call__(self, inputs, **kwargs):
-        """See the class docstring. A list of frames is one clip; a list of dicts is several clips."""
+        """See the class docstring. A list of frames, or the path of a GIF, is one clip; a list of dicts is several
+        clips."""
         check_inputs_not_empty(inputs)
-        if isinstance(inputs, (list, tuple)) and inputs and not isinstance(inputs[0], dict):
-            inputs = {"frames": list(inputs)}
+        if isinstance(inputs, (str, os.PathLike)) or (
+            isinstance(inputs, (list, tuple)) and not isinstance(inputs[0], dict)
+        ):
+            inputs = {"frames": inputs if isinstance(inputs, (str, os.PathLike)) else list(inputs)}
         return super().__call__(inputs, **kwargs)
 
     def preprocess(self, inputs, visible_masks=None):

@@ -25,9 +25,12 @@ processor is a `C2FSegImageProcessor` with the same saved settings plus the clip
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+import PIL.Image
+import PIL.ImageSequence
 import torch
 
 from .image_processing_c2f_seg import (
@@ -81,8 +84,26 @@ def frame_windows(num_frames: int, window_length: int) -> list[FrameWindow]:
     return windows
 
 
+def frames_from_file(path) -> list[PIL.Image.Image]:
+    """The frames of a multi-frame image file PIL reads (GIF, APNG, animated WebP, multi-page TIFF) as RGB images.
+    Other video formats must be decoded to frames first. Raises ValueError naming the file."""
+    if not os.path.isfile(path):
+        raise ValueError(f"frames: no file at {os.fspath(path)!r}")
+    try:
+        with PIL.Image.open(path) as opened:
+            return [frame.convert("RGB") for frame in PIL.ImageSequence.Iterator(opened)]
+    except PIL.UnidentifiedImageError:
+        raise ValueError(
+            f"frames: {os.fspath(path)!r} is not a multi-frame image PIL can read (GIF, APNG, animated WebP, TIFF); "
+            "decode other video formats to a list of frames first"
+        ) from None
+
+
 def load_frames(frames) -> list[np.ndarray]:
-    """A non-empty list of images of one size -> `(H, W, 3)` uint8 arrays. Raises ValueError naming the frame."""
+    """A non-empty list of images of one size, or the path of a GIF (any multi-frame image PIL reads) -> `(H, W, 3)`
+    uint8 arrays. Raises ValueError naming the frame."""
+    if isinstance(frames, (str, os.PathLike)):
+        frames = frames_from_file(frames)
     if not isinstance(frames, (list, tuple)) or len(frames) == 0:
         raise ValueError(f"frames: expected a non-empty list of images, got {type(frames).__name__}")
     arrays = [load_rgb_image(frame) for frame in frames]
@@ -235,4 +256,12 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         return dict(zip(frames, results))
 
 
-__all__ = ["C2FSegVideoProcessor", "FrameWindow", "frame_windows", "load_frames", "object_windows", "window_starts"]
+__all__ = [
+    "C2FSegVideoProcessor",
+    "FrameWindow",
+    "frame_windows",
+    "frames_from_file",
+    "load_frames",
+    "object_windows",
+    "window_starts",
+]

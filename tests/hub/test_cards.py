@@ -44,5 +44,10 @@ def test_converted_weights_keep_the_authors_licence(model_folder, tmp_path):
     (source / "README.md").write_text(f"# C2F-Seg ({CONVERTED_MARKER})\n")
     hub.export_model(source, tmp_path / "repo")
     readme = (tmp_path / "repo" / "README.md").read_text()
-    assert front_matter(readme)["license"] == "other"
-    assert "their licence and terms apply" in readme
+    assert front_matter(readme)["license"] == "apache-2.0"
+    assert "licensed under Apache-2.0 ([https://github.com/amazon-science/c2f-seg]" in readme
+
+
+def test_a_fine_tuned_model_names_its_base_model(model_folder, tmp_path):
+    hub.export_model(model_folder, tmp_path / "repo", hub.ExportOptions(base_model="someone/c2f-seg-kins"))
+    assert front_matter((tmp_path / "repo" / "README.md").read_text())["base_model"] == "someone/c2f-seg-kins"

@@ -11,7 +11,7 @@ from transformers import pipeline
 
 from c2f_hf.cli import main
 from c2f_hf.hub import export as hub
-from c2f_testing import run_without_package
+from c2f_testing import run_without_package, save_tiny_video_model
 from hub_testing import python_blocks
 
 
@@ -123,3 +123,21 @@ def test_unset_trust_remote_code_raises_where_no_one_can_answer(exported, tmp_pa
     completed = run_without_package(script, tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "refused:" in completed.stdout and "Please pass the argument `trust_remote_code=True`" in completed.stdout
+
+
+def test_a_video_model_exports_with_the_video_pipeline_and_a_runnable_card(tmp_path):
+    repo = tmp_path / "video_repo"
+    hub.export_model(save_tiny_video_model(tmp_path / "video_model"), repo)
+    assert hub.missing_files(repo) == []
+    config = json.loads((repo / "config.json").read_text())
+    assert config["custom_pipelines"]["video-amodal-segmentation"]["impl"].startswith(
+        "pipeline_video_amodal_segmentation."
+    )
+    assert set(hub.VIDEO_CODE_FILES) <= {path.name for path in repo.iterdir()}
+    readme = (repo / "README.md").read_text()
+    assert "transformers>=5.0" in readme and 'pipeline("video-amodal-segmentation"' in readme
+    (block,) = python_blocks(readme)
+    script = "import torch\ntorch.set_num_threads(1)\n" + block
+    result = run_without_package(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "amodal_mask_frame3.png").is_file() and "[True, True, True, True, True, True]" in result.stdout

@@ -25,6 +25,8 @@ from ..evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBL
 MODEL_VARIANT = "model"
 CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")
 CODE_LICENCE = "apache-2.0"
+AUTHORS_REPOSITORY = "https://github.com/amazon-science/c2f-seg"
+MIN_TRANSFORMERS = "5.0"
 CONVERTED_MARKER = "converted from the authors' release"
 VARIANT_TITLES = {
     MODEL_VARIANT: "this model",
@@ -62,6 +64,7 @@ class ModelCardInputs:
         evaluation: the measured results and their provenance, or None.
         converted: True when the weights are converted from the authors' checkpoints (their licence applies).
         extra_limitations: further bullet points for the limitations section.
+        base_model: the Hub id of the model these weights were fine-tuned from, when they were.
     """
 
     model_id: str
@@ -72,6 +75,7 @@ class ModelCardInputs:
     evaluation: EvaluationSource | None = None
     converted: bool = False
     extra_limitations: Sequence[str] = field(default_factory=tuple)
+    base_model: str | None = None
 
 
 def load_metrics(path: str | Path) -> EvaluationResults:
@@ -195,12 +199,13 @@ def _origin_text(converted: bool) -> str:
 
 
 def licence_text(converted: bool) -> str:
-    """The licence section: our code is Apache-2.0; converted weights keep the authors' licence."""
+    """The licence section: our code is Apache-2.0; converted weights keep the authors' licence (Apache-2.0)."""
     code = "The model code (`c2f_hf`, copied into this repo for `trust_remote_code`) is licensed under Apache-2.0."
     if converted:
         return (
-            f"{code} The weights are converted from the C2F-Seg authors' release: their licence and terms apply "
-            "to them, and to the data they were trained on. See the authors' release before reusing them."
+            f"{code} The weights are converted from the C2F-Seg authors' release, which is licensed under "
+            f"Apache-2.0 ([{AUTHORS_REPOSITORY}]({AUTHORS_REPOSITORY})); the terms of the data they were trained on "
+            "(e.g. KITTI for KINS, COCO for COCOA) also apply."
         )
     return f"{code} The weights were trained with `c2f_hf` and are released under Apache-2.0 as well."
 
@@ -214,7 +219,8 @@ def model_card_data(inputs: ModelCardInputs) -> ModelCardData:
         library_name="transformers",
         pipeline_tag="image-segmentation",
         tags=list(CARD_TAGS),
-        license="other" if inputs.converted else CODE_LICENCE,
+        license=CODE_LICENCE,
+        base_model=inputs.base_model,
         datasets=list(inputs.datasets) or None,
         metrics=["mean_iou"] if results else None,
         eval_results=results or None,
@@ -245,6 +251,9 @@ def build_model_card(model_dir: str | Path, inputs: ModelCardInputs) -> ModelCar
         evaluation=evaluation_section(inputs.evaluation),
         extra_limitations=list(inputs.extra_limitations),
         licence=licence_text(inputs.converted),
+        video=transformer.num_frames is not None,
+        min_transformers=MIN_TRANSFORMERS,
+        authors_repository=AUTHORS_REPOSITORY,
     )
 
 

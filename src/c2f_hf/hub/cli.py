@@ -38,6 +38,7 @@ def run_export(args: argparse.Namespace) -> int:
             converted=args.converted,
             synthetic_only=args.synthetic_only,
             limitations=args.limitation,
+            base_model=args.base_model,
         )
         written = export_model(args.model_dir, args.out, options)
     except ValueError as error:
@@ -72,6 +73,7 @@ def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--training-data", help="what the model was trained on, in a sentence or two")
     export.add_argument("--dataset", action="append", default=[], help="Hub dataset id for the card (repeatable)")
     export.add_argument("--limitation", action="append", default=[], help="extra limitation bullet (repeatable)")
+    export.add_argument("--base-model", help="Hub id of the model the weights were fine-tuned from")
     converted = export.add_mutually_exclusive_group()
     converted.add_argument("--converted", action="store_true", default=None, help="weights are the authors'")
     converted.add_argument("--not-converted", dest="converted", action="store_false", help="weights are ours")

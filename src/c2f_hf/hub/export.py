@@ -5,6 +5,9 @@ folder: safetensors weights, `config.json` (with the `auto_map` and `custom_pipe
 `c2f_hf` is not installed:
 
     pipeline("amodal-segmentation", model=REPO, trust_remote_code=True)
+    pipeline("video-amodal-segmentation", model=REPO, trust_remote_code=True)  # a video model's repo
+
+The task follows the model: a video model (`transformer_config.num_frames` set) gets the video pipeline.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .cards import EvaluationSource, ModelCardInputs, build_model_card, is_conve
 logger = logging.getLogger(__name__)
 
 TASK = "amodal-segmentation"
+VIDEO_TASK = "video-amodal-segmentation"
 CODE_FILES = (
     "configuration_c2f_seg.py",
     "modeling_c2f_seg.py",
@@ -34,6 +38,7 @@ CODE_FILES = (
     "pipeline_amodal_segmentation.py",
     "visible_mask_sources.py",
 )
+VIDEO_CODE_FILES = (*CODE_FILES, "video_processing_c2f_seg.py", "pipeline_video_amodal_segmentation.py")
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "README.md", *CODE_FILES)
 SYNTHETIC_LIMITATION = (
     "Trained on synthetic shapes only (`c2f_hf.data.synthetic`): expect useful masks on simple shapes and poor "
@@ -60,6 +65,7 @@ class ExportOptions:
     converted: bool | None = None
     synthetic_only: bool | None = None
     limitations: Sequence[str] = ()
+    base_model: str | None = None
 
 
 def _check_model_folder(model_dir: Path) -> None:
@@ -81,10 +87,25 @@ def _load_processor(model_dir: Path, image_size: int) -> C2FSegImageProcessor:
     return C2FSegImageProcessor(crop_resolution=image_size)
 
 
+def model_task(config: dict) -> str:
+    """The pipeline task of a model from its `config.json` contents: the video task for a video model."""
+    return VIDEO_TASK if (config.get("transformer_config") or {}).get("num_frames") else TASK
+
+
+def required_files(task: str) -> tuple[str, ...]:
+    """The files an exported repo of `task` holds besides its weights."""
+    return REQUIRED_FILES if task == TASK else (*REQUIRED_FILES, *VIDEO_CODE_FILES[len(CODE_FILES) :])
+
+
+def _repo_task(repo_dir: Path) -> str:
+    config_path = repo_dir / "config.json"
+    return model_task(json.loads(config_path.read_text(encoding="utf-8"))) if config_path.is_file() else TASK
+
+
 def missing_files(repo_dir: str | Path) -> list[str]:
     """The files an exported repo needs that `repo_dir` lacks (weights count as one `*.safetensors` entry)."""
     repo_dir = Path(repo_dir)
-    missing = [name for name in REQUIRED_FILES if not (repo_dir / name).is_file()]
+    missing = [name for name in required_files(_repo_task(repo_dir)) if not (repo_dir / name).is_file()]
     if not any(repo_dir.glob("*.safetensors")):
         missing.append("*.safetensors")
     return missing
@@ -100,8 +121,9 @@ def check_remote_code(repo_dir: str | Path) -> None:
         processor = json.loads((repo_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
         if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map", {})):
             problems.append("config.json auto_map lacks AutoConfig/AutoModel")
-        if TASK not in config.get("custom_pipelines", {}):
-            problems.append(f"config.json custom_pipelines lacks {TASK!r}")
+        task = model_task(config)
+        if task not in config.get("custom_pipelines", {}):
+            problems.append(f"config.json custom_pipelines lacks {task!r}")
         if "AutoImageProcessor" not in processor.get("auto_map", {}):
             problems.append("preprocessor_config.json auto_map lacks AutoImageProcessor")
         problems += [
@@ -126,6 +148,7 @@ def _card_inputs(model_dir: Path, out_dir: Path, options: ExportOptions) -> Mode
         evaluation=options.evaluation,
         converted=converted,
         extra_limitations=tuple(limitations),
+        base_model=options.base_model,
     )
 
 
@@ -139,7 +162,8 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     card = build_model_card(model_dir, card_inputs)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_dir)
     processor = _load_processor(model_dir, model.config.image_size)
-    segmenter = pipeline(TASK, model=model, image_processor=processor, trust_remote_code=False)
+    task = VIDEO_TASK if model.config.transformer_config.num_frames is not None else TASK
+    segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     segmenter.save_pretrained(out_dir)
     card.save(out_dir / "README.md")
@@ -147,4 +171,4 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     return sorted(path for path in out_dir.iterdir() if path.is_file())
 
 
-__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files"]
+__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files", "model_task", "required_files"]
