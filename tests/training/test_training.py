@@ -1,9 +1,13 @@
 import json
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +16,7 @@ from safetensors.torch import load_file
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel, pipeline_amodal_segmentation  # noqa: F401
 from c2f_hf.cli import main
 from c2f_hf.training.c2f import parameter_groups
-from c2f_hf.training.common import latest_checkpoint
+from c2f_hf.training.checkpoints import latest_checkpoint
 from c2f_hf.training.config import parse_overrides, resolve_config
 from c2f_hf.training.vq import reconstruction_loss
 from c2f_testing import random_object_batch, tiny_config
@@ -156,10 +160,10 @@ def run_cli(arguments, cwd):
     )
 
 
-def kill_after_checkpoint(process: subprocess.Popen, output, index: int, timeout: float = 240) -> None:
-    """SIGKILL the run once `checkpoint_<index>` is complete (the run has then passed step 2 * (index + 1))."""
+def kill_after_checkpoint(process: subprocess.Popen, output, step: int, timeout: float = 240) -> None:
+    """SIGKILL the run once the checkpoint of `step` (or a later one) is complete."""
     deadline = time.monotonic() + timeout
-    while latest_checkpoint(output) is None or int(latest_checkpoint(output).name.split("_")[-1]) < index:
+    while latest_checkpoint(output) is None or int(latest_checkpoint(output).name.split("_")[-1]) < step:
         assert process.poll() is None, process.stdout.read()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint appeared in time"
         time.sleep(0.05)
@@ -194,7 +198,7 @@ def test_vq_run_saves_a_loadable_model_and_logs(vq_run):
 def test_killed_vq_run_resumes_to_the_same_weights(workspace, vq_run):
     output = workspace / "vq_killed"
     process = run_cli(["train-vq", *common_flags(workspace, output)], workspace)
-    kill_after_checkpoint(process, output, index=0)
+    kill_after_checkpoint(process, output, step=2)
     assert not (output / "final").exists()
     resumed = run_cli(["train-vq", *common_flags(workspace, output), "--resume"], workspace)
     assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
@@ -209,7 +213,7 @@ def test_c2f_run_kill_resume_and_the_saved_model_predicts(workspace, vq_run):
     full = run_cli([*flags, *common_flags(workspace, reference)], workspace)
     assert full.wait() == 0, full.stdout.read()[-3000:]
     process = run_cli([*flags, *common_flags(workspace, killed)], workspace)
-    kill_after_checkpoint(process, killed, index=0)
+    kill_after_checkpoint(process, killed, step=2)
     resumed = run_cli([*flags, *common_flags(workspace, killed), "--resume"], workspace)
     assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
     assert_same_weights(reference / "final", killed / "final")
@@ -256,3 +260,94 @@ def test_the_micro_preset_trains_both_stages_for_smoke_tests(workspace, tmp_path
     assert main(["train", "--preset", "micro", *data, *stage_two]) == 0
     model = C2FSegForAmodalSegmentation.from_pretrained(tmp_path / "c2f" / "final")
     assert model.config.image_size == 64 and model.config.transformer_config.hidden_size == 32
+
+
+class RunsCode:
+    """A pickle payload that creates `marker` when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def copy_run_without_final(source, destination):
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("final"))
+    return destination
+
+
+@pytest.mark.parametrize(
+    "planted", ["model.safetensors", "optimizer.pt", "scheduler.pt", "rng_rank0.pt", "training_state.json"]
+)
+def test_resume_refuses_a_planted_pickle_in_any_checkpoint_file_without_running_it(
+    workspace, vq_run, tmp_path, capsys, planted
+):
+    run = copy_run_without_final(vq_run, tmp_path / "run")
+    checkpoint = latest_checkpoint(run)
+    marker = tmp_path / "code_ran"
+    with open(checkpoint / planted, "wb") as stream:
+        pickle.dump({"state": RunsCode(marker)}, stream)
+    torch.save({"state": RunsCode(marker)}, tmp_path / "payload.pt")
+    if planted.endswith(".pt"):
+        shutil.copy(tmp_path / "payload.pt", checkpoint / planted)
+    assert main(["train-vq", *common_flags(workspace, run), "--resume"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{checkpoint / planted}:" in error, error
+    assert not marker.exists() and not (run / "final").exists()
+
+
+def test_an_incomplete_checkpoint_left_by_a_kill_is_ignored_and_removed_on_resume(workspace, vq_run, tmp_path):
+    run = copy_run_without_final(vq_run, tmp_path / "run")
+    checkpoints = sorted(path.name for path in (run / "checkpoints").iterdir())
+    assert checkpoints == ["checkpoint_2", "checkpoint_4", "checkpoint_6"]
+    shutil.rmtree(run / "checkpoints" / "checkpoint_6")
+    shutil.rmtree(run / "checkpoints" / "checkpoint_4")
+    half_written = run / "checkpoints" / ".tmp-checkpoint_4"
+    half_written.mkdir()
+    (half_written / "model.safetensors").write_bytes(b"\x00" * 10)
+    resumed = run_cli(["train-vq", *common_flags(workspace, run), "--resume"], workspace)
+    assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
+    assert not half_written.exists()
+    assert_same_weights(vq_run / "final", run / "final")
+
+
+def test_killing_the_run_while_it_saves_still_resumes_to_the_same_weights(workspace, vq_run):
+    output = workspace / "vq_killed_while_saving"
+    flags = ["train-vq", *common_flags(workspace, output)]
+    killed_mid_write = 0
+    for step in (2, 4):
+        process = run_cli([*flags, "--resume"], workspace)
+        temporary = output / "checkpoints" / f".tmp-checkpoint_{step}"
+        deadline = time.monotonic() + 240
+        while not temporary.exists():
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "the checkpoint was never written"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed_mid_write += temporary.exists()
+    resumed = run_cli([*flags, "--resume"], workspace)
+    assert resumed.wait() == 0, resumed.stdout.read()[-3000:]
+    assert_same_weights(vq_run / "final", output / "final")
+    assert not list((output / "checkpoints").glob(".tmp-*")), f"{killed_mid_write} kills hit a write"
+
+
+def test_precision_comes_from_the_launcher_unless_the_config_sets_it(tmp_path):
+    script = textwrap.dedent(
+        """
+        from c2f_hf.training.common import build_accelerator
+        from c2f_hf.training.config import resolve_config
+        import sys
+        overrides = {} if sys.argv[1] == "unset" else {"mixed_precision": sys.argv[1]}
+        config = resolve_config("vq", "micro", {"dataset": "unused", **overrides})
+        print(build_accelerator(config).mixed_precision)
+        """
+    )
+    environment = dict(os.environ, ACCELERATE_MIXED_PRECISION="bf16")
+    outputs = {
+        setting: subprocess.run(
+            [sys.executable, "-c", script, setting], env=environment, capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+        for setting in ("unset", "no")
+    }
+    assert outputs == {"unset": "bf16", "no": "no"}

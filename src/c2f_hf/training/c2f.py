@@ -22,7 +22,6 @@ from ..image_processing_c2f_seg import C2FSegImageProcessor
 from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
     LoopHooks,
-    TrainingState,
     build_accelerator,
     object_loader,
     prepare_run,
@@ -112,8 +111,7 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
     num_frames = model.config.transformer_config.num_frames
     loader = object_loader(config, image_size, num_frames)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    state = TrainingState()
-    prepare_run(config, accelerator, resume, state)
+    run = prepare_run(config, accelerator, model, optimizer, scheduler, resume)
     evaluation_set = schema.load_amodal_dataset(config.dataset, config.eval_split)
     sample_batch = fixed_sample_batch(config, image_size, num_frames)
 
@@ -123,7 +121,7 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
             batch["visible_masks"],
             amodal_masks=batch["amodal_masks"],
             visible_mask_targets=batch["visible_mask_targets"],
-            generator=state.generator,
+            generator=run.state.generator,
         )
         logs = {"loss": output.loss.item(), "token": output.token_loss.item(), "refine": output.refine_loss.item()}
         return output.loss, logs
@@ -148,7 +146,7 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
         unwrapped.train()
 
     hooks = LoopHooks(loss=loss, evaluate=evaluate, write_samples=write_samples)
-    run_loop(accelerator, config, model, optimizer, scheduler, loader, state, hooks)
+    run_loop(run, loader, hooks)
     processor = C2FSegImageProcessor(crop_resolution=image_size)
     final = save_final_model(accelerator, model, Path(config.output_dir), image_processor=processor)
     logger.info("stage-2 model saved to %s", final)

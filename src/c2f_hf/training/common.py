@@ -1,5 +1,5 @@
 """Pieces shared by the two training stages: the Accelerator, the object-crop data loader, resumable state,
-the learning-rate schedule, the loop driver and the final save."""
+the learning-rate schedule, the loop driver and the final save. Checkpoints are `training.checkpoints`'."""
 
 import json
 import logging
@@ -11,19 +11,17 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
 from ..data.video_frames import frame_dataset
 from ..data.video_transforms import VideoObjectClipDataset
+from .checkpoints import latest_checkpoint, load_checkpoint, remove_incomplete_checkpoints, save_checkpoint
 from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINTS_FOLDER = "checkpoints"
-COMPLETE_MARKER = "checkpoint_complete"
 
 
 @dataclass
@@ -36,32 +34,64 @@ class TrainingState:
     batches_in_epoch: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
 
-    def state_dict(self) -> dict:
-        return {
-            "step": self.step,
-            "epoch": self.epoch,
-            "batches_in_epoch": self.batches_in_epoch,
-            "generator": self.generator.get_state(),
-        }
+    def counters(self) -> dict[str, int]:
+        return {"step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.step, self.epoch, self.batches_in_epoch = state["step"], state["epoch"], state["batches_in_epoch"]
-        self.generator.set_state(state["generator"])
+
+@dataclass
+class TrainingRun:
+    """The prepared parts of one run that a checkpoint saves and restores."""
+
+    accelerator: Accelerator
+    config: TrainingConfig
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    state: TrainingState
+
+    def save(self) -> None:
+        save_checkpoint(
+            self.accelerator,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.state.counters(),
+            self.state.generator,
+            self.config.output_dir,
+            self.config.keep_checkpoints,
+        )
+
+    def resume(self) -> None:
+        """Restore the newest complete checkpoint (after removing any a killed run left incomplete)."""
+        if self.accelerator.is_main_process:
+            for leftover in remove_incomplete_checkpoints(self.config.output_dir):
+                logger.warning("removed %s, a checkpoint a killed run left incomplete", leftover)
+        self.accelerator.wait_for_everyone()
+        checkpoint = latest_checkpoint(self.config.output_dir)
+        if checkpoint is None:
+            logger.warning("--resume given but %s has no checkpoint yet: starting from step 0", self.config.output_dir)
+            return
+        counters = load_checkpoint(
+            checkpoint, self.accelerator, self.model, self.optimizer, self.scheduler, self.state.generator
+        )
+        self.state.step, self.state.epoch = counters["step"], counters["epoch"]
+        self.state.batches_in_epoch = counters["batches_in_epoch"]
+        logger.info("resumed from %s at step %d", checkpoint, self.state.step)
 
 
 def build_accelerator(config: TrainingConfig) -> Accelerator:
-    """The run's Accelerator; also seeds every RNG, so the model built next is initialised reproducibly."""
+    """The run's Accelerator; also seeds every RNG, so the model built next is initialised reproducibly.
+
+    Mixed precision and gradient accumulation come from `accelerate launch` / `accelerate config` (or their
+    environment variables) unless the config sets them."""
     set_seed(config.seed)
-    project = ProjectConfiguration(
-        project_dir=config.output_dir,
-        automatic_checkpoint_naming=True,
-        total_limit=config.keep_checkpoints,
-    )
+    options = {}
+    if config.gradient_accumulation_steps is not None:
+        options["gradient_accumulation_steps"] = config.gradient_accumulation_steps
     return Accelerator(
         mixed_precision=config.mixed_precision,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        project_config=project,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        **options,
     )
 
 
@@ -101,21 +131,6 @@ def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete `checkpoints/checkpoint_N` folder (one a killed run left half-written is skipped)."""
-    folder = Path(output_dir) / CHECKPOINTS_FOLDER
-    complete = [path for path in folder.glob("checkpoint_*") if (path / COMPLETE_MARKER).is_file()]
-    return max(complete, key=lambda path: int(path.name.split("_")[-1]), default=None)
-
-
-def save_checkpoint(accelerator: Accelerator) -> None:
-    """`save_state` into the next `checkpoint_N`, then mark it complete."""
-    folder = Path(accelerator.save_state())
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (folder / COMPLETE_MARKER).touch()
-
-
 def batches(
     accelerator: Accelerator, loader: torch.utils.data.DataLoader, state: TrainingState
 ) -> Iterator[dict[str, torch.Tensor]]:
@@ -140,18 +155,11 @@ class LoopHooks:
     write_samples: Callable[[int], None] | None = None
 
 
-def run_loop(
-    accelerator: Accelerator,
-    config: TrainingConfig,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loader: torch.utils.data.DataLoader,
-    state: TrainingState,
-    hooks: LoopHooks,
-) -> None:
+def run_loop(run: TrainingRun, loader: torch.utils.data.DataLoader, hooks: LoopHooks) -> None:
     """Optimise until `config.max_steps`, with gradient accumulation and clipping, logging, periodic
-    evaluation, samples and `save_state`."""
+    evaluation, samples and checkpoints."""
+    accelerator, config, model, state = run.accelerator, run.config, run.model, run.state
+    optimizer, scheduler = run.optimizer, run.scheduler
     progress = tqdm(
         total=config.max_steps,
         initial=state.step,
@@ -180,19 +188,20 @@ def run_loop(
             logs["samples_per_second"] = samples_seen / (time.perf_counter() - started)
             progress.set_postfix({key: f"{value:.4g}" for key, value in logs.items()})
             log_metrics(accelerator, config, state.step, logs)
-        periodic(accelerator, config, state, hooks)
+        periodic(run, hooks)
         if state.step >= config.max_steps:
             break
     progress.close()
 
 
-def periodic(accelerator: Accelerator, config: TrainingConfig, state: TrainingState, hooks: LoopHooks) -> None:
+def periodic(run: TrainingRun, hooks: LoopHooks) -> None:
+    accelerator, config, state = run.accelerator, run.config, run.state
     if hooks.evaluate is not None and state.step % config.eval_every == 0 and accelerator.is_main_process:
         log_metrics(accelerator, config, state.step, hooks.evaluate(state.step))
     if hooks.write_samples is not None and state.step % config.sample_every == 0 and accelerator.is_main_process:
         hooks.write_samples(state.step)
     if state.step % config.save_every == 0 or state.step == config.max_steps:
-        save_checkpoint(accelerator)
+        run.save()
 
 
 def log_metrics(accelerator: Accelerator, config: TrainingConfig, step: int, values: dict[str, float]) -> None:
@@ -204,20 +213,25 @@ def log_metrics(accelerator: Accelerator, config: TrainingConfig, step: int, val
         log_file.write(json.dumps({"step": step, **values}) + "\n")
 
 
-def prepare_run(config: TrainingConfig, accelerator: Accelerator, resume: bool, state: TrainingState) -> None:
-    """Write the resolved settings and restore the latest checkpoint when resuming."""
-    state.generator = torch.Generator(device=accelerator.device).manual_seed(config.seed)
-    accelerator.register_for_checkpointing(state)
+def prepare_run(
+    config: TrainingConfig,
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    resume: bool,
+) -> TrainingRun:
+    """Write the resolved settings and, when resuming, restore the latest complete checkpoint."""
+    state = TrainingState(generator=torch.Generator(device=accelerator.device).manual_seed(config.seed))
+    run = TrainingRun(accelerator, config, model, optimizer, scheduler, state)
     output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    checkpoint = latest_checkpoint(output) if resume else None
-    if resume and checkpoint is None:
-        logger.warning("--resume given but %s has no checkpoint yet: starting from step 0", output)
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
-        logger.info("resumed from %s at step %d", checkpoint, state.step)
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    accelerator.wait_for_everyone()
+    if resume:
+        run.resume()
+    return run
 
 
 def save_final_model(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path, **extras) -> Path:

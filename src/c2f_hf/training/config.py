@@ -52,13 +52,13 @@ class TrainingConfig:
     eval_split: str = "test"
     max_steps: int = 150_000
     batch_size: int = 64
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int | None = None
     learning_rate: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
     warmup_steps: int = 5000
     max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None
     num_workers: int = 0
     seed: int = 0
     log_every: int = 10
@@ -73,7 +73,7 @@ class TrainingConfig:
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_every", "save_every"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.stage == "c2f" and not (self.vq_model or self.init_model):
             raise ValueError(

@@ -13,7 +13,6 @@ from ..evaluation import iou
 from ..modeling_c2f_seg import C2FSegVQModel
 from .common import (
     LoopHooks,
-    TrainingState,
     build_accelerator,
     object_loader,
     prepare_run,
@@ -59,8 +58,7 @@ def train_vq(config: TrainingConfig, resume: bool = False) -> Path:
     scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.max_steps)
     loader = object_loader(config, vq_config.resolution)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    state = TrainingState()
-    prepare_run(config, accelerator, resume, state)
+    run = prepare_run(config, accelerator, model, optimizer, scheduler, resume)
 
     def loss(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return reconstruction_loss(model, batch["amodal_masks"])
@@ -70,7 +68,7 @@ def train_vq(config: TrainingConfig, resume: bool = False) -> Path:
         return {"train_reconstruction_miou": reconstruction_miou(unwrapped, loader, max_batches=4)}
 
     hooks = LoopHooks(loss=loss, evaluate=evaluate)
-    run_loop(accelerator, config, model, optimizer, scheduler, loader, state, hooks)
+    run_loop(run, loader, hooks)
     final = save_final_model(accelerator, model, Path(config.output_dir))
     logger.info("stage-1 VQ model saved to %s", final)
     return final
