@@ -1,9 +1,11 @@
 """Pieces shared by the two training stages: the Accelerator, the object-crop data loader, resumable state,
 the learning-rate schedule, the loop driver and the final save. Checkpoints are `training.checkpoints`'."""
 
+import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,9 +85,13 @@ def build_accelerator(config: TrainingConfig) -> Accelerator:
     """The run's Accelerator; also seeds every RNG, so the model built next is initialised reproducibly.
 
     Mixed precision and gradient accumulation come from `accelerate launch` / `accelerate config` (or their
-    environment variables) unless the config sets them."""
+    environment variables) unless the config sets them. Several processes on a machine without a GPU (e.g.
+    `torchrun --nproc_per_node 2 -m c2f_hf.cli ...`) train as Accelerate's MULTI_CPU (gloo), which Accelerate
+    only chooses when asked for the CPU."""
     set_seed(config.seed)
     options = {}
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        options["cpu"] = True
     if config.gradient_accumulation_steps is not None:
         options["gradient_accumulation_steps"] = config.gradient_accumulation_steps
     return Accelerator(
@@ -166,8 +172,10 @@ def run_loop(run: TrainingRun, loader: torch.utils.data.DataLoader, hooks: LoopH
         desc=f"train {config.stage}",
         disable=not accelerator.is_main_process,
     )
-    started, samples_seen = time.perf_counter(), 0
-    for batch in batches(accelerator, loader, state):
+    started, samples_seen, first_batch = time.perf_counter(), 0, None
+    for batch in [] if state.step >= config.max_steps else batches(accelerator, loader, state):
+        if first_batch is None:
+            first_batch = sample_ids(batch)
         with accelerator.accumulate(model):
             loss, logs = hooks.loss(batch)
             accelerator.backward(loss)
@@ -192,6 +200,42 @@ def run_loop(run: TrainingRun, loader: torch.utils.data.DataLoader, hooks: LoopH
         if state.step >= config.max_steps:
             break
     progress.close()
+    write_process_summary(run, first_batch or [], samples_seen // accelerator.num_processes)
+
+
+def sample_ids(batch: dict[str, torch.Tensor]) -> list[list[int]]:
+    """`[image_index, object_index]` of each sample of a batch (empty when the batch does not carry them)."""
+    if "image_index" not in batch or "object_index" not in batch:
+        return []
+    return torch.stack([batch["image_index"], batch["object_index"]], dim=-1).reshape(-1, 2).tolist()
+
+
+def parameters_digest(model: torch.nn.Module) -> str:
+    """SHA-256 over a model's parameters (names, dtypes, shapes and values, in name order). Buffers are left out:
+    BatchNorm running statistics are each process's own in data-parallel training (the main process's are saved)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.named_parameters()):
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_process_summary(run: TrainingRun, first_batch: list[list[int]], samples: int) -> None:
+    """Each process writes `output_dir/processes/process_<index>.json`: its index, the number of processes, the
+    `[image_index, object_index]` of the first batch it trained on this session, how many samples it saw, the
+    final step and a digest of its model's parameters (equal on every process of a healthy data-parallel run)."""
+    accelerator = run.accelerator
+    folder = Path(run.config.output_dir) / "processes"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "process_index": accelerator.process_index,
+        "num_processes": accelerator.num_processes,
+        "first_batch": first_batch,
+        "samples_seen": samples,
+        "step": run.state.step,
+        "parameters_sha256": parameters_digest(accelerator.unwrap_model(run.model)),
+    }
+    (folder / f"process_{accelerator.process_index}.json").write_text(json.dumps(summary, indent=2))
 
 
 def periodic(run: TrainingRun, hooks: LoopHooks) -> None:
