@@ -23,6 +23,7 @@ from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
     LoopHooks,
     build_accelerator,
+    log_images,
     object_loader,
     prepare_run,
     run_loop,
@@ -142,7 +143,9 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
         unwrapped = accelerator.unwrap_model(model).eval()
         folder = Path(config.output_dir) / "samples"
         folder.mkdir(exist_ok=True)
-        sample_grid(unwrapped, sample_batch, config.seed).save(folder / f"step_{step:07d}.png")
+        grid = sample_grid(unwrapped, sample_batch, config.seed)
+        grid.save(folder / f"step_{step:07d}.png")
+        log_images(accelerator, "samples", np.asarray(grid), step)
         unwrapped.train()
 
     hooks = LoopHooks(loss=loss, evaluate=evaluate, write_samples=write_samples)

@@ -18,6 +18,7 @@ _FLAGS = {
     "seed": int,
     "save_every": int,
     "eval_every": int,
+    "report_to": str,
 }
 
 

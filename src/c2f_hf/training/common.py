@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
 from ..data import schema
@@ -94,6 +95,11 @@ def build_accelerator(config: TrainingConfig) -> Accelerator:
         options["cpu"] = True
     if config.gradient_accumulation_steps is not None:
         options["gradient_accumulation_steps"] = config.gradient_accumulation_steps
+    if config.report_to:
+        options["log_with"] = config.report_to
+        options["project_config"] = ProjectConfiguration(
+            project_dir=config.output_dir, logging_dir=str(Path(config.output_dir) / "trackers")
+        )
     return Accelerator(
         mixed_precision=config.mixed_precision,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -249,8 +255,13 @@ def periodic(run: TrainingRun, hooks: LoopHooks) -> None:
 
 
 def log_metrics(accelerator: Accelerator, config: TrainingConfig, step: int, values: dict[str, float]) -> None:
-    """Append one JSON line per log event to `output_dir/log.jsonl` (main process only)."""
-    if not accelerator.is_main_process or not values:
+    """Append one JSON line per log event to `output_dir/log.jsonl` (main process only) and send the values to the
+    run's trackers (`config.report_to`)."""
+    if not values:
+        return
+    if config.report_to:
+        accelerator.log(values, step=step)
+    if not accelerator.is_main_process:
         return
     logger.info("step %d: %s", step, values)
     with open(Path(config.output_dir) / "log.jsonl", "a") as log_file:
@@ -275,13 +286,32 @@ def prepare_run(
     accelerator.wait_for_everyone()
     if resume:
         run.resume()
+    if config.report_to:
+        accelerator.init_trackers(f"c2f_hf-{config.stage}", config=tracker_config(config))
     return run
+
+
+def tracker_config(config: TrainingConfig) -> dict[str, int | float | str | bool]:
+    """The run's settings as the flat scalars trackers take (lists and mappings as JSON text)."""
+    return {
+        key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        for key, value in config.to_dict().items()
+        if value is not None
+    }
+
+
+def log_images(accelerator: Accelerator, name: str, image: np.ndarray, step: int) -> None:
+    """Send an `(H, W, 3)` uint8 image to every tracker of the run that takes images."""
+    for tracker in accelerator.trackers:
+        if hasattr(tracker, "log_images"):
+            tracker.log_images({name: image[None]}, step=step, dataformats="NHWC")
 
 
 def save_final_model(accelerator: Accelerator, model: torch.nn.Module, output_dir: Path, **extras) -> Path:
     """`save_pretrained` of the unwrapped model (plus e.g. an image processor) into `output_dir/final`."""
     final = Path(output_dir) / "final"
     accelerator.wait_for_everyone()
+    accelerator.end_training()
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.save_pretrained(
         final, is_main_process=accelerator.is_main_process, state_dict=accelerator.get_state_dict(model)

@@ -36,6 +36,11 @@ class TrainingConfig:
     stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
     `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
 
+    `report_to` names Accelerate trackers (`tensorboard`, `wandb`, `mlflow`, ..., or `all`) that receive the
+    losses, learning rate, throughput, periodic metrics and sample images besides `log.jsonl`; their files go to
+    `output_dir/trackers`. `mixed_precision` and `gradient_accumulation_steps` left at None come from
+    `accelerate launch` / `accelerate config`.
+
     The optimiser defaults are the authors' stage-2 settings (AdamW lr 3e-4, betas (0.9, 0.95), weight decay
     0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'.
     """
@@ -67,9 +72,12 @@ class TrainingConfig:
     eval_max_objects: int = 200
     sample_every: int = 1000
     keep_checkpoints: int = 3
+    report_to: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        if isinstance(self.report_to, str):
+            self.report_to = [name.strip() for name in self.report_to.split(",") if name.strip()]
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_every", "save_every"):
