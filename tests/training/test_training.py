@@ -17,7 +17,7 @@ from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel, pipeline_amodal_s
 from c2f_hf.cli import main
 from c2f_hf.training.c2f import parameter_groups
 from c2f_hf.training.checkpoints import latest_checkpoint
-from c2f_hf.training.common import parameters_digest
+from c2f_hf.training.common import object_loader, parameters_digest
 from c2f_hf.training.config import parse_overrides, resolve_config
 from c2f_hf.training.vq import reconstruction_loss
 from c2f_testing import random_object_batch, tiny_config
@@ -445,3 +445,32 @@ def test_report_to_tensorboard_receives_losses_metrics_and_samples(workspace, vq
     assert [event.step for event in accumulator.Scalars("loss")] == [1, 2, 3]
     assert accumulator.Tags()["images"] == ["samples"]
     assert (output / "log.jsonl").is_file()
+
+
+def test_paper_presets_use_the_authors_augmentation_per_dataset_and_never_flip():
+    expected = {
+        "kins": (0.2, 0.4, 0.55, 0.1),
+        "cocoa": (0.2, 0.7, 0.6, 0.2),
+        "fishbowl": (0.1, 0.5, 0.5, 0.1),
+        "movid_a": (0.1, 0.5, 0.5, 0.1),
+    }
+    names = ("blur_probability", "morphology_probability", "dilation_probability", "blur_after_morphology_probability")
+    for preset, values in expected.items():
+        config = resolve_config("c2f", preset, {"vq_model": "vq"})
+        assert tuple(config.augmentation[name] for name in names) == values and config.flip_probability == 0.0
+    assert resolve_config("c2f", "tiny", {"vq_model": "vq"}).flip_probability == 0.5
+    with pytest.raises(ValueError, match=r"augmentation: unknown fields \['blur'\]"):
+        resolve_config("c2f", "kins", {"vq_model": "vq", "augmentation": {"blur": 0.1}})
+
+
+def test_the_loader_applies_the_configured_augmentation(workspace, tmp_path):
+    config = resolve_config(
+        "vq",
+        "micro",
+        {"dataset": str(workspace / "data"), "output_dir": str(tmp_path), "flip_probability": 1.0},
+        {"augmentation": {"blur_probability": 1.0, "morphology_probability": 0.0}},
+    )
+    transform = object_loader(config, 64).dataset.transform
+    assert transform.flip_probability == 1.0 and transform.augmentation.blur_probability == 1.0
+    batch = next(iter(object_loader(config, 64)))
+    assert batch["flipped"].all()

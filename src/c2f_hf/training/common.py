@@ -18,9 +18,9 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from tqdm.auto import tqdm
 
 from ..data import schema
-from ..data.transforms import AmodalObjectDataset, collate_object_crops
+from ..data.transforms import AmodalObjectDataset, ObjectCropTransform, VisibleMaskAugmentation, collate_object_crops
 from ..data.video_frames import frame_dataset
-from ..data.video_transforms import VideoObjectClipDataset
+from ..data.video_transforms import ClipCropTransform, VideoObjectClipDataset
 from .checkpoints import latest_checkpoint, load_checkpoint, remove_incomplete_checkpoints, save_checkpoint
 from .config import TrainingConfig
 
@@ -108,19 +108,27 @@ def build_accelerator(config: TrainingConfig) -> Accelerator:
 
 
 def object_loader(config: TrainingConfig, crop_size: int, num_frames: int | None = None) -> torch.utils.data.DataLoader:
-    """Shuffled per-object training crops (authors' augmentation), seeded by `config.seed` and the epoch.
+    """Shuffled per-object training crops (the visible-mask augmentation and flip of `config`), seeded by
+    `config.seed` and the epoch.
 
     With `num_frames` (a video model) the samples are per-object windows of that many frames
     (`VideoObjectClipDataset`, batches `(batch, T, C, S, S)`). Otherwise a video dataset is first written out frame
     by frame (`output_dir/frames`, `frame_dataset`), so the VQ stage and image models train on its frames.
     """
     rows = schema.load_amodal_dataset(config.dataset, config.split)
+    settings = {
+        "crop_size": crop_size,
+        "training": True,
+        "flip_probability": config.flip_probability,
+        "augmentation": VisibleMaskAugmentation(**config.augmentation),
+    }
     if num_frames is not None:
-        dataset = VideoObjectClipDataset(rows, num_frames, crop_size=crop_size, training=True, seed=config.seed)
+        transform = ClipCropTransform(**settings)
+        dataset = VideoObjectClipDataset(rows, num_frames, seed=config.seed, transform=transform)
     else:
         if "frames" in rows.column_names:
             rows = frame_dataset(rows, Path(config.output_dir) / "frames")
-        dataset = AmodalObjectDataset(rows, crop_size=crop_size, training=True, seed=config.seed)
+        dataset = AmodalObjectDataset(rows, seed=config.seed, transform=ObjectCropTransform(**settings))
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=config.batch_size,

@@ -13,6 +13,7 @@ import yaml
 
 from .. import presets
 from ..configuration_c2f_seg import C2FSegConfig
+from ..data.transforms import VisibleMaskAugmentation
 
 STAGES = ("vq", "c2f")
 MODEL_OVERRIDE_FIELDS = (
@@ -35,6 +36,10 @@ class TrainingConfig:
     checkpoint, or a previous run's `final/`), whose architecture is then used. `model_overrides` changes the
     stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
     `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
+
+    `augmentation` sets fields of the visible-mask augmentation (`data.transforms.VisibleMaskAugmentation`,
+    e.g. `blur_probability`); the paper presets hold the authors' per-dataset values (`AUTHORS_AUGMENTATION`) and
+    `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
 
     `report_to` names Accelerate trackers (`tensorboard`, `wandb`, `mlflow`, ..., or `all`) that receive the
     losses, learning rate, throughput, periodic metrics and sample images besides `log.jsonl`; their files go to
@@ -73,6 +78,8 @@ class TrainingConfig:
     sample_every: int = 1000
     keep_checkpoints: int = 3
     report_to: list[str] = dataclasses.field(default_factory=list)
+    augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
+    flip_probability: float = 0.5
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -91,6 +98,11 @@ class TrainingConfig:
         if self.init_model and self.vq_model:
             raise ValueError("give vq_model or init_model, not both: init_model already holds its VQ model")
         self._check_model_overrides()
+        unknown = sorted(set(self.augmentation) - {field.name for field in dataclasses.fields(VisibleMaskAugmentation)})
+        if unknown:
+            raise ValueError(f"augmentation: unknown fields {unknown}; see VisibleMaskAugmentation")
+        if not 0.0 <= self.flip_probability <= 1.0:
+            raise ValueError(f"flip_probability must lie in [0, 1], got {self.flip_probability}")
 
     def _check_model_overrides(self) -> None:
         if not isinstance(self.model_overrides, dict):
@@ -117,6 +129,27 @@ _STAGE_DEFAULTS = {
     "c2f": {},
 }
 
+# The authors' visible-mask augmentation per dataset (their `data/dataloader_*.py`): blur, morphology,
+# dilation-vs-erosion and blur-after-morphology probabilities.
+AUTHORS_AUGMENTATION = {
+    dataset: dict(
+        zip(
+            ("blur_probability", "morphology_probability", "dilation_probability", "blur_after_morphology_probability"),
+            values,
+        )
+    )
+    for dataset, values in {
+        "kins": (0.2, 0.4, 0.55, 0.1),
+        "cocoa": (0.2, 0.7, 0.6, 0.2),
+        "fishbowl": (0.1, 0.5, 0.5, 0.1),
+        "movid_a": (0.1, 0.5, 0.5, 0.1),
+    }.items()
+}
+_AUTHORS_DATA = {
+    dataset: {"augmentation": augmentation, "flip_probability": 0.0}
+    for dataset, augmentation in AUTHORS_AUGMENTATION.items()
+}
+
 TRAINING_PRESETS = {
     "micro": {
         "vq": {"max_steps": 10, "batch_size": 4, "learning_rate": 1e-3, "save_every": 5, "eval_every": 5},
@@ -131,8 +164,14 @@ TRAINING_PRESETS = {
             "eval_max_objects": 8,
         },
     },
-    "kins": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
-    "cocoa": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000}},
+    "kins": {
+        "vq": {"max_steps": 100_000, **_AUTHORS_DATA["kins"]},
+        "c2f": {**_AUTHORS_DATA["kins"], "max_steps": 150_000},
+    },
+    "cocoa": {
+        "vq": {"max_steps": 100_000, **_AUTHORS_DATA["cocoa"]},
+        "c2f": {**_AUTHORS_DATA["cocoa"], "max_steps": 150_000},
+    },
     "tiny": {
         "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
         "c2f": {
@@ -145,8 +184,14 @@ TRAINING_PRESETS = {
             "sample_every": 250,
         },
     },
-    "fishbowl": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000, "batch_size": 1}},
-    "movid_a": {"vq": {"max_steps": 100_000}, "c2f": {"max_steps": 150_000, "batch_size": 1}},
+    "fishbowl": {
+        "vq": {"max_steps": 100_000, **_AUTHORS_DATA["fishbowl"]},
+        "c2f": {**_AUTHORS_DATA["fishbowl"], "max_steps": 150_000, "batch_size": 1},
+    },
+    "movid_a": {
+        "vq": {"max_steps": 100_000, **_AUTHORS_DATA["movid_a"]},
+        "c2f": {**_AUTHORS_DATA["movid_a"], "max_steps": 150_000, "batch_size": 1},
+    },
     "tiny_video": {
         "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
         "c2f": {
