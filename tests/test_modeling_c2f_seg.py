@@ -275,3 +275,24 @@ def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model
     result = run_without_package(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     torch.testing.assert_close(torch.load(tmp_path / "masks.pt"), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_config()).train()
+    pixel_values, visible, amodal = random_object_batch(2)
+
+    def loss_and_gradients():
+        model.zero_grad()
+        torch.manual_seed(1)
+        loss = model(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(0)).loss
+        loss.backward()
+        return loss.detach(), [parameter.grad.clone() for parameter in model.transformer.parameters()]
+
+    reference_loss, reference_gradients = loss_and_gradients()
+    model.gradient_checkpointing_enable()
+    assert all(layer.gradient_checkpointing for layer in model.transformer.layers)
+    loss, gradients = loss_and_gradients()
+    torch.testing.assert_close(loss, reference_loss)
+    for gradient, reference in zip(gradients, reference_gradients):
+        torch.testing.assert_close(gradient, reference)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, ResNetBackbone
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
@@ -427,7 +428,7 @@ def roll_frames(hidden_states: torch.Tensor, shift: int, num_frames: int) -> tor
     return torch.roll(clips, shift, dims=1).view(hidden_states.shape)
 
 
-class C2FSegTransformerLayer(nn.Module):
+class C2FSegTransformerLayer(GradientCheckpointingLayer):
     """Pre-LayerNorm image layer: x + attention(layernorm_before(x)) over the cells of each crop, then
     x + mlp(layernorm_after(x)). `(batch, cells, hidden)` -> same shape."""
 
@@ -443,7 +444,7 @@ class C2FSegTransformerLayer(nn.Module):
         return hidden_states + self.mlp(self.layernorm_after(hidden_states))
 
 
-class C2FSegVideoTransformerLayer(nn.Module):
+class C2FSegVideoTransformerLayer(GradientCheckpointingLayer):
     """Pre-LayerNorm spatial-temporal layer (`config.num_frames` = T): x + spatial_attention(spatial_layernorm(x))
     over the cells of each frame, x + temporal_attention(temporal_layernorm(x)) over each window of T frames x
     `spatial_window_size`^2 cells (`partition_windows`), then x + mlp(mlp_layernorm(x)).
@@ -588,7 +589,7 @@ class C2FSegPreTrainedModel(PreTrainedModel):
     base_model_prefix = ""
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["C2FSegTransformerLayer", "C2FSegVideoTransformerLayer", "C2FSegVQResnetBlock"]
 

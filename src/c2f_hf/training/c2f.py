@@ -23,12 +23,12 @@ from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
     LoopHooks,
     build_accelerator,
+    learning_rate_schedule,
     log_images,
     object_loader,
     prepare_run,
     run_loop,
     save_final_model,
-    warmup_linear_schedule,
 )
 from .config import TrainingConfig
 
@@ -104,11 +104,13 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
     """Train the composite model of `config.preset`; returns the folder of the final `save_pretrained` model."""
     accelerator = build_accelerator(config)
     model = build_model(config)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     image_size = model.config.image_size
     optimizer = torch.optim.AdamW(
         parameter_groups(model, config.weight_decay), lr=config.learning_rate, betas=config.betas
     )
-    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.max_steps)
+    scheduler = learning_rate_schedule(optimizer, config)
     num_frames = model.config.transformer_config.num_frames
     loader = object_loader(config, image_size, num_frames)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)

@@ -16,6 +16,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
+from transformers import get_scheduler
 
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, ObjectCropTransform, VisibleMaskAugmentation, collate_object_crops
@@ -140,15 +141,15 @@ def object_loader(config: TrainingConfig, crop_size: int, num_frames: int | None
     )
 
 
-def warmup_linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    """Linear warm-up to the base learning rate over `warmup_steps`, then linear decay to 0 at `total_steps`."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, config: TrainingConfig):
+    """transformers' `get_scheduler(config.lr_scheduler_type)` with `config.warmup_steps` of warm-up over
+    `config.max_steps` ("linear", the default, is the authors' linear warm-up then linear decay to 0)."""
+    return get_scheduler(
+        config.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=config.max_steps,
+    )
 
 
 def batches(

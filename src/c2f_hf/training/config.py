@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from transformers import SchedulerType
 
 from .. import presets
 from ..configuration_c2f_seg import C2FSegConfig
@@ -41,13 +42,17 @@ class TrainingConfig:
     e.g. `blur_probability`); the paper presets hold the authors' per-dataset values (`AUTHORS_AUGMENTATION`) and
     `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
 
+    `gradient_checkpointing` recomputes the transformer layers' activations in the backward pass (stage 2): less
+    memory for more compute.
+
     `report_to` names Accelerate trackers (`tensorboard`, `wandb`, `mlflow`, ..., or `all`) that receive the
     losses, learning rate, throughput, periodic metrics and sample images besides `log.jsonl`; their files go to
     `output_dir/trackers`. `mixed_precision` and `gradient_accumulation_steps` left at None come from
     `accelerate launch` / `accelerate config`.
 
     The optimiser defaults are the authors' stage-2 settings (AdamW lr 3e-4, betas (0.9, 0.95), weight decay
-    0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'.
+    0.01, 5000 warm-up steps then linear decay); stage 1 uses Adam with betas (0.5, 0.9) as the authors'. The
+    schedule is transformers' `get_scheduler(lr_scheduler_type)` ("linear", "cosine", "constant_with_warmup", ...).
     """
 
     stage: str = "c2f"
@@ -67,6 +72,8 @@ class TrainingConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
     warmup_steps: int = 5000
+    lr_scheduler_type: str = "linear"
+    gradient_checkpointing: bool = False
     max_grad_norm: float = 1.0
     mixed_precision: str | None = None
     num_workers: int = 0
@@ -101,6 +108,9 @@ class TrainingConfig:
         unknown = sorted(set(self.augmentation) - {field.name for field in dataclasses.fields(VisibleMaskAugmentation)})
         if unknown:
             raise ValueError(f"augmentation: unknown fields {unknown}; see VisibleMaskAugmentation")
+        schedules = [kind.value for kind in SchedulerType]
+        if self.lr_scheduler_type not in schedules:
+            raise ValueError(f"lr_scheduler_type: expected one of {schedules}, got {self.lr_scheduler_type!r}")
         if not 0.0 <= self.flip_probability <= 1.0:
             raise ValueError(f"flip_probability must lie in [0, 1], got {self.flip_probability}")
 

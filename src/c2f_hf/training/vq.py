@@ -14,11 +14,11 @@ from ..modeling_c2f_seg import C2FSegVQModel
 from .common import (
     LoopHooks,
     build_accelerator,
+    learning_rate_schedule,
     object_loader,
     prepare_run,
     run_loop,
     save_final_model,
-    warmup_linear_schedule,
 )
 from .config import TrainingConfig
 
@@ -55,7 +55,7 @@ def train_vq(config: TrainingConfig, resume: bool = False) -> Path:
     vq_config = config.architecture().vq_config
     model = C2FSegVQModel(vq_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=config.betas)
-    scheduler = warmup_linear_schedule(optimizer, config.warmup_steps, config.max_steps)
+    scheduler = learning_rate_schedule(optimizer, config)
     loader = object_loader(config, vq_config.resolution)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     run = prepare_run(config, accelerator, model, optimizer, scheduler, resume)
