@@ -474,3 +474,53 @@ def test_the_loader_applies_the_configured_augmentation(workspace, tmp_path):
     assert transform.flip_probability == 1.0 and transform.augmentation.blur_probability == 1.0
     batch = next(iter(object_loader(config, 64)))
     assert batch["flipped"].all()
+
+
+def save_to_hub_cache(model, cache: Path, repo_id: str) -> None:
+    """Save `model` where `huggingface_hub` finds `repo_id` offline: `cache/models--org--name/snapshots/<sha>`."""
+    revision = "0" * 40
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    model.save_pretrained(repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+
+
+def test_init_backbone_loads_an_imagenet_style_resnet_from_the_offline_hub_cache(workspace, vq_run, tmp_path):
+    from transformers import ResNetForImageClassification
+
+    torch.manual_seed(3)
+    resnet = ResNetForImageClassification(tiny_config().backbone_config)
+    save_to_hub_cache(resnet, tmp_path / "hub", "someone/tiny-resnet")
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from c2f_hf.training.c2f import build_model
+        from c2f_hf.training.config import resolve_config
+        settings = {{"vq_model": {str(vq_run / "final")!r}, "model_config": {str(workspace / "architecture")!r}}}
+        model = build_model(resolve_config("c2f", "tiny", settings, {{"init_backbone": "someone/tiny-resnet"}}))
+        torch.save(model.backbone.state_dict(), {str(tmp_path / "backbone.pt")!r})
+        """
+    )
+    environment = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    subprocess.run([sys.executable, "-c", script], env=environment, check=True, capture_output=True, text=True)
+    loaded = torch.load(tmp_path / "backbone.pt", weights_only=True)
+    expected = {name.removeprefix("resnet."): tensor for name, tensor in resnet.state_dict().items()}
+    assert loaded.keys() <= expected.keys()
+    for name, tensor in loaded.items():
+        assert torch.equal(tensor, expected[name]), name
+    assert resolve_config("c2f", "kins", {"vq_model": "vq"}).init_backbone == "microsoft/resnet-50"
+    assert resolve_config("c2f", "tiny", {"vq_model": "vq"}).init_backbone is None
+
+
+def test_init_backbone_of_another_architecture_is_refused(vq_run, tmp_path):
+    from transformers import ResNetConfig, ResNetModel
+
+    from c2f_hf.training.c2f import build_model
+
+    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 8, 8, 8], depths=[1, 1, 1, 1])).save_pretrained(
+        tmp_path / "other"
+    )
+    settings = {"vq_model": str(vq_run / "final"), "init_backbone": str(tmp_path / "other")}
+    config = resolve_config("c2f", "micro", settings)
+    with pytest.raises(ValueError, match=r"init_backbone: .* is a ResNet with other \['hidden_sizes'\]"):
+        build_model(config)

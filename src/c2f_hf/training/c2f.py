@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+from transformers import ResNetBackbone
 
 from ..configuration_c2f_seg import C2FSegConfig
 from ..data import schema
@@ -48,13 +49,16 @@ NUM_SAMPLE_OBJECTS = 8
 
 def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
     """The model to train, its VQ model frozen: `config.init_model` loaded whole, or the configured architecture
-    with the trained VQ model of `config.vq_model`; `config.model_overrides` applied to its config either way."""
+    with the trained VQ model of `config.vq_model` (and the ImageNet backbone of `config.init_backbone`);
+    `config.model_overrides` applied to its config either way."""
     if config.init_model:
         model_config = dataclasses.replace(C2FSegConfig.from_pretrained(config.init_model), **config.model_overrides)
         model = C2FSegForAmodalSegmentation.from_pretrained(config.init_model, config=model_config)
         model.vq_model.requires_grad_(False)
         return model
     model = C2FSegForAmodalSegmentation(dataclasses.replace(config.architecture(), **config.model_overrides))
+    if config.init_backbone:
+        load_pretrained_backbone(model, config.init_backbone)
     vq_model = C2FSegVQModel.from_pretrained(config.vq_model)
     expected = model.config.vq_config
     differing = [
@@ -65,6 +69,37 @@ def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
     model.vq_model.load_state_dict(vq_model.state_dict())
     model.vq_model.requires_grad_(False)
     return model
+
+
+BACKBONE_ARCHITECTURE_FIELDS = ("embedding_size", "hidden_sizes", "depths", "layer_type", "downsample_in_bottleneck")
+
+
+def _architecture_value(config, name: str):
+    """A ResNet config field, lists and tuples compared alike."""
+    value = getattr(config, name)
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def load_pretrained_backbone(model: C2FSegForAmodalSegmentation, source: str) -> None:
+    """Copy the weights of a transformers ResNet (Hub id or folder, e.g. `microsoft/resnet-50`, ImageNet; from the
+    local HF cache when offline) into `model.backbone`. The last stage's stride is the model's own (1): strides
+    hold no weights. Raises ValueError when the architectures differ."""
+    pretrained = ResNetBackbone.from_pretrained(source)
+    ours, theirs = model.backbone.config, pretrained.config
+    differing = [
+        name
+        for name in BACKBONE_ARCHITECTURE_FIELDS
+        if _architecture_value(ours, name) != _architecture_value(theirs, name)
+    ]
+    if differing:
+        found = [_architecture_value(theirs, name) for name in differing]
+        wanted = [_architecture_value(ours, name) for name in differing]
+        raise ValueError(
+            f"init_backbone: {source} is a ResNet with other {differing} than the model's backbone "
+            f"({found} vs {wanted})"
+        )
+    model.backbone.load_state_dict(pretrained.state_dict())
+    logger.info("backbone initialised from %s", source)
 
 
 def parameter_groups(model: C2FSegForAmodalSegmentation, weight_decay: float) -> list[dict]:

@@ -37,6 +37,7 @@ def _settings(args: argparse.Namespace, stage: str):
     if stage == "c2f":
         flags["vq_model"] = args.vq_model
         flags["init_model"] = args.init_model
+        flags["init_backbone"] = args.init_backbone
     return resolve_config(stage, args.preset, file_values, parse_overrides(args.set), flags)
 
 
@@ -58,4 +59,7 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_common_arguments(c2f)
     c2f.add_argument("--vq-model", dest="vq_model", help="folder of the stage-1 model (train-vq's final/)")
     c2f.add_argument("--init-model", dest="init_model", help="fine-tune this C2FSegForAmodalSegmentation folder")
+    c2f.add_argument(
+        "--init-backbone", dest="init_backbone", help="start the ResNet from these weights (e.g. microsoft/resnet-50)"
+    )
     c2f.set_defaults(handler=_run_c2f)

@@ -38,6 +38,10 @@ class TrainingConfig:
     stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
     `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
 
+    `init_backbone` starts the stage-2 ResNet from a transformers ResNet's weights (Hub id or folder; the paper
+    presets use ImageNet's `microsoft/resnet-50`, as the authors start from torchvision's ImageNet ResNet-50;
+    not used with `init_model`, which brings its own backbone).
+
     `augmentation` sets fields of the visible-mask augmentation (`data.transforms.VisibleMaskAugmentation`,
     e.g. `blur_probability`); the paper presets hold the authors' per-dataset values (`AUTHORS_AUGMENTATION`) and
     `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
@@ -62,6 +66,7 @@ class TrainingConfig:
     output_dir: str = "outputs/train"
     vq_model: str | None = None
     init_model: str | None = None
+    init_backbone: str | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     split: str = "train"
     eval_split: str = "test"
@@ -102,6 +107,8 @@ class TrainingConfig:
                 "stage 'c2f' needs vq_model (the folder of a trained C2FSegVQModel, train-vq output) or init_model "
                 "(a C2FSegForAmodalSegmentation folder to fine-tune)"
             )
+        if self.init_backbone and self.stage != "c2f":
+            raise ValueError("init_backbone applies to stage 'c2f' only (stage 1 has no backbone)")
         if self.init_model and self.vq_model:
             raise ValueError("give vq_model or init_model, not both: init_model already holds its VQ model")
         self._check_model_overrides()
@@ -155,6 +162,7 @@ AUTHORS_AUGMENTATION = {
         "movid_a": (0.1, 0.5, 0.5, 0.1),
     }.items()
 }
+IMAGENET_RESNET_50 = "microsoft/resnet-50"
 _AUTHORS_DATA = {
     dataset: {"augmentation": augmentation, "flip_probability": 0.0}
     for dataset, augmentation in AUTHORS_AUGMENTATION.items()
@@ -176,11 +184,11 @@ TRAINING_PRESETS = {
     },
     "kins": {
         "vq": {"max_steps": 100_000, **_AUTHORS_DATA["kins"]},
-        "c2f": {**_AUTHORS_DATA["kins"], "max_steps": 150_000},
+        "c2f": {**_AUTHORS_DATA["kins"], "init_backbone": IMAGENET_RESNET_50, "max_steps": 150_000},
     },
     "cocoa": {
         "vq": {"max_steps": 100_000, **_AUTHORS_DATA["cocoa"]},
-        "c2f": {**_AUTHORS_DATA["cocoa"], "max_steps": 150_000},
+        "c2f": {**_AUTHORS_DATA["cocoa"], "init_backbone": IMAGENET_RESNET_50, "max_steps": 150_000},
     },
     "tiny": {
         "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
@@ -196,11 +204,16 @@ TRAINING_PRESETS = {
     },
     "fishbowl": {
         "vq": {"max_steps": 100_000, **_AUTHORS_DATA["fishbowl"]},
-        "c2f": {**_AUTHORS_DATA["fishbowl"], "max_steps": 150_000, "batch_size": 1},
+        "c2f": {
+            **_AUTHORS_DATA["fishbowl"],
+            "init_backbone": IMAGENET_RESNET_50,
+            "max_steps": 150_000,
+            "batch_size": 1,
+        },
     },
     "movid_a": {
         "vq": {"max_steps": 100_000, **_AUTHORS_DATA["movid_a"]},
-        "c2f": {**_AUTHORS_DATA["movid_a"], "max_steps": 150_000, "batch_size": 1},
+        "c2f": {**_AUTHORS_DATA["movid_a"], "init_backbone": IMAGENET_RESNET_50, "max_steps": 150_000, "batch_size": 1},
     },
     "tiny_video": {
         "vq": {"max_steps": 1000, "batch_size": 16, "learning_rate": 1e-3, "save_every": 250, "eval_every": 250},
