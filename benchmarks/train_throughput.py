@@ -1,8 +1,8 @@
 """Training throughput of both stages on the current device (model compute only, random masks and images).
 
-    python benchmarks/train_throughput.py --preset tiny --batch-size 16 --steps 10
+    python benchmarks/train_throughput.py --preset tiny kins --batch-size 16 --steps 10
 
-Prints samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite
+Prints the device (GPU name, or CPU model, ISA flags and threads), then for each preset the samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite
 forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps.
 """
 
@@ -10,6 +10,7 @@ import argparse
 import time
 
 import torch
+from hardware import device_description
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel
 from c2f_hf.presets import model_config
@@ -79,7 +80,7 @@ def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--preset", nargs="+", default=["tiny", "kins"], help="one or more presets")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
@@ -87,10 +88,13 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    print(f"device={device} threads={torch.get_num_threads()} preset={args.preset} batch={args.batch_size}")
-    for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
-        seconds = timer(args.preset, args.batch_size, args.steps, args.warmup, device)
-        print(f"stage {stage}: {seconds * 1000:.1f} ms/step, {args.batch_size / seconds:.1f} samples/s")
+    print(f"device={device}: {device_description(device)}, batch={args.batch_size}")
+    for preset in args.preset:
+        for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
+            seconds = timer(preset, args.batch_size, args.steps, args.warmup, device)
+            print(
+                f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {args.batch_size / seconds:.3g} samples/s"
+            )
 
 
 if __name__ == "__main__":
