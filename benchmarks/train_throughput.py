@@ -2,8 +2,9 @@
 
     python benchmarks/train_throughput.py --preset tiny kins --batch-size 16 --steps 10
 
-Prints the device (GPU name, or CPU model, ISA flags and threads), then for each preset the samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite
-forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps.
+Prints the device (GPU name, or CPU model, ISA flags and threads), then for each preset the samples/s of stage 1
+(VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite forward with the training mask,
+losses, backward, AdamW step) after `--warmup` untimed steps.
 """
 
 import argparse
@@ -92,9 +93,8 @@ def main() -> None:
     for preset in args.preset:
         for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
             seconds = timer(preset, args.batch_size, args.steps, args.warmup, device)
-            print(
-                f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {args.batch_size / seconds:.3g} samples/s"
-            )
+            rate = args.batch_size / seconds
+            print(f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {rate:.3g} samples/s")
 
 
 if __name__ == "__main__":
