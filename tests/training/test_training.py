@@ -461,6 +461,8 @@ def test_paper_presets_use_the_authors_augmentation_per_dataset_and_never_flip()
     assert resolve_config("c2f", "tiny", {"vq_model": "vq"}).flip_probability == 0.5
     with pytest.raises(ValueError, match=r"augmentation: unknown fields \['blur'\]"):
         resolve_config("c2f", "kins", {"vq_model": "vq", "augmentation": {"blur": 0.1}})
+    with pytest.raises(ValueError, match="lr_scheduler_type: expected one of"):
+        resolve_config("c2f", "kins", {"vq_model": "vq", "lr_scheduler_type": "bogus"})
 
 
 def test_the_loader_applies_the_configured_augmentation(workspace, tmp_path):
