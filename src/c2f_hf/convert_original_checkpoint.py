@@ -50,6 +50,7 @@ from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSeg
 from .hub.cards import CODE_LICENCE, MIN_TRANSFORMERS, licence_text
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .weights_only import refused_global
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +210,6 @@ _VIDEO_BLOCK_PATTERN = re.compile(r"blocks\.\d+\.attn1\.")
 VQ_SECTION = "g_model"
 C2F_SECTIONS = ("model", "img_encoder", "refine")
 # How torch's weights-only unpickler reports a class or function it refuses to import.
-# How torch's weights-only unpickler names a refused class or function ("[Unsupported] GLOBAL module.name").
-_PICKLED_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", flags=re.IGNORECASE)
 # The video configurations' window of frames (Fishbowl 16, MOViD-A 24) -> C2FSegTransformerConfig.num_frames.
 _VIDEO_WINDOW_FIELD = "window_length"
 
@@ -388,11 +387,11 @@ def load_original_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        found = _PICKLED_GLOBAL.search(str(error))
+        found = refused_global(error)
         if found is None:
             raise ValueError(f"{path} is not a readable torch checkpoint (corrupted, or not a torch file)") from None
         raise ValueError(
-            f"{path} holds pickled code ({found.group(1)}), which would run "
+            f"{path} holds pickled code ({found}), which would run "
             "when loaded, so it is refused. The authors' checkpoints are plain dicts of tensors; get the file from "
             "their release, or re-save its tensors with torch.save(state_dict) where you trust it."
         ) from None

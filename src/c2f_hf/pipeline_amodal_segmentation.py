@@ -19,6 +19,7 @@ from .maskgit import check_num_steps
 from .visible_mask_sources import (
     PromptableMaskSource,
     VisibleObject,
+    is_number,
     is_segment_list,
     load_visible_mask_source,
     objects_from_segments,
@@ -61,8 +62,8 @@ def checked_model_and_processor(model, image_processor) -> C2FSegImageProcessor:
 
 def check_number(name: str, value, kind: type = float) -> None:
     """Raise ValueError unless `value` is None or a number (an int when `kind` is int); bools are refused."""
-    accepted = (int,) if kind is int else (int, float, np.integer, np.floating)
-    if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, accepted)):
+    accepted = isinstance(value, int) and not isinstance(value, bool) if kind is int else is_number(value)
+    if value is not None and not accepted:
         raise ValueError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
 
 
@@ -238,8 +239,8 @@ class AmodalSegmentationPipeline(ChunkPipeline):
 
     def _found_objects(self, image: np.ndarray, prompts: dict, detection_threshold: float) -> list[VisibleObject]:
         """The visible objects the `visible_mask_model` finds in `image`, from the prompts for a promptable one."""
+        given = [name for name, value in prompts.items() if value is not None]
         if self.visible_mask_source is None:
-            given = [name for name, value in prompts.items() if value is not None]
             if given:
                 raise ValueError(
                     f"{given[0]}: prompts need a promptable visible_mask_model, e.g. pipeline('amodal-segmentation', "
@@ -251,7 +252,6 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         picture = PIL.Image.fromarray(image)
         if isinstance(self.visible_mask_source, PromptableMaskSource):
             return self.visible_mask_source(picture, **prompts)
-        given = [name for name, value in prompts.items() if value is not None]
         if given:
             raise ValueError(f"{given[0]}: this visible_mask_model is a segmentation model; it takes no prompts")
         return self.visible_mask_source(picture, detection_threshold)

@@ -116,10 +116,10 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         """See the class docstring. A list of frames, or the path of a GIF, is one clip; a list of dicts is several
         clips."""
         check_inputs_not_empty(inputs)
-        if isinstance(inputs, (str, os.PathLike)) or (
-            isinstance(inputs, (list, tuple)) and not isinstance(inputs[0], dict)
-        ):
-            inputs = {"frames": inputs if isinstance(inputs, (str, os.PathLike)) else list(inputs)}
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = {"frames": inputs}
+        elif isinstance(inputs, (list, tuple)) and not isinstance(inputs[0], dict):
+            inputs = {"frames": list(inputs)}
         return super().__call__(inputs, **kwargs)
 
     def preprocess(self, inputs, visible_masks=None):

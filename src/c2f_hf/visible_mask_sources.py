@@ -41,7 +41,8 @@ class VisibleObject:
     detection_score: float | None = None
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """Whether `value` is a Python or numpy int or float (bools are not numbers here)."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -53,7 +54,7 @@ def check_boxes(input_boxes, image_size: tuple[int, int]) -> list[list[float]]:
         raise ValueError("input_boxes: expected a non-empty list of [x0, y0, x1, y1] boxes, one per object")
     boxes = []
     for index, box in enumerate(input_boxes):
-        if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_is_number(value) for value in box):
+        if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(is_number(value) for value in box):
             raise ValueError(f"input_boxes[{index}]: expected [x0, y0, x1, y1] (4 numbers), got {box!r}")
         x0, y0, x1, y1 = (float(value) for value in box)
         if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
@@ -89,7 +90,7 @@ def check_points(input_points, input_labels, image_size: tuple[int, int]) -> tup
             )
         for number, (point, label) in enumerate(zip(object_points, object_labels)):
             name = f"input_points[{index}][{number}]"
-            if not isinstance(point, (list, tuple)) or len(point) != 2 or not all(_is_number(v) for v in point):
+            if not isinstance(point, (list, tuple)) or len(point) != 2 or not all(is_number(v) for v in point):
                 raise ValueError(f"{name}: expected [x, y], got {point!r}")
             if not (0 <= point[0] < width and 0 <= point[1] < height):
                 raise ValueError(f"{name}: {list(point)} is outside the {width}x{height} image")
@@ -238,6 +239,7 @@ __all__ = [
     "VisibleObject",
     "check_boxes",
     "check_points",
+    "is_number",
     "is_segment_list",
     "load_visible_mask_source",
     "objects_from_segments",

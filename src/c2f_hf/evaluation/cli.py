@@ -67,14 +67,14 @@ def _model_path(model: str | None) -> str:
         raise SystemExit(f"--model not given and {error}") from error
 
 
-def _image_processor(model_path: str) -> C2FSegImageProcessor | None:
-    """The model folder's (or Hub repo's) saved processor; None, so `evaluate_model` builds the default one for the
-    model's crop size, when there is none (e.g. a bare `save_pretrained` of the model)."""
+def _image_processor(model_path: str, model_config) -> C2FSegImageProcessor:
+    """The model folder's (or Hub repo's) saved processor, or, when there is none (e.g. a bare `save_pretrained`
+    of the model), the default one for the model's crop size with a warning."""
     try:
-        return C2FSegImageProcessor.from_pretrained(model_path)
+        processor = C2FSegImageProcessor.from_pretrained(model_path)
     except OSError:
-        logger.warning("%s has no preprocessor_config.json; using the default processor settings", model_path)
-        return None
+        processor = None
+    return C2FSegImageProcessor.for_model(processor, model_config, model_path)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     dataset = load_amodal_dataset(args.dataset, args.split)
     model_path = _model_path(args.model)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
-    image_processor = _image_processor(model_path)
+    image_processor = _image_processor(model_path, model.config)
     predictions = [] if args.save_predictions else None
     try:
         results = evaluate_model(

@@ -13,7 +13,6 @@ The task follows the model: a video model (`transformer_config.num_frames` set) 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from ..image_processing_c2f_seg import C2FSegImageProcessor
 from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .cards import EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
 
-logger = logging.getLogger(__name__)
-
 TASK = "amodal-segmentation"
 VIDEO_TASK = "video-amodal-segmentation"
 CODE_FILES = (
@@ -38,7 +35,8 @@ CODE_FILES = (
     "pipeline_amodal_segmentation.py",
     "visible_mask_sources.py",
 )
-VIDEO_CODE_FILES = (*CODE_FILES, "video_processing_c2f_seg.py", "pipeline_video_amodal_segmentation.py")
+VIDEO_ONLY_CODE_FILES = ("video_processing_c2f_seg.py", "pipeline_video_amodal_segmentation.py")
+VIDEO_CODE_FILES = (*CODE_FILES, *VIDEO_ONLY_CODE_FILES)
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "README.md", *CODE_FILES)
 SYNTHETIC_LIMITATION = (
     "Trained on synthetic shapes only (`c2f_hf.data.synthetic`): expect useful masks on simple shapes and poor "
@@ -78,13 +76,11 @@ def _check_export_folder(out_dir: Path) -> None:
         raise ValueError(f"--out: {out_dir} exists and is not an empty folder; choose a new one")
 
 
-def _load_processor(model_dir: Path, image_size: int) -> C2FSegImageProcessor:
-    if (model_dir / "preprocessor_config.json").is_file():
-        return C2FSegImageProcessor.from_pretrained(model_dir)
-    logger.warning(
-        "%s has no preprocessor_config.json; using the default processor for %d-pixel crops", model_dir, image_size
-    )
-    return C2FSegImageProcessor(crop_resolution=image_size)
+def _load_processor(model_dir: Path, model_config) -> C2FSegImageProcessor:
+    """The folder's saved processor, or (none saved) the default for the model's crop size, with a warning."""
+    saved = model_dir / "preprocessor_config.json"
+    processor = C2FSegImageProcessor.from_pretrained(model_dir) if saved.is_file() else None
+    return C2FSegImageProcessor.for_model(processor, model_config, str(model_dir))
 
 
 def model_task(config: dict) -> str:
@@ -94,7 +90,7 @@ def model_task(config: dict) -> str:
 
 def required_files(task: str) -> tuple[str, ...]:
     """The files an exported repo of `task` holds besides its weights."""
-    return REQUIRED_FILES if task == TASK else (*REQUIRED_FILES, *VIDEO_CODE_FILES[len(CODE_FILES) :])
+    return REQUIRED_FILES if task == TASK else (*REQUIRED_FILES, *VIDEO_ONLY_CODE_FILES)
 
 
 def _repo_task(repo_dir: Path) -> str:
@@ -161,8 +157,8 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     card_inputs = _card_inputs(model_dir, out_dir, options)
     card = build_model_card(model_dir, card_inputs)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_dir)
-    processor = _load_processor(model_dir, model.config.image_size)
-    task = VIDEO_TASK if model.config.transformer_config.num_frames is not None else TASK
+    processor = _load_processor(model_dir, model.config)
+    task = model_task(model.config.to_dict())
     segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     segmenter.save_pretrained(out_dir)

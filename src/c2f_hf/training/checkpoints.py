@@ -32,6 +32,8 @@ from accelerate import Accelerator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..weights_only import refused_global
+
 CHECKPOINTS_FOLDER = "checkpoints"
 CHECKPOINT_PREFIX = "checkpoint_"
 TEMPORARY_PREFIX = ".tmp-"
@@ -148,7 +150,8 @@ def _load_tensors(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        reason = "it holds pickled code, which is never run" if "GLOBAL" in str(error).upper() else "unreadable"
+        found = refused_global(error)
+        reason = f"it holds pickled code ({found}), which is never run" if found else "unreadable"
         raise ValueError(f"{path}: refused ({reason}); checkpoints hold tensors and plain values only") from None
 
 
