@@ -8,7 +8,8 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from c2f_hf.cli import main
-from c2f_hf.data.converters import AnnotationError, convert_cocoa, convert_fishbowl, convert_kins, convert_movid_a
+from c2f_hf.data import ConversionOptions, convert_cocoa, convert_fishbowl, convert_kins, convert_movid_a
+from c2f_hf.data.annotations import AnnotationError
 from c2f_hf.data.schema import load_amodal_dataset
 from c2f_hf.data.transforms import AmodalObjectDataset
 
@@ -127,7 +128,7 @@ def test_predictions_go_to_their_own_column_matched_to_objects(tmp_path):
         {"image_id": 1, "category_id": 1, "score": 0.4, "segmentation": _rle(_box_mask(0, 26, 6, 30))},
     ]
     (tmp_path / "detections.json").write_text(json.dumps(detections))
-    convert_kins(tmp_path / "kins", tmp_path / "out", tmp_path / "detections.json")
+    convert_kins(tmp_path / "kins", tmp_path / "out", ConversionOptions(predictions=tmp_path / "detections.json"))
     test = load_amodal_dataset(tmp_path / "out", "test", cache_dir=str(tmp_path / "cache"))
     train = load_amodal_dataset(tmp_path / "out", "train", cache_dir=str(tmp_path / "cache"))
     assert "predicted_visible_masks" not in train.column_names

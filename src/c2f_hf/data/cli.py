@@ -1,4 +1,5 @@
-"""`c2f-hf data ...`: write the synthetic dataset and convert the public datasets to the common schema."""
+"""`c2f-hf data ...`: write the synthetic dataset and convert the public, the authors' and users' datasets to the
+common schema."""
 
 import argparse
 import dataclasses
@@ -6,16 +7,20 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.parquet
+from datasets import Features
+
 from .cards import build_dataset_card
-from .converters import CONVERTERS
-from .schema import clip_to_row, image_features, scene_to_row, video_features, write_split
+from .converters import TEST_SETS, ConversionOptions
+from .registry import CONVERTERS
+from .schema import clip_to_row, image_features, scene_to_row, split_path, video_features, write_split
 from .synthetic import SyntheticConfig, generate_clips, generate_scenes
 
 logger = logging.getLogger(__name__)
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `data synthetic` and `data convert {kins,cocoa,fishbowl,movid_a}`."""
+    """Add `data synthetic` and `data convert {kins,cocoa,fishbowl,movid_a,coco_amodal,mask_folder}`."""
     data = subparsers.add_parser("data", help="write or convert amodal datasets (Parquet, common schema)")
     commands = data.add_subparsers(dest="data_command", required=True)
 
@@ -29,12 +34,49 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument("--num-frames", type=int, default=8, help="frames per clip (with --video)")
     synthetic.set_defaults(handler=run_synthetic)
 
-    convert = commands.add_parser("convert", help="convert a public dataset to the common schema")
+    convert = commands.add_parser(
+        "convert",
+        help="convert a dataset to the common schema",
+        description="Read a dataset in its release layout (see c2f_hf.data.coco_amodal, authors_detections, "
+        "video_formats, mask_folders) and write <out>/<split>.parquet files and a dataset card. Ground truth is kept "
+        "as released unless --amodal-union-visible.",
+    )
     convert.add_argument("dataset", choices=sorted(CONVERTERS))
-    convert.add_argument("--root", type=Path, required=True, help="folder of the original release")
+    convert.add_argument(
+        "--root",
+        type=Path,
+        required=True,
+        help="folder of the release (coco_amodal: the folder image file_names are under)",
+    )
     convert.add_argument("--out", type=Path, required=True, help="output folder")
-    convert.add_argument("--predictions", type=Path, help="COCO results json of pre-detected visible masks")
+    convert.add_argument(
+        "--predictions", type=Path, help="COCO results json of pre-detected visible masks (test split)"
+    )
+    convert.add_argument(
+        "--amodal-union-visible",
+        action="store_true",
+        help="replace each amodal mask by amodal ∪ visible (default: ground truth as released)",
+    )
+    convert.add_argument("--keep-stuff", action="store_true", help="cocoa, original json: keep the stuff regions")
+    convert.add_argument(
+        "--test-set",
+        choices=TEST_SETS,
+        default="auto",
+        help="kins / cocoa test split: the authors' detection pickles (authors), the annotation json (annotations), "
+        "or the pickles when they are there (auto, the default)",
+    )
+    convert.add_argument(
+        "--annotations",
+        action="append",
+        default=[],
+        metavar="SPLIT=PATH",
+        help="coco_amodal: a COCO-style json per split (repeatable), e.g. train=ann/train.json",
+    )
+    convert.add_argument("--amodal-field", default="segmentation", help="coco_amodal: amodal segmentation field")
+    convert.add_argument("--visible-field", default="visible_mask", help="coco_amodal: visible segmentation field")
+    convert.add_argument("--category-field", default="category_id", help="coco_amodal: category id field")
     convert.set_defaults(handler=run_convert)
+
 
 
 def _synthetic_rows(config: SyntheticConfig, args: argparse.Namespace, split: str, rates: list) -> Iterator[dict]:
@@ -81,13 +123,56 @@ def run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotation_files(pairs: list[str]) -> tuple[tuple[str, Path], ...]:
+    """`--annotations SPLIT=PATH` values as `(split, path)` pairs; ValueError naming a malformed one."""
+    files = []
+    for pair in pairs:
+        split, separator, path = pair.partition("=")
+        if not separator or not split or not path:
+            raise ValueError(f"--annotations: {pair!r} should be SPLIT=PATH, e.g. train=annotations/train.json")
+        files.append((split, Path(path)))
+    return tuple(files)
+
+
+def conversion_options(args: argparse.Namespace) -> ConversionOptions:
+    """The `ConversionOptions` of a `data convert` command line."""
+    return ConversionOptions(
+        predictions=args.predictions,
+        amodal_union_visible=args.amodal_union_visible,
+        keep_stuff=args.keep_stuff,
+        test_set=args.test_set,
+        annotation_files=_annotation_files(args.annotations),
+        amodal_field=args.amodal_field,
+        visible_field=args.visible_field,
+        category_field=args.category_field,
+    )
+
+
+def _written_features(out: Path, splits: dict[str, int]) -> Features:
+    """The features of the written splits (the widest: a split with `predicted_visible_masks` if there is one)."""
+    schemas = [Features.from_arrow_schema(pyarrow.parquet.read_schema(split_path(out, split))) for split in splits]
+    return max(schemas, key=len)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    command = f"c2f-hf data convert {args.dataset} --root {args.root} --out {args.out}"
+    flags = {"--amodal-union-visible": args.amodal_union_visible, "--keep-stuff": args.keep_stuff}
+    command += "".join(f" {flag}" for flag, given in flags.items() if given)
+    command += "" if args.test_set == "auto" else f" --test-set {args.test_set}"
+    return command + "".join(f" --annotations {pair}" for pair in args.annotations)
+
+
 def run_convert(args: argparse.Namespace) -> int:
     """Convert `args.dataset` from `args.root` into `args.out` and write its card."""
-    splits = CONVERTERS[args.dataset](args.root, args.out, args.predictions)
-    features = (
-        video_features() if args.dataset in ("fishbowl", "movid_a") else image_features(args.predictions is not None)
+    options = conversion_options(args)
+    splits = CONVERTERS[args.dataset](args.root, args.out, options)
+    card = build_dataset_card(
+        args.dataset,
+        _written_features(args.out, splits),
+        splits,
+        _command_line(args),
+        conversion=options.card_entries(),
     )
-    command = f"c2f-hf data convert {args.dataset}"
-    build_dataset_card(args.dataset, features, splits, command).save(args.out / "README.md")
+    card.save(args.out / "README.md")
     logger.info("wrote %s to %s", splits, args.out)
     return 0

@@ -6,11 +6,11 @@ Image datasets, one row per image:
 - `image` Image: RGB.
 - `objects` list of {
     `amodal_mask` Image (uint8 0/255, mode "L", lossless PNG, image size),
-    `visible_mask` Image (same), a subset of the amodal mask,
+    `visible_mask` Image (same); as released, so it may poke out of the amodal mask where the source's does,
     `bbox` `[x, y, width, height]` float32 of the **amodal** mask (COCO convention, pixels counted),
     `category` string: the class name (the json's category name for KINS, the region `name` for COCOA,
     the shape class for synthetic data, `"object"` where the source has no classes),
-    `occlusion_rate` float32 = 1 - visible area / amodal area, in [0, 1] }, objects back to front where known.
+    `occlusion_rate` float32 = 1 - |visible ∩ amodal| / |amodal|, in [0, 1] }, objects back to front where known.
 - `predicted_visible_masks` (only when pre-detected masks are given) list of {
     `visible_mask` Image, `score` float32, `category` string,
     `object_index` int32: the index into `objects` of the matched ground-truth object, or -1 }.
@@ -98,7 +98,7 @@ def object_record(category: str, amodal_mask: np.ndarray, visible_mask: np.ndarr
         "visible_mask": mask_to_png(visible_mask),
         "bbox": mask_bbox(amodal_mask),
         "category": category,
-        "occlusion_rate": occlusion_rate_from_areas(int(amodal_mask.sum()), int(visible_mask.sum())),
+        "occlusion_rate": occlusion_rate_from_areas(int(amodal_mask.sum()), int((amodal_mask & visible_mask).sum())),
     }
 
 
@@ -112,7 +112,7 @@ def track_record(category: str, amodal_masks: np.ndarray, visible_masks: np.ndar
         "bboxes": [mask_bbox(mask) for mask in amodal_masks],
         "category": category,
         "occlusion_rates": [
-            occlusion_rate_from_areas(int(amodal.sum()), int(visible.sum()))
+            occlusion_rate_from_areas(int(amodal.sum()), int((amodal & visible).sum()))
             for amodal, visible in zip(amodal_masks, visible_masks)
         ],
     }
