@@ -21,10 +21,13 @@ Video datasets, one row per clip: `video_id` string, `frames` list of Image, `ob
 float32 (0 where the amodal mask is empty) }.
 
 On disk a dataset is one folder holding `<split>.parquet` files (e.g. `train.parquet`, `test.parquet`) and a
-`README.md` card; `load_amodal_dataset(folder, split)` reads one split back.
+`README.md` card; on the Hub (and in a clone of a Hub repo) the splits are shards `data/<split>-00000-of-00001.parquet`
+(`c2f_hf.data.push`). `load_amodal_dataset(folder_or_hub_id, split, revision=...)` reads one split back from
+either layout or from a Hub dataset id.
 """
 
 import io
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,6 +41,15 @@ from datasets.arrow_writer import ParquetWriter
 
 from ..image_processing_c2f_seg import occlusion_rate_from_areas
 from .synthetic import SyntheticClip, SyntheticScene, mask_bbox
+
+# `push_to_hub` and `c2f-hf data push` name shards `data/<split>-00000-of-00001.parquet`; `datasets` finds them so.
+HUB_SHARD_NAME = re.compile(r"(?P<split>[\w.-]+?)-\d{5}-of-\d{5}\.parquet")
+HUB_DATASET_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+DATASET_SOURCE_HELP = (
+    "dataset: a local folder (<split>.parquet files, or the Hub layout data/<split>-NNNNN-of-NNNNN.parquet) "
+    "or a Hub dataset id namespace/name"
+)
+REVISION_HELP = "branch, tag or commit of a Hub dataset id given as the dataset (default: its main branch)"
 
 OBJECT_FEATURES = {
     "amodal_mask": Image(),
@@ -145,12 +157,39 @@ def write_split(rows: Iterable[dict], features: Features, path: Path) -> int:
 
 
 def split_path(folder: str | Path, split: str) -> Path:
+    """Where our layout keeps split `split`: `<folder>/<split>.parquet`."""
     return Path(folder) / f"{split}.parquet"
 
 
+def _hub_shard_split(path: Path) -> str | None:
+    """The split of a Hub-layout shard name `<split>-00000-of-00002.parquet`, or None for another name."""
+    match = HUB_SHARD_NAME.fullmatch(path.name)
+    return match.group("split") if match else None
+
+
+def hub_shard_paths(folder: str | Path, split: str) -> list[Path]:
+    """The shards `<folder>/data/<split>-NNNNN-of-NNNNN.parquet` of split `split` in the Hub layout, in order."""
+    return sorted(path for path in (Path(folder) / "data").glob("*.parquet") if _hub_shard_split(path) == split)
+
+
+def split_files(folder: str | Path, split: str) -> list[Path]:
+    """The Parquet files holding split `split` of a local folder: `<split>.parquet` (our layout), else the
+    Hub-layout shards; empty when the folder has neither."""
+    path = split_path(folder, split)
+    return [path] if path.is_file() else hub_shard_paths(folder, split)
+
+
 def available_splits(folder: str | Path) -> list[str]:
-    """The split names of a dataset folder (its `<split>.parquet` files), sorted."""
-    return sorted(path.stem for path in Path(folder).glob("*.parquet"))
+    """The split names of a dataset folder, sorted: its `<split>.parquet` files and its Hub-layout shards
+    `data/<split>-NNNNN-of-NNNNN.parquet`."""
+    ours = {path.stem for path in Path(folder).glob("*.parquet")}
+    hub = {_hub_shard_split(path) for path in (Path(folder) / "data").glob("*.parquet")}
+    return sorted(ours | (hub - {None}))
+
+
+def is_hub_dataset_id(text: str) -> bool:
+    """Whether `text` has the form of a Hub dataset id `namespace/name` (and so is not taken for a path)."""
+    return HUB_DATASET_ID.fullmatch(text) is not None
 
 
 def missing_fields(features, expected, prefix: str = "") -> list[str]:
@@ -170,41 +209,114 @@ def missing_fields(features, expected, prefix: str = "") -> list[str]:
     return missing
 
 
-def check_dataset_schema(dataset: datasets.Dataset, path: Path) -> None:
-    """Raise ValueError naming `path` and the fields when `dataset` lacks a field of the image schema (or, with a
-    `frames` column, the video schema). `predicted_visible_masks` is optional."""
-    expected = video_features() if "frames" in dataset.column_names else image_features()
-    missing = missing_fields(dataset.features, expected)
-    if "predicted_visible_masks" in dataset.column_names:
+def check_features(features: Features, source: str | Path) -> None:
+    """Raise ValueError naming `source` (a file or Hub id) and the fields when `features` lacks a field of the image
+    schema (or, with a `frames` column, the video schema). `predicted_visible_masks` is optional."""
+    columns = list(features)
+    kind = "video" if "frames" in columns else "image"
+    missing = missing_fields(features, video_features() if kind == "video" else image_features())
+    if "predicted_visible_masks" in columns:
         missing += missing_fields(
-            dataset.features["predicted_visible_masks"], List(PREDICTION_FEATURES), "predicted_visible_masks."
+            features["predicted_visible_masks"], List(PREDICTION_FEATURES), "predicted_visible_masks."
         )
     if missing:
-        kind = "video" if "frames" in dataset.column_names else "image"
         raise ValueError(
-            f"{path}: missing field(s) {', '.join(missing)} of the {kind} dataset schema (c2f_hf.data.schema); "
-            f"found columns {dataset.column_names}"
+            f"{source}: missing field(s) {', '.join(missing)} of the {kind} dataset schema (c2f_hf.data.schema); "
+            f"found columns {columns}"
         )
 
 
-def load_amodal_dataset(folder: str | Path, split: str, cache_dir: str | None = None) -> datasets.Dataset:
-    """Read split `split` of a dataset folder written by the converters or the synthetic generator.
+def check_dataset_schema(dataset: datasets.Dataset, source: str | Path) -> None:
+    """`check_features` of a loaded dataset."""
+    check_features(dataset.features, source)
 
-    Raises FileNotFoundError for a missing folder or split, ValueError naming the file for a file that is not
-    Parquet, a split with no rows, or a column or nested field of the schema that is missing."""
-    if not Path(folder).is_dir():
-        raise FileNotFoundError(f"no dataset folder at {folder}")
-    path = split_path(folder, split)
-    if not path.is_file():
-        raise FileNotFoundError(f"no split {split!r} in {folder}: {path} is missing; found {available_splits(folder)}")
+
+def parquet_row_count(path: Path) -> int:
+    """Rows of Parquet file `path` (read from its footer); ValueError naming `path` when it is not Parquet."""
     try:
-        num_rows = pyarrow.parquet.ParquetFile(path).metadata.num_rows
+        return pyarrow.parquet.ParquetFile(path).metadata.num_rows
     except pyarrow.ArrowException as error:
         raise ValueError(f"{path}: is not a readable Parquet file ({error})") from None
+
+
+def check_split_files(paths: list[Path]) -> int:
+    """Check the Parquet files of one split without loading them (readable, schema fields present); return their
+    row count. ValueError naming the file at fault, or the first file when the split has no rows."""
+    num_rows = 0
+    for path in paths:
+        num_rows += parquet_row_count(path)
+        check_features(Features.from_arrow_schema(pyarrow.parquet.read_schema(path)), path)
     if num_rows == 0:
-        raise ValueError(f"{path}: the split has no rows")
-    dataset = datasets.load_dataset(
-        "parquet", data_files={split: str(path.resolve())}, split=split, cache_dir=cache_dir
-    )
-    check_dataset_schema(dataset, path)
+        raise ValueError(f"{paths[0]}: the split has no rows")
+    return num_rows
+
+
+def local_split_files(folder: Path, split: str) -> list[Path]:
+    """The files of split `split` of local folder `folder`; FileNotFoundError naming the split, the file our layout
+    expects and the splits found when there is none."""
+    paths = split_files(folder, split)
+    if not paths:
+        raise FileNotFoundError(
+            f"no split {split!r} in {folder}: {split_path(folder, split)} is missing (nor Hub-layout shards "
+            f"data/{split}-NNNNN-of-NNNNN.parquet); found {available_splits(folder)}"
+        )
+    return paths
+
+
+def _load_local_split(folder: Path, split: str, cache_dir: str | None) -> datasets.Dataset:
+    """Split `split` of a local folder in our layout or the Hub layout, checked file by file."""
+    paths = local_split_files(folder, split)
+    check_split_files(paths)
+    data_files = {split: [str(path.resolve()) for path in paths]}
+    return datasets.load_dataset("parquet", data_files=data_files, split=split, cache_dir=cache_dir)
+
+
+def _hub_load_error(repo_id: str, error: Exception) -> Exception:
+    """The error to raise when `datasets.load_dataset(repo_id)` failed with `error`, naming the id."""
+    where = f"{repo_id}: no such local dataset folder, and as a Hub dataset id"
+    if isinstance(error, ConnectionError) and datasets.config.HF_HUB_OFFLINE:
+        return FileNotFoundError(
+            f"{where} it is not in the local datasets cache and HF_HUB_OFFLINE is set (offline): load it once "
+            f"online, or give a local folder"
+        )
+    if isinstance(error, ConnectionError):
+        return FileNotFoundError(f"{where} the Hub could not be reached ({error})")
+    if isinstance(error, FileNotFoundError):
+        return FileNotFoundError(f"{where} it was not found ({error})")
+    return ValueError(f"{repo_id}: {error}")
+
+
+def _load_hub_split(repo_id: str, split: str, revision: str | None, cache_dir: str | None) -> datasets.Dataset:
+    """Split `split` of Hub dataset `repo_id` at `revision` through `datasets.load_dataset` (the local cache when
+    offline), schema-checked."""
+    try:
+        dataset = datasets.load_dataset(repo_id, split=split, revision=revision, cache_dir=cache_dir)
+    except (OSError, ValueError) as error:
+        raise _hub_load_error(repo_id, error) from None
+    if len(dataset) == 0:
+        raise ValueError(f"{repo_id}: split {split!r} has no rows")
+    check_dataset_schema(dataset, repo_id)
     return dataset
+
+
+def load_amodal_dataset(
+    folder: str | Path, split: str, cache_dir: str | None = None, revision: str | None = None
+) -> datasets.Dataset:
+    """Read split `split` of a dataset in the common schema from one of:
+
+    - a local folder in our layout, `<folder>/<split>.parquet` (written by the converters or the generator);
+    - a local folder in the Hub layout, `<folder>/data/<split>-00000-of-0000N.parquet` (one or more shards);
+    - a Hub dataset id `namespace/name` (a string that is no existing path), through `datasets.load_dataset` at
+      `revision` (a branch, tag or commit; the default branch when None), from the local cache with
+      `HF_HUB_OFFLINE=1`.
+
+    Raises FileNotFoundError for a missing folder or split, or a Hub id that cannot be found (or is not cached while
+    offline); ValueError naming the file (or id) for a file that is not Parquet, a split with no rows, a column or
+    nested field of the schema that is missing, or a `revision` given with a local folder."""
+    if Path(folder).is_dir():
+        if revision is not None:
+            raise ValueError(f"revision {revision!r} applies to a Hub dataset id, but {folder} is a local folder")
+        return _load_local_split(Path(folder), split, cache_dir)
+    if isinstance(folder, str) and is_hub_dataset_id(folder):
+        return _load_hub_split(folder, split, revision, cache_dir)
+    raise FileNotFoundError(f"no dataset folder at {folder}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import default_model_path
-from ..data.schema import load_amodal_dataset
+from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP, load_amodal_dataset
 from ..data.transforms import VISIBLE_SOURCES
 from ..image_processing_c2f_seg import C2FSegImageProcessor
 from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
@@ -33,7 +33,8 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `evaluate`."""
     evaluate = subparsers.add_parser("evaluate", help="score a model against the visible and convex-hull baselines")
     evaluate.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
-    evaluate.add_argument("--dataset", type=Path, required=True, help="dataset folder (<split>.parquet files)")
+    evaluate.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
+    evaluate.add_argument("--revision", help=REVISION_HELP)
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--visible-source", choices=VISIBLE_SOURCES, default="gt", help="model input masks")
     evaluate.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
@@ -80,7 +81,7 @@ def _image_processor(model_path: str, model_config) -> C2FSegImageProcessor:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate with the model folder's saved image processor, write the report (and, with `--save-predictions`,
     the predictions) into `args.out` and print its Markdown."""
-    dataset = load_amodal_dataset(args.dataset, args.split)
+    dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
     model_path = _model_path(args.model)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
     image_processor = _image_processor(model_path, model.config)
@@ -107,7 +108,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"evaluate: no object was evaluated ({results.num_objects_added} in split {args.split!r} of "
             f"{args.dataset}, {results.num_objects_counted} inside the occlusion range): no metrics to report"
         )
-    results.run_settings["dataset"] = str(args.dataset)
+    results.run_settings["dataset"] = args.dataset
+    results.run_settings["dataset_revision"] = args.revision
     paths = write_report(results, args.out)
     if predictions is not None:
         paths["predictions"] = args.out / PREDICTIONS_FILE

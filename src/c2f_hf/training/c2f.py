@@ -150,7 +150,7 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
     loader = object_loader(config, image_size, num_frames)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     run = prepare_run(config, accelerator, model, optimizer, scheduler, resume)
-    evaluation_set = schema.load_amodal_dataset(config.dataset, config.eval_split)
+    evaluation_set = schema.load_amodal_dataset(config.dataset, config.eval_split, revision=config.dataset_revision)
     sample_batch = fixed_sample_batch(config, image_size, num_frames)
 
     def loss(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -198,7 +198,7 @@ def fixed_sample_batch(
 ) -> dict[str, torch.Tensor]:
     """The first objects of the evaluation split, cropped without augmentation, for the sample images; for a video
     model the first object windows, about `NUM_SAMPLE_OBJECTS` frames in all."""
-    rows = schema.load_amodal_dataset(config.dataset, config.eval_split)
+    rows = schema.load_amodal_dataset(config.dataset, config.eval_split, revision=config.dataset_revision)
     if num_frames is None:
         dataset = AmodalObjectDataset(rows, crop_size=image_size, training=False)
         count = min(NUM_SAMPLE_OBJECTS, len(dataset))

@@ -2,6 +2,7 @@
 
 import argparse
 
+from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP
 from .c2f import train_c2f
 from .config import TRAINING_PRESETS, parse_overrides, read_config_file, resolve_config
 from .vq import train_vq
@@ -20,6 +21,7 @@ _FLAGS = {
     "eval_every": int,
     "report_to": str,
 }
+_HELP = {"dataset": DATASET_SOURCE_HELP}
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +30,13 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
     for name, kind in _FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=_HELP.get(name))
+    parser.add_argument("--revision", dest="dataset_revision", help=REVISION_HELP)
 
 
 def _settings(args: argparse.Namespace, stage: str):
     file_values = read_config_file(args.config) if args.config else {}
-    flags = {name: getattr(args, name) for name in _FLAGS}
+    flags = {name: getattr(args, name) for name in _FLAGS} | {"dataset_revision": args.dataset_revision}
     if stage == "c2f":
         flags["vq_model"] = args.vq_model
         flags["init_model"] = args.init_model

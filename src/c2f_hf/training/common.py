@@ -116,7 +116,7 @@ def object_loader(config: TrainingConfig, crop_size: int, num_frames: int | None
     (`VideoObjectClipDataset`, batches `(batch, T, C, S, S)`). Otherwise a video dataset is first written out frame
     by frame (`output_dir/frames`, `frame_dataset`), so the VQ stage and image models train on its frames.
     """
-    rows = schema.load_amodal_dataset(config.dataset, config.split)
+    rows = schema.load_amodal_dataset(config.dataset, config.split, revision=config.dataset_revision)
     settings = {
         "crop_size": crop_size,
         "training": True,

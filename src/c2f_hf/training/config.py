@@ -38,6 +38,9 @@ class TrainingConfig:
     stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
     `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
 
+    `dataset` is a local folder in our layout or the Hub layout, or a Hub dataset id read at `dataset_revision`
+    (`c2f_hf.data.schema.load_amodal_dataset`).
+
     `init_backbone` starts the stage-2 ResNet from a transformers ResNet's weights (Hub id or folder; the paper
     presets use ImageNet's `microsoft/resnet-50`, as the authors start from torchvision's ImageNet ResNet-50;
     not used with `init_model`, which brings its own backbone).
@@ -63,6 +66,7 @@ class TrainingConfig:
     preset: str = "kins"
     model_config: str | None = None
     dataset: str = ""
+    dataset_revision: str | None = None
     output_dir: str = "outputs/train"
     vq_model: str | None = None
     init_model: str | None = None
