@@ -12,6 +12,7 @@ from datasets import Features
 
 from .cards import build_dataset_card
 from .converters import TEST_SETS, ConversionOptions
+from .push import add_push_command
 from .registry import CONVERTERS
 from .schema import clip_to_row, image_features, scene_to_row, split_path, video_features, write_split
 from .synthetic import SyntheticConfig, generate_clips, generate_scenes
@@ -77,6 +78,7 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--category-field", default="category_id", help="coco_amodal: category id field")
     convert.set_defaults(handler=run_convert)
 
+    add_push_command(commands)
 
 
 def _synthetic_rows(config: SyntheticConfig, args: argparse.Namespace, split: str, rates: list) -> Iterator[dict]:

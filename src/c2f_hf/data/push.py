@@ -1,0 +1,121 @@
+"""`c2f-hf data push`: publish a dataset folder (converted or generated) as a Hub dataset repo with its card.
+
+The repo gets the Hub layout, which the Hub's viewer and `datasets.load_dataset(repo_id)` read: our
+`<split>.parquet` becomes `data/<split>-00000-of-00001.parquet`, Hub-layout shards keep their names, and the card's
+`configs` front matter lists each split's files. Everything goes up in one commit through `HfApi.create_commit`
+(after `create_repo(exist_ok=True)`), and only after every split has passed the schema checks; the token comes
+from the usual places (`HF_TOKEN`, `hf auth login`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+
+from .cards import DATASET_ID_PLACEHOLDER, data_files_config
+from .schema import available_splits, check_split_files, is_hub_dataset_id, split_files, split_path
+
+logger = logging.getLogger(__name__)
+
+CARD_FILE = "README.md"
+
+
+def hub_data_files(folder: Path) -> dict[str, dict[str, Path]]:
+    """Per split, the repo path of each of its files -> the local file: `<split>.parquet` goes to
+    `data/<split>-00000-of-00001.parquet`, a Hub-layout shard keeps its path."""
+    layout = {}
+    for split in available_splits(folder):
+        paths = split_files(folder, split)
+        if paths == [split_path(folder, split)]:
+            layout[split] = {f"data/{split}-00000-of-00001.parquet": paths[0]}
+        else:
+            layout[split] = {path.relative_to(folder).as_posix(): path for path in paths}
+    return layout
+
+
+def check_dataset_folder(folder: Path) -> dict[str, dict[str, Path]]:
+    """`hub_data_files` of `folder` once it holds a card and at least one split, every split readable with the
+    schema (`check_split_files`); ValueError naming the folder or the file at fault otherwise."""
+    if not folder.is_dir():
+        raise ValueError(f"DIR: {folder} is not a folder")
+    if not (folder / CARD_FILE).is_file():
+        raise ValueError(f"DIR: {folder} has no {CARD_FILE} dataset card; write it with c2f-hf data convert/synthetic")
+    layout = hub_data_files(folder)
+    if not layout:
+        raise ValueError(
+            f"DIR: {folder} holds no split: neither <split>.parquet files nor data/<split>-NNNNN-of-NNNNN.parquet"
+        )
+    for files in layout.values():
+        check_split_files(list(files.values()))
+    return layout
+
+
+def hub_card(folder: Path, repo_id: str, layout: dict[str, dict[str, Path]]) -> str:
+    """The folder's card with `configs` naming the repo's data files and the loading snippets naming `repo_id`."""
+    card = DatasetCard.load(folder / CARD_FILE)
+    card.data.configs = data_files_config({split: sorted(files) for split, files in layout.items()})
+    return str(card).replace(DATASET_ID_PLACEHOLDER, repo_id)
+
+
+def stale_data_files(api: HfApi, repo_id: str, uploaded: set[str]) -> list[str]:
+    """Parquet files under `data/` that the repo holds from an earlier push and this one does not write."""
+    existing = api.list_repo_files(repo_id=repo_id, repo_type="dataset")
+    return sorted(
+        path for path in existing if path.startswith("data/") and path.endswith(".parquet") and path not in uploaded
+    )
+
+
+def push_dataset(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    commit_message: str = "Upload amodal dataset",
+    api: HfApi | None = None,
+) -> str:
+    """Create the dataset repo `repo_id` if needed and upload `folder` in the Hub layout; return the commit URL.
+
+    Raises ValueError when `repo_id` is not `namespace/name`, or the folder lacks its card or a split, or a split
+    fails the schema checks (nothing is uploaded then)."""
+    folder = Path(folder)
+    if not is_hub_dataset_id(repo_id):
+        raise ValueError(f"--repo-id: expected a Hub dataset id namespace/name, got {repo_id!r}")
+    layout = check_dataset_folder(folder)
+    files = {path_in_repo: path for split_layout in layout.values() for path_in_repo, path in split_layout.items()}
+    operations = [CommitOperationAdd(CARD_FILE, hub_card(folder, repo_id, layout).encode("utf-8"))]
+    operations += [CommitOperationAdd(path_in_repo, str(path)) for path_in_repo, path in files.items()]
+    api = api or HfApi()
+    api.create_repo(repo_id=repo_id, repo_type="dataset", private=private, exist_ok=True)
+    operations += [CommitOperationDelete(path) for path in stale_data_files(api, repo_id, set(files))]
+    commit = api.create_commit(
+        repo_id=repo_id, repo_type="dataset", operations=operations, commit_message=commit_message
+    )
+    logger.info("pushed %s to the dataset repo %s", sorted(layout), repo_id)
+    return str(getattr(commit, "commit_url", commit))
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """`c2f-hf data push`: print the commit URL."""
+    print(push_dataset(args.folder, args.repo_id, args.private, args.commit_message))
+    return 0
+
+
+def add_push_command(commands: argparse._SubParsersAction) -> None:
+    """Add `data push DIR --repo-id ID [--private] [--commit-message MESSAGE]` to the `data` subcommands."""
+    push = commands.add_parser(
+        "push",
+        help="publish a dataset folder on the Hub (Hub layout, with its card)",
+        description="Check DIR (a README.md card, every split readable with the schema) and upload it as the Hub "
+        "dataset repo ID: <split>.parquet becomes data/<split>-00000-of-00001.parquet and the card's configs list "
+        "the files, so load_dataset(ID) and the viewer find the splits.",
+    )
+    push.add_argument("folder", type=Path, metavar="DIR", help="folder written by c2f-hf data convert/synthetic")
+    push.add_argument("--repo-id", required=True, help="Hub dataset id namespace/name (created if needed)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--commit-message", default="Upload amodal dataset")
+    push.set_defaults(handler=run_push)
+
+
+__all__ = ["add_push_command", "push_dataset"]
