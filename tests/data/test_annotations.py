@@ -5,9 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
-from authors_layouts import write_kins_release
 from pycocotools import mask as mask_utils
 
+from authors_layouts import write_kins_release
 from c2f_hf.cli import main
 from c2f_hf.data.annotations import AnnotationError, read_list_file, read_plain_pickle, segmentation_to_mask
 

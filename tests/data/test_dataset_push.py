@@ -4,13 +4,13 @@ import datasets
 import huggingface_hub.constants
 import pytest
 import yaml
-from local_hub import LocalHubApi, cache_hub_dataset, write_shards
 
 from c2f_hf.cli import main
 from c2f_hf.data import push
 from c2f_hf.data.cards import DATASET_ID_PLACEHOLDER, build_dataset_card
 from c2f_hf.data.schema import image_features, load_amodal_dataset
 from c2f_hf.data.synthetic import generate_scenes
+from local_hub import LocalHubApi, cache_hub_dataset, write_shards
 
 
 def arrow_rows(dataset: datasets.Dataset) -> list[dict]:

@@ -5,12 +5,12 @@ import shutil
 import datasets
 import huggingface_hub.constants
 import pytest
-from local_hub import cache_hub_dataset, write_shards
 
 from c2f_hf.cli import main
 from c2f_hf.data.schema import available_splits, load_amodal_dataset, split_path, write_split
 from c2f_hf.data.synthetic import generate_scenes
 from c2f_testing import save_tiny_model
+from local_hub import cache_hub_dataset, write_shards
 
 
 def arrow_rows(dataset: datasets.Dataset) -> list[dict]:

@@ -3,7 +3,6 @@
 import json
 
 from authors_layouts import write_kins_release
-
 from c2f_hf.cli import main
 from c2f_hf.evaluation import EvaluationResults
 from c2f_testing import save_tiny_model
