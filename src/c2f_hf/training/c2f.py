@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import torch
+import torch.nn.functional as F
 from transformers import ResNetBackbone
 
 from ..configuration_c2f_seg import C2FSegConfig
@@ -115,6 +116,45 @@ def parameter_groups(model: C2FSegForAmodalSegmentation, weight_decay: float) ->
     ]
 
 
+def occluded_cell_weights(
+    amodal_masks: torch.Tensor, visible_masks: torch.Tensor, grid_size: int, weight: float
+) -> torch.Tensor:
+    """Per-cell token-loss weights `(N, grid_size**2)`: `weight` where a cell of the token grid holds occluded
+    pixels (amodal and not visible), 1 elsewhere. Masks `(N, 1, S, S)` in {0, 1}."""
+    occluded = ((amodal_masks > 0.5) & (visible_masks <= 0.5)).float()
+    cells = F.adaptive_max_pool2d(occluded, grid_size).flatten(1)
+    return 1.0 + (weight - 1.0) * cells
+
+
+def weighted_token_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, weights: torch.Tensor, label_smoothing: float
+) -> torch.Tensor:
+    """Weighted mean over cells of the label-smoothed token cross-entropy: `logits` `(N, L, V)`, `tokens` and
+    `weights` `(N, L)`."""
+    per_cell = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]),
+        tokens.reshape(-1),
+        label_smoothing=label_smoothing,
+        reduction="none",
+    ).view_as(weights)
+    return (per_cell * weights).sum() / weights.sum()
+
+
+def occlusion_weighted_token_loss(
+    model: C2FSegForAmodalSegmentation, batch: dict[str, torch.Tensor], logits: torch.Tensor, weight: float
+) -> torch.Tensor:
+    """The token loss of `weighted_token_loss` with `occluded_cell_weights` for a training batch (image crops
+    `(N, 1, S, S)` or video windows `(N, T, 1, S, S)`, frames flattened) and its logits `(..., L, V)`."""
+    amodal = batch["amodal_masks"].flatten(0, batch["amodal_masks"].ndim - 4)
+    visible = batch["visible_mask_targets"].flatten(0, batch["visible_mask_targets"].ndim - 4)
+    with torch.no_grad():
+        tokens = model.encode_masks(amodal)
+    grid_size = int(round(tokens.shape[1] ** 0.5))
+    weights = occluded_cell_weights(amodal, visible, grid_size, weight)
+    logits = logits.reshape(-1, tokens.shape[1], logits.shape[-1])
+    return weighted_token_loss(logits, tokens, weights, model.config.label_smoothing)
+
+
 def sample_grid(model: C2FSegForAmodalSegmentation, batch: dict[str, torch.Tensor], seed: int) -> PIL.Image.Image:
     """One row per object: image crop | visible input | coarse mask | refined amodal | ground-truth amodal."""
     generator = torch.Generator(device=model.device).manual_seed(seed)
@@ -161,8 +201,15 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
             visible_mask_targets=batch["visible_mask_targets"],
             generator=run.state.generator,
         )
-        logs = {"loss": output.loss.item(), "token": output.token_loss.item(), "refine": output.refine_loss.item()}
-        return output.loss, logs
+        token_loss = output.token_loss
+        if config.occluded_token_weight != 1.0:
+            unwrapped = accelerator.unwrap_model(model)
+            token_loss = occlusion_weighted_token_loss(
+                unwrapped, batch, output.token_logits, config.occluded_token_weight
+            )
+        total = token_loss + output.refine_loss
+        logs = {"loss": total.item(), "token": token_loss.item(), "refine": output.refine_loss.item()}
+        return total, logs
 
     def evaluate(step: int) -> dict[str, float]:
         unwrapped = accelerator.unwrap_model(model).eval()

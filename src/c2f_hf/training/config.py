@@ -49,6 +49,10 @@ class TrainingConfig:
     e.g. `blur_probability`); the paper presets hold the authors' per-dataset values (`AUTHORS_AUGMENTATION`) and
     `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
 
+    `occluded_token_weight` multiplies the token cross-entropy of the grid cells that hold occluded pixels (amodal
+    minus clean visible mask); the loss stays a weighted mean over cells. 1.0 is the authors' objective, where most
+    cells (background, visible parts) are easy and the occluded ones, the point of the model, are a small share.
+
     `gradient_checkpointing` recomputes the transformer layers' activations in the backward pass (stage 2): less
     memory for more compute.
 
@@ -96,6 +100,7 @@ class TrainingConfig:
     report_to: list[str] = dataclasses.field(default_factory=list)
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
     flip_probability: float = 0.5
+    occluded_token_weight: float = 1.0
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -122,6 +127,8 @@ class TrainingConfig:
         schedules = [kind.value for kind in SchedulerType]
         if self.lr_scheduler_type not in schedules:
             raise ValueError(f"lr_scheduler_type: expected one of {schedules}, got {self.lr_scheduler_type!r}")
+        if self.occluded_token_weight <= 0.0:
+            raise ValueError(f"occluded_token_weight must be positive, got {self.occluded_token_weight}")
         if not 0.0 <= self.flip_probability <= 1.0:
             raise ValueError(f"flip_probability must lie in [0, 1], got {self.flip_probability}")
 

@@ -1,0 +1,39 @@
+"""The occlusion-weighted token loss (`occluded_token_weight`) and the coarse-mask ablation model."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from c2f_hf.presets import model_config
+from c2f_hf.training.c2f import occluded_cell_weights, weighted_token_loss
+from c2f_hf.training.coarse_ablation import CoarseMaskModel
+from c2f_hf.training.config import resolve_config
+
+
+def test_cells_holding_occluded_pixels_get_the_weight():
+    amodal = torch.zeros(1, 1, 8, 8)
+    amodal[..., :4, :] = 1.0
+    visible = amodal.clone()
+    visible[..., :4, 4:] = 0.0  # the top-right quarter is hidden
+    weights = occluded_cell_weights(amodal, visible, grid_size=2, weight=5.0)
+    assert weights.tolist() == [[1.0, 5.0, 1.0, 1.0]]
+
+
+def test_unit_weights_give_the_authors_cross_entropy():
+    logits, tokens = torch.randn(2, 4, 7), torch.randint(0, 7, (2, 4))
+    expected = F.cross_entropy(logits.reshape(-1, 7), tokens.reshape(-1), label_smoothing=0.1)
+    loss = weighted_token_loss(logits, tokens, torch.ones(2, 4), label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_a_weight_must_be_positive():
+    with pytest.raises(ValueError, match="occluded_token_weight must be positive"):
+        resolve_config("c2f", "micro", {"vq_model": "vq", "occluded_token_weight": 0.0})
+
+
+def test_the_coarse_ablation_model_reports_its_coarse_masks():
+    torch.manual_seed(0)
+    model = CoarseMaskModel(model_config("micro")).eval()
+    pixels, visible = torch.rand(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.5).float()
+    output = model.generate(pixels, visible, greedy=True)
+    torch.testing.assert_close(output.amodal_masks, output.coarse_amodal_masks)
