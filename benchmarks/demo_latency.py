@@ -58,7 +58,7 @@ def editor_values() -> list[dict]:
 
 
 def video_inputs() -> list[tuple[np.ndarray, np.ndarray]]:
-    """(frames strip, label strip) of every shipped video example."""
+    """(frames strip, mask strip) of every shipped video example."""
     inputs = []
     for frames_path in sorted((DEMO_DIR / "examples" / "video").glob("*_frames.png")):
         masks_path = frames_path.with_name(frames_path.name.replace("_frames.png", "_masks.png"))
@@ -70,11 +70,11 @@ def time_video(app, repeats: int) -> tuple[int, float]:
     """(clips run, seconds) of `predict_video` over the video examples `repeats` times, after one warm-up pass."""
     clips = video_inputs()
     for frames, labels in clips:
-        app.predict_video(frames, labels, 8, 0, False)
+        app.predict_video(None, frames, labels, 8, 0, False)
     start = time.perf_counter()
     for _ in range(repeats):
         for frames, labels in clips:
-            app.predict_video(frames, labels, 8, 0, False)
+            app.predict_video(None, frames, labels, 8, 0, False)
     return len(clips) * repeats, time.perf_counter() - start
 
 
@@ -90,7 +90,7 @@ def main() -> int:
         folder, description = model_folder(Path(scratch))
         os.environ["C2F_HF_MODEL"] = folder
         app = load_app()
-        args.num_steps = args.num_steps or app.default_num_steps()
+        args.num_steps = args.num_steps or app.default_settings()[0]
         values = editor_values()
         for value in values:
             app.predict(value, args.num_steps, 0, 0.5)

@@ -21,10 +21,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from c2f_hf.data.synthetic import SyntheticConfig, generate_clip, generate_scene, scene_rng
+from c2f_hf.visualization import OBJECT_COLOURS, draw_label_strip
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 VIDEO_EXAMPLES_DIR = EXAMPLES_DIR / "video"
-BRUSH_COLOURS = ((255, 0, 255), (0, 191, 255), (255, 215, 0))
+BRUSH_COLOURS = [colour for _, colour in OBJECT_COLOURS]
 SYNTHETIC_SEEDS = (3, 11, 27)
 PHOTO_SIZE = (320, 240)
 # Clips whose object 0 is fully hidden in frames 3-5 but visible in frames 2 and 6, so every 4-frame window of the
@@ -143,7 +144,7 @@ def _finish(image: np.ndarray) -> Image.Image:
 
 
 def video_example(index: int) -> tuple[Image.Image, Image.Image]:
-    """(film strip, label strip) of synthetic test clip `index`: object 0 of the clip (hidden mid-clip), then the
+    """(film strip, colour mask strip) of synthetic test clip `index`: object 0 of the clip (hidden mid-clip), then the
     most occluded other objects that stay visible in every frame, labelled 1, 2, ... in that order."""
     clip = generate_clip(SyntheticConfig(image_size=128, num_frames=8), scene_rng(0, index, "test"))
     others = [track for track in clip.objects[1:] if track.visible_masks.sum(axis=(1, 2)).min() >= MIN_VISIBLE_PIXELS]
@@ -152,7 +153,8 @@ def video_example(index: int) -> tuple[Image.Image, Image.Image]:
     labels = np.zeros(clip.frames.shape[:3], dtype=np.uint8)
     for label, track in enumerate(chosen, start=1):
         labels[track.visible_masks] = label
-    return Image.fromarray(np.concatenate(list(clip.frames), axis=1)), Image.fromarray(np.concatenate(labels, axis=1))
+    strip = draw_label_strip(np.concatenate(labels, axis=1))
+    return Image.fromarray(np.concatenate(list(clip.frames), axis=1)), Image.fromarray(strip)
 
 
 def write_video_examples(directory: Path = VIDEO_EXAMPLES_DIR) -> list[Path]:

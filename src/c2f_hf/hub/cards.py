@@ -263,15 +263,25 @@ def is_converted_folder(model_dir: str | Path) -> bool:
     return readme.is_file() and CONVERTED_MARKER in readme.read_text(encoding="utf-8")
 
 
-def build_space_card(title: str, model_ids: Sequence[str], sdk_version: str) -> SpaceCard:
-    """The Space README: Gradio SDK `sdk_version`, `app.py`, the models it loads, and how to deploy it."""
+def build_space_card(
+    title: str,
+    model_ids: Sequence[str],
+    sdk_version: str,
+    short_description: str | None = None,
+    preload_from_hub: Sequence[str] = (),
+) -> SpaceCard:
+    """The Space README: Gradio SDK `sdk_version`, `app.py`, the models it uses (`model_ids`, the first being the
+    amodal model), the Hub repos the Space downloads at build time (`preload_from_hub`), the one-line
+    `short_description` of the Space listing, and how to deploy it."""
     card_data = SpaceCardData(
         title=title,
+        short_description=short_description,
         sdk="gradio",
         sdk_version=sdk_version,
         app_file="app.py",
         license=CODE_LICENCE,
         models=list(model_ids),
+        preload_from_hub=list(preload_from_hub) or None,
         tags=list(CARD_TAGS[:2]),
         emoji="🧩",
         colorFrom="indigo",
@@ -279,7 +289,10 @@ def build_space_card(title: str, model_ids: Sequence[str], sdk_version: str) -> 
         pinned=False,
     )
     template = files(__package__).joinpath("templates").joinpath("space_card.md").read_text(encoding="utf-8")
-    return SpaceCard.from_template(card_data, template_str=template, title=title, model_id=model_ids[0])
+    sam_model_id = next((model_id for model_id in model_ids[1:] if "sam" in model_id.lower()), None)
+    return SpaceCard.from_template(
+        card_data, template_str=template, title=title, model_id=model_ids[0], sam_model_id=sam_model_id
+    )
 
 
 __all__ = [
