@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from c2f_hf.cli import main
 from c2f_hf.data.schema import load_amodal_dataset
 from c2f_hf.data.simple_occlusions import (
     SIMPLE_CATEGORIES,
@@ -53,3 +54,24 @@ def test_the_set_is_written_in_the_common_schema(tmp_path):
 def test_a_bad_range_is_refused():
     with pytest.raises(ValueError, match="min_hidden <= max_hidden"):
         SimpleOcclusionConfig(min_hidden=0.7, max_hidden=0.3)
+
+
+def test_training_images_come_from_their_own_stream_never_the_held_out_one():
+    config = SimpleOcclusionConfig(image_size=64)
+    held_out = list(generate_simple_scenes(config, seed=0, count=6))
+    training = list(generate_simple_scenes(config, seed=0, count=6, split="train"))
+    assert not any(np.array_equal(a.image, b.image) for a in held_out for b in training)
+    with pytest.raises(ValueError, match="split must be one of"):
+        next(generate_simple_scenes(config, seed=0, count=1, split="validation"))
+
+
+def test_synthetic_command_appends_simple_training_occlusions_to_the_train_split_only(tmp_path, capsys):
+    arguments = ["--num-train", "2", "--num-test", "1", "--size", "64", "--simple-occlusions", "3"]
+    assert main(["data", "synthetic", "--out", str(tmp_path), *arguments]) == 0
+    train, test = load_amodal_dataset(tmp_path, "train"), load_amodal_dataset(tmp_path, "test")
+    assert train.num_rows == 5 and test.num_rows == 1
+    assert train["image_id"][2:] == ["train-simple-0", "train-simple-1", "train-simple-2"]
+    assert "--simple-occlusions 3" in (tmp_path / "README.md").read_text()
+    video = ["--num-train", "1", "--num-test", "0", "--video", "--simple-occlusions", "2"]
+    assert main(["data", "synthetic", "--out", str(tmp_path / "video"), *video]) == 1
+    assert "--simple-occlusions must be >= 0 and needs an image train split" in capsys.readouterr().err

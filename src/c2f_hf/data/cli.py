@@ -15,6 +15,7 @@ from .converters import TEST_SETS, ConversionOptions
 from .push import add_push_command
 from .registry import CONVERTERS
 from .schema import clip_to_row, image_features, scene_to_row, split_path, video_features, write_split
+from .simple_occlusions import SimpleOcclusionConfig, generate_simple_scenes
 from .synthetic import SyntheticConfig, generate_clips, generate_scenes
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,13 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--size", type=int, default=256, help="image side in pixels")
     synthetic.add_argument("--num-frames", type=int, default=8, help="frames per clip (with --video)")
+    synthetic.add_argument(
+        "--simple-occlusions",
+        type=int,
+        default=0,
+        help="append this many simple occlusions (one shape, one rectangle; c2f_hf.data.simple_occlusions, its "
+        "training stream) to the train split of an image dataset",
+    )
     synthetic.set_defaults(handler=run_synthetic)
 
     convert = commands.add_parser(
@@ -97,6 +105,11 @@ def _synthetic_rows(config: SyntheticConfig, args: argparse.Namespace, split: st
     for index, scene in enumerate(generate_scenes(config, args.seed, count, split)):
         rates.extend(item.occlusion_rate for item in scene.objects)
         yield scene_to_row(scene, f"{split}-{index}")
+    if split == "train":
+        simple = SimpleOcclusionConfig(image_size=args.size)
+        for index, scene in enumerate(generate_simple_scenes(simple, args.seed, args.simple_occlusions, "train")):
+            rates.extend(item.occlusion_rate for item in scene.objects)
+            yield scene_to_row(scene, f"train-simple-{index}")
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
@@ -106,6 +119,11 @@ def run_synthetic(args: argparse.Namespace) -> int:
     for split, count in counts.items():
         if count < 0:
             raise ValueError(f"--num-{split} must be >= 0, got {count}")
+    if args.simple_occlusions < 0 or (args.simple_occlusions and (args.video or not args.num_train)):
+        raise ValueError(
+            f"--simple-occlusions must be >= 0 and needs an image train split (--num-train > 0, no --video), got "
+            f"{args.simple_occlusions}"
+        )
     if not any(counts.values()):
         raise ValueError("--num-train and --num-test are both 0: there would be no data to write")
     config = SyntheticConfig(image_size=args.size, num_frames=args.num_frames)
@@ -119,6 +137,9 @@ def run_synthetic(args: argparse.Namespace) -> int:
     generation = {"seed": args.seed, "video": args.video, **dataclasses.asdict(config)}
     command = f"c2f-hf data synthetic --num-train {args.num_train} --num-test {args.num_test} --seed {args.seed}"
     command += f" --size {args.size}" + (f" --video --num-frames {args.num_frames}" if args.video else "")
+    if args.simple_occlusions:
+        generation["simple_occlusions_in_train"] = args.simple_occlusions
+        command += f" --simple-occlusions {args.simple_occlusions}"
     card = build_dataset_card("synthetic", features, splits, command, generation, rates)
     card.save(args.out / "README.md")
     logger.info("wrote %s to %s", splits, args.out)

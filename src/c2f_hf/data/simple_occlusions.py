@@ -7,8 +7,11 @@ in from one side (left, right, top or bottom) and hides a drawn fraction of it, 
 shape, the other half the generator's textured background and textures. Only the shape is annotated (the occluder
 is in front and fully visible).
 
-It is a test set only: never train on it or choose a model or a decoding setting with it. Image `i` depends only on
-`(seed, i)` through its own generator, in a stream the training generator never uses.
+The held-out set (`split="test"`, what this module's command writes) is a test set only: never train on it or
+choose a model or a decoding setting with it. Image `i` depends only on `(seed, i)` through its own generator, in a
+stream no other generator uses. Training images of the same kind come from a separate stream (`split="train"`,
+`c2f-hf data synthetic --simple-occlusions N` appends N of them to the synthetic train split), so no training image
+is ever one of the held-out images.
 
     python -m c2f_hf.data.simple_occlusions --out simple-occlusions --num-images 240 --seed 0
 """
@@ -41,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 SIMPLE_CATEGORIES = ("disc", "square", "triangle", "ring", "cross", "l_shape")
 SIDES = ("left", "right", "top", "bottom")
-_STREAM = 10
+_STREAMS = {"test": 10, "train": 11}
 # The generator's rectangle is 2 x 1.2 in local units: this aspect makes its sides equal.
 _SQUARE_ASPECT = float(np.sqrt(0.6))
 
@@ -125,10 +128,15 @@ def generate_simple_scene(index: int, config: SimpleOcclusionConfig, rng: np.ran
     return SyntheticScene(image, [SyntheticObject(category, amodal, visible, rate)])
 
 
-def generate_simple_scenes(config: SimpleOcclusionConfig, seed: int, count: int) -> Iterator[SyntheticScene]:
-    """Images `0 .. count-1`, each from its own generator."""
+def generate_simple_scenes(
+    config: SimpleOcclusionConfig, seed: int, count: int, split: str = "test"
+) -> Iterator[SyntheticScene]:
+    """Images `0 .. count-1` of `split` ("test": the held-out set; "train": training images), each from its own
+    generator."""
+    if split not in _STREAMS:
+        raise ValueError(f"split must be one of {sorted(_STREAMS)}, got {split!r}")
     for index in range(count):
-        yield generate_simple_scene(index, config, np.random.default_rng([seed, _STREAM, index]))
+        yield generate_simple_scene(index, config, np.random.default_rng([seed, _STREAMS[split], index]))
 
 
 def write_simple_occlusions(out: Path, num_images: int, seed: int, config: SimpleOcclusionConfig) -> int:
