@@ -4,21 +4,13 @@ decoding beats the visible-mask and convex-hull baselines (loose margins, so the
 The full-set numbers, with the commands that measured them, are in each model's card.
 """
 
-from pathlib import Path
-
-import datasets
 import pytest
 
 import c2f_hf  # noqa: F401
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.checkpoints import default_model_path
-from c2f_hf.data.schema import (
-    image_features,
-    load_amodal_dataset,
-    scene_to_row,
-    write_split,
-)
-from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
+from c2f_hf.cli import main
+from c2f_hf.data.schema import load_amodal_dataset
 from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, EvaluationResults, evaluate_model
 
 MODEL = "model"
@@ -28,23 +20,15 @@ FULL_MARGIN = 0.01
 OCC_MARGIN = 0.01
 
 
-def _write(rows, features: datasets.Features, folder: Path) -> datasets.Dataset:
-    write_split(rows, features, folder / "test.parquet")
-    return load_amodal_dataset(folder, "test")
-
-
-def _evaluate(model_path: Path, dataset: datasets.Dataset) -> EvaluationResults:
-    model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
-    processor = C2FSegImageProcessor.from_pretrained(model_path)
-    return evaluate_model(model, dataset, image_processor=processor, greedy=True, progress=False)
-
-
 @pytest.fixture(scope="module")
 def synthetic_results(tmp_path_factory) -> EvaluationResults:
-    """The first 10 images of the synthetic test split (seed 0), greedy decoding."""
-    scenes = generate_scenes(SyntheticConfig(), seed=0, count=10, split="test")
-    rows = (scene_to_row(scene, f"test-{index}") for index, scene in enumerate(scenes))
-    return _evaluate(default_model_path(), _write(rows, image_features(), tmp_path_factory.mktemp("synthetic")))
+    """The first 10 images of the synthetic test split (`c2f-hf data synthetic --seed 0`), greedy decoding."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    main(["data", "synthetic", "--out", str(folder), "--num-train", "0", "--num-test", "10", "--seed", "0"])
+    model = C2FSegForAmodalSegmentation.from_pretrained(default_model_path())
+    processor = C2FSegImageProcessor.from_pretrained(default_model_path())
+    dataset = load_amodal_dataset(folder, "test")
+    return evaluate_model(model, dataset, image_processor=processor, greedy=True, progress=False)
 
 
 def test_image_model_beats_both_baselines_on_synthetic_scenes(synthetic_results: EvaluationResults):
