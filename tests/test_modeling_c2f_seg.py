@@ -130,6 +130,32 @@ def test_num_steps_overrides_the_config(model):
     assert len(calls) == 3 + 5
 
 
+def test_decoding_projects_the_image_features_once_for_all_steps(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    projections = []
+    handle = model.transformer.embeddings.image_projection.register_forward_hook(
+        lambda module, inputs, output: projections.append(output.shape)
+    )
+    try:
+        model.generate(pixel_values, visible, num_steps=3, greedy=True)
+    finally:
+        handle.remove()
+    assert len(projections) == 1
+
+
+def test_precomputed_image_embeddings_give_the_same_logits(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    features = model.encode_image(pixel_values)[-1]
+    tokens = model.encode_masks(visible)
+    amodal = torch.full_like(tokens, VOCAB)
+    direct = model.transformer(features, tokens, amodal).logits
+    embeddings = model.transformer.embeddings.project_image(features)
+    reused = model.transformer(None, tokens, amodal, image_embeddings=embeddings).logits
+    assert torch.equal(direct, reused)
+    with pytest.raises(ValueError, match="image_features or image_embeddings"):
+        model.transformer(None, tokens, amodal)
+
+
 def test_a_min_mask_ratio_of_one_masks_every_training_cell():
     model = C2FSegForAmodalSegmentation(tiny_config(min_mask_ratio=1.0)).train()
     pixel_values, visible, amodal = random_object_batch(2)

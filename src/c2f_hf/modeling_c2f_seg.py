@@ -487,10 +487,15 @@ class C2FSegTransformerEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(config.sequence_length, width)
         self.dropout = nn.Dropout(config.embedding_dropout)
 
+    def project_image(self, image_features: torch.Tensor) -> torch.Tensor:
+        """`(batch, image_feature_channels, grid, grid)` -> `(batch, grid * grid, hidden/2)`. It depends on the image
+        only, so MaskGIT decoding computes it once for all its steps."""
+        return self.image_projection(image_features).flatten(2).transpose(1, 2)
+
     def forward(
-        self, image_features: torch.Tensor, visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
+        self, image_embeddings: torch.Tensor, visible_tokens: torch.Tensor, amodal_tokens: torch.Tensor
     ) -> torch.Tensor:
-        image_embeddings = self.image_projection(image_features).flatten(2).transpose(1, 2)
+        """`image_embeddings` from `project_image`; tokens `(batch, grid * grid)` long."""
         embeddings = torch.cat(
             [
                 image_embeddings,
@@ -727,20 +732,28 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
 
     def forward(
         self,
-        image_features: torch.Tensor,
+        image_features: torch.Tensor | None,
         visible_tokens: torch.Tensor,
         amodal_tokens: torch.Tensor,
         return_dict: bool | None = None,
+        image_embeddings: torch.Tensor | None = None,
     ) -> C2FSegTransformerOutput | tuple:
         """
         Args:
-            image_features: `(batch, image_feature_channels, grid, grid)`, the backbone's last map.
+            image_features: `(batch, image_feature_channels, grid, grid)`, the backbone's last map; may be None when
+                `image_embeddings` is given.
             visible_tokens: `(batch, grid * grid)` long, codes of the visible mask.
             amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
+            image_embeddings: `(batch, grid * grid, hidden/2)`, `embeddings.project_image(image_features)` computed
+                beforehand (MaskGIT decoding reuses it across its steps).
 
         In the video variant `batch` is clips * T (`config.num_frames`) with the frames of a clip consecutive.
         """
-        hidden_states = self._run_layers(self.embeddings(image_features, visible_tokens, amodal_tokens))
+        if image_embeddings is None:
+            if image_features is None:
+                raise ValueError("give image_features or image_embeddings")
+            image_embeddings = self.embeddings.project_image(image_features)
+        hidden_states = self._run_layers(self.embeddings(image_embeddings, visible_tokens, amodal_tokens))
         output = C2FSegTransformerOutput(logits=self.prediction_head(hidden_states))
         return output if return_dict is not False else output.to_tuple()
 
@@ -925,8 +938,9 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             choice_temperature=self.config.choice_temperature,
         )
         initial = torch.full_like(visible_tokens, self.mask_token_id)
+        image_embeddings = self.transformer.embeddings.project_image(image_features[-1])
         return sampler.sample(
-            lambda tokens: self.token_logits(image_features, visible_tokens, tokens),
+            lambda tokens: self.transformer(None, visible_tokens, tokens, image_embeddings=image_embeddings).logits,
             initial,
             self.mask_token_id,
             generator=generator,
