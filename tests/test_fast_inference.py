@@ -17,6 +17,7 @@ from transformers import pipeline
 
 from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.maskgit import sample_from_probabilities
+from c2f_hf.modeling_c2f_seg import cpu_has_native_bf16
 from c2f_testing import random_object_batch, save_tiny_model
 
 BF16_PROBABILITY_TOLERANCE = 2e-3
@@ -172,6 +173,30 @@ def test_channels_last_gives_the_same_prediction(model_folder, reference, object
     features = model.encode_image(pixel_values)
     assert all(feature.is_contiguous(memory_format=torch.channels_last) for feature in features)
     assert_same_fp32_prediction(reference.generate(*objects, greedy=True), model.generate(*objects, greedy=True))
+
+
+def test_optimize_for_cpu_keeps_fp32_on_request_and_predicts_the_same(model_folder, reference, objects):
+    model = load(model_folder).optimize_for_cpu(bf16=False)
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
+    assert model.vq_model.decoder.conv_out.weight.is_contiguous(memory_format=torch.channels_last)
+    assert_same_fp32_prediction(reference.generate(*objects, greedy=True), model.generate(*objects, greedy=True))
+
+
+def test_optimize_for_cpu_in_bf16_agrees_with_the_fp32_reference(model_folder, reference, objects):
+    model = load(model_folder).optimize_for_cpu(bf16=True)
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.bfloat16}
+    expected = reference.generate(*objects, greedy=True)
+    actual = model.generate(*objects, greedy=True)
+    assert actual.amodal_masks.dtype == torch.float32
+    agreement = ((actual.amodal_masks > 0.5) == (expected.amodal_masks > 0.5)).float().mean()
+    assert agreement >= BF16_MIN_PIXEL_AGREEMENT
+
+
+def test_optimize_for_cpu_chooses_bf16_only_where_the_cpu_has_it(model_folder):
+    model = load(model_folder).optimize_for_cpu()
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert cpu_has_native_bf16() == native
+    assert model.dtype == (torch.bfloat16 if native else torch.float32)
 
 
 def test_compiled_model_gives_the_same_tokens(model_folder, reference, objects):

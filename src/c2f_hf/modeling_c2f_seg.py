@@ -130,6 +130,12 @@ class C2FSegGenerationOutput(ModelOutput):
     scores: torch.FloatTensor | None = None
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has AMX tiles or AVX512-BF16, the instructions that make bf16 faster than fp32."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
 def swish(hidden_states: torch.Tensor) -> torch.Tensor:
     """x * sigmoid(x), as one fused `F.silu` pass (half the time of the two-op form on CPU; equal to within 1e-6)."""
     return F.silu(hidden_states)
@@ -899,6 +905,22 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             stage.compile(mode=mode, backend=backend, dynamic=False, fullgraph=True)
         self._uses_cuda_graphs = mode in ("reduce-overhead", "max-autotune")
         return self
+
+    def optimize_for_cpu(self, bf16: bool | None = None) -> "C2FSegForAmodalSegmentation":
+        """The CPU fast path in one call: channels_last convolutions, and bf16 weights and activations where the CPU
+        computes bf16 natively (AMX or AVX512-BF16; elsewhere bf16 convolutions are 10-200x slower than fp32, so
+        the model stays fp32). Discrete choices (code search, sampler) stay fp32 either way; see
+        docs/performance.md for the speed and agreement measured.
+
+        Args:
+            bf16: force bf16 on (True) or off (False); None chooses by `cpu_has_native_bf16()`.
+
+        Returns:
+            The model itself, converted in place.
+        """
+        if bf16 if bf16 is not None else cpu_has_native_bf16():
+            self.to(torch.bfloat16)
+        return self.to(memory_format=torch.channels_last)
 
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, S, S)` -> the four backbone stage maps `(batch, C_1, S/4, S/4)`, `(batch, C_2, S/8, S/8)`,
