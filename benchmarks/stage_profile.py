@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 from hardware import cpu_name_and_flags
+from inference import synthetic_objects
 from torch.profiler import ProfilerActivity, profile
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
@@ -35,11 +36,8 @@ def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, obje
 
 
 def stage_seconds(model: C2FSegForAmodalSegmentation, num_steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each stage for one rectangular object (batch 1)."""
-    size = model.config.image_size
-    pixel_values = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    visible_masks = torch.zeros(1, 1, size, size)
-    visible_masks[:, :, size // 4 : 3 * size // 4, size // 5 : 3 * size // 5] = 1
+    """Median seconds of each stage for one synthetic object (batch 1, `inference.synthetic_objects`)."""
+    pixel_values, visible_masks = synthetic_objects(1, model.config.image_size, seed=0)
     times = {}
     with torch.no_grad():
         times["backbone"], features = median_seconds(lambda: model.encode_image(pixel_values), repeats)
@@ -54,9 +52,7 @@ def stage_seconds(model: C2FSegForAmodalSegmentation, num_steps: int, repeats: i
 
 def vq_operator_table(model: C2FSegForAmodalSegmentation, rows: int) -> str:
     """The profiler's table of the heaviest operators of one VQ encode + decode."""
-    size = model.config.image_size
-    masks = torch.zeros(1, 1, size, size)
-    masks[:, :, size // 4 : 3 * size // 4, size // 5 : 3 * size // 5] = 1
+    _, masks = synthetic_objects(1, model.config.image_size, seed=0)
     with torch.no_grad():
         tokens = model.encode_masks(masks)
         model.decode_tokens(tokens)

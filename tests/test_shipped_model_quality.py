@@ -35,9 +35,7 @@ OCC_MARGIN = 0.005
 
 def greedy_results(model_folder: Path, dataset_folder: Path) -> EvaluationResults:
     model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
-    processor = C2FSegImageProcessor.for_model(
-        C2FSegImageProcessor.from_pretrained(model_folder), model.config, str(model_folder)
-    )
+    processor = C2FSegImageProcessor.from_pretrained(model_folder)
     dataset = load_amodal_dataset(dataset_folder, "test")
     return evaluate_model(model, dataset, image_processor=processor, greedy=True, progress=False)
 

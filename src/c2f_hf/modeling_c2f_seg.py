@@ -918,7 +918,8 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         Returns:
             The model itself, converted in place.
         """
-        if bf16 if bf16 is not None else cpu_has_native_bf16():
+        use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
+        if use_bf16:
             self.to(torch.bfloat16)
         return self.to(memory_format=torch.channels_last)
 
@@ -942,9 +943,13 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         image_features: tuple[torch.Tensor, ...],
         visible_tokens: torch.Tensor,
         amodal_tokens: torch.Tensor,
+        image_embeddings: torch.Tensor | None = None,
     ) -> torch.FloatTensor:
-        """Transformer logits `(batch, sequence_length, vocab_size + 1)`."""
-        return self.transformer(image_features[-1], visible_tokens, amodal_tokens).logits
+        """Transformer logits `(batch, sequence_length, vocab_size + 1)`. `image_embeddings`, the transformer's
+        projection of `image_features[-1]` (`transformer.embeddings.project_image`), skips recomputing it."""
+        return self.transformer(
+            image_features[-1], visible_tokens, amodal_tokens, image_embeddings=image_embeddings
+        ).logits
 
     def sample_tokens(
         self,
@@ -963,7 +968,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         initial = torch.full_like(visible_tokens, self.mask_token_id)
         image_embeddings = self.transformer.embeddings.project_image(image_features[-1])
         return sampler.sample(
-            lambda tokens: self.transformer(None, visible_tokens, tokens, image_embeddings=image_embeddings).logits,
+            lambda tokens: self.token_logits(image_features, visible_tokens, tokens, image_embeddings),
             initial,
             self.mask_token_id,
             generator=generator,

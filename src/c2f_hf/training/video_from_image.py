@@ -63,11 +63,10 @@ def video_state_from_image(
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ValueError(f"the image and video models differ beyond the temporal branch: {shown}")
-    state = {key: value.clone() for key, value in video_state.items()}
-    state.update({key: value.clone() for key, value in mapped.items()})
+    state = {key: mapped.get(key, value).clone() for key, value in video_state.items()}
     for key in state:
         if TEMPORAL_OUTPUT_PROJECTION in key:
-            state[key] = torch.zeros_like(state[key])
+            state[key].zero_()
     return state
 
 
