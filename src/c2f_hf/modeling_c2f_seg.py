@@ -11,6 +11,7 @@ file, which is also what Hub remote code copies (`register_for_auto_class`), so 
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -134,6 +135,83 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU has AMX tiles or AVX512-BF16, the instructions that make bf16 faster than fp32."""
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+# `optimize_for_cpu` runs the VQ model on chunks of objects whose largest activation fits in this many bytes.
+VQ_CHUNK_BYTES = 32 * 2**20
+
+
+def vq_objects_within(config: C2FSegVQConfig, budget_bytes: int) -> int:
+    """How many objects' largest VQ activation (`base_channels` fp32 maps at the VQ resolution) fit in
+    `budget_bytes`, at least 1."""
+    return max(1, budget_bytes // (config.base_channels * config.resolution**2 * 4))
+
+
+class C2FSegWinogradConv2d(nn.Conv2d):
+    """A 3x3, stride-1, undilated, ungrouped `nn.Conv2d` that, for fp32 CPU inference on large enough maps
+    (`uses_winograd`), is computed by NNPACK's Winograd transform (`torch._nnpack_spatial_convolution`), one image
+    at a time. On a 2-core AVX2 CPU that is 2-2.9x faster than oneDNN's direct convolution for 128-256 channels at
+    64x64 to 256x256 and 1.2-1.3x at 32x32, but 2x slower at 16x16 and slower for few channels
+    (`benchmarks/winograd_convolutions.py`); it equals the direct convolution to about 1.6e-5 of the output's scale.
+    Everywhere else (smaller maps, autograd, other dtypes or devices, `torch.compile`) it is the plain convolution.
+    Same parameters and state-dict keys as `nn.Conv2d`. `(batch, in_channels, h, w)` -> `(batch, out_channels, h,
+    w)`."""
+
+    min_side = 32
+    min_channel_pixels = 64 * 64 * 64 * 64
+
+    @staticmethod
+    def can_compute(convolution: nn.Module) -> bool:
+        """Whether `convolution` is a plain 3x3 convolution NNPACK computes exactly as `nn.Conv2d` does."""
+        return (
+            type(convolution) is nn.Conv2d
+            and convolution.kernel_size == (3, 3)
+            and convolution.stride == (1, 1)
+            and convolution.dilation == (1, 1)
+            and convolution.groups == 1
+            and convolution.padding_mode == "zeros"
+            and not isinstance(convolution.padding, str)
+        )
+
+    def uses_winograd(self, hidden_states: torch.Tensor) -> bool:
+        """Eager fp32 CPU inference on a map of at least `min_side` pixels a side whose in_channels x
+        out_channels x height x width is at least `min_channel_pixels` (under `torch.compile` the compiler's own
+        convolution is used)."""
+        height, width = hidden_states.shape[-2:]
+        return (
+            not torch.compiler.is_compiling()
+            and hidden_states.device.type == "cpu"
+            and hidden_states.dtype == torch.float32
+            and not torch.is_grad_enabled()
+            and min(height, width) >= self.min_side
+            and self.in_channels * self.out_channels * height * width >= self.min_channel_pixels
+            and torch._nnpack_available()
+        )
+
+    def winograd(self, sample: torch.Tensor) -> torch.Tensor:
+        """NNPACK's single-image Winograd convolution, `(1, in_channels, h, w)` -> `(1, out_channels, h, w)`."""
+        return torch._nnpack_spatial_convolution(
+            sample.contiguous(), self.weight, self.bias, list(self.padding), list(self.stride)
+        )
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if not self.uses_winograd(hidden_states):
+            return super().forward(hidden_states)
+        if hidden_states.shape[0] == 1:
+            return self.winograd(hidden_states)
+        # One image at a time: NNPACK's batched algorithm is 1.5-1.8x slower per image than its single-image one.
+        return torch.cat([self.winograd(sample) for sample in hidden_states.split(1)])
+
+
+def use_winograd_convolutions(module: nn.Module) -> int:
+    """Turn, in place, every convolution inside `module` that `C2FSegWinogradConv2d.can_compute` into one (the
+    parameters stay the same objects). Returns how many were turned; 0 where this torch has no NNPACK."""
+    if not torch._nnpack_available():
+        return 0
+    convolutions = [child for child in module.modules() if C2FSegWinogradConv2d.can_compute(child)]
+    for convolution in convolutions:
+        convolution.__class__ = C2FSegWinogradConv2d
+    return len(convolutions)
 
 
 def swish(hidden_states: torch.Tensor) -> torch.Tensor:
@@ -830,11 +908,13 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
 
     Fast inference (docs/performance.md): load with `dtype=torch.bfloat16` (the VQ code search and the sampler's
     softmax stay fp32), choose `attn_implementation` ("sdpa" by default, "eager"), convert the convolutions with
-    `model.to(memory_format=torch.channels_last)` and compile with `compile_for_inference`.
+    `model.to(memory_format=torch.channels_last)` and compile with `compile_for_inference`; on a CPU,
+    `optimize_for_cpu()` chooses for the CPU at hand.
     """
 
     config: C2FSegConfig
     _uses_cuda_graphs = False
+    vq_batch_size: int | None = None
 
     def __init__(self, config: C2FSegConfig):
         super().__init__(config)
@@ -907,21 +987,38 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         return self
 
     def optimize_for_cpu(self, bf16: bool | None = None) -> "C2FSegForAmodalSegmentation":
-        """The CPU fast path in one call: channels_last convolutions, and bf16 weights and activations where the CPU
-        computes bf16 natively (AMX or AVX512-BF16; elsewhere bf16 convolutions are 10-200x slower than fp32, so
-        the model stays fp32). Discrete choices (code search, sampler) stay fp32 either way; see
-        docs/performance.md for the speed and agreement measured.
+        """The CPU fast path in one call, chosen by what the CPU computes fast (measurements: docs/performance.md).
+
+        - bf16 (by default where the CPU has AMX or AVX512-BF16, `cpu_has_native_bf16()`): bf16 weights and
+          activations, channels_last convolutions.
+        - fp32 (elsewhere, where bf16 convolutions are 10-200x slower than fp32): the 3x3 convolutions on maps of
+          32x32 pixels or more are computed by NNPACK's Winograd transform (`C2FSegWinogradConv2d`, equal to the
+          direct convolution to about 1.6e-5 of its scale), the layout stays NCHW, and the VQ model encodes and
+          decodes as many objects at a time as keep its largest activation within 32 MiB (`vq_batch_size`: one
+          object of the full-size model, whose 128-channel 256x256 maps of a whole batch do not fit in the
+          caches; the whole batch of a tiny model).
+
+        Discrete choices (code search, sampler) stay fp32 either way. The parameters and their state-dict keys are
+        unchanged, so `save_pretrained` writes the same checkpoint.
 
         Args:
-            bf16: force bf16 on (True) or off (False); None chooses by `cpu_has_native_bf16()`.
+            bf16: force the bf16 path (True) or the fp32 path (False); None chooses by `cpu_has_native_bf16()`.
 
         Returns:
             The model itself, converted in place.
         """
         use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
         if use_bf16:
-            self.to(torch.bfloat16)
-        return self.to(memory_format=torch.channels_last)
+            return self.to(torch.bfloat16).to(memory_format=torch.channels_last)
+        use_winograd_convolutions(self)
+        self.vq_batch_size = vq_objects_within(self.config.vq_config, VQ_CHUNK_BYTES)
+        return self
+
+    def _over_vq_batches(self, function: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """`function(inputs)`, computed `vq_batch_size` objects at a time when that is set."""
+        if self.vq_batch_size is None or inputs.shape[0] <= self.vq_batch_size:
+            return function(inputs)
+        return torch.cat([function(chunk) for chunk in inputs.split(self.vq_batch_size)])
 
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, S, S)` -> the four backbone stage maps `(batch, C_1, S/4, S/4)`, `(batch, C_2, S/8, S/8)`,
@@ -931,12 +1028,12 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     @torch.no_grad()
     def encode_masks(self, masks: torch.Tensor) -> torch.LongTensor:
         """`(batch, 1, S, S)` in [0, 1] -> codes `(batch, sequence_length)` of the frozen VQ model."""
-        return self.vq_model.encode(masks.to(self.dtype)).indices
+        return self._over_vq_batches(lambda chunk: self.vq_model.encode(chunk).indices, masks.to(self.dtype))
 
     @torch.no_grad()
     def decode_tokens(self, tokens: torch.LongTensor) -> torch.FloatTensor:
         """Codes `(batch, sequence_length)` -> coarse amodal mask `(batch, 1, S, S)` in [0, 1]."""
-        return self.vq_model.decode_indices(tokens)
+        return self._over_vq_batches(self.vq_model.decode_indices, tokens)
 
     def token_logits(
         self,
