@@ -156,20 +156,26 @@ def model_card_url() -> str:
 
 @lru_cache(maxsize=1)
 def load_segmenter():
-    """The `amodal-segmentation` pipeline (with SAM as its visible-mask source when configured), loaded once."""
-    return pipeline(
+    """The `amodal-segmentation` pipeline (with SAM as its visible-mask source when configured), loaded once, its
+    model converted with `optimize_for_cpu()`."""
+    segmenter = pipeline(
         "amodal-segmentation",
         model=model_source(),
         trust_remote_code=True,
         device="cpu",
         visible_mask_model=sam_model_source(),
     )
+    segmenter.model.optimize_for_cpu()
+    return segmenter
 
 
 @lru_cache(maxsize=1)
 def load_video_segmenter():
-    """The `video-amodal-segmentation` pipeline, loaded once per process."""
-    return pipeline("video-amodal-segmentation", model=video_model_source(), trust_remote_code=True, device="cpu")
+    """The `video-amodal-segmentation` pipeline, loaded once per process, its model converted with
+    `optimize_for_cpu()`."""
+    segmenter = pipeline("video-amodal-segmentation", model=video_model_source(), trust_remote_code=True, device="cpu")
+    segmenter.model.optimize_for_cpu()
+    return segmenter
 
 
 def default_settings() -> tuple[int, float]:
