@@ -1,58 +1,112 @@
-"""Inference speed of C2F-Seg: the fp32 eager reference path against the fast path (random weights, K = 3).
+"""Inference speed of C2F-Seg: the fp32 eager reference path against each fast mode (K = 3, greedy decoding).
 
-The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder)` (fp32, SDPA, eager). The fast path is
-`from_pretrained(folder, dtype=..., attn_implementation=...)`, then `model.to(memory_format=torch.channels_last)` and
-`model.compile_for_inference(mode=...)`. Both run `generate(..., greedy=True)` on the same synthetic objects; the
-script prints objects/s, ms per batch (median of the timed runs), peak memory, and how far the fast path's refined
-amodal probabilities are from the reference's, and writes everything to a JSON file.
+Every measurement (one model, one mode, one batch size) runs in its own fresh process, so the peak resident memory
+printed for it is that mode's alone. The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder)` (fp32,
+SDPA, NCHW, eager); each mode loads the same folder and converts it (see `MODES`). The script prints, per model,
+mode and batch size: objects/s, ms per batch and per object (median of the timed runs), the first call's seconds
+(compilation included, reported apart), peak memory, and how far the mode's refined amodal probabilities and tokens
+are from the reference's; then the CPU's name and ISA flags, torch's thread count, and a JSON file (`--out`).
 
-GPU (issue 9 targets on one H100: >= 700 objects/s at batch 128, <= 10 ms at batch 1, >= 99.5% agreeing pixels):
+Models: `tiny` and `full` (the full-size KINS architecture) with random weights (seed 0), and `shipped` (the
+trained default model in `c2f_hf/checkpoints`, for agreement on trained weights).
+
+CPU (defaults: tiny, shipped and full models, batches 1 and 8, the `optimized` mode, plus `bf16` on CPUs with
+AMX / AVX512-BF16; at most 30 s of warm-up and 30 s of timed runs per measurement):
+
+    python benchmarks/inference.py --threads 2 --out /tmp/inference_cpu.json
+
+Opt-in CPU modes: `--modes optimized compiled` adds inductor compilation (minutes of C++ code generation on 2
+cores, shown as the first call's time); `--modes bf16` on an AVX2-only CPU shows why it is not chosen there (bf16
+convolutions 10-200x slower than fp32); `--models shipped --modes winograd-everywhere` measures the agreement of
+the Winograd convolutions on trained weights (the shipped model's maps are too small for `optimize_for_cpu` to use
+them).
+
+GPU (targets on one H100: >= 700 objects/s at batch 128, <= 10 ms at batch 1, >= 99.5% agreeing pixels):
 
     python benchmarks/inference.py --out benchmarks/inference_h100.json
-
-CPU (defaults: tiny and full-size models, batches 1 and 8, fp32 fast path without compile, at most 30 s of warm-up
-and 30 s of timed runs per measurement, so the full-size model at batch 8 gets one warm-up and one timed run):
-
-    python benchmarks/inference.py --threads 1 --out /tmp/inference_cpu.json
-    python benchmarks/inference.py --threads 1 --fast-dtype bfloat16 --batch-sizes 1 --warmup 0 --max-seconds 1 \
-        --out /tmp/inference_cpu_bf16.json
-
-(bf16 is not the CPU default: without AVX512-BF16/AMX, bf16 convolutions are 10x (channels_last) to 200x (NCHW)
-slower than fp32. Results and caveats: docs/performance.md.)
 """
 
 import argparse
 import json
 import math
-import os
+import multiprocessing
 import platform
 import resource
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from hardware import cpu_name_and_flags, device_description
 
-from c2f_hf import (
-    C2FSegConfig,
-    C2FSegForAmodalSegmentation,
-)
-from c2f_hf.modeling_c2f_seg import C2FSegGenerationOutput
+from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
+from c2f_hf.checkpoints import default_model_path
+from c2f_hf.modeling_c2f_seg import C2FSegGenerationOutput, C2FSegWinogradConv2d, cpu_has_native_bf16
 from c2f_hf.presets import model_config
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+RANDOM_MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {
+    "tiny": lambda: model_config("micro"),
+    "full": C2FSegConfig,
+}
+MODEL_NAMES = ("tiny", "shipped", "full")
 
 
-MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {"tiny": lambda: model_config("micro"), "full": C2FSegConfig}
+def reference_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """fp32, SDPA, NCHW, eager: the path every mode is compared with."""
+    return C2FSegForAmodalSegmentation.from_pretrained(folder)
+
+
+def optimized_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """`optimize_for_cpu()`: channels_last, bf16 only where the CPU computes it natively."""
+    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu()
+
+
+def bf16_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """bf16 weights and activations plus channels_last, whatever the CPU (`optimize_for_cpu(bf16=True)`)."""
+    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=True)
+
+
+def winograd_everywhere_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """`optimize_for_cpu(bf16=False)` with every eligible convolution on NNPACK's Winograd path, whatever its size
+    (`optimize_for_cpu` keeps small ones direct, where Winograd is slower): the agreement of Winograd convolutions
+    on models, such as the shipped tiny one, whose maps are too small for them."""
+    model = C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=False)
+    for module in model.modules():
+        if isinstance(module, C2FSegWinogradConv2d):
+            module.min_side, module.min_channel_pixels = 1, 0
+    return model
+
+
+def compiled_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """`optimize_for_cpu()` then `compile_for_inference()` (inductor, no CUDA graphs)."""
+    return optimized_model(folder).compile_for_inference()
+
+
+def gpu_fast_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """bf16, SDPA, channels_last, compiled with CUDA graphs (`compile_for_inference(mode="reduce-overhead")`)."""
+    model = C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16).cuda().eval()
+    return model.to(memory_format=torch.channels_last).compile_for_inference(mode="reduce-overhead")
+
+
+MODES: dict[str, Callable[[Path], C2FSegForAmodalSegmentation]] = {
+    "reference": reference_model,
+    "optimized": optimized_model,
+    "bf16": bf16_model,
+    "winograd-everywhere": winograd_everywhere_model,
+    "compiled": compiled_model,
+    "gpu-fast": gpu_fast_model,
+}
 
 
 def parse_arguments() -> argparse.Namespace:
     on_gpu = torch.cuda.is_available()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if on_gpu else "cpu")
-    parser.add_argument("--models", nargs="+", choices=sorted(MODEL_CONFIGS), default=None)
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=None)
+    parser.add_argument("--modes", nargs="+", choices=sorted(set(MODES) - {"reference"}), default=None)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     parser.add_argument("--runs", type=int, default=10, help="timed runs per measurement (median reported)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up runs (default 3 on GPU, 1 on CPU)")
@@ -63,11 +117,6 @@ def parse_arguments() -> argparse.Namespace:
         help="stop warming up / timing a measurement after this many seconds, keeping at least one run "
         "(default: no limit on GPU, 30 on CPU)",
     )
-    parser.add_argument("--fast-dtype", choices=sorted(DTYPES), default=None, help="bfloat16 on GPU, float32 on CPU")
-    parser.add_argument("--attn-implementation", choices=["sdpa", "eager"], default="sdpa")
-    parser.add_argument("--no-channels-last", action="store_true")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="default: on GPU only")
-    parser.add_argument("--compile-mode", default=None, help='default "reduce-overhead" (CUDA graphs) on GPU')
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("inference_benchmark.json"))
@@ -76,17 +125,16 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def fill_device_defaults(arguments: argparse.Namespace, on_gpu: bool) -> argparse.Namespace:
-    """GPU defaults: the full-size model at batches 1-128, bf16, compiled with CUDA graphs. CPU defaults: both
-    models at batches 1 and 8, fp32 (a CPU without AVX512-BF16/AMX runs bf16 convolutions 10-200x slower than
-    fp32) and no compile (inductor's C++ codegen takes minutes on 2 cores)."""
+    """GPU defaults: the full-size model at batches 1-128 in the `gpu-fast` mode. CPU defaults: all models at
+    batches 1 and 8 in the `optimized` mode, plus `bf16` where the CPU computes bf16 natively (elsewhere bf16 is
+    10-200x slower than fp32, and `optimized` already is the fp32 channels_last model)."""
+    cpu_modes = ["optimized", "bf16"] if cpu_has_native_bf16() else ["optimized"]
     defaults = {
-        "models": ["full"] if on_gpu else ["tiny", "full"],
+        "models": ["full"] if on_gpu else list(MODEL_NAMES),
+        "modes": ["gpu-fast"] if on_gpu else cpu_modes,
         "batch_sizes": [1, 8, 32, 128] if on_gpu else [1, 8],
         "warmup": 3 if on_gpu else 1,
         "max_seconds": None if on_gpu else 30.0,
-        "fast_dtype": "bfloat16" if on_gpu else "float32",
-        "compile": on_gpu,
-        "compile_mode": "reduce-overhead" if on_gpu else None,
     }
     for name, value in defaults.items():
         if getattr(arguments, name) is None:
@@ -104,23 +152,6 @@ def synthetic_objects(batch_size: int, size: int, seed: int) -> tuple[torch.Tens
         height, width = torch.randint(size // 4, size // 2, (2,), generator=generator).tolist()
         visible_masks[index, :, top : top + height, left : left + width] = 1
     return pixel_values, visible_masks
-
-
-def load_models(
-    folder: Path, arguments: argparse.Namespace
-) -> tuple[C2FSegForAmodalSegmentation, C2FSegForAmodalSegmentation]:
-    """The fp32 eager reference and the fast model, both loaded from the same saved folder."""
-    device = torch.device(arguments.device)
-    reference = C2FSegForAmodalSegmentation.from_pretrained(folder).to(device).eval()
-    fast = C2FSegForAmodalSegmentation.from_pretrained(
-        folder, dtype=DTYPES[arguments.fast_dtype], attn_implementation=arguments.attn_implementation
-    )
-    fast = fast.to(device).eval()
-    if not arguments.no_channels_last:
-        fast.to(memory_format=torch.channels_last)
-    if arguments.compile:
-        fast.compile_for_inference(mode=arguments.compile_mode)
-    return reference, fast
 
 
 def run_once(run: Callable[[], C2FSegGenerationOutput], device: torch.device) -> tuple[float, C2FSegGenerationOutput]:
@@ -151,38 +182,52 @@ def repeat(
 
 
 def peak_memory_mib(device: torch.device) -> float:
-    """GPU: peak allocated since the last reset. CPU: the process's peak resident set so far (never resets)."""
+    """GPU: peak allocated during the measurement. CPU: the measuring process's peak resident set."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(
-    model: C2FSegForAmodalSegmentation, inputs: tuple[torch.Tensor, torch.Tensor], arguments: argparse.Namespace
-) -> tuple[dict, C2FSegGenerationOutput]:
-    """Warm up, time `generate(greedy=True)`, and return the timing record and the last output."""
+def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.Namespace) -> dict:
+    """In a fresh process: load `mode`'s model from `folder`, warm up, time `generate(greedy=True)` on
+    `batch_size` synthetic objects. Returns the timing record and the last output's amodal probabilities
+    `(batch, 1, S, S)` (fp32) and tokens `(batch, sequence_length)`."""
+    if arguments.threads is not None:
+        torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    model = MODES[mode](folder).to(device).eval()
+    pixel_values, visible_masks = synthetic_objects(batch_size, model.config.image_size, arguments.seed)
+    inputs = (pixel_values.to(device), visible_masks.to(device))
     run = lambda: model.generate(*inputs, greedy=True)  # noqa: E731
     warmup_seconds, _ = repeat(run, device, arguments.warmup, arguments.max_seconds)
     seconds, output = repeat(run, device, arguments.runs, arguments.max_seconds)
-    batch_size = inputs[0].shape[0]
     median = statistics.median(seconds)
-    record = {
+    return {
+        "mode": mode,
+        "batch_size": batch_size,
+        "dtype": str(model.dtype),
         "warmup_runs": len(warmup_seconds),
-        "first_warmup_s": warmup_seconds[0] if warmup_seconds else None,
+        "first_call_s": (warmup_seconds or seconds)[0],
         "timed_runs": len(seconds),
         "ms_per_batch": 1000 * median,
+        "ms_per_object": 1000 * median / batch_size,
         "objects_per_s": batch_size / median,
         "peak_memory_mib": peak_memory_mib(device),
+        "amodal_masks": output.amodal_masks.float().cpu(),
+        "amodal_tokens": output.amodal_tokens.cpu(),
     }
-    return record, output
 
 
-def agreement(reference: C2FSegGenerationOutput, fast: C2FSegGenerationOutput) -> dict:
-    """How far the fast path's refined amodal probabilities are from the reference's (same inputs, greedy)."""
-    expected, actual = reference.amodal_masks.float(), fast.amodal_masks.float()
+def measure_in_fresh_process(folder: Path, mode: str, batch_size: int, arguments: argparse.Namespace) -> dict:
+    """`measure_mode` in a spawned process of its own (its peak memory is then the mode's alone)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        return executor.submit(measure_mode, folder, mode, batch_size, arguments).result()
+
+
+def agreement(reference: dict, fast: dict) -> dict:
+    """How far a mode's refined amodal probabilities and tokens are from the reference's (same inputs, greedy)."""
+    expected, actual = reference["amodal_masks"], fast["amodal_masks"]
     max_deviation = (actual - expected).abs().max()
     return {
         "max_probability_deviation": float(max_deviation),
@@ -190,42 +235,53 @@ def agreement(reference: C2FSegGenerationOutput, fast: C2FSegGenerationOutput) -
         "reference_pixels_within_max_deviation_of_threshold": float(
             ((expected - 0.5).abs() <= max_deviation).float().mean()
         ),
-        "token_agreement": float((reference.amodal_tokens == fast.amodal_tokens).float().mean()),
+        "token_agreement": float((reference["amodal_tokens"] == fast["amodal_tokens"]).float().mean()),
     }
 
 
-def benchmark_model(name: str, arguments: argparse.Namespace) -> list[dict]:
-    config = MODEL_CONFIGS[name]()
-    torch.manual_seed(arguments.seed)
-    with tempfile.TemporaryDirectory() as folder:
-        C2FSegForAmodalSegmentation(config).save_pretrained(folder)
-        reference, fast = load_models(Path(folder), arguments)
+def saved_model_folder(name: str, scratch: Path, seed: int) -> Path:
+    """The shipped default model's folder, or a random-weight model of that name saved under `scratch`."""
+    if name == "shipped":
+        return default_model_path()
+    torch.manual_seed(seed)
+    folder = scratch / name
+    C2FSegForAmodalSegmentation(RANDOM_MODEL_CONFIGS[name]()).save_pretrained(folder)
+    return folder
+
+
+def benchmark_model(name: str, scratch: Path, arguments: argparse.Namespace) -> list[dict]:
+    """One row per batch size and mode: the reference's record, the mode's, and their agreement."""
+    folder = saved_model_folder(name, scratch, arguments.seed)
     rows = []
     for batch_size in arguments.batch_sizes:
-        inputs = tuple(
-            tensor.to(arguments.device) for tensor in synthetic_objects(batch_size, config.image_size, arguments.seed)
-        )
-        reference_record, reference_output = measure(reference, inputs, arguments)
-        fast_record, fast_output = measure(fast, inputs, arguments)
-        row = {"model": name, "batch_size": batch_size, "reference": reference_record, "fast": fast_record}
-        row.update(agreement(reference_output, fast_output))
-        print_row(row)
-        rows.append(row)
+        reference = measure_in_fresh_process(folder, "reference", batch_size, arguments)
+        print_record(name, reference)
+        for mode in arguments.modes:
+            fast = measure_in_fresh_process(folder, mode, batch_size, arguments)
+            row = {"model": name, "batch_size": batch_size, "reference": reference, "fast": fast}
+            row.update(agreement(reference, fast))
+            row["speedup"] = fast["objects_per_s"] / reference["objects_per_s"]
+            print_record(name, fast)
+            print_agreement(row)
+            rows.append(row)
     return rows
 
 
-def print_row(row: dict) -> None:
-    for path in ("reference", "fast"):
-        record = row[path]
-        print(
-            f"{row['model']:>5} batch {row['batch_size']:>4} {path:>9}: {record['objects_per_s']:9.2f} objects/s "
-            f"{record['ms_per_batch']:11.2f} ms/batch  peak {record['peak_memory_mib']:9.1f} MiB  "
-            f"({record['timed_runs']} timed runs after {record['warmup_runs']} warm-up)",
-            flush=True,
-        )
+def print_record(model: str, record: dict) -> None:
     print(
-        f"{'':>16} fast vs reference: max |dp| {row['max_probability_deviation']:.2e}, pixels agreeing "
-        f"{row['pixel_agreement']:.4%} (reference pixels within max |dp| of 0.5: "
+        f"{model:>7} batch {record['batch_size']:>4} {record['mode']:>19} ({record['dtype']:>14}): "
+        f"{record['objects_per_s']:9.3f} objects/s {record['ms_per_object']:10.1f} ms/object "
+        f"{record['ms_per_batch']:10.1f} ms/batch  peak {record['peak_memory_mib']:7.0f} MiB  "
+        f"first call {record['first_call_s']:7.2f} s  ({record['timed_runs']} timed after "
+        f"{record['warmup_runs']} warm-up)",
+        flush=True,
+    )
+
+
+def print_agreement(row: dict) -> None:
+    print(
+        f"{'':>30} {row['speedup']:.2f}x the reference; max |dp| {row['max_probability_deviation']:.2e}, pixels "
+        f"agreeing {row['pixel_agreement']:.4%} (reference pixels within max |dp| of 0.5: "
         f"{row['reference_pixels_within_max_deviation_of_threshold']:.4%}), tokens agreeing "
         f"{row['token_agreement']:.2%}",
         flush=True,
@@ -233,19 +289,31 @@ def print_row(row: dict) -> None:
 
 
 def machine_description(device: torch.device) -> dict:
+    cpu_name, isa_flags = cpu_name_and_flags()
     description = {
+        "device": device_description(device),
+        "cpu": cpu_name,
+        "isa_flags": isa_flags,
+        "cpu_has_native_bf16": cpu_has_native_bf16(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if device.type == "cuda":
-        description["gpu"] = torch.cuda.get_device_name(device)
         description["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
         description["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
     return description
+
+
+def without_tensors(row: dict) -> dict:
+    """`row` with the records' output tensors left out (for the JSON file)."""
+    drop = {"amodal_masks", "amodal_tokens"}
+    return {
+        key: ({k: v for k, v in value.items() if k not in drop} if isinstance(value, dict) else value)
+        for key, value in row.items()
+    }
 
 
 def main() -> None:
@@ -253,11 +321,13 @@ def main() -> None:
     if arguments.threads is not None:
         torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
+    machine = machine_description(device)
     settings = {key: value for key, value in vars(arguments).items() if key != "out"}
-    print("machine:", machine_description(device))
-    print("settings:", settings)
-    rows = [row for name in arguments.models for row in benchmark_model(name, arguments)]
-    report = {"machine": machine_description(device), "settings": settings, "results": rows}
+    print("machine:", machine, flush=True)
+    print("settings:", settings, flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = [row for name in arguments.models for row in benchmark_model(name, Path(scratch), arguments)]
+    report = {"machine": machine, "settings": settings, "results": [without_tensors(row) for row in rows]}
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(report, indent=2, default=str))
     print(f"wrote {arguments.out}")

@@ -1,7 +1,7 @@
 """Where the time of one `generate` goes: seconds per stage (backbone, VQ encode, K-step sampling, VQ decode,
 refiner) and the heaviest operators of the VQ model, for random weights of the full-size (or tiny) model.
 
-    python benchmarks/stage_profile.py --threads 2 --model full --repeats 3
+    python benchmarks/stage_profile.py --threads 2 --model full --repeats 3 [--optimize-for-cpu]
 
 Each stage runs once to warm up, then `--repeats` times (the median is printed). Stages are timed one after
 another in one process, so a shared or frequency-scaling CPU makes the numbers noisy: compare runs of the same
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-steps", type=int, default=3)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--optimize-for-cpu", action="store_true", help="time `model.optimize_for_cpu()`")
     parser.add_argument("--operators", type=int, default=8, help="rows of the VQ operator table (0: none)")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
@@ -77,10 +78,13 @@ def main() -> None:
     model = C2FSegForAmodalSegmentation(CONFIGS[arguments.model]()).eval()
     if arguments.channels_last:
         model.to(memory_format=torch.channels_last)
+    if arguments.optimize_for_cpu:
+        model.optimize_for_cpu()
     times = stage_seconds(model, arguments.num_steps, arguments.repeats)
+    layout = "channels_last" if arguments.channels_last else "NCHW"
     print(
-        f"{arguments.model} model, batch 1, K = {arguments.num_steps}, "
-        f"{'channels_last' if arguments.channels_last else 'NCHW'}, median of {arguments.repeats}:"
+        f"{arguments.model} model, batch 1, K = {arguments.num_steps}, {layout}"
+        f"{', optimize_for_cpu()' if arguments.optimize_for_cpu else ''}, median of {arguments.repeats}:"
     )
     for stage, seconds in times.items():
         print(f"  {stage:>10}: {seconds:8.3f} s")
