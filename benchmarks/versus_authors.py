@@ -1,0 +1,433 @@
+"""CPU inference speed of the authors' C2F-Seg code against ours, side by side in one process (random weights, K = 3).
+
+The authors' KINS image model (`C2F_Seg` of amazon-science/c2f-seg, `src/image_model.py`) is imported at run time
+from a checkout given with `--authors-repo` (their code is never copied into this project) and built with random
+weights from `--seed`; its four state dicts (`g_model`, `model`, `img_encoder`, `refine`) are converted into our
+`C2FSegForAmodalSegmentation` with `c2f_hf.convert_original_checkpoint`, so both hold the same weights. The authors'
+side runs their own `batch_predict_maskgit(meta, T=K)`, patched at call time only where it needs a GPU or the
+dataset (see `prepare_authors_model`); ours runs `generate(pixel_values, visible_masks, num_steps=K)`. Both sample
+(the authors' code has no greedy mode). Before timing, the script checks on the same objects that the backbone
+features, the visible-mask codes and the amodal masks agree (greedy on both sides, and seeded sampling).
+
+Set-up (a separate venv, so the project's own stays as it is; the CPU wheel index is far smaller where reachable):
+
+    python3 -m venv /work/authors-venv
+    /work/authors-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
+    /work/authors-venv/bin/pip install -e . matplotlib opencv-python-headless requests tqdm
+    mkdir -p /work/authors-c2f-seg
+    git --git-dir=<fetched mirror of amazon-science/c2f-seg> archive HEAD | tar -x -C /work/authors-c2f-seg
+
+Full measurement (2 threads, batches 1 and 8, fp32 modes; takes several minutes on 2 cores):
+
+    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
+        --out /tmp/versus_authors.json
+
+Smoke test, and the authors' code under bf16 autocast (10x slower than fp32 on CPUs without AVX512-BF16/AMX):
+
+    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
+        --batch-sizes 1 --runs 1 --warmup 0 --out /tmp/versus_authors_smoke.json
+    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
+        --modes authors-bf16 --batch-sizes 1 --runs 1 --warmup 0 --out /tmp/versus_authors_bf16.json
+"""
+
+import argparse
+import copy
+import importlib
+import json
+import logging
+import platform
+import resource
+import statistics
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import torch
+import torchvision
+from hardware import device_description
+from inference import repeat, synthetic_objects
+from torch import nn
+
+from c2f_hf import C2FSegForAmodalSegmentation
+from c2f_hf.convert_original_checkpoint import build_config_from_yaml, build_converted_model
+
+CPU = torch.device("cpu")
+# The authors' image models are built for 256 x 256 crops (their refiner hard-codes the upsampling sizes).
+CROP_SIZE = 256
+DATASET = "KINS"
+
+
+# ----- the authors' model -----
+
+
+def resnet50_without_download(pretrained: bool = False) -> nn.Module:
+    """Stands in for torchvision's `resnet50(pretrained=True)` in the authors' `base_resnet`: the same network with
+    random weights (no download; torchvision >= 0.13 has no `pretrained` argument anyway)."""
+    return torchvision.models.resnet50(weights=None)
+
+
+def import_authors_modules(repo: Path) -> dict[str, object]:
+    """The authors' `src.image_model`, `src.image_component` and `utils.utils`, imported from the checkout."""
+    if not (repo / "src" / "image_model.py").is_file():
+        raise FileNotFoundError(f"{repo} is not a checkout of amazon-science/c2f-seg (no src/image_model.py)")
+    sys.path.insert(0, str(repo))
+    names = {"image_model": "src.image_model", "image_component": "src.image_component", "utils": "utils.utils"}
+    return {key: importlib.import_module(name) for key, name in names.items()}
+
+
+def build_authors_model(repo: Path, seed: int) -> nn.Module:
+    """The authors' `C2F_Seg` for KINS from `configs/c2f_seg_KINS.yml` and `configs/vqgan_KINS.yml`, randomly
+    initialised after `torch.manual_seed(seed)`, on the CPU and in eval mode. Their constructor also builds an
+    optimiser and asks `torch.distributed` for the rank: the rank is patched to 0 while it runs."""
+    modules = import_authors_modules(repo)
+    config = modules["utils"].Config(str(repo / "configs" / f"c2f_seg_{DATASET}.yml"))
+    config._dict.update(device=CPU, dataset=DATASET)
+    torch.manual_seed(seed)
+    with (
+        mock.patch.object(modules["image_component"], "resnet50", resnet50_without_download),
+        mock.patch.object(torch.distributed, "get_rank", return_value=0),
+    ):
+        model = modules["image_model"].C2F_Seg(
+            config, str(repo / "configs"), mode="test", logger=logging.getLogger("authors")
+        )
+    return prepare_authors_model(model.eval())
+
+
+def prepare_authors_model(model: nn.Module) -> nn.Module:
+    """Skip the three steps of `batch_predict_maskgit` that need the dataset, not the model: pasting the crops back
+    into the raw image (`align_raw_size`, identity here: ours returns crops too), saving PNGs (`visualize`) and the
+    IoU against ground truth (`loss_and_evaluation`, which returns the refined masks instead)."""
+    model.align_raw_size = lambda masks, *unused: masks
+    model.visualize = lambda *unused: None
+    model.loss_and_evaluation = lambda amodal, meta, iteration, mode, pred_vm=None: {"amodal_masks": amodal}
+    return model
+
+
+def authors_state_dicts(model: nn.Module, repo: Path) -> dict[str, tuple[Path, dict[str, torch.Tensor]]]:
+    """`{section: (file, state dict)}` as `read_original_sections` returns it for the authors' two files."""
+    vq_file, c2f_file = repo / f"vqgan_{DATASET}.pth", repo / f"c2f_seg_{DATASET}.pth"
+    return {
+        "g_model": (vq_file, model.g_model.state_dict()),
+        "model": (c2f_file, model.transformer.state_dict()),
+        "img_encoder": (c2f_file, model.img_encoder.state_dict()),
+        "refine": (c2f_file, model.refine_module.state_dict()),
+    }
+
+
+def build_our_model(authors: nn.Module, repo: Path) -> C2FSegForAmodalSegmentation:
+    """Ours, configured from the authors' two yml files and holding the authors' model's tensors."""
+    config, _ = build_config_from_yaml(
+        repo / "configs" / f"vqgan_{DATASET}.yml", repo / "configs" / f"c2f_seg_{DATASET}.yml"
+    )
+    model, _ = build_converted_model(config, authors_state_dicts(authors, repo))
+    return model.eval()
+
+
+def authors_meta(pixel_values: torch.Tensor, visible_masks: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    """The fields of the authors' data loader that `batch_predict_maskgit` reads: `img_crop (batch, S, S, 3)`
+    channels-last as their loader gives it, `vm_crop (batch, 1, S, S)`, and the refine-loss targets `vm_crop_gt`
+    and `fm_crop` (their inference computes two BCE losses; the visible mask stands in for both targets).
+    `obj_position` and `vm_pad` only reach the skipped `align_raw_size`."""
+    return {
+        "img_crop": pixel_values.permute(0, 2, 3, 1).contiguous(),
+        "vm_crop": visible_masks,
+        "vm_crop_gt": visible_masks,
+        "fm_crop": visible_masks,
+        "obj_position": None,
+        "vm_pad": None,
+    }
+
+
+@contextmanager
+def cuda_calls_stay_on_cpu() -> Iterator[None]:
+    """The authors' transformer builds its all-ones attention mask with `.cuda()`; make that a no-op."""
+    with mock.patch.object(torch.Tensor, "cuda", lambda tensor, *unused, **unused_keywords: tensor):
+        yield
+
+
+@contextmanager
+def authors_sampling_made_greedy() -> Iterator[None]:
+    """Argmax codes and no confidence noise in the authors' loop (their `Categorical(...).sample()` and
+    `Gumbel(0, 1).sample(shape)`), the same rule as our `greedy=True`."""
+    with (
+        mock.patch.object(
+            torch.distributions.Categorical, "sample", lambda self, sample_shape=(): self.probs.argmax(dim=-1)
+        ),
+        mock.patch.object(
+            torch.distributions.Gumbel, "sample", lambda self, sample_shape=(): torch.zeros(sample_shape)
+        ),
+    ):
+        yield
+
+
+def authors_predict(model: nn.Module, meta: dict[str, torch.Tensor], num_steps: int) -> torch.Tensor:
+    """The authors' inference on one batch: refined amodal probabilities `(batch, 1, S, S)`."""
+    with cuda_calls_stay_on_cpu():
+        return model.batch_predict_maskgit(meta, 0, "test", T=num_steps)["amodal_masks"]
+
+
+def authors_tokens_and_masks(
+    model: nn.Module, meta: dict[str, torch.Tensor], num_steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' final amodal codes `(batch, cells)` (recorded where they are decoded) and amodal
+    probabilities `(batch, 1, S, S)`."""
+    recorded = {}
+    decode = model.g_model.quantize.get_codebook_entry
+
+    def record_codes(indices: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        recorded["tokens"] = indices.view(shape[0], -1)
+        return decode(indices, shape)
+
+    with mock.patch.object(model.g_model.quantize, "get_codebook_entry", record_codes):
+        masks = authors_predict(model, meta, num_steps)
+    return recorded["tokens"], masks
+
+
+# ----- modes -----
+
+
+@dataclass(frozen=True)
+class Models:
+    """What every mode is built from: the authors' model, ours with the same weights, and K."""
+
+    authors: nn.Module
+    ours: C2FSegForAmodalSegmentation
+    num_steps: int
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One mode. `prepare` turns synthetic objects (`(batch, 3, S, S)` RGB in [0, 1], `(batch, 1, S, S)` masks)
+    into what that code's data loader hands it (not timed); `predict` runs one batch (timed) and returns the
+    refined amodal probabilities `(batch, 1, S, S)`."""
+
+    prepare: Callable[[torch.Tensor, torch.Tensor], object]
+    predict: Callable[[object], torch.Tensor]
+
+
+def authors_fp32(models: Models) -> Runner:
+    return Runner(authors_meta, lambda meta: authors_predict(models.authors, meta, models.num_steps))
+
+
+def authors_bf16(models: Models) -> Runner:
+    def predict(meta: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return authors_predict(models.authors, meta, models.num_steps)
+
+    return Runner(authors_meta, predict)
+
+
+def our_runner(model: C2FSegForAmodalSegmentation, num_steps: int) -> Runner:
+    return Runner(
+        lambda pixel_values, visible_masks: (pixel_values, visible_masks),
+        lambda inputs: model.generate(*inputs, num_steps=num_steps).amodal_masks,
+    )
+
+
+def ours_fp32(models: Models) -> Runner:
+    return our_runner(models.ours, models.num_steps)
+
+
+def ours_optimized(models: Models) -> Runner:
+    return our_runner(copy.deepcopy(models.ours).optimize_for_cpu(), models.num_steps)
+
+
+MODES: dict[str, Callable[[Models], Runner]] = {
+    "authors-fp32": authors_fp32,
+    "authors-bf16": authors_bf16,
+    "ours-fp32": ours_fp32,
+    "ours-optimized": ours_optimized,
+}
+
+
+# ----- agreement -----
+
+
+def relative_deviation(expected: torch.Tensor, actual: torch.Tensor) -> float:
+    """max |actual - expected| / max |expected|."""
+    return float((actual.float() - expected.float()).abs().max() / expected.float().abs().max().clamp_min(1e-12))
+
+
+def mask_agreement(expected: torch.Tensor, actual: torch.Tensor) -> dict[str, float]:
+    """Fraction of pixels on the same side of 0.5, and the largest probability difference."""
+    return {
+        "pixel_agreement": float(((expected > 0.5) == (actual > 0.5)).float().mean()),
+        "max_probability_deviation": float((expected.float() - actual.float()).abs().max()),
+    }
+
+
+@torch.no_grad()
+def check_agreement(models: Models, num_objects: int, seed: int) -> dict[str, object]:
+    """Compare both fp32 models on the same `num_objects` objects: backbone maps (relative deviation per stage),
+    visible-mask codes, then final codes and amodal masks, greedy and with the same global seed."""
+    pixel_values, visible_masks = synthetic_objects(num_objects, CROP_SIZE, seed)
+    meta = authors_meta(pixel_values, visible_masks)
+    authors_features = models.authors.img_encoder(meta["img_crop"].permute(0, 3, 1, 2))
+    our_features = models.ours.encode_image(pixel_values)
+    _, authors_codes = models.authors.encode_to_z(visible_masks)
+    report: dict[str, object] = {
+        "objects": num_objects,
+        "backbone_relative_deviation": [relative_deviation(a, o) for a, o in zip(authors_features, our_features)],
+        "visible_code_agreement": float((authors_codes == models.ours.encode_masks(visible_masks)).float().mean()),
+    }
+    with authors_sampling_made_greedy():
+        authors_tokens, authors_masks = authors_tokens_and_masks(models.authors, meta, models.num_steps)
+    ours = models.ours.generate(pixel_values, visible_masks, num_steps=models.num_steps, greedy=True)
+    report["greedy"] = {
+        "token_agreement": float((authors_tokens == ours.amodal_tokens).float().mean()),
+        **mask_agreement(authors_masks, ours.amodal_masks),
+    }
+    torch.manual_seed(seed)
+    authors_tokens, authors_masks = authors_tokens_and_masks(models.authors, meta, models.num_steps)
+    torch.manual_seed(seed)
+    ours = models.ours.generate(pixel_values, visible_masks, num_steps=models.num_steps)
+    report["sampled_same_seed"] = {
+        "token_agreement": float((authors_tokens == ours.amodal_tokens).float().mean()),
+        **mask_agreement(authors_masks, ours.amodal_masks),
+    }
+    return report
+
+
+# ----- timing -----
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS; False where /proc does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib() -> float:
+    """VmHWM of /proc/self/status (peak since the last reset); the process's ru_maxrss where there is none."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(runner: Runner, batch_size: int, arguments: argparse.Namespace) -> dict[str, object]:
+    """Warm up, time `runner.predict` on one synthetic batch, and return seconds per batch, throughput and the
+    peak RSS of the process during this measurement (all models stay loaded, so it includes their weights)."""
+    inputs = runner.prepare(*synthetic_objects(batch_size, CROP_SIZE, arguments.seed))
+    per_measurement = reset_peak_rss()
+    with torch.no_grad():
+        repeat(lambda: runner.predict(inputs), CPU, arguments.warmup, arguments.max_seconds)
+        seconds, _ = repeat(lambda: runner.predict(inputs), CPU, arguments.runs, arguments.max_seconds)
+    median = statistics.median(seconds)
+    return {
+        "median_s_per_batch": median,
+        "min_s_per_batch": min(seconds),
+        "objects_per_s": batch_size / median,
+        "ms_per_object": 1000 * median / batch_size,
+        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_scope": "measurement" if per_measurement else "process",
+        "runs": len(seconds),
+    }
+
+
+# ----- report -----
+
+HEADER = (
+    f"{'mode':<16}{'batch':>6}{'median s/batch':>16}{'min s/batch':>13}{'objects/s':>11}{'ms/object':>11}"
+    f"{'peak RSS MiB':>14}{'runs':>6}"
+)
+
+
+def format_row(row: dict[str, object]) -> str:
+    return (
+        f"{row['mode']:<16}{row['batch_size']:>6}{row['median_s_per_batch']:>16.3f}{row['min_s_per_batch']:>13.3f}"
+        f"{row['objects_per_s']:>11.2f}{row['ms_per_object']:>11.1f}{row['peak_rss_mib']:>14.0f}{row['runs']:>6}"
+    )
+
+
+def format_agreement(report: dict[str, object]) -> list[str]:
+    stages = ", ".join(f"{value:.1e}" for value in report["backbone_relative_deviation"])
+    lines = [
+        f"agreement on {report['objects']} objects, authors vs ours (fp32):",
+        f"  backbone maps, max relative deviation per stage: {stages}",
+        f"  visible-mask codes agreeing: {report['visible_code_agreement']:.2%}",
+    ]
+    for name in ("greedy", "sampled_same_seed"):
+        part = report[name]
+        lines.append(
+            f"  {name}: final codes agreeing {part['token_agreement']:.2%}, amodal pixels agreeing "
+            f"{part['pixel_agreement']:.4%}, max |dp| {part['max_probability_deviation']:.1e}"
+        )
+    return lines
+
+
+def machine_description() -> dict[str, object]:
+    return {
+        "cpu": device_description(CPU),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--authors-repo", type=Path, required=True, help="checkout of amazon-science/c2f-seg")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=list(MODES),
+        default=["authors-fp32", "ours-fp32", "ours-optimized"],
+        help="default: all but authors-bf16 (bf16 convolutions are ~10x slower without AVX512-BF16/AMX)",
+    )
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before each measurement")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="stop warming up / timing a measurement after this many seconds, keeping at least one run",
+    )
+    parser.add_argument("--num-steps", type=int, default=3, help="MaskGIT decoding steps K")
+    parser.add_argument("--check-objects", type=int, default=2, help="objects of the agreement check")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the objects and the sampling")
+    parser.add_argument("--out", type=Path, default=Path("versus_authors.json"))
+    return parser.parse_args()
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    torch.set_num_threads(arguments.threads)
+    machine = machine_description()
+    for key, value in machine.items():
+        print(f"{key}: {value}")
+    repo = arguments.authors_repo.resolve()
+    authors = build_authors_model(repo, arguments.seed)
+    models = Models(authors, build_our_model(authors, repo), arguments.num_steps)
+    agreement = check_agreement(models, arguments.check_objects, arguments.seed)
+    print("\n".join(format_agreement(agreement)), flush=True)
+    runners = {name: MODES[name](models) for name in arguments.modes}
+    print(f"\nK = {arguments.num_steps}, sampling on both sides\n{HEADER}", flush=True)
+    rows = []
+    for batch_size in arguments.batch_sizes:
+        for name, runner in runners.items():
+            row = {"mode": name, "batch_size": batch_size, **measure(runner, batch_size, arguments)}
+            print(format_row(row), flush=True)
+            rows.append(row)
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()}
+    report = {"machine": machine, "settings": settings, "agreement": agreement, "results": rows}
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    arguments.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()
