@@ -25,22 +25,12 @@ import torch._inductor.config as inductor_config
 from hardware import device_description
 from torch import nn
 from torch.nn import functional as F
+from winograd_convolutions import best_seconds
 
 from c2f_hf import C2FSegVQConfig
 from c2f_hf.modeling_c2f_seg import C2FSegVQResnetBlock
 
 CHANNELS, SIZE = 128, 256
-
-
-def best_seconds(run: Callable[[], torch.Tensor], repeats: int) -> float:
-    """The fastest of `repeats` calls after one warm-up call."""
-    run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return min(seconds)
 
 
 def lone_convolution_seconds(repeats: int) -> dict[str, float]:
