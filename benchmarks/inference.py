@@ -38,13 +38,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from hardware import cpu_name_and_flags, device_description
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.checkpoints import default_model_path
-from c2f_hf.modeling_c2f_seg import C2FSegGenerationOutput, C2FSegWinogradConv2d, cpu_has_native_bf16
+from c2f_hf.modeling_c2f_seg import C2FSegWinogradConv2d, cpu_has_native_bf16
 from c2f_hf.presets import model_config
 
 RANDOM_MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {
@@ -52,6 +53,7 @@ RANDOM_MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {
     "full": C2FSegConfig,
 }
 MODEL_NAMES = ("tiny", "shipped", "full")
+Output = TypeVar("Output")
 
 
 def reference_model(folder: Path) -> C2FSegForAmodalSegmentation:
@@ -87,7 +89,7 @@ def compiled_model(folder: Path) -> C2FSegForAmodalSegmentation:
 
 def gpu_fast_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """bf16, SDPA, channels_last, compiled with CUDA graphs (`compile_for_inference(mode="reduce-overhead")`)."""
-    model = C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16).cuda().eval()
+    model = C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16).eval()
     return model.to(memory_format=torch.channels_last).compile_for_inference(mode="reduce-overhead")
 
 
@@ -154,7 +156,7 @@ def synthetic_objects(batch_size: int, size: int, seed: int) -> tuple[torch.Tens
     return pixel_values, visible_masks
 
 
-def run_once(run: Callable[[], C2FSegGenerationOutput], device: torch.device) -> tuple[float, C2FSegGenerationOutput]:
+def run_once(run: Callable[[], Output], device: torch.device) -> tuple[float, Output]:
     """Seconds of one call (CUDA events on GPU, perf_counter on CPU) and its output."""
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -169,8 +171,8 @@ def run_once(run: Callable[[], C2FSegGenerationOutput], device: torch.device) ->
 
 
 def repeat(
-    run: Callable[[], C2FSegGenerationOutput], device: torch.device, count: int, max_seconds: float | None
-) -> tuple[list[float], C2FSegGenerationOutput | None]:
+    run: Callable[[], Output], device: torch.device, count: int, max_seconds: float | None
+) -> tuple[list[float], Output | None]:
     """Up to `count` calls, stopping once `max_seconds` (None: no limit) have been spent, after at least one call
     when count > 0."""
     limit = math.inf if max_seconds is None else max_seconds

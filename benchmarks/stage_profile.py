@@ -10,12 +10,11 @@ command, and read the operator table for shares rather than absolute times.
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from hardware import cpu_name_and_flags
-from inference import synthetic_objects
+from inference import repeat, synthetic_objects
 from torch.profiler import ProfilerActivity, profile
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
@@ -26,12 +25,8 @@ CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {"full": C2FSegConfig, "tiny": 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, object]:
     """Median wall time of `repeats` calls after one warm-up call, and the last output."""
-    output = run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        output = run()
-        seconds.append(time.perf_counter() - start)
+    run()
+    seconds, output = repeat(run, torch.device("cpu"), repeats, max_seconds=None)
     return statistics.median(seconds), output
 
 

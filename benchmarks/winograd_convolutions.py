@@ -10,14 +10,13 @@ totals over all layers, and over the layers `C2FSegWinogradConv2d` computes with
 """
 
 import argparse
-import time
 from collections import Counter
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from hardware import device_description
-from inference import synthetic_objects
+from inference import repeat, synthetic_objects
 from torch import nn
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
@@ -27,11 +26,7 @@ from c2f_hf.modeling_c2f_seg import C2FSegWinogradConv2d
 def best_seconds(run: Callable[[], torch.Tensor], repeats: int) -> float:
     """The fastest of `repeats` calls after one warm-up call."""
     run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
+    seconds, _ = repeat(run, torch.device("cpu"), repeats, max_seconds=None)
     return min(seconds)
 
 

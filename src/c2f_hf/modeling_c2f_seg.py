@@ -995,10 +995,9 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         - fp32 (elsewhere, where bf16 convolutions are 10-200x slower than fp32): the 3x3 convolutions on maps of
           32x32 pixels or more with enough channels are computed by NNPACK's Winograd transform
           (`C2FSegWinogradConv2d.uses_winograd`; equal to the direct convolution to about 1.6e-5 of its scale),
-          the layout stays NCHW, and the VQ model encodes and
-          decodes as many objects at a time as keep its largest activation within 32 MiB (`vq_batch_size`: one
-          object of the full-size model, whose 128-channel 256x256 maps of a whole batch do not fit in the
-          caches; the whole batch of a tiny model).
+          the layout stays NCHW, and the VQ model encodes and decodes as many objects at a time as keep its
+          largest activation within 32 MiB (`vq_batch_size`: one object of the full-size model, whose
+          128-channel 256x256 maps of a whole batch do not fit in the caches; the whole batch of a tiny model).
 
         Discrete choices (code search, sampler) stay fp32 either way. The parameters and their state-dict keys are
         unchanged, so `save_pretrained` writes the same checkpoint.
