@@ -2,6 +2,7 @@ import textwrap
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel
 
@@ -11,6 +12,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
+from c2f_hf.modeling_c2f_seg import C2FSegVQResnetBlock, swish_
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
 GRID = 4
@@ -60,6 +62,45 @@ def test_vq_codes_are_the_nearest_codebook_entries(model):
     latents = encoded.latents.permute(0, 2, 3, 1).reshape(-1, 8)
     distances = torch.cdist(latents, model.vq_model.quantize.embedding.weight)
     assert torch.equal(distances.argmin(dim=1), encoded.indices.reshape(-1))
+
+
+def out_of_place_resnet_block(block: C2FSegVQResnetBlock, inputs: torch.Tensor) -> torch.Tensor:
+    """The residual block written with fresh tensors only (no in-place swish or residual add)."""
+    hidden = block.conv1(F.silu(block.norm1(inputs)))
+    hidden = block.conv2(F.silu(block.norm2(hidden)))
+    return block.conv_shortcut(inputs) + hidden
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_vq_resnet_block_in_place_ops_keep_its_input_and_its_gradients(grad):
+    torch.manual_seed(0)
+    block = C2FSegVQResnetBlock(tiny_config().vq_config, 8, 16).requires_grad_(grad)
+    inputs = torch.randn(2, 8, 16, 16, requires_grad=grad)
+    untouched = inputs.detach().clone()
+    with torch.set_grad_enabled(grad):
+        actual = block(inputs)
+        expected = out_of_place_resnet_block(block, inputs)
+    assert torch.equal(inputs.detach(), untouched)
+    torch.testing.assert_close(actual, expected, atol=0, rtol=0)
+    if grad:
+        weights = torch.randn_like(actual)
+        actual_grads = torch.autograd.grad((actual * weights).sum(), [inputs, block.conv1.weight])
+        expected_grads = torch.autograd.grad((expected * weights).sum(), [inputs, block.conv1.weight])
+        for got, want in zip(actual_grads, expected_grads):
+            torch.testing.assert_close(got, want)
+
+
+def test_swish_writes_over_its_argument_only_where_autograd_does_not_need_it():
+    values = torch.randn(3, 4)
+    expected = F.silu(values)
+    with torch.no_grad():
+        assert swish_(values) is values
+    torch.testing.assert_close(values, expected, atol=0, rtol=0)
+    leaf = torch.randn(3, 4, requires_grad=True)
+    result = swish_(leaf)
+    assert result is not leaf
+    result.sum().backward()
+    assert leaf.grad is not None
 
 
 def test_transformer_and_refiner_shapes(model):
