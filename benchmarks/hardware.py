@@ -27,3 +27,12 @@ def device_description(device: torch.device) -> str:
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
     name, flags = cpu_name_and_flags()
     return f"{name} [{' '.join(flags) or 'no AVX2'}], {torch.get_num_threads()} threads"
+
+
+def transparent_hugepage_mode() -> str:
+    """The kernel's transparent huge page policy (the bracketed word of its sysfs file), "unknown" elsewhere."""
+    policy = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not policy.is_file():
+        return "unknown"
+    words = policy.read_text().split()
+    return next((word.strip("[]") for word in words if word.startswith("[")), "unknown")

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from hardware import cpu_name_and_flags, device_description
+from hardware import cpu_name_and_flags, device_description, transparent_hugepage_mode
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.checkpoints import default_model_path
@@ -297,15 +297,6 @@ def print_agreement(row: dict) -> None:
         f"{row['token_agreement']:.2%}",
         flush=True,
     )
-
-
-def transparent_hugepage_mode() -> str:
-    """The kernel's transparent huge page policy (the bracketed word of its sysfs file), "unknown" elsewhere."""
-    policy = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if not policy.is_file():
-        return "unknown"
-    words = policy.read_text().split()
-    return next((word.strip("[]") for word in words if word.startswith("[")), "unknown")
 
 
 def machine_description(device: torch.device) -> dict:

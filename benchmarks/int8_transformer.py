@@ -116,7 +116,6 @@ def main() -> None:
                 f"refined pixels {((refined > 0.5) == (expected[2] > 0.5)).float().mean():.2%}",
                 flush=True,
             )
-        model.transformer = fp32_transformer
 
 
 if __name__ == "__main__":
