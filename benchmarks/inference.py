@@ -26,6 +26,9 @@ Huge pages: `--huge-pages` runs every measurement with `THP_MEM_ALLOC_ENABLE=1` 
 8192; the setting must be in the environment before the process's first large allocation, which holds for the
 spawned measurement processes). The machine description prints the setting and the kernel's THP mode.
 
+Reused memory: `--reuse-freed-memory` calls `c2f_hf.cpu_memory.reuse_freed_memory()` at the start of every
+measurement process, so glibc serves the activation maps from memory freed before instead of fresh mappings.
+
 GPU (targets on one H100: >= 700 objects/s at batch 128, <= 10 ms at batch 1, >= 99.5% agreeing pixels):
 
     python benchmarks/inference.py --out benchmarks/inference_h100.json
@@ -51,6 +54,7 @@ from hardware import cpu_name_and_flags, device_description, transparent_hugepag
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.checkpoints import default_model_path
+from c2f_hf.cpu_memory import reuse_freed_memory
 from c2f_hf.modeling_c2f_seg import C2FSegWinogradConv2d, cpu_has_native_bf16
 from c2f_hf.presets import model_config
 
@@ -130,6 +134,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--huge-pages", action="store_true", help="measure with THP_MEM_ALLOC_ENABLE=1 (transparent huge pages)"
     )
+    parser.add_argument(
+        "--reuse-freed-memory",
+        action="store_true",
+        help="measure in processes whose allocator keeps freed memory (c2f_hf.cpu_memory.reuse_freed_memory)",
+    )
     parser.add_argument("--out", type=Path, default=Path("inference_benchmark.json"))
     arguments = parser.parse_args()
     return fill_device_defaults(arguments, arguments.device.startswith("cuda"))
@@ -203,6 +212,7 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
     """In a fresh process: load `mode`'s model from `folder`, warm up, time `generate(greedy=True)` on
     `batch_size` synthetic objects. Returns the timing record and the last output's amodal probabilities
     `(batch, 1, S, S)` (fp32) and tokens `(batch, sequence_length)`."""
+    reuses_freed_memory = arguments.reuse_freed_memory and reuse_freed_memory()
     if arguments.threads is not None:
         torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
@@ -224,6 +234,7 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
         "ms_per_object": 1000 * median / batch_size,
         "objects_per_s": batch_size / median,
         "peak_memory_mib": peak_memory_mib(device),
+        "reuses_freed_memory": reuses_freed_memory,
         "amodal_masks": output.amodal_masks.float().cpu(),
         "amodal_tokens": output.amodal_tokens.cpu(),
     }

@@ -22,6 +22,9 @@ Full measurement (2 threads, batches 1 and 8, fp32 modes; takes several minutes 
     /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
         --out /tmp/versus_authors.json
 
+The same with `--reuse-freed-memory` runs both sides in a process whose allocator keeps freed memory
+(`c2f_hf.cpu_memory.reuse_freed_memory`, called before any model is built).
+
 Smoke test, and the authors' code under bf16 autocast (10x slower than fp32 on CPUs without AVX512-BF16/AMX):
 
     /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
@@ -53,6 +56,7 @@ from torch import nn
 
 from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.convert_original_checkpoint import build_config_from_yaml, build_converted_model
+from c2f_hf.cpu_memory import reuse_freed_memory
 
 CPU = torch.device("cpu")
 # The authors' image models are built for 256 x 256 crops (their refiner hard-codes the upsampling sizes).
@@ -364,8 +368,9 @@ def format_agreement(report: dict[str, object]) -> list[str]:
     return lines
 
 
-def machine_description() -> dict[str, object]:
+def machine_description(reuses_freed_memory: bool) -> dict[str, object]:
     return {
+        "reuses_freed_memory": reuses_freed_memory,
         "cpu": device_description(CPU),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -399,14 +404,20 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--num-steps", type=int, default=3, help="MaskGIT decoding steps K")
     parser.add_argument("--check-objects", type=int, default=2, help="objects of the agreement check")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the objects and the sampling")
+    parser.add_argument(
+        "--reuse-freed-memory",
+        action="store_true",
+        help="run both sides in a process whose allocator keeps freed memory (c2f_hf.cpu_memory)",
+    )
     parser.add_argument("--out", type=Path, default=Path("versus_authors.json"))
     return parser.parse_args()
 
 
 def main() -> None:
     arguments = parse_arguments()
+    reuses_freed_memory = arguments.reuse_freed_memory and reuse_freed_memory()
     torch.set_num_threads(arguments.threads)
-    machine = machine_description()
+    machine = machine_description(reuses_freed_memory)
     for key, value in machine.items():
         print(f"{key}: {value}")
     repo = arguments.authors_repo.resolve()

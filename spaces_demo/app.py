@@ -34,6 +34,7 @@ from transformers import pipeline
 
 import c2f_hf  # noqa: F401  (registers the pipelines)
 from c2f_hf.checkpoints import default_model_path, default_video_model_path
+from c2f_hf.cpu_memory import reuse_freed_memory
 from c2f_hf.image_processing_c2f_seg import load_rgb_image
 from c2f_hf.video_processing_c2f_seg import frames_from_file
 from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay, draw_filled_masks
@@ -998,7 +999,10 @@ def build_demo() -> gr.Blocks:
 
 
 def launch(**kwargs):
-    """`demo.launch` with the page's CSS (gradio 6 takes it at launch) and `kwargs` (server name, port, ...)."""
+    """`demo.launch` with the page's CSS (gradio 6 takes it at launch) and `kwargs` (server name, port, ...), in a
+    process whose allocator keeps freed memory for reuse (`c2f_hf.cpu_memory.reuse_freed_memory`: full-size
+    activation maps then cost no page faults)."""
+    logger.info("allocator keeps freed memory for reuse: %s", reuse_freed_memory())
     return demo.launch(css=CSS, **kwargs)
 
 
