@@ -1,10 +1,12 @@
 """What a fresh output costs on this CPU: one full-size VQ activation map (128 channels at 256x256, 32 MiB fp32)
 through `F.silu` into a fresh tensor, into a preallocated one, and in place, and a residual add fresh and in place.
 The difference is the page faults of a new 32 MiB allocation, which torch backs with 2 MiB huge pages when
-`THP_MEM_ALLOC_ENABLE=1` is in the environment at its first large allocation (run both ways to compare):
+`THP_MEM_ALLOC_ENABLE=1` is in the environment at its first large allocation, and which glibc serves from memory
+freed before after `c2f_hf.cpu_memory.reuse_freed_memory()` (`--reuse-freed-memory`). Run the three ways to compare:
 
     python benchmarks/fresh_allocation.py --threads 2
     THP_MEM_ALLOC_ENABLE=1 python benchmarks/fresh_allocation.py --threads 2
+    python benchmarks/fresh_allocation.py --threads 2 --reuse-freed-memory
 """
 
 import argparse
@@ -15,6 +17,8 @@ from hardware import device_description
 from torch.nn import functional as F
 from winograd_convolutions import best_seconds
 
+from c2f_hf.cpu_memory import reuse_freed_memory
+
 SHAPE = (1, 128, 256, 256)
 
 
@@ -22,9 +26,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--reuse-freed-memory", action="store_true", help="call reuse_freed_memory() first")
     arguments = parser.parse_args()
+    reuses_freed_memory = arguments.reuse_freed_memory and reuse_freed_memory()
     torch.set_num_threads(arguments.threads)
-    print(device_description(torch.device("cpu")), "THP_MEM_ALLOC_ENABLE =", os.environ.get("THP_MEM_ALLOC_ENABLE"))
+    print(
+        device_description(torch.device("cpu")),
+        "THP_MEM_ALLOC_ENABLE =",
+        os.environ.get("THP_MEM_ALLOC_ENABLE"),
+        "reuses freed memory =",
+        reuses_freed_memory,
+    )
     hidden_states, residual = torch.randn(SHAPE), torch.randn(SHAPE)
     output = torch.empty(SHAPE)
     timings = {

@@ -4,7 +4,8 @@ Every measurement (one model, one mode, one batch size) runs in its own fresh pr
 printed for it is that mode's alone. The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder)` (fp32,
 SDPA, NCHW, eager); each mode loads the same folder and converts it (see `MODES`). The script prints, per model,
 mode and batch size: objects/s, ms per batch and per object (median of the timed runs), the first call's seconds
-(compilation included, reported apart), peak memory, and how far the mode's refined amodal probabilities and tokens
+(compilation included, reported apart), peak memory, the CPU seconds per timed run spent in the kernel (page
+faults of fresh allocations, mostly), and how far the mode's refined amodal probabilities and tokens
 are from the reference's; then the CPU's name and ISA flags, torch's thread count, and a JSON file (`--out`).
 
 Models: `tiny` and `full` (the full-size KINS architecture) with random weights (seed 0), and `shipped` (the
@@ -221,7 +222,9 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
     inputs = (pixel_values.to(device), visible_masks.to(device))
     run = lambda: model.generate(*inputs, greedy=True)  # noqa: E731
     warmup_seconds, _ = repeat(run, device, arguments.warmup, arguments.max_seconds)
+    kernel_seconds_before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     seconds, output = repeat(run, device, arguments.runs, arguments.max_seconds)
+    kernel_seconds = resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel_seconds_before
     median = statistics.median(seconds)
     return {
         "mode": mode,
@@ -234,6 +237,7 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
         "ms_per_object": 1000 * median / batch_size,
         "objects_per_s": batch_size / median,
         "peak_memory_mib": peak_memory_mib(device),
+        "kernel_s_per_run": kernel_seconds / len(seconds),
         "reuses_freed_memory": reuses_freed_memory,
         "amodal_masks": output.amodal_masks.float().cpu(),
         "amodal_tokens": output.amodal_tokens.cpu(),
@@ -294,6 +298,7 @@ def print_record(model: str, record: dict) -> None:
         f"{model:>7} batch {record['batch_size']:>4} {record['mode']:>19} ({record['dtype']:>14}): "
         f"{record['objects_per_s']:9.3f} objects/s {record['ms_per_object']:10.1f} ms/object "
         f"{record['ms_per_batch']:10.1f} ms/batch  peak {record['peak_memory_mib']:7.0f} MiB  "
+        f"kernel {record['kernel_s_per_run']:6.2f} s/run  "
         f"first call {record['first_call_s']:7.2f} s  ({record['timed_runs']} timed after "
         f"{record['warmup_runs']} warm-up)",
         flush=True,
