@@ -11,6 +11,8 @@ import importlib.util
 import json
 import logging
 import os
+import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -383,6 +385,20 @@ def test_requirements_name_every_dependency_and_the_built_space_imports_its_own_
 
 
 # ---- launched app ----------------------------------------------------------------------------------------------------
+
+
+def page_faults_of_a_64_mib_tensor() -> int:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(2**24)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_launched_space_reuses_freed_memory(server):
+    faults = [page_faults_of_a_64_mib_tensor() for _ in range(4)]
+    # A fresh mapping faults in 16384 pages of 4 KiB every time. Reused memory needs none once the heap holds a
+    # free block of that size (after one or two allocations; the server's threads may fault a few pages).
+    assert min(faults[2:]) < 16384 // 100, faults
 
 
 def test_launched_app_through_gradio_client(server):
