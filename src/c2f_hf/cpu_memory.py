@@ -38,8 +38,9 @@ def reuse_freed_memory() -> bool:
 
     After the call glibc serves large requests from its heap instead of from fresh `mmap`s (`M_MMAP_MAX` = 0), and
     keeps up to 2 GiB of free memory at the top of the heap (`M_TRIM_THRESHOLD`). Tensors allocated afterwards are
-    then backed by pages that are already mapped whenever a freed block fits, so they cost no page faults. Results
-    are unchanged. The price is memory: the process's resident size stays near its peak between calls.
+    then backed by pages that are already mapped whenever a freed block fits, so they cost no page faults (other
+    allocations can take part of a freed block, and the heap then grows once more). Results are unchanged. The
+    price is memory: the process's resident size stays near its peak between calls.
 
     It acts on the whole process (every library that allocates with `malloc`), so call it once, early, in a
     process that serves predictions (the Space does); a library never calls it on a user's behalf. Blocks mapped
