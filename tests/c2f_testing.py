@@ -3,6 +3,7 @@
 
 import dataclasses
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from c2f_hf import C2FSegConfig
 from c2f_hf.presets import model_config
 
 TINY_IMAGE_SIZE = 64
+# Whether this process's C library is glibc, whose allocator `c2f_hf.cpu_memory` tunes.
+ON_GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 def tiny_config(**overrides) -> C2FSegConfig:

@@ -3,15 +3,13 @@ page faults. It changes the whole process, so the measurements run in a subproce
 
 import ctypes.util
 import json
-import platform
 import subprocess
 import sys
 
 import pytest
 
 from c2f_hf import cpu_memory
-
-ON_GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+from c2f_testing import ON_GLIBC
 
 # Prints the page faults of eight 64 MiB allocations before the call, its result, then eight after.
 FAULTS_SCRIPT = """

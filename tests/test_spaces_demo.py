@@ -13,7 +13,6 @@ import importlib.util
 import json
 import logging
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from PIL import Image
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.hub.cards import build_space_card
-from c2f_testing import save_tiny_sam, tiny_config
+from c2f_testing import ON_GLIBC, save_tiny_sam, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "spaces_demo"
@@ -393,8 +392,8 @@ class MallocInfo(ctypes.Structure):
 
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-    ] + [("keepcost", ctypes.c_size_t)]
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+    ]
 
 
 def mmapped_bytes() -> int:
@@ -404,7 +403,7 @@ def mmapped_bytes() -> int:
     return mallinfo2().hblkhd
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+@pytest.mark.skipif(not ON_GLIBC, reason="glibc's allocator only")
 def test_launched_space_serves_large_tensors_from_the_heap(server):
     before = mmapped_bytes()
     tensor = torch.ones(2**24)
