@@ -40,6 +40,14 @@ def test_importing_the_package_does_not_import_gradio():
     assert result.stdout.strip() == "False"
 
 
+def test_converting_the_authors_weights_does_not_import_the_evaluation_stack():
+    script = (
+        "import sys, c2f_hf.convert_original_checkpoint; print(sorted({'datasets', 'pycocotools'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_gradio_is_an_extra_and_every_import_is_a_core_dependency():
     dependencies = core_dependencies()
     assert "gradio" not in dependencies
@@ -49,3 +57,10 @@ def test_gradio_is_an_extra_and_every_import_is_a_core_dependency():
         module for module in third_party_imports() if DISTRIBUTIONS.get(module, module).lower() not in dependencies
     }
     assert missing == set()
+
+
+def test_the_declared_transformers_minimum_is_the_one_the_model_cards_name():
+    from c2f_hf.hub.cards import MIN_TRANSFORMERS
+
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"transformers>={MIN_TRANSFORMERS}" in requirements

@@ -47,7 +47,6 @@ from huggingface_hub.errors import StrictDataclassError
 
 from .checkpoints import file_sha256
 from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
-from .hub.cards import CODE_LICENCE, MIN_TRANSFORMERS, licence_text
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .weights_only import refused_global
@@ -511,7 +510,11 @@ def read_original_sections(vq_checkpoint: Path, checkpoint: Path) -> dict[str, t
 
 
 def build_model_card(source_files: Mapping[str, Path], settings: Mapping[str, Any], ignored: list[str]) -> ModelCard:
-    """Model card naming the source files (with SHA-256), the yml settings used and any ignored extras."""
+    """Model card naming the source files (with SHA-256), the yml settings used and any ignored extras. (`hub.cards`
+    is imported here, not at the top: it needs the evaluation stack, `datasets` and `pycocotools`, which converting
+    weights does not.)"""
+    from .hub.cards import CODE_LICENCE, MIN_TRANSFORMERS, licence_text
+
     data = ModelCardData(
         library_name="transformers",
         license=CODE_LICENCE,
