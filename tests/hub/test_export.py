@@ -135,7 +135,7 @@ def test_a_video_model_exports_with_the_video_pipeline_and_a_runnable_card(tmp_p
     )
     assert set(hub.VIDEO_CODE_FILES) <= {path.name for path in repo.iterdir()}
     readme = (repo / "README.md").read_text()
-    assert "transformers>=5.0" in readme and 'pipeline("video-amodal-segmentation"' in readme
+    assert "transformers>=5.21" in readme and 'pipeline("video-amodal-segmentation"' in readme
     (block,) = python_blocks(readme)
     script = "import torch\ntorch.set_num_threads(1)\n" + block
     result = run_without_package(script, tmp_path)

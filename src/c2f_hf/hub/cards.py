@@ -26,7 +26,7 @@ MODEL_VARIANT = "model"
 CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")
 CODE_LICENCE = "apache-2.0"
 AUTHORS_REPOSITORY = "https://github.com/amazon-science/c2f-seg"
-MIN_TRANSFORMERS = "5.0"
+MIN_TRANSFORMERS = "5.21"  # `SubConfigSpec.create_subconfig`, which the configurations use
 CONVERTED_MARKER = "converted from the authors' release"
 VARIANT_TITLES = {
     MODEL_VARIANT: "this model",
