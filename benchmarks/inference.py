@@ -77,6 +77,12 @@ def optimized_model(folder: Path) -> C2FSegForAmodalSegmentation:
     return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu()
 
 
+def fp32_optimized_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """The fp32 CPU fast path whatever the CPU (`optimize_for_cpu(bf16=False)`: Winograd convolutions on the large
+    maps, the VQ model one full-size object at a time)."""
+    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=False)
+
+
 def bf16_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """bf16 weights and activations plus channels_last, whatever the CPU (`optimize_for_cpu(bf16=True)`)."""
     return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=True)
@@ -98,19 +104,34 @@ def compiled_model(folder: Path) -> C2FSegForAmodalSegmentation:
     return optimized_model(folder).compile_for_inference()
 
 
+def made_gpu_fast(model: C2FSegForAmodalSegmentation) -> C2FSegForAmodalSegmentation:
+    """`model` in bf16 (SDPA, as loaded), channels_last, compiled with CUDA graphs
+    (`compile_for_inference(mode="reduce-overhead")`); converted in place."""
+    model = model.eval().to(torch.bfloat16).to(memory_format=torch.channels_last)
+    return model.compile_for_inference(mode="reduce-overhead")
+
+
 def gpu_fast_model(folder: Path) -> C2FSegForAmodalSegmentation:
-    """bf16, SDPA, channels_last, compiled with CUDA graphs (`compile_for_inference(mode="reduce-overhead")`)."""
-    model = C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16).eval()
-    return model.to(memory_format=torch.channels_last).compile_for_inference(mode="reduce-overhead")
+    """bf16, SDPA, channels_last, compiled with CUDA graphs (`made_gpu_fast`)."""
+    return made_gpu_fast(C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16))
+
+
+def gpu_fast_cudnn_benchmark_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    """`gpu-fast` in a process with `torch.backends.cudnn.benchmark = True` (cuDNN times its convolution algorithms
+    for each new input shape, in the first call, and keeps the fastest)."""
+    torch.backends.cudnn.benchmark = True
+    return gpu_fast_model(folder)
 
 
 MODES: dict[str, Callable[[Path], C2FSegForAmodalSegmentation]] = {
     "reference": reference_model,
     "optimized": optimized_model,
+    "fp32-optimized": fp32_optimized_model,
     "bf16": bf16_model,
     "winograd-everywhere": winograd_everywhere_model,
     "compiled": compiled_model,
     "gpu-fast": gpu_fast_model,
+    "gpu-fast-cudnn-benchmark": gpu_fast_cudnn_benchmark_model,
 }
 
 

@@ -3,6 +3,10 @@ refiner) and the heaviest operators of the VQ model, for random weights of the f
 
     python benchmarks/stage_profile.py --threads 2 --model full --repeats 3 [--optimize-for-cpu]
 
+On a GPU, eager (no compilation), in bf16 + channels_last, for a batch of 128 objects:
+
+    python benchmarks/stage_profile.py --device cuda --bf16 --channels-last --batch-size 128 --repeats 10
+
 Each stage runs once to warm up, then `--repeats` times (the median is printed). Stages are timed one after
 another in one process, so a shared or frequency-scaling CPU makes the numbers noisy: compare runs of the same
 command, and read the operator table for shares rather than absolute times.
@@ -13,7 +17,7 @@ import statistics
 from collections.abc import Callable
 
 import torch
-from hardware import cpu_name_and_flags
+from hardware import device_description
 from inference import repeat, synthetic_objects
 from torch.profiler import ProfilerActivity, profile
 
@@ -23,69 +27,92 @@ from c2f_hf.presets import model_config
 CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {"full": C2FSegConfig, "tiny": lambda: model_config("micro")}
 
 
-def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, object]:
-    """Median wall time of `repeats` calls after one warm-up call, and the last output."""
+def median_seconds(run: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, object]:
+    """Median time of `repeats` calls on `device` after one warm-up call, and the last output."""
     run()
-    seconds, output = repeat(run, torch.device("cpu"), repeats, max_seconds=None)
+    seconds, output = repeat(run, device, repeats, max_seconds=None)
     return statistics.median(seconds), output
 
 
-def stage_seconds(model: C2FSegForAmodalSegmentation, num_steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each stage for one synthetic object (batch 1, `inference.synthetic_objects`)."""
-    pixel_values, visible_masks = synthetic_objects(1, model.config.image_size, seed=0)
+def synthetic_inputs(model: C2FSegForAmodalSegmentation, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`inference.synthetic_objects` on the model's device."""
+    objects = synthetic_objects(batch_size, model.config.image_size, seed=0)
+    return tuple(tensor.to(model.device) for tensor in objects)
+
+
+def stage_seconds(
+    model: C2FSegForAmodalSegmentation, batch_size: int, num_steps: int, repeats: int
+) -> dict[str, float]:
+    """Median seconds of each stage for `batch_size` synthetic objects."""
+    pixel_values, visible_masks = synthetic_inputs(model, batch_size)
+    device = model.device
     times = {}
     with torch.no_grad():
-        times["backbone"], features = median_seconds(lambda: model.encode_image(pixel_values), repeats)
-        times["vq_encode"], tokens = median_seconds(lambda: model.encode_masks(visible_masks), repeats)
+        times["backbone"], features = median_seconds(lambda: model.encode_image(pixel_values), device, repeats)
+        times["vq_encode"], tokens = median_seconds(lambda: model.encode_masks(visible_masks), device, repeats)
         times["sample"], sampled = median_seconds(
-            lambda: model.sample_tokens(features, tokens, num_steps, greedy=True), repeats
+            lambda: model.sample_tokens(features, tokens, num_steps, greedy=True), device, repeats
         )
-        times["vq_decode"], coarse = median_seconds(lambda: model.decode_tokens(sampled.tokens), repeats)
-        times["refine"], _ = median_seconds(lambda: model.refine(features, coarse), repeats)
+        times["vq_decode"], coarse = median_seconds(lambda: model.decode_tokens(sampled.tokens), device, repeats)
+        times["refine"], _ = median_seconds(lambda: model.refine(features, coarse), device, repeats)
     return times
 
 
-def vq_operator_table(model: C2FSegForAmodalSegmentation, rows: int) -> str:
-    """The profiler's table of the heaviest operators of one VQ encode + decode."""
-    _, masks = synthetic_objects(1, model.config.image_size, seed=0)
+def vq_operator_table(model: C2FSegForAmodalSegmentation, batch_size: int, rows: int) -> str:
+    """The profiler's table of the heaviest operators of one VQ encode + decode (by GPU time on a GPU)."""
+    _, masks = synthetic_inputs(model, batch_size)
+    on_gpu = model.device.type == "cuda"
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if on_gpu else [ProfilerActivity.CPU]
     with torch.no_grad():
         tokens = model.encode_masks(masks)
         model.decode_tokens(tokens)
-        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        with profile(activities=activities) as profiler:
             model.decode_tokens(model.encode_masks(masks))
-    return profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+    sort_by = "self_cuda_time_total" if on_gpu else "self_cpu_time_total"
+    return profiler.key_averages().table(sort_by=sort_by, row_limit=rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(CONFIGS), default="full")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--bf16", action="store_true", help="bf16 weights and activations")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-steps", type=int, default=3)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--optimize-for-cpu", action="store_true", help="time `model.optimize_for_cpu()`")
+    parser.add_argument(
+        "--compile", action="store_true", help="time `model.compile_for_inference()` (inductor, no CUDA graphs)"
+    )
     parser.add_argument("--operators", type=int, default=8, help="rows of the VQ operator table (0: none)")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
-    name, flags = cpu_name_and_flags()
-    print(f"CPU: {name} [{' '.join(flags) or 'no AVX2'}], {torch.get_num_threads()} threads, torch {torch.__version__}")
+    device = torch.device(arguments.device)
+    print(f"{device_description(device)}, torch {torch.__version__}")
     torch.manual_seed(0)
-    model = C2FSegForAmodalSegmentation(CONFIGS[arguments.model]()).eval()
+    model = C2FSegForAmodalSegmentation(CONFIGS[arguments.model]()).eval().to(device)
+    if arguments.bf16:
+        model.to(torch.bfloat16)
     if arguments.channels_last:
         model.to(memory_format=torch.channels_last)
     if arguments.optimize_for_cpu:
         model.optimize_for_cpu()
-    times = stage_seconds(model, arguments.num_steps, arguments.repeats)
+    if arguments.compile:
+        model.compile_for_inference()
+    times = stage_seconds(model, arguments.batch_size, arguments.num_steps, arguments.repeats)
     layout = "channels_last" if arguments.channels_last else "NCHW"
     print(
-        f"{arguments.model} model, batch 1, K = {arguments.num_steps}, {layout}"
-        f"{', optimize_for_cpu()' if arguments.optimize_for_cpu else ''}, median of {arguments.repeats}:"
+        f"{arguments.model} model, {model.dtype}, batch {arguments.batch_size}, K = {arguments.num_steps}, {layout}"
+        f"{', optimize_for_cpu()' if arguments.optimize_for_cpu else ''}"
+        f"{', compile_for_inference()' if arguments.compile else ''}, median of {arguments.repeats}:"
     )
     for stage, seconds in times.items():
         print(f"  {stage:>10}: {seconds:8.3f} s")
     print(f"  {'total':>10}: {sum(times.values()):8.3f} s")
     if arguments.operators:
-        print(vq_operator_table(model, arguments.operators))
+        print(vq_operator_table(model, arguments.batch_size, arguments.operators))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""CPU inference speed of the authors' C2F-Seg code against ours, side by side in one process (random weights, K = 3).
+"""Inference speed of the authors' C2F-Seg code against ours, side by side in one process (random weights, K = 3).
 
 The authors' KINS image model (`C2F_Seg` of amazon-science/c2f-seg, `src/image_model.py`) is imported at run time
 from a checkout given with `--authors-repo` (their code is never copied into this project) and built with random
@@ -22,6 +22,14 @@ Full measurement (2 threads, batches 1 and 8, fp32 modes; takes several minutes 
     /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
         --out /tmp/versus_authors.json
 
+On a GPU (`--device cuda`: the authors' fp32 and bf16-autocast modes against ours in fp32 and in the `gpu-fast`
+mode of `inference.py`, bf16 + channels_last + `compile_for_inference(mode="reduce-overhead")`, at batches 1, 8 and
+128; the first call, compilation and CUDA-graph capture included, is reported apart). Their code needs only torch,
+torchvision, opencv, matplotlib, requests and tqdm, and ours runs from `src` where it is not installed:
+
+    PYTHONPATH=src python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg --device cuda \\
+        --out /tmp/versus_authors_gpu.json
+
 The same with `--reuse-freed-memory` runs both sides in a process whose allocator keeps freed memory
 (`c2f_hf.cpu_memory.reuse_freed_memory`, called before any model is built).
 
@@ -43,7 +51,7 @@ import resource
 import statistics
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -51,14 +59,13 @@ from unittest import mock
 import torch
 import torchvision
 from hardware import device_description
-from inference import repeat, synthetic_objects
+from inference import made_gpu_fast, repeat, synthetic_objects
 from torch import nn
 
 from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.convert_original_checkpoint import build_config_from_yaml, build_converted_model
 from c2f_hf.cpu_memory import reuse_freed_memory
 
-CPU = torch.device("cpu")
 # The authors' image models are built for 256 x 256 crops (their refiner hard-codes the upsampling sizes).
 CROP_SIZE = 256
 DATASET = "KINS"
@@ -82,13 +89,13 @@ def import_authors_modules(repo: Path) -> dict[str, object]:
     return {key: importlib.import_module(name) for key, name in names.items()}
 
 
-def build_authors_model(repo: Path, seed: int) -> nn.Module:
+def build_authors_model(repo: Path, seed: int, device: torch.device) -> nn.Module:
     """The authors' `C2F_Seg` for KINS from `configs/c2f_seg_KINS.yml` and `configs/vqgan_KINS.yml`, randomly
-    initialised after `torch.manual_seed(seed)`, on the CPU and in eval mode. Their constructor also builds an
+    initialised after `torch.manual_seed(seed)`, on `device` and in eval mode. Their constructor also builds an
     optimiser and asks `torch.distributed` for the rank: the rank is patched to 0 while it runs."""
     modules = import_authors_modules(repo)
     config = modules["utils"].Config(str(repo / "configs" / f"c2f_seg_{DATASET}.yml"))
-    config._dict.update(device=CPU, dataset=DATASET)
+    config._dict.update(device=device, dataset=DATASET)
     torch.manual_seed(seed)
     with (
         mock.patch.object(modules["image_component"], "resnet50", resnet50_without_download),
@@ -121,13 +128,13 @@ def authors_state_dicts(model: nn.Module, repo: Path) -> dict[str, tuple[Path, d
     }
 
 
-def build_our_model(authors: nn.Module, repo: Path) -> C2FSegForAmodalSegmentation:
-    """Ours, configured from the authors' two yml files and holding the authors' model's tensors."""
+def build_our_model(authors: nn.Module, repo: Path, device: torch.device) -> C2FSegForAmodalSegmentation:
+    """Ours, configured from the authors' two yml files and holding the authors' model's tensors, on `device`."""
     config, _ = build_config_from_yaml(
         repo / "configs" / f"vqgan_{DATASET}.yml", repo / "configs" / f"c2f_seg_{DATASET}.yml"
     )
     model, _ = build_converted_model(config, authors_state_dicts(authors, repo))
-    return model.eval()
+    return model.to(device).eval()
 
 
 def authors_meta(pixel_values: torch.Tensor, visible_masks: torch.Tensor) -> dict[str, torch.Tensor | None]:
@@ -145,11 +152,11 @@ def authors_meta(pixel_values: torch.Tensor, visible_masks: torch.Tensor) -> dic
     }
 
 
-@contextmanager
-def cuda_calls_stay_on_cpu() -> Iterator[None]:
-    """The authors' transformer builds its all-ones attention mask with `.cuda()`; make that a no-op."""
-    with mock.patch.object(torch.Tensor, "cuda", lambda tensor, *unused, **unused_keywords: tensor):
-        yield
+def authors_cuda_calls_on(device: torch.device) -> AbstractContextManager:
+    """The authors' transformer builds its all-ones attention mask with `.cuda()`: on the CPU, make that a no-op."""
+    if device.type == "cuda":
+        return nullcontext()
+    return mock.patch.object(torch.Tensor, "cuda", lambda tensor, *unused, **unused_keywords: tensor)
 
 
 @contextmanager
@@ -169,7 +176,7 @@ def authors_sampling_made_greedy() -> Iterator[None]:
 
 def authors_predict(model: nn.Module, meta: dict[str, torch.Tensor], num_steps: int) -> torch.Tensor:
     """The authors' inference on one batch: refined amodal probabilities `(batch, 1, S, S)`."""
-    with cuda_calls_stay_on_cpu():
+    with authors_cuda_calls_on(meta["vm_crop"].device):
         return model.batch_predict_maskgit(meta, 0, "test", T=num_steps)["amodal_masks"]
 
 
@@ -195,11 +202,12 @@ def authors_tokens_and_masks(
 
 @dataclass(frozen=True)
 class Models:
-    """What every mode is built from: the authors' model, ours with the same weights, and K."""
+    """What every mode is built from: the authors' model, ours with the same weights (both on `device`), and K."""
 
     authors: nn.Module
     ours: C2FSegForAmodalSegmentation
     num_steps: int
+    device: torch.device
 
 
 @dataclass(frozen=True)
@@ -216,9 +224,26 @@ def authors_fp32(models: Models) -> Runner:
     return Runner(authors_meta, lambda meta: authors_predict(models.authors, meta, models.num_steps))
 
 
+def bce_outside_autocast(criterion: nn.BCELoss) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`criterion` computed in fp32 with autocast off: CUDA autocast refuses `BCELoss` ("unsafe to autocast")."""
+
+    def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(prediction.device.type, enabled=False):
+            return nn.functional.binary_cross_entropy(prediction.float(), target.float(), reduction=criterion.reduction)
+
+    return loss
+
+
 def authors_bf16(models: Models) -> Runner:
+    """Their inference under bf16 autocast. Their two refine losses (computed but not returned) run in fp32 outside
+    autocast (`bce_outside_autocast`), where CUDA autocast would refuse them."""
+    criterion = models.authors.refine_criterion
+
     def predict(meta: dict[str, torch.Tensor]) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with (
+            mock.patch.object(criterion, "forward", bce_outside_autocast(criterion)),
+            torch.autocast(models.device.type, dtype=torch.bfloat16),
+        ):
             return authors_predict(models.authors, meta, models.num_steps)
 
     return Runner(authors_meta, predict)
@@ -239,11 +264,20 @@ def ours_optimized(models: Models) -> Runner:
     return our_runner(copy.deepcopy(models.ours).optimize_for_cpu(), models.num_steps)
 
 
+def ours_gpu_fast(models: Models) -> Runner:
+    return our_runner(made_gpu_fast(copy.deepcopy(models.ours)), models.num_steps)
+
+
 MODES: dict[str, Callable[[Models], Runner]] = {
     "authors-fp32": authors_fp32,
     "authors-bf16": authors_bf16,
     "ours-fp32": ours_fp32,
     "ours-optimized": ours_optimized,
+    "ours-gpu-fast": ours_gpu_fast,
+}
+DEFAULT_MODES = {
+    "cpu": ["authors-fp32", "ours-fp32", "ours-optimized"],
+    "cuda": ["authors-fp32", "authors-bf16", "ours-fp32", "ours-gpu-fast"],
 }
 
 
@@ -267,7 +301,8 @@ def mask_agreement(expected: torch.Tensor, actual: torch.Tensor) -> dict[str, fl
 def check_agreement(models: Models, num_objects: int, seed: int) -> dict[str, object]:
     """Compare both fp32 models on the same `num_objects` objects: backbone maps (relative deviation per stage),
     visible-mask codes, then final codes and amodal masks, greedy and with the same global seed."""
-    pixel_values, visible_masks = synthetic_objects(num_objects, CROP_SIZE, seed)
+    objects = synthetic_objects(num_objects, CROP_SIZE, seed)
+    pixel_values, visible_masks = (tensor.to(models.device) for tensor in objects)
     meta = authors_meta(pixel_values, visible_masks)
     authors_features = models.authors.img_encoder(meta["img_crop"].permute(0, 3, 1, 2))
     our_features = models.ours.encode_image(pixel_values)
@@ -298,17 +333,24 @@ def check_agreement(models: Models, num_objects: int, seed: int) -> dict[str, ob
 # ----- timing -----
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS; False where /proc does not allow it."""
+def reset_peak_memory(device: torch.device) -> str:
+    """Reset the peak-memory counter that `peak_memory_mib` reads: the GPU's peak allocation, or the kernel's
+    peak-RSS counter (VmHWM, reset to the current RSS). Returns what the peak then covers."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return "allocated on the GPU during the measurement"
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
-        return False
-    return True
+        return "RSS of the whole process"
+    return "RSS during the measurement"
 
 
-def peak_rss_mib() -> float:
-    """VmHWM of /proc/self/status (peak since the last reset); the process's ru_maxrss where there is none."""
+def peak_memory_mib(device: torch.device) -> float:
+    """The GPU's peak allocation; on the CPU, VmHWM of /proc/self/status (peak since the last reset), or the
+    process's ru_maxrss where there is none."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
     status = Path("/proc/self/status")
     if status.is_file():
         for line in status.read_text().splitlines():
@@ -317,22 +359,25 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(runner: Runner, batch_size: int, arguments: argparse.Namespace) -> dict[str, object]:
-    """Warm up, time `runner.predict` on one synthetic batch, and return seconds per batch, throughput and the
-    peak RSS of the process during this measurement (all models stay loaded, so it includes their weights)."""
-    inputs = runner.prepare(*synthetic_objects(batch_size, CROP_SIZE, arguments.seed))
-    per_measurement = reset_peak_rss()
+def measure(runner: Runner, batch_size: int, device: torch.device, arguments: argparse.Namespace) -> dict[str, object]:
+    """Warm up, time `runner.predict` on one synthetic batch on `device`, and return seconds per batch (the first
+    warm-up call apart: compilation and CUDA-graph capture happen there), throughput and the peak memory during
+    this measurement (all models stay loaded, so it includes their weights)."""
+    objects = synthetic_objects(batch_size, CROP_SIZE, arguments.seed)
+    inputs = runner.prepare(*(tensor.to(device) for tensor in objects))
+    peak_memory_scope = reset_peak_memory(device)
     with torch.no_grad():
-        repeat(lambda: runner.predict(inputs), CPU, arguments.warmup, arguments.max_seconds)
-        seconds, _ = repeat(lambda: runner.predict(inputs), CPU, arguments.runs, arguments.max_seconds)
+        warmup, _ = repeat(lambda: runner.predict(inputs), device, arguments.warmup, arguments.max_seconds)
+        seconds, _ = repeat(lambda: runner.predict(inputs), device, arguments.runs, arguments.max_seconds)
     median = statistics.median(seconds)
     return {
         "median_s_per_batch": median,
         "min_s_per_batch": min(seconds),
         "objects_per_s": batch_size / median,
         "ms_per_object": 1000 * median / batch_size,
-        "peak_rss_mib": peak_rss_mib(),
-        "peak_rss_scope": "measurement" if per_measurement else "process",
+        "first_call_s": (warmup or seconds)[0],
+        "peak_memory_mib": peak_memory_mib(device),
+        "peak_memory_scope": peak_memory_scope,
         "runs": len(seconds),
     }
 
@@ -341,14 +386,15 @@ def measure(runner: Runner, batch_size: int, arguments: argparse.Namespace) -> d
 
 HEADER = (
     f"{'mode':<16}{'batch':>6}{'median s/batch':>16}{'min s/batch':>13}{'objects/s':>11}{'ms/object':>11}"
-    f"{'peak RSS MiB':>14}{'runs':>6}"
+    f"{'peak MiB':>10}{'runs':>6}{'first call s':>14}"
 )
 
 
 def format_row(row: dict[str, object]) -> str:
     return (
         f"{row['mode']:<16}{row['batch_size']:>6}{row['median_s_per_batch']:>16.3f}{row['min_s_per_batch']:>13.3f}"
-        f"{row['objects_per_s']:>11.2f}{row['ms_per_object']:>11.1f}{row['peak_rss_mib']:>14.0f}{row['runs']:>6}"
+        f"{row['objects_per_s']:>11.2f}{row['ms_per_object']:>11.1f}{row['peak_memory_mib']:>10.0f}{row['runs']:>6}"
+        f"{row['first_call_s']:>14.2f}"
     )
 
 
@@ -368,10 +414,11 @@ def format_agreement(report: dict[str, object]) -> list[str]:
     return lines
 
 
-def machine_description(reuses_freed_memory: bool) -> dict[str, object]:
-    return {
+def machine_description(device: torch.device, reuses_freed_memory: bool) -> dict[str, object]:
+    description = {
         "reuses_freed_memory": reuses_freed_memory,
-        "cpu": device_description(CPU),
+        "device": device_description(device),
+        "cpu": device_description(torch.device("cpu")),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -379,22 +426,34 @@ def machine_description(reuses_freed_memory: bool) -> dict[str, object]:
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    if device.type == "cuda":
+        description["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
+        description["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
+    return description
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--authors-repo", type=Path, required=True, help="checkout of amazon-science/c2f-seg")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU comparison")
     parser.add_argument(
         "--modes",
         nargs="+",
         choices=list(MODES),
-        default=["authors-fp32", "ours-fp32", "ours-optimized"],
-        help="default: all but authors-bf16 (bf16 convolutions are ~10x slower without AVX512-BF16/AMX)",
+        default=None,
+        help=f"default on the CPU: {' '.join(DEFAULT_MODES['cpu'])} (bf16 convolutions are ~10x slower without "
+        f"AVX512-BF16/AMX); on CUDA: {' '.join(DEFAULT_MODES['cuda'])}",
     )
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="default: 1 8 (CPU), 1 8 128 (CUDA)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before each measurement")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per measurement (median; 5 CPU, 20 CUDA)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed runs before each measurement (default 1 on the CPU; 3 on CUDA, where CUDA graphs are captured "
+        "in the second)",
+    )
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -410,19 +469,31 @@ def parse_arguments() -> argparse.Namespace:
         help="run both sides in a process whose allocator keeps freed memory (c2f_hf.cpu_memory)",
     )
     parser.add_argument("--out", type=Path, default=Path("versus_authors.json"))
-    return parser.parse_args()
+    arguments = parser.parse_args()
+    on_gpu = torch.device(arguments.device).type == "cuda"
+    defaults = {
+        "modes": DEFAULT_MODES["cuda" if on_gpu else "cpu"],
+        "batch_sizes": [1, 8, 128] if on_gpu else [1, 8],
+        "runs": 20 if on_gpu else 5,
+        "warmup": 3 if on_gpu else 1,
+    }
+    for name, value in defaults.items():
+        if getattr(arguments, name) is None:
+            setattr(arguments, name, value)
+    return arguments
 
 
 def main() -> None:
     arguments = parse_arguments()
     reuses_freed_memory = arguments.reuse_freed_memory and reuse_freed_memory()
     torch.set_num_threads(arguments.threads)
-    machine = machine_description(reuses_freed_memory)
+    device = torch.device(arguments.device)
+    machine = machine_description(device, reuses_freed_memory)
     for key, value in machine.items():
         print(f"{key}: {value}")
     repo = arguments.authors_repo.resolve()
-    authors = build_authors_model(repo, arguments.seed)
-    models = Models(authors, build_our_model(authors, repo), arguments.num_steps)
+    authors = build_authors_model(repo, arguments.seed, device)
+    models = Models(authors, build_our_model(authors, repo, device), arguments.num_steps, device)
     agreement = check_agreement(models, arguments.check_objects, arguments.seed)
     print("\n".join(format_agreement(agreement)), flush=True)
     runners = {name: MODES[name](models) for name in arguments.modes}
@@ -430,7 +501,7 @@ def main() -> None:
     rows = []
     for batch_size in arguments.batch_sizes:
         for name, runner in runners.items():
-            row = {"mode": name, "batch_size": batch_size, **measure(runner, batch_size, arguments)}
+            row = {"mode": name, "batch_size": batch_size, **measure(runner, batch_size, device, arguments)}
             print(format_row(row), flush=True)
             rows.append(row)
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()}
