@@ -240,7 +240,10 @@ def test_winograd_convolution_is_the_direct_one_on_small_maps_few_channels_and_w
 
 def test_optimize_for_cpu_runs_the_full_size_vq_model_one_object_at_a_time():
     assert vq_objects_within(C2FSegConfig().vq_config, VQ_CHUNK_BYTES) == 1
-    assert vq_objects_within(C2FSegVQConfig(base_channels=8, norm_num_groups=8, resolution=128), VQ_CHUNK_BYTES) == 64
+    assert vq_objects_within(C2FSegConfig().vq_config, VQ_CHUNK_BYTES, torch.bfloat16) == 1
+    small = C2FSegVQConfig(base_channels=8, norm_num_groups=8, resolution=128)
+    assert vq_objects_within(small, VQ_CHUNK_BYTES) == 63
+    assert vq_objects_within(small, VQ_CHUNK_BYTES, torch.bfloat16) == 127
 
 
 def test_only_plain_3x3_stride_1_convolutions_become_winograd():
@@ -271,6 +274,7 @@ def test_vq_batches_give_the_same_codes_and_masks(model_folder, reference, objec
 def test_optimize_for_cpu_in_bf16_agrees_with_the_fp32_reference(model_folder, reference, objects):
     model = load(model_folder).optimize_for_cpu(bf16=True)
     assert {parameter.dtype for parameter in model.parameters()} == {torch.bfloat16}
+    assert model.vq_batch_size == vq_objects_within(model.config.vq_config, VQ_CHUNK_BYTES, torch.bfloat16)
     expected = reference.generate(*objects, greedy=True)
     actual = model.generate(*objects, greedy=True)
     assert actual.amodal_masks.dtype == torch.float32

@@ -137,14 +137,16 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
-# `optimize_for_cpu` runs the VQ model on chunks of objects whose largest activation fits in this many bytes.
+# `optimize_for_cpu` runs the VQ model on chunks of objects whose largest activation stays below this many bytes:
+# glibc serves smaller blocks from its heap, reusing freed memory, but gives every block at or above its mmap
+# threshold (at most 32 MiB on 64-bit) a fresh mapping, whose pages fault in one by one.
 VQ_CHUNK_BYTES = 32 * 2**20
 
 
-def vq_objects_within(config: C2FSegVQConfig, budget_bytes: int) -> int:
-    """How many objects' largest VQ activation (`base_channels` fp32 maps at the VQ resolution) fit in
+def vq_objects_within(config: C2FSegVQConfig, budget_bytes: int, dtype: torch.dtype = torch.float32) -> int:
+    """How many objects' largest VQ activation (`base_channels` maps of `dtype` at the VQ resolution) stay below
     `budget_bytes`, at least 1."""
-    return max(1, budget_bytes // (config.base_channels * config.resolution**2 * 4))
+    return max(1, (budget_bytes - 1) // (config.base_channels * config.resolution**2 * dtype.itemsize))
 
 
 class C2FSegWinogradConv2d(nn.Conv2d):
@@ -998,9 +1000,12 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         - fp32 (elsewhere, where bf16 convolutions are 10-200x slower than fp32): the 3x3 convolutions on maps of
           32x32 pixels or more with enough channels are computed by NNPACK's Winograd transform
           (`C2FSegWinogradConv2d.uses_winograd`; equal to the direct convolution to about 1.6e-5 of its scale),
-          the layout stays NCHW, and the VQ model encodes and decodes as many objects at a time as keep its
-          largest activation within 32 MiB (`vq_batch_size`: one object of the full-size model, whose
-          128-channel 256x256 maps of a whole batch do not fit in the caches; the whole batch of a tiny model).
+          and the layout stays NCHW.
+
+        Either way the VQ model encodes and decodes as many objects at a time as keep its largest activation below
+        32 MiB (`vq_batch_size`, `VQ_CHUNK_BYTES`): one object of the full-size model, whose 128-channel 256x256
+        maps of a whole batch neither fit in the caches nor stay below glibc's threshold for fresh mappings; the
+        whole batch of a tiny model.
 
         Discrete choices (code search, sampler) stay fp32 either way. The parameters and their state-dict keys are
         unchanged, so `save_pretrained` writes the same checkpoint.
@@ -1013,9 +1018,10 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         """
         use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
         if use_bf16:
-            return self.to(torch.bfloat16).to(memory_format=torch.channels_last)
-        use_winograd_convolutions(self)
-        self.vq_batch_size = vq_objects_within(self.config.vq_config, VQ_CHUNK_BYTES)
+            self.to(torch.bfloat16).to(memory_format=torch.channels_last)
+        else:
+            use_winograd_convolutions(self)
+        self.vq_batch_size = vq_objects_within(self.config.vq_config, VQ_CHUNK_BYTES, self.dtype)
         return self
 
     def _over_vq_batches(self, function: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
