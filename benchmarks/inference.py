@@ -11,8 +11,8 @@ are from the reference's; then the CPU's name and ISA flags, torch's thread coun
 Models: `tiny` and `full` (the full-size KINS architecture) with random weights (seed 0), and `shipped` (the
 trained default model in `c2f_hf/checkpoints`, for agreement on trained weights).
 
-CPU (defaults: tiny, shipped and full models, batches 1 and 8, the `optimized` mode, plus `bf16` on CPUs with
-AMX / AVX512-BF16; at most 30 s of warm-up and 30 s of timed runs per measurement):
+CPU (defaults: tiny, shipped and full models, batches 1 and 8, the `optimized` mode, plus `fp32-optimized` on CPUs
+with AMX / AVX512-BF16, where `optimized` is bf16; at most 30 s of warm-up and 30 s of timed runs per measurement):
 
     python benchmarks/inference.py --threads 2 --out /tmp/inference_cpu.json
 
@@ -168,9 +168,9 @@ def parse_arguments() -> argparse.Namespace:
 
 def fill_device_defaults(arguments: argparse.Namespace, on_gpu: bool) -> argparse.Namespace:
     """GPU defaults: the full-size model at batches 1-128 in the `gpu-fast` mode. CPU defaults: all models at
-    batches 1 and 8 in the `optimized` mode, plus `bf16` where the CPU computes bf16 natively (elsewhere bf16 is
-    10-200x slower than fp32, and `optimized` already is the fp32 channels_last model)."""
-    cpu_modes = ["optimized", "bf16"] if cpu_has_native_bf16() else ["optimized"]
+    batches 1 and 8 in the `optimized` mode, plus the fp32 path it passed over (`fp32-optimized`) where the CPU
+    computes bf16 natively and `optimized` is bf16 (elsewhere bf16 is 10-200x slower than fp32: `--modes bf16`)."""
+    cpu_modes = ["optimized", "fp32-optimized"] if cpu_has_native_bf16() else ["optimized"]
     defaults = {
         "models": ["full"] if on_gpu else list(MODEL_NAMES),
         "modes": ["gpu-fast"] if on_gpu else cpu_modes,
