@@ -3,19 +3,21 @@ twice, plus the skip; 128 channels at 256x256, as in the VQ model's heaviest lev
 
 Prints, for batch 1, the best of `--repeats` calls:
 
-- a lone 3x3 convolution in fp32 (oneDNN, channels_last) and in int8 (`torch.ops.quantized.conv2d`, the x86
-  engine): the kernels' own speed ratio;
+- a lone 3x3 convolution in fp32 and bf16 (oneDNN, channels_last) and in int8 (`torch.ops.quantized.conv2d`, the
+  x86 engine), with the rate each reaches: the kernels' own speed ratios;
 - the block in fp32 eager (the path the model runs), fp32 compiled by inductor with freezing, and int8 through
   torchao's PT2E flow (`X86InductorQuantizer`, static per-tensor activations calibrated on two random inputs,
   per-channel weights) compiled by inductor with freezing, with compile seconds and the int8 block's largest
   deviation from fp32.
 
-Needs `pip install torchao` (not a dependency of c2f_hf):
+The block needs `pip install torchao` (not a dependency of c2f_hf); `--lone-only` measures the convolutions alone:
 
     python benchmarks/int8_vq_block.py --threads 2
+    python benchmarks/int8_vq_block.py --threads 2 --lone-only
 """
 
 import argparse
+import copy
 import time
 import warnings
 from collections.abc import Callable
@@ -33,8 +35,12 @@ from c2f_hf.modeling_c2f_seg import C2FSegVQResnetBlock
 CHANNELS, SIZE = 128, 256
 
 
+LONE_CONVOLUTION_FLOP = 2 * 9 * CHANNELS * CHANNELS * SIZE * SIZE
+
+
 def lone_convolution_seconds(repeats: int) -> dict[str, float]:
-    """A 3x3, 128 -> 128 convolution at 256x256, fp32 (channels_last) against int8 (x86 quantized engine)."""
+    """A 3x3, 128 -> 128 convolution at 256x256, fp32 and bf16 (channels_last) against int8 (x86 quantized
+    engine)."""
     inputs = torch.randn(1, CHANNELS, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     convolution = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1).eval().to(memory_format=torch.channels_last)
     torch.backends.quantized.engine = "x86"
@@ -49,8 +55,10 @@ def lone_convolution_seconds(repeats: int) -> dict[str, float]:
             torch.qint8,
         )
     packed = torch.ops.quantized.conv2d_prepack(weight, None, [1, 1], [1, 1], [1, 1], 1)
+    bf16_convolution, bf16_inputs = copy.deepcopy(convolution).bfloat16(), inputs.bfloat16()
     return {
         "conv fp32": best_seconds(lambda: convolution(inputs), repeats),
+        "conv bf16": best_seconds(lambda: bf16_convolution(bf16_inputs), repeats),
         "conv int8": best_seconds(lambda: torch.ops.quantized.conv2d(quantized_inputs, packed, 0.1, 128), repeats),
     }
 
@@ -105,13 +113,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lone-only", action="store_true", help="only the lone convolutions (no torchao needed)")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     print(f"CPU: {device_description(torch.device('cpu'))}, torch {torch.__version__}")
     with torch.no_grad():
-        results = {**lone_convolution_seconds(arguments.repeats), **block_seconds(arguments.repeats)}
+        lone = lone_convolution_seconds(arguments.repeats)
+        results = lone if arguments.lone_only else {**lone, **block_seconds(arguments.repeats)}
     for name, value in results.items():
         print(f"  {name:>38}: {value:9.4f}")
+    for name, seconds in lone.items():
+        print(f"  {name + ' rate':>38}: {LONE_CONVOLUTION_FLOP / seconds / 1e9:9.0f} GFLOP/s")
 
 
 if __name__ == "__main__":
