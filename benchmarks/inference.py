@@ -178,14 +178,22 @@ def fill_device_defaults(arguments: argparse.Namespace, on_gpu: bool) -> argpars
         "warmup": 3 if on_gpu else 1,
         "max_seconds": None if on_gpu else 30.0,
     }
+    return fill_unset_arguments(arguments, defaults)
+
+
+def fill_unset_arguments(arguments: argparse.Namespace, defaults: dict[str, object]) -> argparse.Namespace:
+    """`arguments` with each of `defaults` set where the command line left it None (device-dependent defaults)."""
     for name, value in defaults.items():
         if getattr(arguments, name) is None:
             setattr(arguments, name, value)
     return arguments
 
 
-def synthetic_objects(batch_size: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random RGB crops `(batch, 3, size, size)` in [0, 1] and rectangular visible masks `(batch, 1, size, size)`."""
+def synthetic_objects(
+    batch_size: int, size: int, seed: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random RGB crops `(batch, 3, size, size)` in [0, 1] and rectangular visible masks `(batch, 1, size, size)`,
+    drawn on the CPU (the same objects whatever the device) and moved to `device`."""
     generator = torch.Generator().manual_seed(seed)
     pixel_values = torch.rand(batch_size, 3, size, size, generator=generator)
     visible_masks = torch.zeros(batch_size, 1, size, size)
@@ -193,7 +201,7 @@ def synthetic_objects(batch_size: int, size: int, seed: int) -> tuple[torch.Tens
         top, left = torch.randint(size // 8, size // 3, (2,), generator=generator).tolist()
         height, width = torch.randint(size // 4, size // 2, (2,), generator=generator).tolist()
         visible_masks[index, :, top : top + height, left : left + width] = 1
-    return pixel_values, visible_masks
+    return pixel_values.to(device), visible_masks.to(device)
 
 
 def run_once(run: Callable[[], Output], device: torch.device) -> tuple[float, Output]:
@@ -239,8 +247,7 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
         torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
     model = MODES[mode](folder).to(device).eval()
-    pixel_values, visible_masks = synthetic_objects(batch_size, model.config.image_size, arguments.seed)
-    inputs = (pixel_values.to(device), visible_masks.to(device))
+    inputs = synthetic_objects(batch_size, model.config.image_size, arguments.seed, device)
     run = lambda: model.generate(*inputs, greedy=True)  # noqa: E731
     warmup_seconds, _ = repeat(run, device, arguments.warmup, arguments.max_seconds)
     kernel_seconds_before = resource.getrusage(resource.RUSAGE_SELF).ru_stime

@@ -34,17 +34,11 @@ def median_seconds(run: Callable[[], object], device: torch.device, repeats: int
     return statistics.median(seconds), output
 
 
-def synthetic_inputs(model: C2FSegForAmodalSegmentation, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`inference.synthetic_objects` on the model's device."""
-    objects = synthetic_objects(batch_size, model.config.image_size, seed=0)
-    return tuple(tensor.to(model.device) for tensor in objects)
-
-
 def stage_seconds(
     model: C2FSegForAmodalSegmentation, batch_size: int, num_steps: int, repeats: int
 ) -> dict[str, float]:
     """Median seconds of each stage for `batch_size` synthetic objects."""
-    pixel_values, visible_masks = synthetic_inputs(model, batch_size)
+    pixel_values, visible_masks = synthetic_objects(batch_size, model.config.image_size, 0, model.device)
     device = model.device
     times = {}
     with torch.no_grad():
@@ -60,7 +54,7 @@ def stage_seconds(
 
 def vq_operator_table(model: C2FSegForAmodalSegmentation, batch_size: int, rows: int) -> str:
     """The profiler's table of the heaviest operators of one VQ encode + decode (by GPU time on a GPU)."""
-    _, masks = synthetic_inputs(model, batch_size)
+    _, masks = synthetic_objects(batch_size, model.config.image_size, 0, model.device)
     on_gpu = model.device.type == "cuda"
     activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if on_gpu else [ProfilerActivity.CPU]
     with torch.no_grad():

@@ -59,7 +59,7 @@ from unittest import mock
 import torch
 import torchvision
 from hardware import device_description
-from inference import made_gpu_fast, repeat, synthetic_objects
+from inference import fill_unset_arguments, made_gpu_fast, repeat, synthetic_objects
 from torch import nn
 
 from c2f_hf import C2FSegForAmodalSegmentation
@@ -301,8 +301,7 @@ def mask_agreement(expected: torch.Tensor, actual: torch.Tensor) -> dict[str, fl
 def check_agreement(models: Models, num_objects: int, seed: int) -> dict[str, object]:
     """Compare both fp32 models on the same `num_objects` objects: backbone maps (relative deviation per stage),
     visible-mask codes, then final codes and amodal masks, greedy and with the same global seed."""
-    objects = synthetic_objects(num_objects, CROP_SIZE, seed)
-    pixel_values, visible_masks = (tensor.to(models.device) for tensor in objects)
+    pixel_values, visible_masks = synthetic_objects(num_objects, CROP_SIZE, seed, models.device)
     meta = authors_meta(pixel_values, visible_masks)
     authors_features = models.authors.img_encoder(meta["img_crop"].permute(0, 3, 1, 2))
     our_features = models.ours.encode_image(pixel_values)
@@ -363,8 +362,7 @@ def measure(runner: Runner, batch_size: int, device: torch.device, arguments: ar
     """Warm up, time `runner.predict` on one synthetic batch on `device`, and return seconds per batch (the first
     warm-up call apart: compilation and CUDA-graph capture happen there), throughput and the peak memory during
     this measurement (all models stay loaded, so it includes their weights)."""
-    objects = synthetic_objects(batch_size, CROP_SIZE, arguments.seed)
-    inputs = runner.prepare(*(tensor.to(device) for tensor in objects))
+    inputs = runner.prepare(*synthetic_objects(batch_size, CROP_SIZE, arguments.seed, device))
     peak_memory_scope = reset_peak_memory(device)
     with torch.no_grad():
         warmup, _ = repeat(lambda: runner.predict(inputs), device, arguments.warmup, arguments.max_seconds)
@@ -477,10 +475,7 @@ def parse_arguments() -> argparse.Namespace:
         "runs": 20 if on_gpu else 5,
         "warmup": 3 if on_gpu else 1,
     }
-    for name, value in defaults.items():
-        if getattr(arguments, name) is None:
-            setattr(arguments, name, value)
-    return arguments
+    return fill_unset_arguments(arguments, defaults)
 
 
 def main() -> None:
