@@ -66,9 +66,11 @@ def sample_from_probabilities(
 ) -> torch.Tensor:
     """One code per cell. `probabilities (batch, cells, vocab)` -> `(batch, cells)` long.
 
-    Sampling is the exponential race argmax(p / q), q ~ Exp(1): what `torch.multinomial` does for one sample,
-    drawing the same numbers from `generator` (seeded results are identical), but without multinomial's input
-    checks, which wait for the device on older torch versions. No host sync, so the MaskGIT loop can run ahead.
+    Sampling is the exponential race argmax(p / q), q ~ Exp(1), which draws each code with probability p. On the
+    CPU it is what `torch.multinomial` does for one sample and draws the same codes from `generator`; on CUDA
+    multinomial draws differently, so seeded GPU samples differ from multinomial's (each is reproducible). It has
+    none of multinomial's input checks, which wait for the device on older torch versions. No host sync, so the
+    MaskGIT loop can run ahead.
     """
     if greedy:
         return probabilities.argmax(dim=-1)
