@@ -38,8 +38,8 @@ def stage_seconds(
     model: C2FSegForAmodalSegmentation, batch_size: int, num_steps: int, repeats: int
 ) -> dict[str, float]:
     """Median seconds of each stage for `batch_size` synthetic objects."""
-    pixel_values, visible_masks = synthetic_objects(batch_size, model.config.image_size, 0, model.device)
     device = model.device
+    pixel_values, visible_masks = synthetic_objects(batch_size, model.config.image_size, 0, device)
     times = {}
     with torch.no_grad():
         times["backbone"], features = median_seconds(lambda: model.encode_image(pixel_values), device, repeats)
