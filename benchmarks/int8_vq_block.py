@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from winograd_convolutions import best_seconds
 
 from c2f_hf import C2FSegVQConfig
-from c2f_hf.modeling_c2f_seg import C2FSegVQResnetBlock
+from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegVQResnetBlock
 
 CHANNELS, SIZE = 128, 256
 

@@ -35,8 +35,8 @@ from transformers import pipeline
 import c2f_hf  # noqa: F401  (registers the pipelines)
 from c2f_hf.checkpoints import default_model_path, default_video_model_path
 from c2f_hf.cpu_memory import reuse_freed_memory
-from c2f_hf.image_processing_c2f_seg import load_rgb_image
-from c2f_hf.video_processing_c2f_seg import frames_from_file
+from c2f_hf.models.c2f_seg.image_processing_c2f_seg import load_rgb_image
+from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file
 from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay, draw_filled_masks
 
 logger = logging.getLogger("c2f_seg_space")

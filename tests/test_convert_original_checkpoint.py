@@ -17,7 +17,7 @@ from c2f_hf.convert_original_checkpoint import (
     read_original_sections,
     rename_original_state_dicts,
 )
-from c2f_hf.image_processing_c2f_seg import C2FSegImageProcessor
+from c2f_hf.models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from c2f_testing import random_object_batch, tiny_config
 
 # A copy of shared/reference/original_checkpoint_layout_KINS.json, so the suite needs nothing outside the repository.

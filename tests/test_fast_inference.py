@@ -19,8 +19,8 @@ from torch.overrides import TorchFunctionMode
 from transformers import pipeline
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation, C2FSegVQConfig
-from c2f_hf.maskgit import sample_from_probabilities
-from c2f_hf.modeling_c2f_seg import (
+from c2f_hf.models.c2f_seg.maskgit import sample_from_probabilities
+from c2f_hf.models.c2f_seg.modeling_c2f_seg import (
     VQ_CHUNK_BYTES,
     C2FSegWinogradConv2d,
     cpu_has_native_bf16,

@@ -16,8 +16,8 @@ from c2f_hf.data.synthetic import SyntheticConfig, generate_clips
 from c2f_hf.data.transforms import collate_object_crops
 from c2f_hf.data.video_transforms import VideoObjectClipDataset
 from c2f_hf.evaluation import evaluate_model
-from c2f_hf.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
-from c2f_hf.video_processing_c2f_seg import frames_from_file
+from c2f_hf.models.c2f_seg.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
+from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file
 from c2f_testing import (
     TINY_IMAGE_SIZE,
     random_object_batch,
@@ -231,7 +231,7 @@ def test_a_track_hidden_in_a_whole_window_is_completed_from_a_window_that_reache
 
 def test_frames_too_far_from_every_visible_frame_are_marked_and_named(video_segmenter, caplog):
     frames, tracks = moving_clip(6, hidden_frames=(1, 2, 3, 4, 5))
-    with caplog.at_level("WARNING", logger="c2f_hf.pipeline_video_amodal_segmentation"):
+    with caplog.at_level("WARNING", logger="c2f_hf.models.c2f_seg.pipeline_video_amodal_segmentation"):
         objects = video_segmenter(frames, visible_masks=tracks, greedy=True)
     assert "visible_masks[0]: frames [2, 3, 4, 5]" in caplog.text
     assert objects[0]["completed"] == [True, True, False, False, False, False]

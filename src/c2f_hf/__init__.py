@@ -10,18 +10,21 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .checkpoints import DEFAULT_MODEL_NAME, DEFAULT_VIDEO_MODEL_NAME, shipped_folder
-from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
-from .image_processing_c2f_seg import C2FSegImageProcessor
-from .modeling_c2f_seg import (
+from .models.c2f_seg import (
+    AmodalSegmentationPipeline,
+    C2FSegConfig,
     C2FSegForAmodalSegmentation,
+    C2FSegImageProcessor,
     C2FSegMaskTransformer,
     C2FSegPreTrainedModel,
     C2FSegRefiner,
+    C2FSegRefinerConfig,
+    C2FSegTransformerConfig,
+    C2FSegVideoProcessor,
+    C2FSegVQConfig,
     C2FSegVQModel,
+    VideoAmodalSegmentationPipeline,
 )
-from .pipeline_amodal_segmentation import AmodalSegmentationPipeline
-from .pipeline_video_amodal_segmentation import VideoAmodalSegmentationPipeline
-from .video_processing_c2f_seg import C2FSegVideoProcessor
 
 __version__ = "0.1.0"
 

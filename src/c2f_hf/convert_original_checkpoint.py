@@ -46,9 +46,9 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.errors import StrictDataclassError
 
 from .checkpoints import file_sha256
-from .configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
-from .image_processing_c2f_seg import C2FSegImageProcessor
-from .modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .models.c2f_seg.configuration_c2f_seg import C2FSegConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from .models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .weights_only import refused_global
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,12 @@ import dataclasses
 
 from transformers import ResNetConfig
 
-from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .models.c2f_seg.configuration_c2f_seg import (
+    C2FSegConfig,
+    C2FSegRefinerConfig,
+    C2FSegTransformerConfig,
+    C2FSegVQConfig,
+)
 
 
 def _video_config(num_frames: int) -> C2FSegConfig:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .image_processing_c2f_seg import occluded_mask
+from .models.c2f_seg.image_processing_c2f_seg import occluded_mask
 
 # Bright colours that stay apart from each other and from the black of the hatching; object k gets colour k - 1.
 OBJECT_COLOURS = [

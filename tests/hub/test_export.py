@@ -133,7 +133,7 @@ def test_a_video_model_exports_with_the_video_pipeline_and_a_runnable_card(tmp_p
     assert config["custom_pipelines"]["video-amodal-segmentation"]["impl"].startswith(
         "pipeline_video_amodal_segmentation."
     )
-    assert set(hub.VIDEO_CODE_FILES) <= {path.name for path in repo.iterdir()}
+    assert set(hub.CODE_FILES) <= {path.name for path in repo.iterdir()}
     readme = (repo / "README.md").read_text()
     assert "transformers>=5.21" in readme and 'pipeline("video-amodal-segmentation"' in readme
     (block,) = python_blocks(readme)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel, pipeline_amodal_segmentation  # noqa: F401
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel
 from c2f_hf.cli import main
 from c2f_hf.training.c2f import parameter_groups
 from c2f_hf.training.checkpoints import latest_checkpoint

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..image_processing_c2f_seg import mask_xywh, occlusion_rate_from_areas
+from ..models.c2f_seg.image_processing_c2f_seg import mask_xywh, occlusion_rate_from_areas
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Modules, one concern each: `metrics` (IoU_full, IoU_occ, occlusion-rate bins), `
 hull, `prediction_variants`), `coco` (COCO AP / AR via pycocotools), `accumulator` (`AmodalMetrics`,
 `EvaluationResults`), `report` (`write_report`: JSON, Markdown, chart), `runner` (`evaluate_model`: a model over a
 dataset) and `cli` (`c2f-hf evaluate`). The mask policy (binarisation, union with the visible mask, occluded mask,
-occlusion rate) is the image processor's (`c2f_hf.image_processing_c2f_seg`); import it from there.
+occlusion rate) is the image processor's (`c2f_hf.models.c2f_seg.image_processing_c2f_seg`); import it from there.
 
 Conventions shared by every module of this package (the others refer to this list):
 

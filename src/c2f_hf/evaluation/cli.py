@@ -12,8 +12,8 @@ import torch
 from ..checkpoints import default_model_path
 from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP, load_amodal_dataset
 from ..data.transforms import VISIBLE_SOURCES
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .report import format_markdown, write_report
 from .runner import evaluate_model
 

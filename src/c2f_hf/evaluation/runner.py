@@ -61,9 +61,9 @@ from ..data.transforms import (
     decode_rgb,
 )
 from ..data.video_frames import frame_dataset
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
-from ..video_processing_c2f_seg import C2FSegVideoProcessor
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from .accumulator import AmodalMetrics, EvaluationResults
 from .targets import ObjectTargets, add_missed_objects, add_objects, add_unmatched_detections, read_object_targets
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 from safetensors import safe_open
 
-from ..configuration_c2f_seg import C2FSegConfig
 from ..evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE, EvaluationResults
+from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 
 MODEL_VARIANT = "model"
 CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,22 +22,29 @@ from pathlib import Path
 from transformers import pipeline
 
 from ..checkpoints import DEFAULT_MODEL_NAME
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models import c2f_seg as bundle
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .cards import EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
 
 TASK = "amodal-segmentation"
 VIDEO_TASK = "video-amodal-segmentation"
-CODE_FILES = (
-    "configuration_c2f_seg.py",
-    "modeling_c2f_seg.py",
-    "maskgit.py",
-    "image_processing_c2f_seg.py",
-    "pipeline_amodal_segmentation.py",
-    "visible_mask_sources.py",
-)
-VIDEO_ONLY_CODE_FILES = ("video_processing_c2f_seg.py", "pipeline_video_amodal_segmentation.py")
-VIDEO_CODE_FILES = (*CODE_FILES, *VIDEO_ONLY_CODE_FILES)
+BUNDLE_DIR = Path(bundle.__file__).parent
+
+
+def bundle_code_files() -> tuple[str, ...]:
+    """The modules of the model bundle (`c2f_hf/models/c2f_seg/`) that an exported repo carries: all of them but
+    the package `__init__.py` and the `convert_*` scripts, which only this package runs."""
+    return tuple(
+        sorted(
+            path.name
+            for path in BUNDLE_DIR.glob("*.py")
+            if path.name != "__init__.py" and not path.name.startswith("convert_")
+        )
+    )
+
+
+CODE_FILES = bundle_code_files()
 REQUIRED_FILES = ("config.json", "preprocessor_config.json", "README.md", *CODE_FILES)
 SYNTHETIC_LIMITATION = (
     "Trained on synthetic shapes only (`c2f_hf.data.synthetic`): expect useful masks on simple shapes and poor "
@@ -88,20 +96,10 @@ def model_task(config: dict) -> str:
     return VIDEO_TASK if (config.get("transformer_config") or {}).get("num_frames") else TASK
 
 
-def required_files(task: str) -> tuple[str, ...]:
-    """The files an exported repo of `task` holds besides its weights."""
-    return REQUIRED_FILES if task == TASK else (*REQUIRED_FILES, *VIDEO_ONLY_CODE_FILES)
-
-
-def _repo_task(repo_dir: Path) -> str:
-    config_path = repo_dir / "config.json"
-    return model_task(json.loads(config_path.read_text(encoding="utf-8"))) if config_path.is_file() else TASK
-
-
 def missing_files(repo_dir: str | Path) -> list[str]:
     """The files an exported repo needs that `repo_dir` lacks (weights count as one `*.safetensors` entry)."""
     repo_dir = Path(repo_dir)
-    missing = [name for name in required_files(_repo_task(repo_dir)) if not (repo_dir / name).is_file()]
+    missing = [name for name in REQUIRED_FILES if not (repo_dir / name).is_file()]
     if not any(repo_dir.glob("*.safetensors")):
         missing.append("*.safetensors")
     return missing
@@ -162,9 +160,11 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     segmenter.save_pretrained(out_dir)
+    for name in CODE_FILES:
+        shutil.copyfile(BUNDLE_DIR / name, out_dir / name)
     card.save(out_dir / "README.md")
     check_remote_code(out_dir)
     return sorted(path for path in out_dir.iterdir() if path.is_file())
 
 
-__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files", "model_task", "required_files"]
+__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files", "model_task"]

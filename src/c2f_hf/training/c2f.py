@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from transformers import ResNetBackbone
 
-from ..configuration_c2f_seg import C2FSegConfig
 from ..data import schema
 from ..data.transforms import AmodalObjectDataset, collate_object_crops
 from ..data.video_transforms import VideoObjectClipDataset
 from ..evaluation import evaluate_model
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
+from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
     LoopHooks,
     build_accelerator,

@@ -16,8 +16,8 @@ import torch
 from ..data.schema import load_amodal_dataset
 from ..evaluation import evaluate_model
 from ..evaluation.report import write_report
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegGenerationOutput
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegGenerationOutput
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import yaml
 from transformers import SchedulerType
 
 from .. import presets
-from ..configuration_c2f_seg import C2FSegConfig
 from ..data.transforms import VisibleMaskAugmentation
+from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 
 STAGES = ("vq", "c2f")
 MODEL_OVERRIDE_FIELDS = (

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..image_processing_c2f_seg import C2FSegImageProcessor
-from ..modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..evaluation import iou
-from ..modeling_c2f_seg import C2FSegVQModel
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegVQModel
 from .common import (
     LoopHooks,
     build_accelerator,

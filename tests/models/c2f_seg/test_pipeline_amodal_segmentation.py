@@ -256,7 +256,7 @@ def test_input_dicts_need_an_image_and_input_lists_an_item(segmenter):
 def test_a_folder_without_a_processor_gets_a_default_one_with_a_warning(tmp_path, caplog):
     folder = save_tiny_model(tmp_path / "model")
     (folder / "preprocessor_config.json").unlink()
-    with caplog.at_level("WARNING", logger="c2f_hf.image_processing_c2f_seg"):
+    with caplog.at_level("WARNING", logger="c2f_hf.models.c2f_seg.image_processing_c2f_seg"):
         segmenter = pipeline("amodal-segmentation", model=str(folder))
     assert "has no preprocessor_config.json" in caplog.text and str(folder) in caplog.text
     assert segmenter.image_processor.crop_resolution == TINY_IMAGE_SIZE

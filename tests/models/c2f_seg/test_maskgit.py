@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from c2f_hf.maskgit import MaskGITSampler, cosine_mask_ratio, draw_training_mask, keep_top_k_logits
+from c2f_hf.models.c2f_seg.maskgit import MaskGITSampler, cosine_mask_ratio, draw_training_mask, keep_top_k_logits
 
 MASK = 8
 
@@ -94,7 +94,7 @@ def test_remask_counts_follow_the_cosine_schedule():
 
 
 def test_gumbel_noise_is_finite_and_has_the_gumbel_mean():
-    from c2f_hf.maskgit import gumbel_noise
+    from c2f_hf.models.c2f_seg.maskgit import gumbel_noise
 
     noise = gumbel_noise(torch.Size([20000]), torch.device("cpu"), torch.Generator().manual_seed(0))
     assert torch.isfinite(noise).all()

@@ -12,7 +12,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
-from c2f_hf.modeling_c2f_seg import C2FSegVQResnetBlock, swish_
+from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegVQResnetBlock, swish_
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
 GRID = 4

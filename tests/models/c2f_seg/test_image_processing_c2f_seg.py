@@ -5,7 +5,13 @@ import torch
 from transformers import AutoImageProcessor
 
 from c2f_hf import C2FSegImageProcessor
-from c2f_hf.image_processing_c2f_seg import CropBox, crop_mask, load_rgb_image, object_crop_box, paste_crop
+from c2f_hf.models.c2f_seg.image_processing_c2f_seg import (
+    CropBox,
+    crop_mask,
+    load_rgb_image,
+    object_crop_box,
+    paste_crop,
+)
 from c2f_testing import tiny_config
 
 
