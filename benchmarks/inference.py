@@ -56,7 +56,7 @@ from hardware import cpu_name_and_flags, device_description, transparent_hugepag
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.checkpoints import default_model_path
 from c2f_hf.cpu_memory import reuse_freed_memory
-from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegWinogradConv2d, cpu_has_native_bf16
+from c2f_hf.models.c2f_seg.fast_inference import C2FSegWinogradConv2d, cpu_has_native_bf16
 from c2f_hf.presets import model_config
 
 RANDOM_MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {

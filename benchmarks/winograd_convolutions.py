@@ -20,7 +20,7 @@ from inference import repeat, synthetic_objects
 from torch import nn
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
-from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegWinogradConv2d
+from c2f_hf.models.c2f_seg.fast_inference import C2FSegWinogradConv2d
 
 
 def best_seconds(run: Callable[[], torch.Tensor], repeats: int) -> float:

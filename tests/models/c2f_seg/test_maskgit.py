@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from c2f_hf.models.c2f_seg.maskgit import MaskGITSampler, cosine_mask_ratio, draw_training_mask, keep_top_k_logits
+from c2f_hf.models.c2f_seg.maskgit import (
+    MaskGITSampler,
+    cosine_mask_ratio,
+    draw_training_mask,
+    keep_top_k_logits,
+    sample_from_probabilities,
+)
 
 MASK = 8
 
@@ -99,3 +105,11 @@ def test_gumbel_noise_is_finite_and_has_the_gumbel_mean():
     noise = gumbel_noise(torch.Size([20000]), torch.device("cpu"), torch.Generator().manual_seed(0))
     assert torch.isfinite(noise).all()
     assert noise.mean().item() == pytest.approx(0.5772, abs=0.03)
+
+
+def test_sampling_draws_the_same_codes_as_torch_multinomial():
+    logits = torch.randn(4, 16, 17, generator=torch.Generator().manual_seed(0))
+    probabilities = torch.softmax(logits, dim=-1)
+    expected = torch.multinomial(probabilities.view(-1, 17), 1, generator=torch.Generator().manual_seed(5))
+    drawn = sample_from_probabilities(probabilities, torch.Generator().manual_seed(5), greedy=False)
+    assert torch.equal(drawn, expected.view(4, 16))

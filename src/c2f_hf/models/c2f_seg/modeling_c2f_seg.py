@@ -6,12 +6,19 @@ transformers-style (`down_blocks`, `layernorm_before`, `attention`, `visible_bra
 only in the key map of `convert_original_checkpoint.py`. The backbone is `transformers.ResNetBackbone`
 (`C2FSegBackbone`).
 
-It is longer than our ~600-line guideline on purpose: like every `transformers` model it keeps one modeling
-file, which is also what Hub remote code copies (`register_for_auto_class`), so the model's blocks stay together.
+It is longer than our ~700-line guideline on purpose, and only for the model itself: like every `transformers`
+model it keeps the blocks, the `PreTrainedModel` classes and the composite's stages (`encode_image`, `encode_masks`,
+`sample_tokens`, `decode_tokens`, `refine`, the stage-2 losses in `forward`, `generate`) in one modeling file, so a
+reader follows one object from crop to mask top-down in one place. What changes how the model computes but not what
+(NNPACK Winograd convolutions, the bf16 probe, the VQ chunk budget, `optimize_for_cpu`, `compile_for_inference`)
+lives in `fast_inference.py`; the MaskGIT schedule and sampler in `maskgit.py`.
+
+One deliberate extension of `PreTrainedModel`: `from_pretrained(..., strict=True)` refuses weights that do not match
+the model (missing or unexpected keys), which transformers only logs; `strict=False` restores transformers'
+behaviour. transformers 5 has no option for this.
 """
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +31,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .fast_inference import compile_for_inference, optimize_for_cpu, over_vq_batches
 from .maskgit import (
     MaskGITSampler,
     SamplingResult,
@@ -129,92 +137,6 @@ class C2FSegGenerationOutput(ModelOutput):
     amodal_tokens: torch.LongTensor | None = None
     token_scores: torch.FloatTensor | None = None
     scores: torch.FloatTensor | None = None
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has AMX tiles or AVX512-BF16, the instructions that make bf16 faster than fp32."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
-# `optimize_for_cpu` runs the VQ model on chunks of objects whose largest activation stays below this many bytes:
-# glibc serves smaller blocks from its heap, reusing freed memory, but gives every block at or above its mmap
-# threshold (at most 32 MiB on 64-bit) a fresh mapping, whose pages fault in one by one.
-VQ_CHUNK_BYTES = 32 * 2**20
-
-
-def vq_objects_within(config: C2FSegVQConfig, budget_bytes: int, dtype: torch.dtype = torch.float32) -> int:
-    """How many objects' largest VQ activation (`base_channels` maps of `dtype` at the VQ resolution) stay below
-    `budget_bytes`, at least 1."""
-    return max(1, (budget_bytes - 1) // (config.base_channels * config.resolution**2 * dtype.itemsize))
-
-
-class C2FSegWinogradConv2d(nn.Conv2d):
-    """A 3x3, stride-1, undilated, ungrouped `nn.Conv2d` that, for fp32 CPU inference on large enough maps
-    (`uses_winograd`), is computed by NNPACK's Winograd transform (`torch._nnpack_spatial_convolution`), one image
-    at a time. On a 2-core AVX2 CPU that is 2-2.9x faster than oneDNN's direct convolution for 128-256 channels at
-    64x64 to 256x256 and 1.2-1.3x at 32x32, but 2x slower at 16x16 and slower for few channels
-    (`benchmarks/winograd_convolutions.py`); it equals the direct convolution to about 1.6e-5 of the output's scale.
-    Everywhere else (smaller maps, autograd, other dtypes or devices, `torch.compile`) it is the plain convolution.
-    Same parameters and state-dict keys as `nn.Conv2d`. NNPACK's thread pool keeps the number of threads torch had
-    when it first ran (a later `torch.set_num_threads` does not change it). `(batch, in_channels, h, w)` ->
-    `(batch, out_channels, h, w)`."""
-
-    min_side = 32
-    min_channel_pixels = 64 * 64 * 64 * 64
-
-    @staticmethod
-    def can_compute(convolution: nn.Module) -> bool:
-        """Whether `convolution` is a plain 3x3 convolution NNPACK computes exactly as `nn.Conv2d` does."""
-        return (
-            type(convolution) is nn.Conv2d
-            and convolution.kernel_size == (3, 3)
-            and convolution.stride == (1, 1)
-            and convolution.dilation == (1, 1)
-            and convolution.groups == 1
-            and convolution.padding_mode == "zeros"
-            and not isinstance(convolution.padding, str)
-        )
-
-    def uses_winograd(self, hidden_states: torch.Tensor) -> bool:
-        """Eager fp32 CPU inference on a map of at least `min_side` pixels a side whose in_channels x
-        out_channels x height x width is at least `min_channel_pixels` (under `torch.compile` the compiler's own
-        convolution is used)."""
-        height, width = hidden_states.shape[-2:]
-        return (
-            not torch.compiler.is_compiling()
-            and hidden_states.device.type == "cpu"
-            and hidden_states.dtype == torch.float32
-            and not torch.is_grad_enabled()
-            and min(height, width) >= self.min_side
-            and self.in_channels * self.out_channels * height * width >= self.min_channel_pixels
-            and torch._nnpack_available()
-        )
-
-    def winograd(self, sample: torch.Tensor) -> torch.Tensor:
-        """NNPACK's single-image Winograd convolution, `(1, in_channels, h, w)` -> `(1, out_channels, h, w)`."""
-        return torch._nnpack_spatial_convolution(
-            sample.contiguous(), self.weight, self.bias, list(self.padding), list(self.stride)
-        )
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if not self.uses_winograd(hidden_states):
-            return super().forward(hidden_states)
-        if hidden_states.shape[0] == 1:
-            return self.winograd(hidden_states)
-        # One image at a time: NNPACK's batched algorithm is 1.5-1.8x slower per image than its single-image one.
-        return torch.cat([self.winograd(sample) for sample in hidden_states.split(1)])
-
-
-def use_winograd_convolutions(module: nn.Module) -> int:
-    """Turn, in place, every convolution inside `module` that `C2FSegWinogradConv2d.can_compute` into one (the
-    parameters stay the same objects). Returns how many were turned; 0 where this torch has no NNPACK."""
-    if not torch._nnpack_available():
-        return 0
-    convolutions = [child for child in module.modules() if C2FSegWinogradConv2d.can_compute(child)]
-    for convolution in convolutions:
-        convolution.__class__ = C2FSegWinogradConv2d
-    return len(convolutions)
 
 
 def swish_(hidden_states: torch.Tensor) -> torch.Tensor:
@@ -971,64 +893,13 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     def compile_for_inference(
         self, mode: str | None = None, backend: str = "inductor"
     ) -> "C2FSegForAmodalSegmentation":
-        """Compile the heavy stages with `torch.compile(dynamic=False, fullgraph=True)`: the backbone, the VQ encoder
-        and decoder, the transformer (called once per MaskGIT step) and the refiner. The sampler, the code search and
-        the glue between stages stay eager, so seeded generators keep working. Each new batch size compiles once
-        (up to `torch._dynamo.config.recompile_limit` sizes).
-
-        Args:
-            mode: `torch.compile` mode. "reduce-overhead" and "max-autotune" capture CUDA graphs on CUDA; `generate`
-                then marks the start of each call (`torch.compiler.cudagraph_mark_step_begin`) so the backbone
-                features stay valid across the K transformer calls. Callers that chain the stages themselves must
-                do the same.
-            backend: `torch.compile` backend ("inductor"; "aot_eager" or "eager" to check graphs without codegen).
-
-        Returns:
-            The model itself, compiled in place.
-        """
-        stages = (self.backbone, self.vq_model.encoder, self.vq_model.decoder, self.transformer, self.refiner)
-        for stage in stages:
-            stage.compile(mode=mode, backend=backend, dynamic=False, fullgraph=True)
-        self._uses_cuda_graphs = mode in ("reduce-overhead", "max-autotune")
-        return self
+        """Compile the heavy stages in place for inference; see `fast_inference.compile_for_inference`."""
+        return compile_for_inference(self, mode=mode, backend=backend)
 
     def optimize_for_cpu(self, bf16: bool | None = None) -> "C2FSegForAmodalSegmentation":
-        """The CPU fast path in one call, chosen by what the CPU computes fast (measurements: docs/performance.md).
-
-        - bf16 (by default where the CPU has AMX or AVX512-BF16, `cpu_has_native_bf16()`): bf16 weights and
-          activations, channels_last convolutions.
-        - fp32 (elsewhere, where bf16 convolutions are 10-200x slower than fp32): the 3x3 convolutions on maps of
-          32x32 pixels or more with enough channels are computed by NNPACK's Winograd transform
-          (`C2FSegWinogradConv2d.uses_winograd`; equal to the direct convolution to about 1.6e-5 of its scale),
-          and the layout stays NCHW.
-
-        Either way the VQ model encodes and decodes as many objects at a time as keep its largest activation below
-        32 MiB (`vq_batch_size`, `VQ_CHUNK_BYTES`): one object of the full-size model, whose 128-channel 256x256
-        maps of a whole batch neither fit in the caches nor stay below glibc's threshold for fresh mappings; the
-        whole batch of a tiny model.
-
-        Discrete choices (code search, sampler) stay fp32 either way. The parameters and their state-dict keys are
-        unchanged, so `save_pretrained` writes the same checkpoint.
-
-        Args:
-            bf16: force the bf16 path (True) or the fp32 path (False); None chooses by `cpu_has_native_bf16()`.
-
-        Returns:
-            The model itself, converted in place.
-        """
-        use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
-        if use_bf16:
-            self.to(torch.bfloat16).to(memory_format=torch.channels_last)
-        else:
-            use_winograd_convolutions(self)
-        self.vq_batch_size = vq_objects_within(self.config.vq_config, VQ_CHUNK_BYTES, self.dtype)
-        return self
-
-    def _over_vq_batches(self, function: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-        """`function(inputs)`, computed `vq_batch_size` objects at a time when that is set."""
-        if self.vq_batch_size is None or inputs.shape[0] <= self.vq_batch_size:
-            return function(inputs)
-        return torch.cat([function(chunk) for chunk in inputs.split(self.vq_batch_size)])
+        """Convert in place for the CPU at hand (bf16 + channels_last where it computes bf16 natively, NNPACK
+        Winograd convolutions elsewhere); see `fast_inference.optimize_for_cpu`."""
+        return optimize_for_cpu(self, bf16=bf16)
 
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """`(batch, 3, S, S)` -> the four backbone stage maps `(batch, C_1, S/4, S/4)`, `(batch, C_2, S/8, S/8)`,
@@ -1038,12 +909,14 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     @torch.no_grad()
     def encode_masks(self, masks: torch.Tensor) -> torch.LongTensor:
         """`(batch, 1, S, S)` in [0, 1] -> codes `(batch, sequence_length)` of the frozen VQ model."""
-        return self._over_vq_batches(lambda chunk: self.vq_model.encode(chunk).indices, masks.to(self.dtype))
+        return over_vq_batches(
+            lambda chunk: self.vq_model.encode(chunk).indices, masks.to(self.dtype), self.vq_batch_size
+        )
 
     @torch.no_grad()
     def decode_tokens(self, tokens: torch.LongTensor) -> torch.FloatTensor:
         """Codes `(batch, sequence_length)` -> coarse amodal mask `(batch, 1, S, S)` in [0, 1]."""
-        return self._over_vq_batches(self.vq_model.decode_indices, tokens)
+        return over_vq_batches(self.vq_model.decode_indices, tokens, self.vq_batch_size)
 
     def token_logits(
         self,
