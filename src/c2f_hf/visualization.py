@@ -1,7 +1,7 @@
 """Pictures of amodal results, the one drawing code that `c2f-hf demo` and the Space share.
 
 `draw_amodal_overlay` draws each object in a colour of its own: its visible part (the input) as a light tint, its
-predicted hidden part (amodal minus visible, `image_processing_c2f_seg.occluded_mask`) hatched with stripes of the
+predicted hidden part (amodal minus visible, `mask_policy.occluded_mask`) hatched with stripes of the
 object's colour and black, the border of its whole predicted shape as an outline, and its number. A reader tells
 input from prediction by the pattern (tint or stripes), and objects apart by colour and number; `draw_legend`
 explains both under a picture. `draw_filled_masks` fills masks over a dimmed image (coarse and refined masks);
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .models.c2f_seg.image_processing_c2f_seg import occluded_mask
+from .models.c2f_seg.mask_policy import occluded_mask
 
 # Bright colours that stay apart from each other and from the black of the hatching; object k gets colour k - 1.
 OBJECT_COLOURS = [

@@ -13,7 +13,7 @@ from c2f_hf.data.transforms import (
     collate_object_crops,
     crop_boxes,
 )
-from c2f_hf.models.c2f_seg.image_processing_c2f_seg import object_crop_box, paste_crop
+from c2f_hf.models.c2f_seg.mask_geometry import object_crop_box, paste_crop
 
 
 def as_bool(image) -> np.ndarray:

@@ -6,7 +6,7 @@ import torch
 
 from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, convex_hull_mask, prediction_variants
 from c2f_hf.evaluation.baselines import baseline_predictions
-from c2f_hf.models.c2f_seg.image_processing_c2f_seg import union_with_visible
+from c2f_hf.models.c2f_seg.mask_policy import union_with_visible
 from evaluation_testing import box_mask
 
 

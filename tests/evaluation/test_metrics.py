@@ -7,7 +7,7 @@ from PIL import Image
 
 from c2f_hf.evaluation import iou, occluded_iou
 from c2f_hf.evaluation.metrics import occlusion_bin
-from c2f_hf.models.c2f_seg.image_processing_c2f_seg import occluded_mask, occlusion_rate, to_bool_mask
+from c2f_hf.models.c2f_seg.mask_policy import occluded_mask, occlusion_rate, to_bool_mask
 from evaluation_testing import box_mask
 
 

@@ -39,7 +39,7 @@ import pyarrow.parquet
 from datasets import Features, Image, List, Value
 from datasets.arrow_writer import ParquetWriter
 
-from ..models.c2f_seg.image_processing_c2f_seg import occlusion_rate_from_areas
+from ..models.c2f_seg.mask_policy import occlusion_rate_from_areas
 from .synthetic import SyntheticClip, SyntheticScene, mask_bbox
 
 # `push_to_hub` and `c2f-hf data push` name shards `data/<split>-00000-of-00001.parquet`; `datasets` finds them so.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.c2f_seg.image_processing_c2f_seg import occlusion_rate_from_areas
+from ..models.c2f_seg.mask_policy import occlusion_rate_from_areas
 from .cards import build_dataset_card
 from .schema import image_features, scene_to_row, write_split
 from .synthetic import (

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.c2f_seg.image_processing_c2f_seg import mask_xywh, occlusion_rate_from_areas
+from ..models.c2f_seg.mask_geometry import mask_xywh
+from ..models.c2f_seg.mask_policy import occlusion_rate_from_areas
 
 logger = logging.getLogger(__name__)
 

@@ -28,13 +28,8 @@ import pyarrow.compute as pc
 import torch
 from scipy import ndimage
 
-from ..models.c2f_seg.image_processing_c2f_seg import (
-    C2FSegImageProcessor,
-    CropBox,
-    crop_image,
-    crop_mask,
-    object_crop_box,
-)
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.mask_geometry import CropBox, crop_image, crop_mask, object_crop_box
 
 VISIBLE_SOURCES = ("gt", "predicted")
 _DECODER = datasets.Image()

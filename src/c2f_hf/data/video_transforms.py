@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 import torch
 
-from ..models.c2f_seg.image_processing_c2f_seg import clip_crop_box, crop_image, crop_mask
+from ..models.c2f_seg.mask_geometry import clip_crop_box, crop_image, crop_mask
 from ..models.c2f_seg.video_processing_c2f_seg import window_starts
 from .transforms import ObjectCropTransform, decode_mask, decode_rgb
 

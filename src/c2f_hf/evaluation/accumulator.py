@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.c2f_seg.image_processing_c2f_seg import MaskLike, check_same_shape, occlusion_rate, to_bool_mask
+from ..models.c2f_seg.mask_policy import MaskLike, check_same_shape, occlusion_rate, to_bool_mask
 from .coco import MaskAnnotation, coco_mask_ap
 from .metrics import DEFAULT_BIN_EDGES, bin_label, bool_iou, bool_occluded_iou, occlusion_bin
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from ..models.c2f_seg.image_processing_c2f_seg import MaskLike, to_bool_mask, union_with_visible
+from ..models.c2f_seg.mask_policy import MaskLike, to_bool_mask, union_with_visible
 
 VISIBLE_BASELINE = "visible_baseline"
 CONVEX_HULL_BASELINE = "convex_hull_baseline"

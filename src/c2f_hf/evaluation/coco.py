@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..models.c2f_seg.image_processing_c2f_seg import MaskLike, to_bool_mask
+from ..models.c2f_seg.mask_policy import MaskLike, to_bool_mask
 
 # Positions in COCOeval.stats (see COCOeval.summarize) of the numbers we report.
 COCO_STATS_INDEX = {"AP": 0, "AP50": 1, "AP75": 2, "AR100": 8}

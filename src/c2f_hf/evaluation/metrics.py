@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..models.c2f_seg.image_processing_c2f_seg import MaskLike, check_same_shape, to_bool_mask
+from ..models.c2f_seg.mask_policy import MaskLike, check_same_shape, to_bool_mask
 
 DEFAULT_BIN_EDGES: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
 FISHBOWL_OCCLUSION_RANGE: tuple[float, float] = (0.1, 0.7)

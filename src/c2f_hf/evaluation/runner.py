@@ -217,11 +217,9 @@ def paste_amodal_masks(
     `image_height` and `image_width` `(N,)` place each crop back into its image.
     """
     processor = image_processor or C2FSegImageProcessor()
-    sizes = zip(batch["image_height"].tolist(), batch["image_width"].tolist())
-    return [
-        processor.post_process_amodal_masks(mask[None], box[None], size)[0].numpy()
-        for mask, box, size in zip(amodal_masks, batch["crop_box"], sizes)
-    ]
+    sizes = torch.stack([batch["image_height"], batch["image_width"]], dim=1)
+    per_object = processor.post_process_amodal_masks(amodal_masks, batch["crop_box"], sizes, range(len(sizes)))
+    return [masks[0].numpy() for masks in per_object]
 
 
 def track_windows(

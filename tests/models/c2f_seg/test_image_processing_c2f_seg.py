@@ -5,13 +5,8 @@ import torch
 from transformers import AutoImageProcessor
 
 from c2f_hf import C2FSegImageProcessor
-from c2f_hf.models.c2f_seg.image_processing_c2f_seg import (
-    CropBox,
-    crop_mask,
-    load_rgb_image,
-    object_crop_box,
-    paste_crop,
-)
+from c2f_hf.models.c2f_seg.image_loading import load_rgb_image
+from c2f_hf.models.c2f_seg.mask_geometry import CropBox, crop_mask, object_crop_box, paste_crop
 from c2f_testing import tiny_config
 
 
@@ -71,7 +66,7 @@ def test_processor_outputs(tmp_path):
     assert out["visible_masks"].shape == (2, 1, 64, 64)
     assert set(out["visible_masks"].unique().tolist()) == {0.0, 1.0}
     assert out["crop_boxes"].tolist()[0] == [5, 20, 26, 61]
-    assert out["original_size"].tolist() == [100, 120]
+    assert out["original_sizes"].tolist() == [[100, 120]] and out["image_indices"].tolist() == [0, 0]
 
 
 def test_crop_of_a_constant_image_keeps_its_colour():
@@ -170,14 +165,15 @@ def test_post_processing_pastes_thresholds_and_unions():
     crops = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=[visible])
     probabilities = torch.zeros(1, 1, 32, 32)
     probabilities[..., :16, :] = 0.8
-    pasted = processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50))
+    (pasted,) = processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], [(40, 50)])
     assert pasted.shape == (1, 40, 50) and pasted.dtype == torch.bool
     top, left, bottom, right = crops["crop_boxes"][0].tolist()
     assert pasted[0, top : top + (bottom - top) // 2 - 1, left:right].all()
     assert not pasted[0, bottom:, :].any() and not pasted[0, :, right:].any()
-    assert not processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50), threshold=0.9).any()
-    union = processor.post_process_amodal_masks(
-        torch.zeros(1, 1, 32, 32), crops["crop_boxes"], (40, 50), visible_masks=torch.from_numpy(visible)[None]
+    (strict,) = processor.post_process_amodal_masks(probabilities, crops["crop_boxes"], [(40, 50)], mask_threshold=0.9)
+    assert not strict.any()
+    (union,) = processor.post_process_amodal_masks(
+        torch.zeros(1, 1, 32, 32), crops["crop_boxes"], [(40, 50)], visible_masks=[torch.from_numpy(visible)[None]]
     )
     assert torch.equal(union[0], torch.from_numpy(visible))
 
@@ -200,9 +196,10 @@ def test_input_and_prediction_thresholds_are_separate_settings(tmp_path):
     loaded = C2FSegImageProcessor.from_pretrained(tmp_path)
     assert (loaded.visible_mask_threshold, loaded.mask_threshold) == (0.25, 0.9)
     crops = loaded(np.zeros((40, 50, 3), np.uint8), visible_masks=[soft])
-    assert torch.equal(crops["original_visible_masks"][0], torch.from_numpy(soft > 0))
+    assert torch.equal(crops["original_visible_masks"][0][0], torch.from_numpy(soft > 0))
     probabilities = torch.full((1, 1, 32, 32), 0.5)
-    assert not loaded.post_process_amodal_masks(probabilities, crops["crop_boxes"], (40, 50)).any()
+    (pasted,) = loaded.post_process_amodal_masks(probabilities, crops["crop_boxes"], crops["original_sizes"])
+    assert not pasted.any()
 
 
 def test_post_process_objects_applies_the_mask_policy():
@@ -217,10 +214,10 @@ def test_post_process_objects_applies_the_mask_policy():
         "coarse_amodal_masks": amodal,
         "scores": torch.tensor([0.25]),
     }
-    masks = crops["original_visible_masks"]
-    (raw,) = processor.post_process_objects(outputs, crops["crop_boxes"], (40, 50), masks, return_coarse=True)
-    (united,) = processor.post_process_objects(outputs, crops["crop_boxes"], (40, 50), masks, union_with_visible=True)
-    pasted = processor.post_process_amodal_masks(amodal, crops["crop_boxes"], (40, 50))[0].numpy()
+    boxes, sizes, masks = crops["crop_boxes"], crops["original_sizes"], crops["original_visible_masks"]
+    ((raw,),) = processor.post_process_objects(outputs, boxes, sizes, masks, return_coarse=True)
+    ((united,),) = processor.post_process_objects(outputs, boxes, sizes, masks, union_with_visible=True)
+    pasted = processor.post_process_amodal_masks(amodal, boxes, sizes)[0][0].numpy()
     assert np.array_equal(raw["amodal_mask"], pasted) and np.array_equal(raw["coarse_amodal_mask"], pasted)
     assert np.array_equal(united["amodal_mask"], pasted | visible)
     assert np.array_equal(united["occluded_mask"], (pasted | visible) & ~visible)
@@ -294,7 +291,8 @@ def test_return_tensors_np_gives_numpy_arrays():
     processor = C2FSegImageProcessor(crop_resolution=32)
     image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
     single = processor(image, visible_masks=[mask], return_tensors="np")
-    assert all(isinstance(value, np.ndarray) for value in single.values())
+    arrays = [item for value in single.values() for item in (value if isinstance(value, list) else [value])]
+    assert all(isinstance(value, np.ndarray) for value in arrays)
     assert single["pixel_values"].shape == (1, 3, 32, 32)
     batch = processor([image, image], visible_masks=[[mask], [mask]], return_tensors="np")
     assert isinstance(batch["original_visible_masks"][1], np.ndarray)
@@ -313,3 +311,85 @@ def test_bad_batches_are_named(call, message):
     image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
     with pytest.raises(ValueError, match=message):
         call(C2FSegImageProcessor(crop_resolution=32), image, mask)
+
+
+def test_one_image_and_a_batch_share_one_output_layout():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
+    single = processor(image, visible_masks=[mask])
+    batch = processor([image], visible_masks=[[mask]])
+    assert set(single) == set(batch)
+    for key in ("pixel_values", "visible_masks", "crop_boxes", "image_indices", "original_sizes"):
+        assert torch.equal(single[key], batch[key]), key
+    assert torch.equal(single["original_visible_masks"][0], batch["original_visible_masks"][0])
+
+
+def test_post_processing_a_batch_of_images_gives_each_image_its_objects():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    first, second = np.zeros((40, 50, 3), np.uint8), np.zeros((30, 20, 3), np.uint8)
+    first_masks = [box_mask(40, 50, 5, 5, 10, 10), box_mask(40, 50, 20, 20, 10, 10)]
+    second_masks = [box_mask(30, 20, 2, 2, 8, 8)]
+    batch = processor([first, second], visible_masks=[first_masks, second_masks])
+    probabilities = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    outputs = {name: probabilities for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks")}
+    outputs["scores"] = torch.tensor([0.1, 0.2, 0.3])
+    args = (batch["crop_boxes"], batch["original_sizes"], batch["original_visible_masks"], batch["image_indices"])
+    results = processor.post_process_objects(outputs, *args)
+    assert [len(objects) for objects in results] == [2, 1]
+    assert [result["amodal_mask"].shape for result in results[1]] == [(30, 20)]
+    assert [result["score"] for objects in results for result in objects] == pytest.approx([0.1, 0.2, 0.3])
+    second_alone = processor(second, visible_masks=second_masks)
+    single_outputs = {name: value[2:] for name, value in outputs.items()}
+    ((expected,),) = processor.post_process_objects(
+        single_outputs,
+        second_alone["crop_boxes"],
+        second_alone["original_sizes"],
+        second_alone["original_visible_masks"],
+    )
+    assert np.array_equal(results[1][0]["amodal_mask"], expected["amodal_mask"])
+
+
+def test_every_setting_is_honoured_per_call():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    image, mask = np.full((40, 50, 3), 128, np.uint8), box_mask(40, 50, 10, 10, 10, 10)
+    soft = mask.astype(np.float32) * 0.3
+    with pytest.raises(ValueError, match="is empty"):
+        processor(image, visible_masks=[soft])
+    assert processor(image, visible_masks=[soft], visible_mask_threshold=0.25)["visible_masks"].sum() > 0
+    assert processor(image, visible_masks=[mask], crop_resolution=16)["pixel_values"].shape == (1, 3, 16, 16)
+    assert processor(image, visible_masks=[mask], enlarge_ratio=3.0)["crop_boxes"].tolist() == [[0, 0, 31, 31]]
+    normalised = processor(image, visible_masks=[mask], do_normalize=True, image_mean=[0.5] * 3, image_std=[0.25] * 3)
+    torch.testing.assert_close(normalised["pixel_values"], torch.full((1, 3, 32, 32), (128 / 255 - 0.5) / 0.25))
+    with pytest.warns(UserWarning, match="min_crop_size=64"):
+        processor(image, visible_masks=[mask], min_crop_size=64)
+    assert processor.visible_mask_threshold == 0.5 and processor.crop_resolution == 32
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": 64}, "size: not an option here"),
+        ({"mask_threshold": 0.5}, "mask_threshold: not an option here"),
+        ({"crop_resolution": 0}, "crop_resolution: expected a positive integer"),
+        ({"enlarge_ratio": float("nan")}, "enlarge_ratio: expected a positive number"),
+        ({"visible_mask_threshold": 1.5}, r"visible_mask_threshold: expected a number in \[0, 1\]"),
+        ({"min_crop_size": -1}, "min_crop_size: expected a non-negative integer"),
+        ({"do_normalize": "yes"}, "do_normalize: expected True or False"),
+        ({"image_std": [0.2, 0.0, 0.2]}, "image_std: expected three positive numbers"),
+        ({"image_mean": [0.5, 0.5]}, "image_mean: expected three numbers"),
+    ],
+)
+def test_a_bad_option_of_a_call_is_named(options, message):
+    image, mask = np.zeros((40, 50, 3), np.uint8), box_mask(40, 50, 5, 5, 10, 10)
+    with pytest.raises(ValueError, match=message):
+        C2FSegImageProcessor(crop_resolution=32)(image, visible_masks=[mask], **options)
+
+
+def test_a_saved_processor_with_a_bad_setting_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"mask_threshold: expected a number in \[0, 1\]"):
+        C2FSegImageProcessor(mask_threshold=2.0)
+    C2FSegImageProcessor(crop_resolution=32).save_pretrained(tmp_path)
+    saved = tmp_path / "preprocessor_config.json"
+    saved.write_text(saved.read_text().replace('"crop_resolution": 32', '"crop_resolution": -4'))
+    with pytest.raises(ValueError, match="crop_resolution: expected a positive integer"):
+        C2FSegImageProcessor.from_pretrained(tmp_path)

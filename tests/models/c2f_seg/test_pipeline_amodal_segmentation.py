@@ -137,14 +137,12 @@ def test_mask_threshold_one_gives_empty_masks(segmenter):
     assert result["bbox"] is None and result["occlusion_rate"] == 0.0
 
 
-def test_threshold_is_the_former_name_of_mask_threshold_and_warns(segmenter):
+def test_the_prediction_threshold_has_one_name(segmenter):
     image, masks = scene()
-    expected = segmenter(image, visible_masks=masks[:1], greedy=True, mask_threshold=0.3)[0]
-    with pytest.warns(FutureWarning, match="mask_threshold"):
-        former = segmenter(image, visible_masks=masks[:1], greedy=True, threshold=0.3)[0]
-    assert np.array_equal(np.asarray(former["amodal_mask"]), np.asarray(expected["amodal_mask"]))
-    with pytest.raises(ValueError, match="give mask_threshold only"):
-        segmenter(image, visible_masks=masks[:1], threshold=0.3, mask_threshold=0.3)
+    with pytest.raises(TypeError, match="threshold"):
+        segmenter(image, visible_masks=masks[:1], greedy=True, threshold=0.3)
+    with pytest.raises(ValueError, match="mask_threshold: expected a probability"):
+        segmenter(image, visible_masks=masks[:1], mask_threshold=1.5)
 
 
 def test_the_saved_processors_thresholds_are_used(segmenter, tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from c2f_hf.models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor, clip_crop_box
+from c2f_hf.models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from c2f_hf.models.c2f_seg.mask_geometry import clip_crop_box
 from c2f_hf.models.c2f_seg.video_processing_c2f_seg import (
     C2FSegVideoProcessor,
     frame_windows,

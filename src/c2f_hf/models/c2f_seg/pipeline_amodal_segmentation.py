@@ -5,7 +5,6 @@ to `batch_size`. Sampling with `seed` is reproducible for a given `batch_size` (
 seeded with `seed`); `greedy=True` is deterministic and independent of batching.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +13,8 @@ import torch
 from transformers.pipelines.base import ChunkPipeline
 
 from .configuration_c2f_seg import C2FSegConfig
-from .image_processing_c2f_seg import C2FSegImageProcessor, load_rgb_image
+from .image_loading import load_rgb_image
+from .image_processing_c2f_seg import C2FSegImageProcessor
 from .maskgit import check_num_steps
 from .visible_mask_sources import (
     PromptableMaskSource,
@@ -87,18 +87,8 @@ def check_inputs_not_empty(inputs) -> None:
         raise ValueError("inputs: the list is empty; pass at least one image (or clip) to segment")
 
 
-def renamed_mask_threshold(mask_threshold: float | None, threshold: float | None) -> float | None:
-    """The prediction threshold from `mask_threshold`, or from its former name `threshold` with a FutureWarning.
-    Raises ValueError outside [0, 1] or when both are given."""
-    if threshold is not None:
-        if mask_threshold is not None:
-            raise ValueError("give mask_threshold only: threshold is its former name")
-        warnings.warn(
-            "the pipeline's `threshold` is now `mask_threshold` (as in transformers' segmentation pipelines)",
-            FutureWarning,
-            stacklevel=4,
-        )
-        mask_threshold = threshold
+def check_mask_threshold(mask_threshold: float | None) -> float | None:
+    """The prediction threshold, a probability in [0, 1] or None (the processor's). Raises ValueError otherwise."""
     check_number("mask_threshold", mask_threshold)
     if mask_threshold is not None and not 0.0 <= mask_threshold <= 1.0:
         raise ValueError(f"mask_threshold: expected a probability in [0, 1], got {mask_threshold!r}")
@@ -136,7 +126,6 @@ class AmodalSegmentationPipeline(ChunkPipeline):
     Parameters: `num_steps` (MaskGIT steps K), `seed` (reproducible sampling), `greedy` (argmax decoding),
     `mask_threshold` (foreground probability of the predictions; default the processor's), `union_with_visible`
     (add the input visible mask to the amodal mask), `return_coarse` (also return the VQ-decoded coarse mask).
-    `threshold` is the former name of `mask_threshold` and warns.
 
     Each object dict holds `label` (its `label_map` id or the detector's class; None for plain masks), `mask` (the
     amodal mask, as transformers' segmentation pipelines name it) and `amodal_mask` (the same image),
@@ -173,7 +162,6 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         mask_threshold: float | None = None,
         union_with_visible: bool | None = None,
         return_coarse: bool | None = None,
-        threshold: float | None = None,
     ):
         check_generation_parameters(num_steps, seed, greedy)
         for name, flag in (("union_with_visible", union_with_visible), ("return_coarse", return_coarse)):
@@ -189,7 +177,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         }
         forward = {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}
         postprocess = {
-            "mask_threshold": renamed_mask_threshold(mask_threshold, threshold),
+            "mask_threshold": check_mask_threshold(mask_threshold),
             "union_with_visible": bool(union_with_visible),
             "return_coarse": bool(return_coarse),
         }
@@ -222,8 +210,8 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         if objects is not None:
             visible_masks = [item.mask for item in objects]
         crops = self.image_processor(image, visible_masks=visible_masks, label_map=label_map)
-        original_size = tuple(crops["original_size"].tolist())
-        masks = crops["original_visible_masks"].numpy()
+        original_size = tuple(crops["original_sizes"][0].tolist())
+        masks = crops["original_visible_masks"][0].numpy()
         if objects is None:
             labels = crops["labels"].tolist() if "labels" in crops else [None] * len(masks)
             objects = [VisibleObject(mask, label) for mask, label in zip(masks, labels)]
@@ -268,23 +256,28 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         }
 
     def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False, return_coarse=False):
-        return [
-            self._object_result(output, mask_threshold, union_with_visible, return_coarse) for output in model_outputs
-        ]
-
-    def _object_result(self, output, mask_threshold, union_with_visible, return_coarse) -> dict:
-        info = output["object_info"]
-        if isinstance(info, list):
-            info = info[0]
-        result = self.image_processor.post_process_objects(
-            output,
-            torch.tensor([info.crop_box]),
-            info.original_size,
-            info.input_visible_mask[None],
+        """All objects of one image through the processor's post-processing in one batch."""
+        infos = [output["object_info"] for output in model_outputs]
+        infos = [info[0] if isinstance(info, list) else info for info in infos]
+        outputs = {
+            name: torch.cat([output[name].reshape(1, *output[name].shape[-3:]) for output in model_outputs])
+            for name in ("amodal_masks", "pred_visible_masks", "coarse_amodal_masks")
+        }
+        outputs["scores"] = torch.cat([output["scores"].reshape(-1) for output in model_outputs])
+        (results,) = self.image_processor.post_process_objects(
+            outputs,
+            torch.tensor([info.crop_box for info in infos]),
+            [infos[0].original_size],
+            [np.stack([info.input_visible_mask for info in infos])],
             mask_threshold=mask_threshold,
             union_with_visible=union_with_visible,
             return_coarse=return_coarse,
-        )[0]
+        )
+        return [self._object_result(result, info) for result, info in zip(results, infos)]
+
+    @staticmethod
+    def _object_result(result: dict, info: ObjectInfo) -> dict:
+        """The user-facing dict of one object: masks as PIL "L" images, with its label and visible mask."""
         result = {
             key: mask_to_image(value) if isinstance(value, np.ndarray) else value for key, value in result.items()
         }

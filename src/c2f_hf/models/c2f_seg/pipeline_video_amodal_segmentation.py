@@ -17,15 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 from transformers.pipelines.base import ChunkPipeline
 
-from .image_processing_c2f_seg import CropBox, object_result
+from .mask_geometry import CropBox
+from .mask_policy import object_result
 from .pipeline_amodal_segmentation import (
     check_flag,
     check_generation_parameters,
     check_inputs_not_empty,
+    check_mask_threshold,
     checked_model_and_processor,
     generate_batch,
     mask_to_image,
-    renamed_mask_threshold,
 )
 from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
 
@@ -90,12 +91,11 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         greedy=None,
         mask_threshold=None,
         union_with_visible=None,
-        threshold=None,
     ):
         check_generation_parameters(num_steps, seed, greedy)
         check_flag("union_with_visible", union_with_visible)
         postprocess = {
-            "mask_threshold": renamed_mask_threshold(mask_threshold, threshold),
+            "mask_threshold": check_mask_threshold(mask_threshold),
             "union_with_visible": bool(union_with_visible),
         }
         preprocess = {} if visible_masks is None else {"visible_masks": visible_masks}

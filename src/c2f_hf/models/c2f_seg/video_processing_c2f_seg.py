@@ -19,7 +19,7 @@ How the video model (window of T frames, `transformer_config.num_frames`) covers
   frame T or more frames away from every visible frame cannot share a window with one: it is left uncompleted and
   the caller marks it.
 
-Crop geometry, thresholds and mask policy are the image processor's (`image_processing_c2f_seg`): the video
+Crop geometry (`mask_geometry`), thresholds and mask policy (`mask_policy`) are the image processor's: the video
 processor is a `C2FSegImageProcessor` with the same saved settings plus the clip methods.
 """
 
@@ -33,15 +33,9 @@ import PIL.Image
 import PIL.ImageSequence
 import torch
 
-from .image_processing_c2f_seg import (
-    C2FSegImageProcessor,
-    CropBox,
-    clip_crop_box,
-    crop_image,
-    crop_mask,
-    load_binary_mask,
-    load_rgb_image,
-)
+from .image_loading import load_binary_mask, load_rgb_image
+from .image_processing_c2f_seg import C2FSegImageProcessor
+from .mask_geometry import CropBox, clip_crop_box, crop_image, crop_mask
 
 
 @dataclass(frozen=True)
@@ -245,11 +239,11 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         positions = list(window.kept)
         frames = [window.frame_indices[position] for position in positions]
         kept_outputs = {name: outputs[name][positions] for name in ("amodal_masks", "pred_visible_masks", "scores")}
-        results = self.post_process_objects(
+        (results,) = self.post_process_objects(
             kept_outputs,
             torch.tensor([crop_box.to_list()] * len(positions)),
-            track.shape[1:],
-            track[frames],
+            [track.shape[1:]],
+            [track[frames]],
             mask_threshold=mask_threshold,
             union_with_visible=union_with_visible,
         )
