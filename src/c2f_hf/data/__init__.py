@@ -1,21 +1,37 @@
 """Amodal datasets: the synthetic generator, the common `datasets` schema, converters of the public datasets,
 and the object-crop transform used by training and evaluation."""
 
-from .annotations import AnnotationError, read_plain_pickle
-from .coco_amodal import convert_coco_amodal, convert_cocoa, convert_kins
-from .converters import ConversionOptions
-from .mask_folders import convert_mask_folder
-from .registry import CONVERTERS
-from .schema import image_features, load_amodal_dataset, video_features, write_split
-from .synthetic import SHAPE_CATEGORIES, SyntheticConfig, generate_clip, generate_clips, generate_scene, generate_scenes
-from .transforms import (
-    AmodalObjectDataset,
-    ObjectCropTransform,
-    VisibleMaskAugmentation,
-    collate_object_crops,
-    object_pair_index,
+from ..lazy_exports import lazy_exports
+
+# Each name is imported from its module on first use, so the synthetic generator (numpy only) does not pull in
+# `datasets`, `pyarrow`, `pycocotools` or `scipy` (see `c2f_hf.lazy_exports`).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "annotations": ("AnnotationError", "read_plain_pickle"),
+        "coco_amodal": ("convert_coco_amodal", "convert_cocoa", "convert_kins"),
+        "converters": ("ConversionOptions",),
+        "mask_folders": ("convert_mask_folder",),
+        "registry": ("CONVERTERS",),
+        "schema": ("image_features", "load_amodal_dataset", "video_features", "write_split"),
+        "synthetic": (
+            "SHAPE_CATEGORIES",
+            "SyntheticConfig",
+            "generate_clip",
+            "generate_clips",
+            "generate_scene",
+            "generate_scenes",
+        ),
+        "transforms": (
+            "AmodalObjectDataset",
+            "ObjectCropTransform",
+            "VisibleMaskAugmentation",
+            "collate_object_crops",
+            "object_pair_index",
+        ),
+        "video_formats": ("convert_fishbowl", "convert_movid_a"),
+    },
 )
-from .video_formats import convert_fishbowl, convert_movid_a
 
 __all__ = [
     "CONVERTERS",

@@ -38,18 +38,27 @@ Conventions shared by every module of this package (the others refer to this lis
   visible mask; otherwise the ground-truth one).
 """
 
-from .accumulator import AmodalMetrics, EvaluationResults
-from .baselines import (
-    CONVEX_HULL_BASELINE,
-    UNION_WITH_VISIBLE_SUFFIX,
-    VISIBLE_BASELINE,
-    convex_hull_mask,
-    prediction_variants,
+from ..lazy_exports import lazy_exports
+
+# Each name is imported from its module on first use: `metrics` needs numpy only, `coco` pycocotools, `baselines`
+# scipy, `runner` datasets (see `c2f_hf.lazy_exports`).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "accumulator": ("AmodalMetrics", "EvaluationResults"),
+        "baselines": (
+            "CONVEX_HULL_BASELINE",
+            "UNION_WITH_VISIBLE_SUFFIX",
+            "VISIBLE_BASELINE",
+            "convex_hull_mask",
+            "prediction_variants",
+        ),
+        "coco": ("MaskAnnotation", "coco_mask_ap"),
+        "metrics": ("DEFAULT_BIN_EDGES", "FISHBOWL_OCCLUSION_RANGE", "iou", "occluded_iou"),
+        "report": ("format_markdown", "write_report"),
+        "runner": ("evaluate_model",),
+    },
 )
-from .coco import MaskAnnotation, coco_mask_ap
-from .metrics import DEFAULT_BIN_EDGES, FISHBOWL_OCCLUSION_RANGE, iou, occluded_iou
-from .report import format_markdown, write_report
-from .runner import evaluate_model
 
 __all__ = [
     "CONVEX_HULL_BASELINE",
