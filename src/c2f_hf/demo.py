@@ -22,7 +22,7 @@ from transformers import pipeline
 
 from .checkpoints import default_model_path
 from .data.synthetic import SyntheticConfig, generate_scene, scene_rng
-from .evaluation import iou, occluded_iou
+from .evaluation.metrics import iou, occluded_iou
 from .visualization import amodal_legend_entries, draw_amodal_overlay, draw_legend, upscale
 
 DATA_SEED = 0
@@ -115,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="segment a synthetic scene with the shipped model")
+    """Add `demo` (its one-line help is `c2f_hf.cli.COMMANDS`')."""
+    parser = subparsers.add_parser("demo")
     parser.add_argument("--model", help="model folder or Hub id (default: the shipped tiny model)")
     parser.add_argument("--out", default="outputs/demo", help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="scene and sampling seed")

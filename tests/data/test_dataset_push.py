@@ -10,6 +10,7 @@ from c2f_hf.data import push
 from c2f_hf.data.cards import DATASET_ID_PLACEHOLDER, build_dataset_card
 from c2f_hf.data.schema import image_features, load_amodal_dataset
 from c2f_hf.data.synthetic import generate_scenes
+from c2f_hf.hub import push as hub_push
 from local_hub import LocalHubApi, cache_hub_dataset, write_shards
 
 
@@ -32,7 +33,7 @@ def synthetic_folder(tmp_path_factory):
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     api = LocalHubApi(tmp_path / "hub")
-    monkeypatch.setattr(push, "HfApi", lambda: api)
+    monkeypatch.setattr(hub_push, "HfApi", lambda: api)
     return api
 
 

@@ -40,10 +40,12 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
         chart.load()
         assert chart.size == (960, 720)
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as usage_error:
         main(["evaluate", *arguments, "--batch-size", "0"])
-    with pytest.raises(SystemExit, match="predicted_visible_masks"):
-        main(["evaluate", *arguments, "--visible-source", "predicted"])
+    assert usage_error.value.code == 2 and "--batch-size" in capsys.readouterr().err
+    assert main(["evaluate", *arguments, "--visible-source", "predicted"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("c2f-hf evaluate: ") and "predicted_visible_masks" in line
 
 
 def _saved_masks(path) -> dict[tuple[str, int], np.ndarray]:
@@ -130,14 +132,10 @@ def test_cli_evaluate_names_each_dataset_problem_in_one_line_and_fails(
 ):
     rewritten_split(image_folder, tmp_path / "data", edit)
     arguments = ["--model", str(model_folder), "--dataset", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
-    try:
-        status = main(["evaluate", *arguments])
-    except SystemExit as exit_:
-        status, error = 1, str(exit_.code)
-    else:
-        error = capsys.readouterr().err
-    assert status == 1 and "Traceback" not in error
-    assert re.search(message, error.strip().splitlines()[-1]), error
+    assert main(["evaluate", *arguments]) == 1
+    error = capsys.readouterr().err
+    line = error.strip().splitlines()[-1]
+    assert "Traceback" not in error and line.startswith("c2f-hf evaluate: ") and re.search(message, line), error
 
 
 @pytest.mark.parametrize("problem", ["missing-folder", "not-parquet", "missing-model"])

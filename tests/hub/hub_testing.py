@@ -1,7 +1,6 @@
 """Helpers of the Hub tests."""
 
 import re
-from pathlib import Path
 
 import yaml
 
@@ -20,14 +19,15 @@ def python_blocks(readme: str) -> list[str]:
 
 
 class RecordingHfApi:
-    """Stands in for `HfApi` (the Hub is unreachable here): records the calls and what the folder holds."""
+    """Stands in for `HfApi` (the Hub is unreachable here): records the calls, each commit with the sorted `paths`
+    it writes and `sources`, `{path in the repo: local file}`."""
 
     calls: list = []
 
     def create_repo(self, **kwargs):
         self.calls.append(("create_repo", kwargs))
 
-    def upload_folder(self, **kwargs):
-        files = sorted(path.name for path in Path(kwargs["folder_path"]).iterdir())
-        self.calls.append(("upload_folder", {**kwargs, "files": files}))
+    def create_commit(self, **kwargs):
+        sources = {operation.path_in_repo: operation.path_or_fileobj for operation in kwargs["operations"]}
+        self.calls.append(("create_commit", {**kwargs, "paths": sorted(sources), "sources": sources}))
         return type("Commit", (), {"commit_url": f"https://hub.invalid/{kwargs['repo_id']}/commit/1"})()

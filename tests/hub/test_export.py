@@ -5,7 +5,6 @@ import re
 import textwrap
 
 import numpy as np
-import pytest
 import torch
 from transformers import pipeline
 
@@ -85,29 +84,23 @@ def test_card_snippets_run_against_the_exported_folder(exported, tmp_path):
     assert "(1, 160, 200)" in result.stdout
 
 
-def test_export_cli_validates_its_arguments(model_folder, metrics_path, tmp_path):
-    with pytest.raises(SystemExit, match="--eval-dataset"):
-        main(["export", str(model_folder), "--out", str(tmp_path / "a"), "--metrics", str(metrics_path)])
-    with pytest.raises(SystemExit, match="no config.json"):
-        main(["export", str(tmp_path), "--out", str(tmp_path / "b")])
+def test_export_cli_validates_its_arguments(model_folder, metrics_path, tmp_path, capsys):
+    def error_line(arguments: list[str]) -> str:
+        assert main(["export", *arguments]) == 1
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith("c2f-hf export: ")
+        return line
+
+    assert "--eval-dataset" in error_line(
+        [str(model_folder), "--out", str(tmp_path / "a"), "--metrics", str(metrics_path)]
+    )
+    assert "no config.json" in error_line([str(tmp_path), "--out", str(tmp_path / "b")])
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file.txt").write_text("x")
-    with pytest.raises(SystemExit, match="not an empty folder"):
-        main(["export", str(model_folder), "--out", str(tmp_path / "full")])
+    assert "not an empty folder" in error_line([str(model_folder), "--out", str(tmp_path / "full")])
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(SystemExit, match="not a metrics.json"):
-        main(
-            [
-                "export",
-                str(model_folder),
-                "--out",
-                str(tmp_path / "c"),
-                "--metrics",
-                str(tmp_path / "bad.json"),
-                "--eval-dataset",
-                "x",
-            ]
-        )
+    arguments = [str(model_folder), "--out", str(tmp_path / "c"), "--metrics", str(tmp_path / "bad.json")]
+    assert "not a metrics.json" in error_line([*arguments, "--eval-dataset", "x"])
 
 
 def test_unset_trust_remote_code_raises_where_no_one_can_answer(exported, tmp_path):

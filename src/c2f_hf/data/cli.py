@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `data synthetic` and `data convert {kins,cocoa,fishbowl,movid_a,coco_amodal,mask_folder}`."""
-    data = subparsers.add_parser("data", help="write or convert amodal datasets (Parquet, common schema)")
+    """Add `data synthetic`, `data convert {kins,cocoa,fishbowl,movid_a,coco_amodal,mask_folder}` and `data push`."""
+    data = subparsers.add_parser("data")
     commands = data.add_subparsers(dest="data_command", required=True)
 
     synthetic = commands.add_parser("synthetic", help="write a seeded synthetic amodal dataset")

@@ -2,9 +2,10 @@
 
 The repo gets the Hub layout, which the Hub's viewer and `datasets.load_dataset(repo_id)` read: our
 `<split>.parquet` becomes `data/<split>-00000-of-00001.parquet`, Hub-layout shards keep their names, and the card's
-`configs` front matter lists each split's files. Everything goes up in one commit through `HfApi.create_commit`
-(after `create_repo(exist_ok=True)`), and only after every split has passed the schema checks; the token comes
-from the usual places (`HF_TOKEN`, `hf auth login`).
+`configs` front matter lists each split's files. Everything goes up in one commit through
+`c2f_hf.hub.push.upload_to_hub` (the upload of `c2f-hf push` too) with `repo_type="dataset"`, and only after every
+split has passed the schema checks; the same commit deletes the repo's `data/*.parquet` files that this push does
+not write (the shards of an earlier push).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+from huggingface_hub import DatasetCard, HfApi
 
+from ..hub.push import upload_to_hub
 from .cards import DATASET_ID_PLACEHOLDER, data_files_config
 from .schema import available_splits, check_split_files, is_hub_dataset_id, split_files, split_path
 
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
+# The data files a push replaces: those of an earlier push that this one does not write are deleted.
+STALE_DATA_FILES = "data/*.parquet"
 
 
 def hub_data_files(folder: Path) -> dict[str, dict[str, Path]]:
@@ -60,14 +64,6 @@ def hub_card(folder: Path, repo_id: str, layout: dict[str, dict[str, Path]]) -> 
     return str(card).replace(DATASET_ID_PLACEHOLDER, repo_id)
 
 
-def stale_data_files(api: HfApi, repo_id: str, uploaded: set[str]) -> list[str]:
-    """Parquet files under `data/` that the repo holds from an earlier push and this one does not write."""
-    existing = api.list_repo_files(repo_id=repo_id, repo_type="dataset")
-    return sorted(
-        path for path in existing if path.startswith("data/") and path.endswith(".parquet") and path not in uploaded
-    )
-
-
 def push_dataset(
     folder: str | Path,
     repo_id: str,
@@ -83,17 +79,21 @@ def push_dataset(
     if not is_hub_dataset_id(repo_id):
         raise ValueError(f"--repo-id: expected a Hub dataset id namespace/name, got {repo_id!r}")
     layout = check_dataset_folder(folder)
-    files = {path_in_repo: path for split_layout in layout.values() for path_in_repo, path in split_layout.items()}
-    operations = [CommitOperationAdd(CARD_FILE, hub_card(folder, repo_id, layout).encode("utf-8"))]
-    operations += [CommitOperationAdd(path_in_repo, str(path)) for path_in_repo, path in files.items()]
-    api = api or HfApi()
-    api.create_repo(repo_id=repo_id, repo_type="dataset", private=private, exist_ok=True)
-    operations += [CommitOperationDelete(path) for path in stale_data_files(api, repo_id, set(files))]
-    commit = api.create_commit(
-        repo_id=repo_id, repo_type="dataset", operations=operations, commit_message=commit_message
+    files: dict[str, Path | bytes] = {CARD_FILE: hub_card(folder, repo_id, layout).encode("utf-8")}
+    files.update(
+        {path_in_repo: path for split_layout in layout.values() for path_in_repo, path in split_layout.items()}
+    )
+    url = upload_to_hub(
+        repo_id,
+        files,
+        commit_message=commit_message,
+        repo_type="dataset",
+        private=private,
+        delete_patterns=(STALE_DATA_FILES,),
+        api=api,
     )
     logger.info("pushed %s to the dataset repo %s", sorted(layout), repo_id)
-    return str(getattr(commit, "commit_url", commit))
+    return url
 
 
 def run_push(args: argparse.Namespace) -> int:

@@ -30,8 +30,8 @@ def _positive_int(text: str) -> int:
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `evaluate`."""
-    evaluate = subparsers.add_parser("evaluate", help="score a model against the visible and convex-hull baselines")
+    """Add `evaluate` (its one-line help is `c2f_hf.cli.COMMANDS`')."""
+    evaluate = subparsers.add_parser("evaluate")
     evaluate.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
     evaluate.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
     evaluate.add_argument("--revision", help=REVISION_HELP)
@@ -65,7 +65,7 @@ def _model_path(model: str | None) -> str:
     try:
         return str(default_model_path())
     except FileNotFoundError as error:
-        raise SystemExit(f"--model not given and {error}") from error
+        raise FileNotFoundError(f"--model not given and {error}") from error
 
 
 def _image_processor(model_path: str, model_config) -> C2FSegImageProcessor:
@@ -86,26 +86,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
     image_processor = _image_processor(model_path, model.config)
     predictions = [] if args.save_predictions else None
-    try:
-        results = evaluate_model(
-            model,
-            dataset,
-            image_processor=image_processor,
-            batch_size=args.batch_size,
-            num_steps=args.num_steps,
-            seed=args.seed,
-            greedy=args.greedy,
-            visible_source=args.visible_source,
-            occlusion_range=args.occlusion_range,
-            max_objects=args.max_objects,
-            device="cuda" if torch.cuda.is_available() else "cpu",
-            predictions=predictions,
-        )
-    except ValueError as error:
-        raise SystemExit(f"evaluate: {error}") from error
+    results = evaluate_model(
+        model,
+        dataset,
+        image_processor=image_processor,
+        batch_size=args.batch_size,
+        num_steps=args.num_steps,
+        seed=args.seed,
+        greedy=args.greedy,
+        visible_source=args.visible_source,
+        occlusion_range=args.occlusion_range,
+        max_objects=args.max_objects,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        predictions=predictions,
+    )
     if results.num_objects_counted == 0:
-        raise SystemExit(
-            f"evaluate: no object was evaluated ({results.num_objects_added} in split {args.split!r} of "
+        raise ValueError(
+            f"no object was evaluated ({results.num_objects_added} in split {args.split!r} of "
             f"{args.dataset}, {results.num_objects_counted} inside the occlusion range): no metrics to report"
         )
     results.run_settings["dataset"] = args.dataset

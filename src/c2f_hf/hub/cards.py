@@ -4,22 +4,27 @@ The templates are `templates/model_card.md` and `templates/space_card.md` beside
 `ModelCard.from_template` / `SpaceCard.from_template` render them. Everything a card states about training and
 evaluation is passed in by the caller (commands, data, `metrics.json`); nothing is invented. Results become the
 card's `model-index` (shown on the Hub) and a table that also lists the two baselines, so a reader can judge the
-model against them. `card.validate()` contacts the Hub and is never called here.
+model against them. Weights converted from the authors' release (`c2f-hf convert-original`) get the same card, with
+a conversion section that names the source files (SHA-256), the yml settings read and any ignored parameters.
+`card.validate()` contacts the Hub and is never called here.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 from safetensors import safe_open
 
-from ..evaluation import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE, EvaluationResults
+from ..checkpoints import file_sha256
+from ..evaluation.accumulator import EvaluationResults
+from ..evaluation.baselines import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE
 from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 
 MODEL_VARIANT = "model"
@@ -52,6 +57,17 @@ class EvaluationSource:
 
 
 @dataclass(frozen=True)
+class ConversionRecord:
+    """What `c2f-hf convert-original` read: `source_files` `{role: file}` (e.g. `"VQ checkpoint": vqgan_KINS.pth`),
+    the yml `settings` it used (`{"<file name>: <yml key>": value}`) and the `ignored` extra parameters of the
+    authors' state dicts (`--allow-unexpected`)."""
+
+    source_files: Mapping[str, Path]
+    settings: Mapping[str, Any]
+    ignored: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class ModelCardInputs:
     """What the caller knows about an exported model; each text is used verbatim.
 
@@ -65,6 +81,7 @@ class ModelCardInputs:
         converted: True when the weights are converted from the authors' checkpoints (their licence applies).
         extra_limitations: further bullet points for the limitations section.
         base_model: the Hub id of the model these weights were fine-tuned from, when they were.
+        conversion: what the conversion of the authors' files read, for converted weights.
     """
 
     model_id: str
@@ -76,6 +93,7 @@ class ModelCardInputs:
     converted: bool = False
     extra_limitations: Sequence[str] = field(default_factory=tuple)
     base_model: str | None = None
+    conversion: ConversionRecord | None = None
 
 
 def load_metrics(path: str | Path) -> EvaluationResults:
@@ -192,10 +210,38 @@ def _parameter_count(model_dir: Path) -> str:
 def _origin_text(converted: bool) -> str:
     if converted:
         return (
-            "The weights were converted from the authors' released checkpoints with `c2f-hf convert-original` "
-            "(every tensor copied unchanged under a new name)."
+            f"The weights were {CONVERTED_MARKER} ([{AUTHORS_REPOSITORY}]({AUTHORS_REPOSITORY})) with "
+            "`c2f-hf convert-original`: every tensor copied unchanged under a new name."
         )
     return "The weights were trained with the `c2f_hf` training loops (`c2f-hf train-vq`, then `c2f-hf train`)."
+
+
+def conversion_section(conversion: ConversionRecord) -> str:
+    """The card's conversion text: the source files with their SHA-256, the yml settings read and the ignored
+    extra parameters."""
+    files = [f"| {role} | `{path.name}` | `{file_sha256(path)}` |" for role, path in conversion.source_files.items()]
+    settings = [f"| `{key}` | `{value}` |" for key, value in conversion.settings.items()]
+    ignored = [f"- `{entry}`" for entry in conversion.ignored] or ["None."]
+    return "\n".join(
+        [
+            "The key table is `ORIGINAL_KEY_MAPPING` in `c2f_hf/models/c2f_seg/convert_original_checkpoint.py`; the",
+            "ResNet classifier `fc` of the authors' image encoder is dropped.",
+            "",
+            "| role | file | SHA-256 |",
+            "|------|------|---------|",
+            *files,
+            "",
+            "Settings read from the yml files:",
+            "",
+            "| setting | value |",
+            "|---------|-------|",
+            *settings,
+            "",
+            "Extra parameters of the authors' state dicts ignored (`--allow-unexpected`):",
+            "",
+            *ignored,
+        ]
+    )
 
 
 def licence_text(converted: bool) -> str:
@@ -251,6 +297,7 @@ def build_model_card(model_dir: str | Path, inputs: ModelCardInputs) -> ModelCar
         evaluation=evaluation_section(inputs.evaluation),
         extra_limitations=list(inputs.extra_limitations),
         licence=licence_text(inputs.converted),
+        conversion=None if inputs.conversion is None else conversion_section(inputs.conversion),
         video=transformer.num_frames is not None,
         min_transformers=MIN_TRANSFORMERS,
         authors_repository=AUTHORS_REPOSITORY,
@@ -296,10 +343,12 @@ def build_space_card(
 
 
 __all__ = [
+    "ConversionRecord",
     "EvaluationSource",
     "ModelCardInputs",
     "build_model_card",
     "build_space_card",
+    "conversion_section",
     "eval_results",
     "evaluation_section",
     "is_converted_folder",

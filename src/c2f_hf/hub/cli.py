@@ -1,4 +1,4 @@
-"""The `c2f-hf export` and `c2f-hf push` subcommands."""
+"""The `c2f-hf convert-original`, `c2f-hf export` and `c2f-hf push` subcommands (the `hub` extra)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from .cards import EvaluationSource
+from .convert import convert_original_checkpoint
 from .export import ExportOptions, export_model
 from .push import push_folder
 
@@ -27,39 +28,64 @@ def _evaluation_source(args: argparse.Namespace) -> EvaluationSource | None:
 
 def run_export(args: argparse.Namespace) -> int:
     """`c2f-hf export`: write the repo folder and print its files."""
-    try:
-        options = ExportOptions(
-            repo_id=args.repo_id,
-            model_name=args.model_name,
-            training_data=args.training_data,
-            training_command=args.training_command,
-            datasets=args.dataset,
-            evaluation=_evaluation_source(args),
-            converted=args.converted,
-            synthetic_only=args.synthetic_only,
-            limitations=args.limitation,
-            base_model=args.base_model,
-        )
-        written = export_model(args.model_dir, args.out, options)
-    except ValueError as error:
-        raise SystemExit(f"export: {error}") from error
-    for path in written:
+    options = ExportOptions(
+        repo_id=args.repo_id,
+        model_name=args.model_name,
+        training_data=args.training_data,
+        training_command=args.training_command,
+        datasets=args.dataset,
+        evaluation=_evaluation_source(args),
+        converted=args.converted,
+        synthetic_only=args.synthetic_only,
+        limitations=args.limitation,
+        base_model=args.base_model,
+    )
+    for path in export_model(args.model_dir, args.out, options):
         print(path)
     return 0
 
 
 def run_push(args: argparse.Namespace) -> int:
     """`c2f-hf push`: upload the folder and print the commit URL."""
-    try:
-        url = push_folder(args.repo_dir, args.repo_id, args.private, args.commit_message)
-    except ValueError as error:
-        raise SystemExit(f"push: {error}") from error
-    print(url)
+    print(push_folder(args.repo_dir, args.repo_id, args.private, args.commit_message))
     return 0
 
 
+def run_convert(args: argparse.Namespace) -> int:
+    """`c2f-hf convert-original`: convert the authors' files and print the folder written."""
+    output = convert_original_checkpoint(
+        args.vq_checkpoint,
+        args.vq_config,
+        args.checkpoint,
+        args.config,
+        args.output,
+        push_to_hub=args.push_to_hub,
+        allow_unexpected=args.allow_unexpected,
+    )
+    print(output)
+    return 0
+
+
+def _add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
+    convert = subparsers.add_parser("convert-original")
+    convert.add_argument("--vq-checkpoint", type=Path, required=True, help="vqgan_<DS>.pth (key 'g_model')")
+    convert.add_argument("--vq-config", type=Path, required=True, help="vqgan_<DS>.yml")
+    convert.add_argument(
+        "--checkpoint", type=Path, required=True, help="c2f_seg_<DS>.pth (keys 'model', 'img_encoder', 'refine')"
+    )
+    convert.add_argument("--config", type=Path, required=True, help="c2f_seg_<DS>.yml")
+    convert.add_argument("--output", type=Path, required=True, help="new (or empty) folder to write the repo into")
+    convert.add_argument("--push-to-hub", metavar="REPO", help="also upload the folder to this Hub model repo")
+    convert.add_argument(
+        "--allow-unexpected",
+        action="store_true",
+        help="ignore extra parameters in the state dicts (listed in the card)",
+    )
+    convert.set_defaults(handler=run_convert)
+
+
 def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
-    export = subparsers.add_parser("export", help="build a Hub model repo folder (weights, remote code, card)")
+    export = subparsers.add_parser("export")
     export.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="save_pretrained folder of the model")
     export.add_argument("--out", type=Path, required=True, help="new (or empty) folder to write the repo into")
     export.add_argument("--repo-id", help="Hub id the card's snippets load from (default: the --out path)")
@@ -86,7 +112,7 @@ def _add_export_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_push_parser(subparsers: argparse._SubParsersAction) -> None:
-    push = subparsers.add_parser("push", help="upload an exported repo folder to the Hugging Face Hub")
+    push = subparsers.add_parser("push")
     push.add_argument("repo_dir", type=Path, metavar="REPO_DIR", help="folder written by c2f-hf export")
     push.add_argument("--repo-id", required=True, help="Hub model repo id, e.g. user/c2f-seg-synthetic-tiny")
     push.add_argument("--private", action="store_true", help="create the repo as private")
@@ -95,6 +121,7 @@ def _add_push_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `export` and `push`."""
+    """Add `convert-original`, `export` and `push` (their one-line help is `c2f_hf.cli.COMMANDS`')."""
+    _add_convert_parser(subparsers)
     _add_export_parser(subparsers)
     _add_push_parser(subparsers)

@@ -25,7 +25,7 @@ from ..checkpoints import DEFAULT_MODEL_NAME
 from ..models import c2f_seg as bundle
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
-from .cards import EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
+from .cards import ConversionRecord, EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
 
 TASK = "amodal-segmentation"
 VIDEO_TASK = "video-amodal-segmentation"
@@ -59,7 +59,7 @@ class ExportOptions:
 
     `repo_id` is the Hub id the card's snippets load from (None: the export folder's path). `converted` None
     detects converted weights from the source folder's card. `synthetic_only` None means "only for the shipped
-    default model".
+    default model". `conversion` is what `c2f-hf convert-original` read, for the card of the weights it converts.
     """
 
     repo_id: str | None = None
@@ -72,6 +72,7 @@ class ExportOptions:
     synthetic_only: bool | None = None
     limitations: Sequence[str] = ()
     base_model: str | None = None
+    conversion: ConversionRecord | None = None
 
 
 def _check_model_folder(model_dir: Path) -> None:
@@ -79,9 +80,10 @@ def _check_model_folder(model_dir: Path) -> None:
         raise ValueError(f"MODEL_DIR: {model_dir} is not a save_pretrained folder (it has no config.json)")
 
 
-def _check_export_folder(out_dir: Path) -> None:
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ValueError(f"--out: {out_dir} exists and is not an empty folder; choose a new one")
+def check_new_folder(folder: Path, argument: str = "--out") -> None:
+    """Raise ValueError naming `argument` unless `folder` is new or an empty folder (nothing gets overwritten)."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"{argument}: {folder} exists and is not an empty folder; choose a new one")
 
 
 def _load_processor(model_dir: Path, model_config) -> C2FSegImageProcessor:
@@ -143,6 +145,7 @@ def _card_inputs(model_dir: Path, out_dir: Path, options: ExportOptions) -> Mode
         converted=converted,
         extra_limitations=tuple(limitations),
         base_model=options.base_model,
+        conversion=options.conversion,
     )
 
 
@@ -151,7 +154,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     options = options or ExportOptions()
     _check_model_folder(model_dir)
-    _check_export_folder(out_dir)
+    check_new_folder(out_dir)
     card_inputs = _card_inputs(model_dir, out_dir, options)
     card = build_model_card(model_dir, card_inputs)
     model = C2FSegForAmodalSegmentation.from_pretrained(model_dir)
@@ -167,4 +170,4 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     return sorted(path for path in out_dir.iterdir() if path.is_file())
 
 
-__all__ = ["ExportOptions", "check_remote_code", "export_model", "missing_files", "model_task"]
+__all__ = ["ExportOptions", "check_new_folder", "check_remote_code", "export_model", "missing_files", "model_task"]

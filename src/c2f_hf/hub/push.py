@@ -1,16 +1,65 @@
-"""Hub upload (`c2f-hf push`): `push_folder` uploads an exported folder with `HfApi.create_repo(exist_ok=True)` and
-`HfApi.upload_folder`; the token comes from the usual places (`HF_TOKEN`, `hf auth login`)."""
+"""Hub uploads: `upload_to_hub` is the one function that writes to the Hub; `push_folder` (`c2f-hf push`,
+`c2f-hf convert-original --push-to-hub`) uploads an exported model folder with it and `c2f_hf.data.push`
+(`c2f-hf data push`) a dataset folder. Each upload is `HfApi.create_repo(exist_ok=True)` and one
+`HfApi.create_commit`; the token comes from the usual places (`HF_TOKEN`, `hf auth login`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 
-from huggingface_hub import HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from .export import missing_files
 
 logger = logging.getLogger(__name__)
+
+
+def upload_to_hub(
+    repo_id: str,
+    files: Mapping[str, Path | bytes],
+    *,
+    commit_message: str,
+    repo_type: str = "model",
+    private: bool = False,
+    delete_patterns: Sequence[str] = (),
+    api: HfApi | None = None,
+) -> str:
+    """Create the repo `repo_id` if needed and write `files` (`{path in the repo: local file or contents}`) in one
+    commit; return the commit URL.
+
+    The same commit deletes the repo's files that match one of `delete_patterns` (`fnmatch`, e.g.
+    `"data/*.parquet"`) and are not in `files`, so an upload can replace an earlier one's shards.
+    """
+    api = api or HfApi()
+    api.create_repo(repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    operations: list[CommitOperationAdd | CommitOperationDelete] = [
+        CommitOperationAdd(path_in_repo, content if isinstance(content, bytes) else str(content))
+        for path_in_repo, content in files.items()
+    ]
+    if delete_patterns:
+        existing = api.list_repo_files(repo_id=repo_id, repo_type=repo_type)
+        operations += [
+            CommitOperationDelete(path)
+            for path in existing
+            if path not in files and any(fnmatch(path, pattern) for pattern in delete_patterns)
+        ]
+    commit = api.create_commit(
+        repo_id=repo_id, repo_type=repo_type, operations=operations, commit_message=commit_message
+    )
+    return str(getattr(commit, "commit_url", commit))
+
+
+def folder_files(folder: Path) -> dict[str, Path]:
+    """`{path in the repo: file}` of every file under `folder`, hidden ones (`.git/`, `.cache/`) left out."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            files[relative.as_posix()] = path
+    return files
 
 
 def push_folder(
@@ -32,12 +81,7 @@ def push_folder(
         raise ValueError(f"REPO_DIR: {repo_dir} is not an exported repo, it lacks {missing}; run c2f-hf export first")
     if repo_id not in (repo_dir / "README.md").read_text(encoding="utf-8"):
         logger.warning("README.md's snippets do not load from %r: re-export with --repo-id %s", repo_id, repo_id)
-    api = api or HfApi()
-    api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(repo_dir), repo_id=repo_id, repo_type="model", commit_message=commit_message
-    )
-    return str(getattr(commit, "commit_url", commit))
+    return upload_to_hub(repo_id, folder_files(repo_dir), commit_message=commit_message, private=private, api=api)
 
 
-__all__ = ["push_folder"]
+__all__ = ["folder_files", "push_folder", "upload_to_hub"]

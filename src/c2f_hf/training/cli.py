@@ -55,10 +55,11 @@ def _run_c2f(args: argparse.Namespace) -> int:
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    vq = subparsers.add_parser("train-vq", help="stage 1: train the mask VQ-GAN on amodal masks")
+    """Add `train-vq` and `train` (their one-line help is `c2f_hf.cli.COMMANDS`')."""
+    vq = subparsers.add_parser("train-vq")
     _add_common_arguments(vq)
     vq.set_defaults(handler=_run_vq)
-    c2f = subparsers.add_parser("train", help="stage 2: train backbone, transformer and refiner (VQ frozen)")
+    c2f = subparsers.add_parser("train")
     _add_common_arguments(c2f)
     c2f.add_argument("--vq-model", dest="vq_model", help="folder of the stage-1 model (train-vq's final/)")
     c2f.add_argument("--init-model", dest="init_model", help="fine-tune this C2FSegForAmodalSegmentation folder")
