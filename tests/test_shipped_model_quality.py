@@ -11,7 +11,9 @@ The full-set numbers, with the commands that measured them, are in each model's 
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from transformers import pipeline
 
 import c2f_hf  # noqa: F401
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
@@ -19,6 +21,7 @@ from c2f_hf.checkpoints import default_model_path, default_video_model_path
 from c2f_hf.cli import main
 from c2f_hf.data import simple_occlusions
 from c2f_hf.data.schema import load_amodal_dataset
+from c2f_hf.data.synthetic import SyntheticConfig, generate_clips
 from c2f_hf.evaluation import CONVEX_HULL_BASELINE, VISIBLE_BASELINE, EvaluationResults, evaluate_model
 
 MODEL = "model"
@@ -91,3 +94,28 @@ def test_video_model_completes_synthetic_clips(video_results: EvaluationResults)
     assert model.miou_full > hull.miou_full + FULL_MARGIN
     assert model.miou_occ > hull.miou_occ + OCC_MARGIN
     assert variants[MODEL_UNION_VISIBLE].miou_full > variants[VISIBLE_BASELINE].miou_full + FULL_MARGIN
+
+
+def hidden_frame_windows(num_clips: int, window: int):
+    """(frames, visible masks, hidden positions) of each first window of T frames, per track of the first
+    `num_clips` synthetic test clips, in which the object is fully hidden on some frame but visible on another."""
+    for clip in generate_clips(SyntheticConfig(image_size=128, num_frames=8), 0, num_clips, "test"):
+        for track in clip.objects:
+            visible = track.visible_masks.reshape(len(track.visible_masks), -1).any(axis=1)
+            for start in range(len(visible) - window + 1):
+                frames = range(start, start + window)
+                hidden = [frame - start for frame in frames if not visible[frame] and track.amodal_masks[frame].any()]
+                if hidden and visible[start : start + window].any():
+                    yield list(clip.frames[frames]), list(track.visible_masks[frames]), hidden
+                    break
+
+
+def test_shipped_video_checkpoint_fills_in_fully_hidden_frames():
+    segmenter = pipeline("video-amodal-segmentation", model=str(default_video_model_path()), trust_remote_code=False)
+    window = segmenter.model.config.transformer_config.num_frames
+    filled = []
+    for frames, visible_masks, hidden in hidden_frame_windows(20, window):
+        amodal_masks = segmenter(frames, visible_masks=[visible_masks], greedy=True)[0]["amodal_masks"]
+        filled += [bool(np.asarray(amodal_masks[position]).any()) for position in hidden]
+    assert len(filled) >= 10
+    assert sum(filled) / len(filled) >= 0.5, f"only {sum(filled)} of {len(filled)} hidden frames got a mask"

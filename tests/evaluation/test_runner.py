@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.data.schema import image_features, load_amodal_dataset, scene_to_row, write_split
 from c2f_hf.data.synthetic import SyntheticConfig, generate_scenes
 from c2f_hf.data.transforms import AmodalObjectDataset, collate_object_crops
@@ -18,7 +19,7 @@ from c2f_hf.evaluation import (
 )
 from c2f_hf.evaluation.runner import paste_amodal_masks
 from c2f_hf.evaluation.targets import ObjectTargets, add_objects, read_object_targets
-from c2f_testing import visible_track_frames
+from c2f_testing import tiny_video_config, visible_track_frames
 from evaluation_testing import VARIANTS
 
 
@@ -206,3 +207,10 @@ def test_video_datasets_are_evaluated_per_frame_without_hidden_objects(video_fol
     results = evaluate_model(tiny_model, clips, batch_size=16, progress=False)
     assert results.num_objects_added == expected and results.num_images == len(frames)
     assert evaluate_model(tiny_model, clips, max_objects=3, progress=False).num_objects_added == 3
+
+
+def test_evaluation_runs_the_video_model_over_windows(clip_dataset):
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_video_config(num_frames=3))
+    results = evaluate_model(model, clip_dataset, greedy=True, progress=False, max_objects=6)
+    assert results.num_objects_added >= 6
