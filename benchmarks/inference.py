@@ -2,11 +2,17 @@
 
 Every measurement (one model, one mode, one batch size) runs in its own fresh process, so the peak resident memory
 printed for it is that mode's alone. The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder)` (fp32,
-SDPA, NCHW, eager); each mode loads the same folder and converts it (see `MODES`). The script prints, per model,
+SDPA, NCHW, eager); each mode loads the same folder and converts it (see `MODES`). The script prints the machine
+(`common.machine_description`: the CPU's name and ISA flags, torch's version and thread count), then per model,
 mode and batch size: objects/s, ms per batch and per object (median of the timed runs), the first call's seconds
 (compilation included, reported apart), peak memory, the CPU seconds per timed run spent in the kernel (page
 faults of fresh allocations, mostly), and how far the mode's refined amodal probabilities and tokens
-are from the reference's; then the CPU's name and ISA flags, torch's thread count, and a JSON file (`--out`).
+are from the reference's; all of it also goes to a JSON file (`--out`). Run it from the repository root.
+
+Smallest run (the tiny model, batch 1, one timed run, a few seconds):
+
+    python benchmarks/inference.py --models tiny --modes optimized --batch-sizes 1 --runs 1 --warmup 0 \
+        --threads 1 --out /tmp/inference_smoke.json
 
 Models: `tiny` and `full` (the full-size KINS architecture) with random weights (seed 0), and `shipped` (the
 trained default model in `c2f_hf/checkpoints`, for agreement on trained weights).
@@ -37,21 +43,25 @@ GPU (targets on one H100: >= 700 objects/s at batch 128, <= 10 ms at batch 1, >=
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import torch
-from hardware import cpu_name_and_flags, device_description, transparent_hugepage_mode
+from common import (
+    fill_unset_arguments,
+    machine_description,
+    made_gpu_fast,
+    peak_memory_mib,
+    print_machine,
+    repeat,
+    synthetic_objects,
+)
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.checkpoints import default_model_path
@@ -64,7 +74,6 @@ RANDOM_MODEL_CONFIGS: dict[str, Callable[[], C2FSegConfig]] = {
     "full": C2FSegConfig,
 }
 MODEL_NAMES = ("tiny", "shipped", "full")
-Output = TypeVar("Output")
 
 
 def reference_model(folder: Path) -> C2FSegForAmodalSegmentation:
@@ -104,13 +113,6 @@ def compiled_model(folder: Path) -> C2FSegForAmodalSegmentation:
     return optimized_model(folder).compile_for_inference()
 
 
-def made_gpu_fast(model: C2FSegForAmodalSegmentation) -> C2FSegForAmodalSegmentation:
-    """`model` in bf16 (SDPA, as loaded), channels_last, compiled with CUDA graphs
-    (`compile_for_inference(mode="reduce-overhead")`); converted in place."""
-    model = model.eval().to(torch.bfloat16).to(memory_format=torch.channels_last)
-    return model.compile_for_inference(mode="reduce-overhead")
-
-
 def gpu_fast_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """bf16, SDPA, channels_last, compiled with CUDA graphs (`made_gpu_fast`)."""
     return made_gpu_fast(C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.bfloat16))
@@ -136,6 +138,7 @@ MODES: dict[str, Callable[[Path], C2FSegForAmodalSegmentation]] = {
 
 
 def parse_arguments() -> argparse.Namespace:
+    """The command line, with the device-dependent defaults filled in (`fill_device_defaults`)."""
     on_gpu = torch.cuda.is_available()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if on_gpu else "cpu")
@@ -181,63 +184,6 @@ def fill_device_defaults(arguments: argparse.Namespace, on_gpu: bool) -> argpars
     return fill_unset_arguments(arguments, defaults)
 
 
-def fill_unset_arguments(arguments: argparse.Namespace, defaults: dict[str, object]) -> argparse.Namespace:
-    """`arguments` with each of `defaults` set where the command line left it None (device-dependent defaults)."""
-    for name, value in defaults.items():
-        if getattr(arguments, name) is None:
-            setattr(arguments, name, value)
-    return arguments
-
-
-def synthetic_objects(
-    batch_size: int, size: int, seed: int, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random RGB crops `(batch, 3, size, size)` in [0, 1] and rectangular visible masks `(batch, 1, size, size)`,
-    drawn on the CPU (the same objects whatever the device) and moved to `device`."""
-    generator = torch.Generator().manual_seed(seed)
-    pixel_values = torch.rand(batch_size, 3, size, size, generator=generator)
-    visible_masks = torch.zeros(batch_size, 1, size, size)
-    for index in range(batch_size):
-        top, left = torch.randint(size // 8, size // 3, (2,), generator=generator).tolist()
-        height, width = torch.randint(size // 4, size // 2, (2,), generator=generator).tolist()
-        visible_masks[index, :, top : top + height, left : left + width] = 1
-    return pixel_values.to(device), visible_masks.to(device)
-
-
-def run_once(run: Callable[[], Output], device: torch.device) -> tuple[float, Output]:
-    """Seconds of one call (CUDA events on GPU, perf_counter on CPU) and its output."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        output = run()
-        end.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(end) / 1000.0, output
-    start_time = time.perf_counter()
-    output = run()
-    return time.perf_counter() - start_time, output
-
-
-def repeat(
-    run: Callable[[], Output], device: torch.device, count: int, max_seconds: float | None
-) -> tuple[list[float], Output | None]:
-    """Up to `count` calls, stopping once `max_seconds` (None: no limit) have been spent, after at least one call
-    when count > 0."""
-    limit = math.inf if max_seconds is None else max_seconds
-    seconds, output = [], None
-    while len(seconds) < count and sum(seconds) <= limit:
-        elapsed, output = run_once(run, device)
-        seconds.append(elapsed)
-    return seconds, output
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    """GPU: peak allocated during the measurement. CPU: the measuring process's peak resident set."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.Namespace) -> dict:
     """In a fresh process: load `mode`'s model from `folder`, warm up, time `generate(greedy=True)` on
     `batch_size` synthetic objects. Returns the timing record and the last output's amodal probabilities
@@ -248,7 +194,10 @@ def measure_mode(folder: Path, mode: str, batch_size: int, arguments: argparse.N
     device = torch.device(arguments.device)
     model = MODES[mode](folder).to(device).eval()
     inputs = synthetic_objects(batch_size, model.config.image_size, arguments.seed, device)
-    run = lambda: model.generate(*inputs, greedy=True)  # noqa: E731
+
+    def run() -> object:
+        return model.generate(*inputs, greedy=True)
+
     warmup_seconds, _ = repeat(run, device, arguments.warmup, arguments.max_seconds)
     kernel_seconds_before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     seconds, output = repeat(run, device, arguments.runs, arguments.max_seconds)
@@ -322,6 +271,7 @@ def benchmark_model(name: str, scratch: Path, arguments: argparse.Namespace) -> 
 
 
 def print_record(model: str, record: dict) -> None:
+    """One measurement's line: speed, peak memory, kernel time and the first call's seconds."""
     print(
         f"{model:>7} batch {record['batch_size']:>4} {record['mode']:>19} ({record['dtype']:>14}): "
         f"{record['objects_per_s']:9.3f} objects/s {record['ms_per_object']:10.1f} ms/object "
@@ -334,6 +284,7 @@ def print_record(model: str, record: dict) -> None:
 
 
 def print_agreement(row: dict) -> None:
+    """The line under a fast mode's record: its speed-up over the reference and how far its outputs are from it."""
     print(
         f"{'':>30} {row['speedup']:.2f}x the reference; max |dp| {row['max_probability_deviation']:.2e}, pixels "
         f"agreeing {row['pixel_agreement']:.4%} (reference pixels within max |dp| of 0.5: "
@@ -341,27 +292,6 @@ def print_agreement(row: dict) -> None:
         f"{row['token_agreement']:.2%}",
         flush=True,
     )
-
-
-def machine_description(device: torch.device) -> dict:
-    cpu_name, isa_flags = cpu_name_and_flags()
-    description = {
-        "device": device_description(device),
-        "cpu": cpu_name,
-        "isa_flags": isa_flags,
-        "cpu_has_native_bf16": cpu_has_native_bf16(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_threads": torch.get_num_threads(),
-        "thp_mem_alloc_enable": os.environ.get("THP_MEM_ALLOC_ENABLE", "unset"),
-        "kernel_transparent_hugepage": transparent_hugepage_mode(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-    if device.type == "cuda":
-        description["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
-        description["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
-    return description
 
 
 def without_tensors(row: dict) -> dict:
@@ -374,6 +304,7 @@ def without_tensors(row: dict) -> dict:
 
 
 def main() -> None:
+    """Measure every model, batch size and mode asked for; print each record and write the JSON report."""
     arguments = parse_arguments()
     if arguments.huge_pages:
         os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
@@ -382,7 +313,7 @@ def main() -> None:
     device = torch.device(arguments.device)
     machine = machine_description(device)
     settings = {key: value for key, value in vars(arguments).items() if key != "out"}
-    print("machine:", machine, flush=True)
+    print_machine(machine)
     print("settings:", settings, flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         rows = [row for name in arguments.models for row in benchmark_model(name, Path(scratch), arguments)]

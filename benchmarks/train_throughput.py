@@ -2,16 +2,21 @@
 
     python benchmarks/train_throughput.py --preset tiny kins --batch-size 16 --steps 10
 
-Prints the device (GPU name, or CPU model, ISA flags and threads), then for each preset the samples/s of stage 1
-(VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2 (composite forward with the training mask,
-losses, backward, AdamW step) after `--warmup` untimed steps.
+Smallest run (the `micro` preset, one sample, one timed step, a few seconds):
+
+    python benchmarks/train_throughput.py --preset micro --batch-size 1 --steps 1 --warmup 0 --threads 1
+
+Prints the machine (`common.machine_description`: the GPU, or the CPU's name, ISA flags and torch's threads), then
+for each preset the samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2
+(composite forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps.
 """
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
-from hardware import device_description
+from common import machine_description, print_machine
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegVQModel
 from c2f_hf.presets import model_config
@@ -20,6 +25,7 @@ from c2f_hf.training.vq import reconstruction_loss
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work (nothing to wait for on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -33,7 +39,9 @@ def random_masks(batch_size: int, size: int, device: torch.device) -> torch.Tens
     return masks
 
 
-def time_steps(step, steps: int, warmup: int, device: torch.device) -> float:
+def time_steps(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+    """Mean seconds of `steps` calls of `step` after `warmup` untimed ones (one synchronisation at each end, so
+    queued GPU steps overlap as in training)."""
     for _ in range(warmup):
         step()
     synchronize(device)
@@ -45,6 +53,7 @@ def time_steps(step, steps: int, warmup: int, device: torch.device) -> float:
 
 
 def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds per stage-1 step: the VQ model's reconstruction loss, backward and Adam step."""
     config = model_config(preset).vq_config
     model = C2FSegVQModel(config).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.9))
@@ -60,6 +69,8 @@ def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: 
 
 
 def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds per stage-2 step: the composite model's training forward (frozen VQ model), backward and AdamW
+    step."""
     config = model_config(preset)
     model = C2FSegForAmodalSegmentation(config).to(device).train()
     model.vq_model.requires_grad_(False)
@@ -79,22 +90,32 @@ def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device:
     return time_steps(step, steps, warmup, device)
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", nargs="+", default=["tiny", "kins"], help="one or more presets")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    device = torch.device(args.device)
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Print the machine, then each preset's ms/step and samples/s for both stages."""
+    arguments = parse_arguments()
+    if arguments.threads is not None:
+        torch.set_num_threads(arguments.threads)
+    device = torch.device(arguments.device)
     torch.manual_seed(0)
-    print(f"device={device}: {device_description(device)}, batch={args.batch_size}")
-    for preset in args.preset:
+    print_machine(machine_description(device))
+    print(f"batch: {arguments.batch_size}, {arguments.steps} timed steps after {arguments.warmup} warm-up")
+    for preset in arguments.preset:
         for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
-            seconds = timer(preset, args.batch_size, args.steps, args.warmup, device)
-            rate = args.batch_size / seconds
-            print(f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {rate:.3g} samples/s")
+            seconds = timer(preset, arguments.batch_size, arguments.steps, arguments.warmup, device)
+            rate = arguments.batch_size / seconds
+            print(f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {rate:.3g} samples/s", flush=True)
 
 
 if __name__ == "__main__":

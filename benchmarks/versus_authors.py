@@ -1,25 +1,29 @@
 """Inference speed of the authors' C2F-Seg code against ours, side by side in one process (random weights, K = 3).
 
 The authors' KINS image model (`C2F_Seg` of amazon-science/c2f-seg, `src/image_model.py`) is imported at run time
-from a checkout given with `--authors-repo` (their code is never copied into this project) and built with random
-weights from `--seed`; its four state dicts (`g_model`, `model`, `img_encoder`, `refine`) are converted into our
-`C2FSegForAmodalSegmentation` with `c2f_hf.convert_original_checkpoint`, so both hold the same weights. The authors'
-side runs their own `batch_predict_maskgit(meta, T=K)`, patched at call time only where it needs a GPU or the
-dataset (see `prepare_authors_model`); ours runs `generate(pixel_values, visible_masks, num_steps=K)`. Both sample
-(the authors' code has no greedy mode). Before timing, the script checks on the same objects that the backbone
-features, the visible-mask codes and the amodal masks agree (greedy on both sides, and seeded sampling).
+from a checkout given with `--authors-repo` or the environment variable `C2F_SEG_AUTHORS_REPO` (their code is never
+copied into this project) and built with random weights from `--seed`; its four state dicts (`g_model`, `model`,
+`img_encoder`, `refine`) are converted into our `C2FSegForAmodalSegmentation` with the project's checkpoint
+converter, so both hold the same weights. The authors' side runs their own `batch_predict_maskgit(meta, T=K)`,
+patched at call time only where it needs a GPU or the dataset (see `prepare_authors_model`); ours runs
+`generate(pixel_values, visible_masks, num_steps=K)`. Both sample (the authors' code has no greedy mode). Before
+timing, the script checks on the same objects that the backbone features, the visible-mask codes and the amodal
+masks agree (greedy on both sides, and seeded sampling).
 
-Set-up (a separate venv, so the project's own stays as it is; the CPU wheel index is far smaller where reachable):
+Set-up, from the repository root: a separate venv, so the project's own stays as it is (the CPU wheel index is far
+smaller where reachable), and an export of the authors' repository; `AUTHORS_VENV` and `C2F_SEG_AUTHORS_REPO` name
+any two new folders:
 
-    python3 -m venv /work/authors-venv
-    /work/authors-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/authors-venv/bin/pip install -e . matplotlib opencv-python-headless requests tqdm
-    mkdir -p /work/authors-c2f-seg
-    git --git-dir=<fetched mirror of amazon-science/c2f-seg> archive HEAD | tar -x -C /work/authors-c2f-seg
+    export AUTHORS_VENV=<new folder> C2F_SEG_AUTHORS_REPO=<new folder>
+    python3 -m venv "$AUTHORS_VENV"
+    "$AUTHORS_VENV/bin/pip" install torch==2.14.1 torchvision==0.29.1
+    "$AUTHORS_VENV/bin/pip" install -e ".[hub]" matplotlib opencv-python-headless requests tqdm
+    mkdir -p "$C2F_SEG_AUTHORS_REPO"
+    git --git-dir=<fetched mirror of amazon-science/c2f-seg> archive HEAD | tar -x -C "$C2F_SEG_AUTHORS_REPO"
 
 Full measurement (2 threads, batches 1 and 8, fp32 modes; takes several minutes on 2 cores):
 
-    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
+    "$AUTHORS_VENV/bin/python" benchmarks/versus_authors.py --authors-repo "$C2F_SEG_AUTHORS_REPO" \\
         --out /tmp/versus_authors.json
 
 On a GPU (`--device cuda`: the authors' fp32 and bf16-autocast modes against ours in fp32 and in the `gpu-fast`
@@ -27,18 +31,21 @@ mode of `inference.py`, bf16 + channels_last + `compile_for_inference(mode="redu
 128; the first call, compilation and CUDA-graph capture included, is reported apart). Their code needs only torch,
 torchvision, opencv, matplotlib, requests and tqdm, and ours runs from `src` where it is not installed:
 
-    PYTHONPATH=src python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg --device cuda \\
+    PYTHONPATH=src python benchmarks/versus_authors.py --authors-repo "$C2F_SEG_AUTHORS_REPO" --device cuda \\
         --out /tmp/versus_authors_gpu.json
 
 The same with `--reuse-freed-memory` runs both sides in a process whose allocator keeps freed memory
 (`c2f_hf.cpu_memory.reuse_freed_memory`, called before any model is built).
 
-Smoke test, and the authors' code under bf16 autocast (10x slower than fp32 on CPUs without AVX512-BF16/AMX):
+Smallest run, and the authors' code under bf16 autocast (10x slower than fp32 on CPUs without AVX512-BF16/AMX):
 
-    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
-        --batch-sizes 1 --runs 1 --warmup 0 --out /tmp/versus_authors_smoke.json
-    /work/authors-venv/bin/python benchmarks/versus_authors.py --authors-repo /work/authors-c2f-seg \\
+    "$AUTHORS_VENV/bin/python" benchmarks/versus_authors.py --authors-repo "$C2F_SEG_AUTHORS_REPO" \\
+        --batch-sizes 1 --runs 1 --warmup 0 --check-objects 1 --out /tmp/versus_authors_smoke.json
+    "$AUTHORS_VENV/bin/python" benchmarks/versus_authors.py --authors-repo "$C2F_SEG_AUTHORS_REPO" \\
         --modes authors-bf16 --batch-sizes 1 --runs 1 --warmup 0 --out /tmp/versus_authors_bf16.json
+
+Without a checkout (neither the argument nor the variable, or a folder without `src/image_model.py`) it stops
+before building anything, with a one-line error that says which.
 """
 
 import argparse
@@ -46,8 +53,7 @@ import copy
 import importlib
 import json
 import logging
-import platform
-import resource
+import os
 import statistics
 import sys
 from collections.abc import Callable, Iterator
@@ -57,33 +63,61 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-import torchvision
-from hardware import device_description
-from inference import fill_unset_arguments, made_gpu_fast, repeat, synthetic_objects
+from common import (
+    fill_unset_arguments,
+    machine_description,
+    made_gpu_fast,
+    peak_memory_mib,
+    print_machine,
+    repeat,
+    reset_peak_memory,
+    synthetic_objects,
+)
 from torch import nn
 
 from c2f_hf import C2FSegForAmodalSegmentation
-from c2f_hf.convert_original_checkpoint import build_config_from_yaml, build_converted_model
 from c2f_hf.cpu_memory import reuse_freed_memory
+from c2f_hf.hub.convert import build_config_from_yaml
+from c2f_hf.models.c2f_seg.convert_original_checkpoint import build_converted_model
 
 # The authors' image models are built for 256 x 256 crops (their refiner hard-codes the upsampling sizes).
 CROP_SIZE = 256
 DATASET = "KINS"
+AUTHORS_REPO_VARIABLE = "C2F_SEG_AUTHORS_REPO"
 
 
 # ----- the authors' model -----
 
 
+def authors_checkout(argument: Path | None) -> Path:
+    """The authors' checkout: `--authors-repo`, else `$C2F_SEG_AUTHORS_REPO`. Exits with a one-line error when
+    neither is given or the folder has no `src/image_model.py`."""
+    variable = os.environ.get(AUTHORS_REPO_VARIABLE)
+    if argument is None and not variable:
+        raise SystemExit(
+            "versus_authors.py: error: needs a checkout of amazon-science/c2f-seg: pass --authors-repo PATH or set "
+            f"{AUTHORS_REPO_VARIABLE}"
+        )
+    given = f"--authors-repo {argument}" if argument is not None else f"{AUTHORS_REPO_VARIABLE}={variable}"
+    repo = (argument or Path(variable)).resolve()
+    if not (repo / "src" / "image_model.py").is_file():
+        raise SystemExit(
+            f"versus_authors.py: error: {given} is not a checkout of amazon-science/c2f-seg (no src/image_model.py "
+            f"in {repo})"
+        )
+    return repo
+
+
 def resnet50_without_download(pretrained: bool = False) -> nn.Module:
     """Stands in for torchvision's `resnet50(pretrained=True)` in the authors' `base_resnet`: the same network with
     random weights (no download; torchvision >= 0.13 has no `pretrained` argument anyway)."""
+    import torchvision  # the authors' code needs it, c2f_hf does not: imported only where their model is built
+
     return torchvision.models.resnet50(weights=None)
 
 
 def import_authors_modules(repo: Path) -> dict[str, object]:
     """The authors' `src.image_model`, `src.image_component` and `utils.utils`, imported from the checkout."""
-    if not (repo / "src" / "image_model.py").is_file():
-        raise FileNotFoundError(f"{repo} is not a checkout of amazon-science/c2f-seg (no src/image_model.py)")
     sys.path.insert(0, str(repo))
     names = {"image_model": "src.image_model", "image_component": "src.image_component", "utils": "utils.utils"}
     return {key: importlib.import_module(name) for key, name in names.items()}
@@ -118,7 +152,8 @@ def prepare_authors_model(model: nn.Module) -> nn.Module:
 
 
 def authors_state_dicts(model: nn.Module, repo: Path) -> dict[str, tuple[Path, dict[str, torch.Tensor]]]:
-    """`{section: (file, state dict)}` as `read_original_sections` returns it for the authors' two files."""
+    """`{section: (file, state dict)}` as `c2f_hf.hub.convert.read_original_sections` returns it for the authors'
+    two files."""
     vq_file, c2f_file = repo / f"vqgan_{DATASET}.pth", repo / f"c2f_seg_{DATASET}.pth"
     return {
         "g_model": (vq_file, model.g_model.state_dict()),
@@ -221,6 +256,7 @@ class Runner:
 
 
 def authors_fp32(models: Models) -> Runner:
+    """Their inference as they wrote it (fp32)."""
     return Runner(authors_meta, lambda meta: authors_predict(models.authors, meta, models.num_steps))
 
 
@@ -250,6 +286,7 @@ def authors_bf16(models: Models) -> Runner:
 
 
 def our_runner(model: C2FSegForAmodalSegmentation, num_steps: int) -> Runner:
+    """`model.generate` (sampling, K = `num_steps`) on the synthetic objects as they come."""
     return Runner(
         lambda pixel_values, visible_masks: (pixel_values, visible_masks),
         lambda inputs: model.generate(*inputs, num_steps=num_steps).amodal_masks,
@@ -257,14 +294,17 @@ def our_runner(model: C2FSegForAmodalSegmentation, num_steps: int) -> Runner:
 
 
 def ours_fp32(models: Models) -> Runner:
+    """Our default path: fp32 as loaded."""
     return our_runner(models.ours, models.num_steps)
 
 
 def ours_optimized(models: Models) -> Runner:
+    """A copy of ours after `optimize_for_cpu()`."""
     return our_runner(copy.deepcopy(models.ours).optimize_for_cpu(), models.num_steps)
 
 
 def ours_gpu_fast(models: Models) -> Runner:
+    """A copy of ours in the `gpu-fast` mode (`common.made_gpu_fast`)."""
     return our_runner(made_gpu_fast(copy.deepcopy(models.ours)), models.num_steps)
 
 
@@ -332,32 +372,6 @@ def check_agreement(models: Models, num_objects: int, seed: int) -> dict[str, ob
 # ----- timing -----
 
 
-def reset_peak_memory(device: torch.device) -> str:
-    """Reset the peak-memory counter that `peak_memory_mib` reads: the GPU's peak allocation, or the kernel's
-    peak-RSS counter (VmHWM, reset to the current RSS). Returns what the peak then covers."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return "allocated on the GPU during the measurement"
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return "RSS of the whole process"
-    return "RSS during the measurement"
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    """The GPU's peak allocation; on the CPU, VmHWM of /proc/self/status (peak since the last reset), or the
-    process's ru_maxrss where there is none."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(runner: Runner, batch_size: int, device: torch.device, arguments: argparse.Namespace) -> dict[str, object]:
     """Warm up, time `runner.predict` on one synthetic batch on `device`, and return seconds per batch (the first
     warm-up call apart: compilation and CUDA-graph capture happen there), throughput and the peak memory during
@@ -389,6 +403,7 @@ HEADER = (
 
 
 def format_row(row: dict[str, object]) -> str:
+    """One measurement as a line of the table under `HEADER`."""
     return (
         f"{row['mode']:<16}{row['batch_size']:>6}{row['median_s_per_batch']:>16.3f}{row['min_s_per_batch']:>13.3f}"
         f"{row['objects_per_s']:>11.2f}{row['ms_per_object']:>11.1f}{row['peak_memory_mib']:>10.0f}{row['runs']:>6}"
@@ -397,6 +412,7 @@ def format_row(row: dict[str, object]) -> str:
 
 
 def format_agreement(report: dict[str, object]) -> list[str]:
+    """The lines of `check_agreement`'s report."""
     stages = ", ".join(f"{value:.1e}" for value in report["backbone_relative_deviation"])
     lines = [
         f"agreement on {report['objects']} objects, authors vs ours (fp32):",
@@ -412,27 +428,28 @@ def format_agreement(report: dict[str, object]) -> list[str]:
     return lines
 
 
-def machine_description(device: torch.device, reuses_freed_memory: bool) -> dict[str, object]:
-    description = {
+def versus_machine_description(device: torch.device, reuses_freed_memory: bool) -> dict[str, object]:
+    """`common.machine_description`, with whether both sides reuse freed memory and torchvision's version (the
+    authors' backbone's; their code is imported by then)."""
+    import torchvision  # the authors' code needs it, c2f_hf does not
+
+    return {
         "reuses_freed_memory": reuses_freed_memory,
-        "device": device_description(device),
-        "cpu": device_description(torch.device("cpu")),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        **machine_description(device),
         "torchvision": torchvision.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
-    if device.type == "cuda":
-        description["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
-        description["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
-    return description
 
 
 def parse_arguments() -> argparse.Namespace:
+    """The command line, with the authors' checkout checked (`authors_checkout`) and the device's defaults filled
+    in."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--authors-repo", type=Path, required=True, help="checkout of amazon-science/c2f-seg")
+    parser.add_argument(
+        "--authors-repo",
+        type=Path,
+        default=None,
+        help=f"checkout of amazon-science/c2f-seg (default: ${AUTHORS_REPO_VARIABLE})",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU comparison")
     parser.add_argument(
         "--modes",
@@ -468,6 +485,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("versus_authors.json"))
     arguments = parser.parse_args()
+    arguments.authors_repo = authors_checkout(arguments.authors_repo)
     on_gpu = torch.device(arguments.device).type == "cuda"
     defaults = {
         "modes": DEFAULT_MODES["cuda" if on_gpu else "cpu"],
@@ -479,16 +497,16 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def main() -> None:
+    """Build both models with the same weights, check that they agree, then time every mode and batch size and
+    write the JSON report."""
     arguments = parse_arguments()
     reuses_freed_memory = arguments.reuse_freed_memory and reuse_freed_memory()
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
-    machine = machine_description(device, reuses_freed_memory)
-    for key, value in machine.items():
-        print(f"{key}: {value}")
-    repo = arguments.authors_repo.resolve()
-    authors = build_authors_model(repo, arguments.seed, device)
-    models = Models(authors, build_our_model(authors, repo, device), arguments.num_steps, device)
+    machine = versus_machine_description(device, reuses_freed_memory)
+    print_machine(machine)
+    authors = build_authors_model(arguments.authors_repo, arguments.seed, device)
+    models = Models(authors, build_our_model(authors, arguments.authors_repo, device), arguments.num_steps, device)
     agreement = check_agreement(models, arguments.check_objects, arguments.seed)
     print("\n".join(format_agreement(agreement)), flush=True)
     runners = {name: MODES[name](models) for name in arguments.modes}

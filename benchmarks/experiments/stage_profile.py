@@ -1,11 +1,11 @@
 """Where the time of one `generate` goes: seconds per stage (backbone, VQ encode, K-step sampling, VQ decode,
 refiner) and the heaviest operators of the VQ model, for random weights of the full-size (or tiny) model.
 
-    python benchmarks/stage_profile.py --threads 2 --model full --repeats 3 [--optimize-for-cpu]
+    python benchmarks/experiments/stage_profile.py --threads 2 --model full --repeats 3 [--optimize-for-cpu]
 
 On a GPU, eager (no compilation), in bf16 + channels_last, for a batch of 128 objects:
 
-    python benchmarks/stage_profile.py --device cuda --bf16 --channels-last --batch-size 128 --repeats 10
+    python benchmarks/experiments/stage_profile.py --device cuda --bf16 --channels-last --batch-size 128 --repeats 10
 
 Each stage runs once to warm up, then `--repeats` times (the median is printed). Stages are timed one after
 another in one process, so a shared or frequency-scaling CPU makes the numbers noisy: compare runs of the same
@@ -14,11 +14,14 @@ command, and read the operator table for shares rather than absolute times.
 
 import argparse
 import statistics
+import sys
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks folder: common.py
 
 import torch
-from hardware import device_description
-from inference import repeat, synthetic_objects
+from common import device_description, repeat, synthetic_objects
 from torch.profiler import ProfilerActivity, profile
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation

@@ -12,19 +12,21 @@ amodal masks equal to fp32's. Variants:
 - `torchao`: torchao's `Int8DynamicActivationInt8WeightConfig` (per-token activations, per-channel weights) on the
   same layers, when torchao is installed (`pip install torchao`, not a dependency of c2f_hf).
 
-    python benchmarks/int8_transformer.py --threads 2 --batch-size 4
+    python benchmarks/experiments/int8_transformer.py --threads 2 --batch-size 4
 """
 
 import argparse
 import copy
+import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks folder: common.py
 
 import torch
-from hardware import device_description
-from inference import synthetic_objects
+from common import best_seconds, device_description, synthetic_objects
 from torch import nn
-from winograd_convolutions import best_seconds
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 

@@ -4,18 +4,21 @@ The difference is the page faults of a new 32 MiB allocation, which torch backs 
 `THP_MEM_ALLOC_ENABLE=1` is in the environment at its first large allocation, and which glibc serves from memory
 freed before after `c2f_hf.cpu_memory.reuse_freed_memory()` (`--reuse-freed-memory`). Run the three ways to compare:
 
-    python benchmarks/fresh_allocation.py --threads 2
-    THP_MEM_ALLOC_ENABLE=1 python benchmarks/fresh_allocation.py --threads 2
-    python benchmarks/fresh_allocation.py --threads 2 --reuse-freed-memory
+    python benchmarks/experiments/fresh_allocation.py --threads 2
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/experiments/fresh_allocation.py --threads 2
+    python benchmarks/experiments/fresh_allocation.py --threads 2 --reuse-freed-memory
 """
 
 import argparse
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks folder: common.py
 
 import torch
-from hardware import device_description
+from common import best_seconds, device_description
 from torch.nn import functional as F
-from winograd_convolutions import best_seconds
 
 from c2f_hf.cpu_memory import reuse_freed_memory
 

@@ -1,7 +1,7 @@
 """Where NNPACK's Winograd convolution beats oneDNN's direct one: every 3x3, stride-1 convolution of one
 `generate` of the full-size model (random weights), at the input shape it gets there, timed both ways.
 
-    python benchmarks/winograd_convolutions.py --threads 2 --batch-size 1
+    python benchmarks/experiments/winograd_convolutions.py --threads 2 --batch-size 1
 
 Prints one line per distinct (input shape, output channels) with the number of such layers, the best of
 `--repeats` calls of each kernel, their ratio and the largest deviation relative to the output's scale, then the
@@ -10,24 +10,19 @@ totals over all layers, and over the layers `C2FSegWinogradConv2d` computes with
 """
 
 import argparse
+import sys
 from collections import Counter
-from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks folder: common.py
 
 import torch
 import torch.nn.functional as F
-from hardware import device_description
-from inference import repeat, synthetic_objects
+from common import best_seconds, device_description, synthetic_objects
 from torch import nn
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
 from c2f_hf.models.c2f_seg.fast_inference import C2FSegWinogradConv2d
-
-
-def best_seconds(run: Callable[[], torch.Tensor], repeats: int) -> float:
-    """The fastest of `repeats` calls after one warm-up call."""
-    run()
-    seconds, _ = repeat(run, torch.device("cpu"), repeats, max_seconds=None)
-    return min(seconds)
 
 
 def convolution_inputs(model: C2FSegForAmodalSegmentation, batch_size: int) -> Counter:

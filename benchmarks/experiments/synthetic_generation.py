@@ -2,8 +2,8 @@
 
 Run on one core:
 
-    taskset -c 0 /work/venv/bin/python benchmarks/synthetic_generation.py --num-images 500
-    /work/venv/bin/python benchmarks/synthetic_generation.py --num-images 2000 --occlusion-histogram
+    taskset -c 0 python benchmarks/experiments/synthetic_generation.py --num-images 500
+    python benchmarks/experiments/synthetic_generation.py --num-images 2000 --occlusion-histogram
 """
 
 import argparse

@@ -12,22 +12,25 @@ Prints, for batch 1, the best of `--repeats` calls:
 
 The block needs `pip install torchao` (not a dependency of c2f_hf); `--lone-only` measures the convolutions alone:
 
-    python benchmarks/int8_vq_block.py --threads 2
-    python benchmarks/int8_vq_block.py --threads 2 --lone-only
+    python benchmarks/experiments/int8_vq_block.py --threads 2
+    python benchmarks/experiments/int8_vq_block.py --threads 2 --lone-only
 """
 
 import argparse
 import copy
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks folder: common.py
 
 import torch
 import torch._inductor.config as inductor_config
-from hardware import device_description
+from common import best_seconds, device_description
 from torch import nn
 from torch.nn import functional as F
-from winograd_convolutions import best_seconds
 
 from c2f_hf import C2FSegVQConfig
 from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegVQResnetBlock
