@@ -1,0 +1,338 @@
+"""The image tab: visible masks painted in the editor (or from SAM clicks), one pipeline call for all objects, and
+the results: a before/after slider, the coarse and refined masks, and a table whose columns add up (amodal =
+visible + hidden). `ImageTab` holds its handlers and lays it out; the examples come from `examples/`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay, draw_filled_masks
+from editor import (
+    brush_for,
+    editor_update,
+    editor_value_of,
+    layer_from_masks,
+    masks_from_layer,
+    objects_from_layer,
+    painted_layer,
+    prepare_image,
+    read_editor,
+    resized_layer,
+)
+from page import (
+    LEGEND_HTML,
+    SCROLL_TO_RESULT_JS,
+    TABLE_HELP,
+    DemoInputError,
+    object_chip,
+    palette_chips,
+    problem,
+    sam_help,
+)
+from sam_prompts import CLICK_MODES, add_click, clear_objects, draw_prompts, empty_prompts, next_object, sam_mask
+from segmenters import ModelSources, result_mask
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+TABLE_HEADERS = ["#", "visible", "hidden", "amodal", "occl. %", "score"]
+
+
+@dataclass
+class DemoOutput:
+    """What one image request produces: the image and overlay `(H, W, 3)` uint8, the coarse and refined masks
+    drawn `(H, W, 3)` uint8, one table row per object, the objects' numbers, and notes to show."""
+
+    image: np.ndarray
+    overlay: np.ndarray
+    coarse: np.ndarray
+    refined: np.ndarray
+    rows: list[list]
+    numbers: list[int]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def table_rows(numbers: list[int], results: list[dict]) -> list[list]:
+    """One row per object from the pipeline's results: visible, hidden (occluded) and amodal pixel counts of the
+    same masks, the occlusion rate (%) and the score."""
+    rows = []
+    for number, result in zip(numbers, results):
+        visible, hidden = result_mask(result["visible_mask"]), result_mask(result["occluded_mask"])
+        amodal = result_mask(result["amodal_mask"])
+        rate = round(100.0 * result["occlusion_rate"], 1)
+        rows.append([number, int(visible.sum()), int(hidden.sum()), int(amodal.sum()), rate, round(result["score"], 2)])
+    return rows
+
+
+def result_status(output: DemoOutput) -> str:
+    """Status Markdown for a finished request: objects, time, what to look at, and the notes."""
+    count = len(output.rows)
+    chips = " ".join(object_chip(number) for number in output.numbers)
+    summary = (
+        f"Done: {count} object{'s' if count > 1 else ''} {chips} in {output.seconds:.2f} s. "
+        "Hatched = hidden part the model predicts; drag the slider to compare with the input."
+    )
+    return "\n\n".join([summary, *output.notes])
+
+
+def example_rows() -> list[list]:
+    """`[editor value]` for every `NAME.png` + `NAME_mask.png` pair in `examples/`, the masks drawn into the
+    composite so that the example's thumbnail shows them."""
+    rows = []
+    for mask_path in sorted(EXAMPLES_DIR.glob("*_mask.png")):
+        image_path = mask_path.with_name(mask_path.name.replace("_mask.png", ".png"))
+        image = np.asarray(Image.open(image_path).convert("RGB"))
+        layer = np.asarray(Image.open(mask_path).convert("RGBA"))
+        rows.append([editor_value_of(image, layer)])
+    return rows
+
+
+class ImageTab:
+    """The image tab for the models of `sources`: its Gradio handlers and its layout (`build`)."""
+
+    def __init__(self, sources: ModelSources):
+        self.sources = sources
+
+    def run_demo(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float) -> DemoOutput:
+        """Segment every object painted in the editor; raises DemoInputError for bad input."""
+        image, layer, notes = read_editor(editor_value)
+        objects = objects_from_layer(resized_layer(layer, image.shape[:2]))
+        segmenter = self.sources.segmenter()
+        start = time.perf_counter()
+        results = segmenter(
+            image,
+            visible_masks=[mask for _, mask in objects],
+            num_steps=int(num_steps),
+            seed=int(seed),
+            mask_threshold=float(threshold),
+            union_with_visible=True,
+            return_coarse=True,
+            batch_size=len(objects),
+        )
+        seconds = time.perf_counter() - start
+        numbers = [number for number, _ in objects]
+        colours = [OBJECT_COLOURS[number - 1][1] for number in numbers]
+        visibles = [result_mask(result["visible_mask"]) for result in results]
+        refined = [result_mask(result["amodal_mask"]) for result in results]
+        return DemoOutput(
+            image=image,
+            overlay=draw_amodal_overlay(image, visibles, refined, colours),
+            coarse=draw_filled_masks(image, [result_mask(result["coarse_amodal_mask"]) for result in results], colours),
+            refined=draw_filled_masks(image, refined, colours),
+            rows=table_rows(numbers, results),
+            numbers=numbers,
+            notes=notes,
+            seconds=seconds,
+        )
+
+    def predict(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float):
+        """Gradio handler: (before/after pair, coarse, refined, table, status). A user's mistake empties the
+        results and puts its message in the status."""
+        try:
+            output = self.run_demo(editor_value, num_steps, seed, threshold)
+        except DemoInputError as error:
+            return None, None, None, None, problem(str(error))
+        slider = (output.image, output.overlay)
+        return slider, output.coarse, output.refined, output.rows, result_status(output)
+
+    def load_image(self, picture: np.ndarray | None, current: np.ndarray | None):
+        """Gradio handler for an upload: (prompt image, working image, editor, prompts, status). The image is
+        scaled down at once, the editor gets it with no mask and a brush sized for it. Gradio also reports an
+        upload when this app itself sets an image (an example, a SAM mask): the working image `current` coming back
+        is no new image, and changes nothing."""
+        if picture is None or (current is not None and np.array_equal(np.asarray(picture)[..., :3], current)):
+            return (gr.skip(),) * 5
+        try:
+            image, notes = prepare_image(picture)
+        except DemoInputError as error:
+            return None, None, gr.skip(), empty_prompts(), problem(str(error))
+        how = "click on an object (SAM) or paint it" if self.sources.sam else "paint its visible part"
+        status = "\n\n".join(
+            [f"Image loaded ({image.shape[1]}x{image.shape[0]}). For object {object_chip(1)}: {how}.", *notes]
+        )
+        empty = np.zeros((*image.shape[:2], 4), dtype=np.uint8)
+        return image, image, editor_update(image, empty), empty_prompts(), status
+
+    def click_prompt(
+        self, image: np.ndarray | None, prompts: dict, mode: str, editor_value: dict | None, event: gr.SelectData
+    ):
+        """Gradio handler for a click on the prompt image: (prompt image, editor, prompts, status). Runs SAM for the
+        current object once its prompt is complete and writes the mask into the editor in the object's colour."""
+        if image is None:
+            return gr.skip(), gr.skip(), prompts, problem("No image: upload one or click an example first.")
+        x, y = (int(value) for value in event.index)
+        number = prompts["current"]
+        layer = resized_layer(painted_layer(editor_value, image.shape[:2]), image.shape[:2])
+        status = f"Object {object_chip(number)}: first corner set; click the opposite corner."
+        if add_click(prompts, mode, x, y):
+            try:
+                mask = sam_mask(self.sources.segmenter(), image, prompts["objects"][str(number)])
+            except DemoInputError as error:
+                return draw_prompts(image, layer, prompts), gr.skip(), prompts, problem(str(error))
+            layer = layer_from_masks({**masks_from_layer(layer), number: mask}, image.shape[:2])
+            status = (
+                f"Object {object_chip(number)}: SAM mask of {int(mask.sum())} px. Click more points to refine it, "
+                "press **Next object**, or **Segment**."
+            )
+        return draw_prompts(image, layer, prompts), editor_update(image, layer), prompts, status
+
+    def example_result(self, editor_value: dict | None):
+        """Gradio handler of an example click: the example's image in the prompt image and the editor (with its
+        visible masks), the controls back at the model's defaults, and the finished result."""
+        num_steps, threshold = self.sources.default_settings()
+        try:
+            image, layer, _ = read_editor(editor_value)
+        except DemoInputError as error:
+            return (gr.skip(),) * 7 + (None, None, None, None, problem(str(error)))
+        layer = resized_layer(layer, image.shape[:2])
+        results = self.predict({"background": image, "layers": [layer]}, num_steps, 0, threshold)
+        prompts = empty_prompts()
+        prompts["current"] = max(masks_from_layer(layer), default=0) + 1
+        return (
+            draw_prompts(image, layer, prompts),
+            image,
+            editor_update(image, layer),
+            prompts,
+            num_steps,
+            0,
+            threshold,
+            *results,
+        )
+
+    def build(self) -> None:
+        """The image UI: prompts, editor and examples on the left; button, status and results on the right."""
+        sam = bool(self.sources.sam)
+        image_state, prompts = gr.State(None), gr.State(empty_prompts())
+        gr.Markdown(sam_help(self.sources.sam), elem_id="how_to")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                prompt_image, mode, next_button, clear_button = _prompt_controls(sam)
+                if sam:
+                    examples_slot = gr.Column()
+                    with gr.Accordion("Paint to add to or correct the masks", open=False):
+                        editor = _editor(sam)
+                else:
+                    editor = _editor(sam)
+                    examples_slot = gr.Column()
+            with gr.Column(scale=1, min_width=300):
+                segment = gr.Button("Segment", variant="primary", elem_id="segment")
+                status = gr.Markdown("Upload an image or click an example.", elem_id="status")
+                result, coarse, refined, table = _results()
+                steps, seed, mask_threshold = _settings(*self.sources.default_settings())
+        result_outputs = [result, coarse, refined, table, status]
+        with examples_slot:
+            examples = gr.Examples(
+                example_rows(),
+                inputs=[editor],
+                fn=self.example_result,
+                outputs=[prompt_image, image_state, editor, prompts, steps, seed, mask_threshold, *result_outputs],
+                run_on_click=True,
+                cache_examples=False,
+                label="Examples (visible masks included): one click shows the result",
+            )
+        examples.dataset.click(None, js=SCROLL_TO_RESULT_JS)
+        upload_outputs = [prompt_image, image_state, editor, prompts, status]
+        prompt_image.upload(self.load_image, [prompt_image, image_state], upload_outputs, api_visibility="private")
+        editor.upload(
+            lambda value, current: self.load_image((value or {}).get("background"), current),
+            [editor, image_state],
+            upload_outputs,
+            api_visibility="private",
+        )
+        prompt_image.select(
+            self.click_prompt,
+            [image_state, prompts, mode, editor],
+            [prompt_image, editor, prompts, status],
+            api_name="click",
+        )
+        next_button.click(next_object, [prompts, editor], [prompts, status], api_visibility="private")
+        clear_button.click(
+            clear_objects, image_state, [prompt_image, editor, prompts, status], api_visibility="private"
+        )
+        segment.click(self.predict, [editor, steps, seed, mask_threshold], result_outputs, api_name="segment")
+        segment.click(None, js=SCROLL_TO_RESULT_JS)
+
+
+def _prompt_controls(sam: bool) -> tuple:
+    """The SAM prompt image under its click mode and buttons (hidden when no SAM is configured)."""
+    with gr.Group(visible=sam):
+        mode = gr.Radio(CLICK_MODES, value=CLICK_MODES[0], label="A click adds", elem_id="click_mode")
+        with gr.Row():
+            next_button = gr.Button("Next object", size="sm", elem_id="next_object")
+            clear_button = gr.Button("Clear objects", size="sm", elem_id="clear_objects")
+        prompt_image = gr.Image(
+            label="Click to prompt SAM",
+            type="numpy",
+            sources=["upload", "clipboard"],
+            height=340,
+            elem_id="prompt_image",
+        )
+    return prompt_image, mode, next_button, clear_button
+
+
+def _settings(num_steps: int, threshold: float) -> tuple:
+    """K, seed and threshold in a closed accordion, starting at the model's defaults `num_steps` and
+    `threshold`."""
+    with gr.Accordion("Advanced settings", open=False):
+        steps = gr.Slider(
+            1,
+            8,
+            value=num_steps,
+            step=1,
+            label="MaskGIT steps K",
+            info=f"Rounds of token sampling for the coarse mask; this model was trained for K = {num_steps}.",
+        )
+        seed = gr.Number(value=0, precision=0, label="Seed", info="Same seed and inputs, same result.")
+        mask_threshold = gr.Slider(
+            0.05,
+            0.95,
+            value=threshold,
+            step=0.05,
+            label="Mask threshold",
+            info="Probability above which a pixel counts as the object; lower gives larger masks.",
+        )
+    return steps, seed, mask_threshold
+
+
+def _editor(sam: bool) -> gr.ImageMask:
+    """The editor holding the visible masks: the upload point without SAM, in an accordion for corrections with
+    SAM (whose prompt image is then the upload point)."""
+    gr.Markdown(
+        f"**Visible masks**: paint to add or correct; brush colour = object {palette_chips()}", elem_id="editor_help"
+    )
+    return gr.ImageMask(
+        show_label=False,
+        type="numpy",
+        image_mode="RGBA",
+        format="png",
+        brush=brush_for(None),
+        sources=[] if sam else ["upload", "clipboard"],
+        layers=False,
+        elem_id="editor",
+    )
+
+
+def _captioned_image(caption: str, elem_id: str) -> gr.Image:
+    """An output image under a Markdown caption (a caption, unlike a label, wraps instead of hiding under the
+    image's buttons on a phone)."""
+    with gr.Column(min_width=140):
+        gr.Markdown(caption, elem_classes="caption")
+        return gr.Image(show_label=False, format="png", buttons=["fullscreen"], elem_id=elem_id)
+
+
+def _results() -> tuple:
+    """The result slider, the coarse and refined masks side by side, and the objects table with its help."""
+    gr.HTML(LEGEND_HTML)
+    gr.Markdown("**Result**: drag the handle to compare the input with the amodal masks.", elem_classes="caption")
+    result = gr.ImageSlider(show_label=False, type="numpy", format="png", buttons=["fullscreen"], elem_id="result")
+    with gr.Row():
+        coarse = _captioned_image("**Step 1: coarse** (decoded VQ tokens)", "coarse")
+        refined = _captioned_image("**Step 2: refined** (final amodal mask)", "refined")
+    table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, wrap=True, elem_id="objects")
+    gr.Markdown(TABLE_HELP)
+    return result, coarse, refined, table

@@ -1,0 +1,103 @@
+"""The Space's models: where they come from (`ModelSources`, from the Space variables) and their pipelines, each
+loaded once, on the first request that needs it or at launch (`app.main`), never when a module is imported."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoConfig, AutoImageProcessor, Pipeline, pipeline
+
+from c2f_hf import C2FSegImageProcessor
+from c2f_hf.checkpoints import default_model_path, default_video_model_path
+
+SHIPPED_MODEL_CARD_URL = "https://huggingface.co/c2f-hf/c2f-seg-synthetic-tiny"
+SOURCE_VARIABLES = ("C2F_HF_MODEL", "C2F_HF_VIDEO_MODEL", "C2F_HF_SAM_MODEL")
+
+
+@dataclass(frozen=True)
+class ModelSources:
+    """The Space's models, each a Hub id or a folder. `image` (`C2F_HF_MODEL`, a repo written by `c2f-hf export`)
+    and `video` (`C2F_HF_VIDEO_MODEL`): None for the models shipped in `c2f_hf`. `sam` (`C2F_HF_SAM_MODEL`, e.g.
+    facebook/sam-vit-base, served through the image pipeline's `visible_mask_model`): None for painting only."""
+
+    image: str | None = None
+    video: str | None = None
+    sam: str | None = None
+
+    @classmethod
+    def from_environment(cls) -> ModelSources:
+        """The sources named by the Space variables. Read once at start: the layout (prompt image or not) is
+        built from them."""
+        return cls(*(os.environ.get(variable) or None for variable in SOURCE_VARIABLES))
+
+    @property
+    def image_model(self) -> str:
+        """The image model's Hub id or folder: `image`, else the folder of the model shipped in `c2f_hf`."""
+        return self.image or str(default_model_path())
+
+    @property
+    def video_model(self) -> str:
+        """The video model's Hub id or folder: `video`, else the folder of the video model shipped in `c2f_hf`."""
+        return self.video or str(default_video_model_path())
+
+    def model_card_url(self) -> str:
+        """Where the image model's card is: its Hub page for a Hub id, else the shipped model's Hub repo."""
+        if self.image and not Path(self.image).exists():
+            return f"https://huggingface.co/{self.image}"
+        return SHIPPED_MODEL_CARD_URL
+
+    def segmenter(self) -> Pipeline:
+        """The image pipeline, with SAM when configured (loaded on the first call)."""
+        return load_segmenter(self.image_model, self.sam)
+
+    def video_segmenter(self) -> Pipeline:
+        """The video pipeline (loaded on the first call)."""
+        return load_video_segmenter(self.video_model)
+
+    def default_settings(self) -> tuple[int, float]:
+        """The image model's MaskGIT steps K and mask threshold, read without loading it."""
+        return default_settings(self.image_model)
+
+
+@cache
+def load_segmenter(source: str, sam_source: str | None) -> Pipeline:
+    """The `amodal-segmentation` pipeline of `source` (with SAM `sam_source` as its visible-mask source unless
+    None), loaded once per process, its model converted with `optimize_for_cpu()`."""
+    segmenter = pipeline(
+        "amodal-segmentation", model=source, trust_remote_code=True, device="cpu", visible_mask_model=sam_source
+    )
+    segmenter.model.optimize_for_cpu()
+    return segmenter
+
+
+@cache
+def load_video_segmenter(source: str) -> Pipeline:
+    """The `video-amodal-segmentation` pipeline of `source`, loaded once per process, its model converted with
+    `optimize_for_cpu()`."""
+    segmenter = pipeline("video-amodal-segmentation", model=source, trust_remote_code=True, device="cpu")
+    segmenter.model.optimize_for_cpu()
+    return segmenter
+
+
+@cache
+def default_settings(source: str) -> tuple[int, float]:
+    """The defaults of image model `source`, from its config and processor files (no weights are loaded):
+    MaskGIT steps K (`config.num_sampling_steps`) and the processor's mask threshold. The controls and the examples
+    start there."""
+    config = AutoConfig.from_pretrained(source, trust_remote_code=True)
+    try:
+        processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=True)
+    except OSError:
+        # No preprocessor_config.json: the pipeline runs with the default processor `for_model` gives.
+        processor = None
+    processor = C2FSegImageProcessor.for_model(processor, config, source)
+    return int(config.num_sampling_steps), float(processor.mask_threshold)
+
+
+def result_mask(mask) -> np.ndarray:
+    """A mask of a pipeline's result (PIL "L" image) as an `(H, W)` bool array."""
+    return np.asarray(mask) > 0

@@ -1,0 +1,257 @@
+"""The Space in a real browser: Debian's /usr/bin/chromium, headless, driven over the Chrome DevTools Protocol on
+a pipe (`--remote-debugging-pipe`: NUL-terminated JSON on file descriptors 3 and 4), so no extra package is
+needed. Two apps are launched: `server` as the default Space runs (painting, no SAM) and `sam_server` with a tiny
+random SAM model configured. Screenshots go to /tmp/space_shots/.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from spaces_demo_testing import DEMO_DIR
+
+SHOTS = Path("/tmp/space_shots")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+# Layout problems a visitor would see: the page scrolling sideways, text or buttons off screen, a block label
+# under its component's buttons, a word broken over lines in a table cell.
+LAYOUT_PROBLEMS_JS = r"""
+(() => {
+  const problems = [];
+  const width = document.documentElement.clientWidth;
+  const shown = (element) => element.offsetParent !== null && element.getClientRects().length > 0;
+  const overlap = (a, b) =>
+    a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const lines = (element) => {
+    const tops = new Set();
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim() || !shown(node.parentElement)) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const rect of range.getClientRects()) if (rect.width > 0) tops.add(Math.round(rect.top));
+    }
+    return tops.size;
+  };
+  const pageWidth = document.documentElement.scrollWidth;
+  if (pageWidth > width + 1) problems.push(`page is ${pageWidth} px wide`);
+  const texts = '[data-testid="block-label"], button, table, .caption, .legend span, h1, p';
+  for (const element of document.querySelectorAll(texts)) {
+    if (!shown(element)) continue;
+    const box = element.getBoundingClientRect();
+    const name = (element.innerText || element.tagName).trim().slice(0, 40);
+    if (box.right > width + 1 || box.left < -1) problems.push(`off screen: ${name}`);
+  }
+  for (const cell of document.querySelectorAll('.cell-wrap')) {
+    const words = cell.innerText.trim().split(/\s+/).filter(Boolean).length;
+    if (shown(cell) && words && lines(cell) > words) problems.push(`word broken in a cell: ${cell.innerText.trim()}`);
+  }
+  for (const label of document.querySelectorAll('[data-testid="block-label"]')) {
+    if (!shown(label)) continue;
+    const block = label.closest('.block') || label.parentElement;
+    for (const icons of block.querySelectorAll('.icon-button-wrapper')) {
+      if (shown(icons) && overlap(label.getBoundingClientRect(), icons.getBoundingClientRect())) {
+        problems.push(`label under buttons: ${label.innerText.trim()}`);
+      }
+    }
+  }
+  return problems;
+})()
+"""
+
+
+class DevToolsPipe:
+    """A minimal Chrome DevTools Protocol client over chromium's `--remote-debugging-pipe`."""
+
+    def __init__(self, user_data_dir: Path, window: tuple[int, int] = (1400, 1900)):
+        command_read, command_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+
+        def use_pipes_as_fd_3_and_4():
+            os.dup2(command_read, 3)
+            os.dup2(reply_write, 4)
+
+        flags = [*CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", "--remote-debugging-pipe"]
+        self.process = subprocess.Popen(
+            [str(CHROMIUM), *flags, f"--window-size={window[0]},{window[1]}", "about:blank"],
+            pass_fds=(3, 4),
+            preexec_fn=use_pipes_as_fd_3_and_4,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(command_read)
+        os.close(reply_write)
+        self.writer = os.fdopen(command_write, "wb", buffering=0)
+        self.reader = os.fdopen(reply_read, "rb", buffering=0)
+        self.pending, self.last_id, self.session = b"", 0, None
+        page = next(target for target in self.send("Target.getTargets")["targetInfos"] if target["type"] == "page")
+        self.session = self.send("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+
+    def send(self, method: str, **params) -> dict:
+        self.last_id += 1
+        message = {"id": self.last_id, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        self.writer.write(json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self.pending:
+                chunk = self.reader.read(1 << 16)
+                if not chunk:
+                    raise RuntimeError(f"chromium closed the DevTools pipe during {method}")
+                self.pending += chunk
+            raw, self.pending = self.pending.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self.last_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout} s for {expression}")
+            time.sleep(0.25)
+
+    def screenshot(self, path: Path, full_page: bool = False) -> None:
+        """The viewport, or with `full_page` the whole page, as a PNG at `path`."""
+        options = {}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+            options = {"captureBeyondViewport": True, "clip": clip}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png", **options)["data"]))
+
+    def set_viewport(self, width: int, height: int) -> None:
+        """Lay the page out as a `width` x `height` screen (a phone below 600 px)."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=width < 600
+        )
+
+    def click_at(self, selector: str, x_fraction: float, y_fraction: float) -> None:
+        """A real mouse click at a fraction of the first `selector` element's box."""
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            " return [r.x, r.y, r.width, r.height]; })()"
+        )
+        x, y = box[0] + box[2] * x_fraction, box[1] + box[3] * y_fraction
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def upload(self, selector: str, path: Path) -> None:
+        """Put file `path` into the file input `selector`, as a user choosing it does."""
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        self.send("DOM.setFileInputFiles", files=[str(path)], nodeId=node)
+
+    def in_viewport(self, selector: str) -> bool:
+        """Whether the first `selector` element is shown and at least half of it lies in the viewport."""
+        return self.evaluate(
+            f"(() => {{ const e = document.querySelector({selector!r}); if (!e || !e.offsetParent) return false;"
+            " const r = e.getBoundingClientRect(); const seen = Math.min(r.bottom, innerHeight) - Math.max(r.top, 0);"
+            " return r.height > 0 && seen >= r.height / 2; })()"
+        )
+
+    def text(self, selector: str) -> str:
+        return self.evaluate(f"(document.querySelector({selector!r}) || {{}}).innerText || ''")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def _click_example(browser: DevToolsPipe, index: int) -> None:
+    browser.evaluate(f"document.querySelectorAll('#image_tab button.gallery-item')[{index}].click()")
+
+
+@needs_chromium
+def test_browser_first_visit_a_mistake_and_an_example_at_desktop_and_phone_widths(server, tmp_path):
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    try:
+        browser.set_viewport(1280, 800)
+        browser.send("Page.navigate", url=server)
+        browser.wait_for("document.querySelectorAll('#image_tab button.gallery-item').length >= 5")
+        time.sleep(1.0)
+        header = browser.evaluate("[...document.querySelectorAll('#header a')].map(a => a.href)")
+        desktop_problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
+        examples_in_view = browser.in_viewport("#image_tab button.gallery-item")
+        browser.screenshot(SHOTS / "first_visit_1280x800.png")
+        browser.set_viewport(390, 844)
+        time.sleep(1.0)
+        phone_problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / "first_visit_390x844.png", full_page=True)
+        browser.evaluate("document.querySelector('#segment').click()")
+        browser.wait_for("document.querySelector('#status').innerText.includes('No image')")
+        time.sleep(15.0)
+        mistake = browser.text("#status")
+        badges = browser.evaluate("[...document.querySelectorAll('.error')].filter(e => e.offsetParent).length")
+        browser.screenshot(SHOTS / "mistake_after_15s_390x844.png")
+        _click_example(browser, 1)
+        browser.wait_for("document.querySelector('#status').innerText.includes('Done')")
+        browser.wait_for("document.querySelectorAll('#result img').length >= 1")
+        time.sleep(1.0)
+        result_in_view = browser.in_viewport("#result")
+        result_problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / "example_result_390x844.png")
+        browser.screenshot(SHOTS / "example_result_390x844_full.png", full_page=True)
+        browser.set_viewport(1280, 800)
+        browser.evaluate("window.scrollTo(0, 0)")
+        time.sleep(1.0)
+        browser.screenshot(SHOTS / "example_result_1280x800.png")
+        table = browser.text("#objects")
+    finally:
+        browser.close()
+    assert "https://arxiv.org/abs/2308.16825" in header and "https://github.com/amazon-science/c2f-seg" in header
+    assert desktop_problems == [] and phone_problems == [], (desktop_problems, phone_problems)
+    assert examples_in_view, "the examples must be on the first screen at 1280x800"
+    assert "No image" in mistake and badges == 0
+    assert result_in_view and result_problems == [], result_problems
+    assert "visible" in table and "occl. %" in table
+
+
+@needs_chromium
+def test_browser_upload_click_with_sam_and_segment(sam_server, tmp_path):
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    try:
+        browser.set_viewport(1280, 800)
+        browser.send("Page.navigate", url=sam_server)
+        browser.wait_for("document.querySelector('#prompt_image input[type=file]') !== null")
+        browser.upload("#prompt_image input[type=file]", DEMO_DIR / "examples" / "photo_ball_behind_books.png")
+        browser.wait_for("document.querySelector('#status').innerText.includes('Image loaded')")
+        browser.wait_for("document.querySelector('#prompt_image img') !== null")
+        time.sleep(0.5)
+        browser.click_at("#prompt_image img", 0.6, 0.45)
+        browser.wait_for("document.querySelector('#status').innerText.includes('SAM mask of')")
+        browser.screenshot(SHOTS / "sam_prompt_1280x800.png")
+        browser.evaluate("document.querySelector('#segment').click()")
+        browser.wait_for("document.querySelector('#status').innerText.includes('Done')")
+        browser.wait_for("document.querySelectorAll('#result img').length >= 1")
+        time.sleep(1.0)
+        status = browser.text("#status")
+        result_in_view = browser.in_viewport("#result")
+        browser.screenshot(SHOTS / "sam_result_1280x800.png")
+    finally:
+        browser.close()
+    assert "Done: 1 object" in status, status
+    assert result_in_view
