@@ -1,9 +1,11 @@
-"""The video tab: a clip and its mask strip (`video_inputs`), one video pipeline call per object, and the results:
-one overlay per frame in a gallery and a table per object and frame. There is no video tracker, so every frame
-needs its masks. `VideoTab` holds its handlers and lays it out; the example clips come from `examples/video/`."""
+"""The video tab: a clip and its mask strip (`video_inputs`), one video pipeline call for all objects' tracks, and
+the results: one overlay per frame in a gallery and a table per object and frame. There is no video tracker, so
+every frame needs its masks. `VideoTab` holds its handlers and lays it out; the example clips come from
+`examples/video/`."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,15 @@ class VideoDemoOutput:
     overlays: list[np.ndarray]
     rows: list[list]
     seconds: float = 0.0
+
+
+def object_problem(error: ValueError, numbers: list[int]) -> DemoInputError:
+    """The video pipeline's complaint as a DemoInputError: one about track `visible_masks[i]` names object
+    `numbers[i]` instead; one about the clip as it is."""
+    track = re.match(r"visible_masks\[(\d+)\]", str(error))
+    if track is None:
+        return DemoInputError(f"{error}.")
+    return DemoInputError(f"Object {numbers[int(track[1])]}: {str(error).split(': ', 1)[-1]}.")
 
 
 def video_rows(objects: list[tuple[int, np.ndarray]], results: list[dict]) -> list[list]:
@@ -83,19 +94,22 @@ class VideoTab:
     def __init__(self, sources: ModelSources):
         self.sources = sources
 
-    def segment_track(
-        self, frames: list[np.ndarray], number: int, visible: np.ndarray, seed: int, greedy: bool
-    ) -> dict:
-        """One object's video pipeline result for its `(F, H, W)` visible masks; the pipeline's complaints (e.g.
-        hidden in a whole window) become a DemoInputError naming the object."""
+    def segment_tracks(
+        self, frames: list[np.ndarray], objects: list[tuple[int, np.ndarray]], seed: int, greedy: bool
+    ) -> list[dict]:
+        """The video pipeline's result for every object's `(F, H, W)` visible masks, in one call; its complaints
+        become a DemoInputError naming the object.
+
+        The pipeline runs each (object, window) chunk on its own (its default `batch_size` of 1) and seeds a fresh
+        generator with `seed` for each, so an object's result is the one a call for that object alone gives, seeded
+        or greedy. A `batch_size` above 1 would draw a batch's samples from one generator and change seeded
+        results."""
+        segmenter = self.sources.video_segmenter()
+        tracks = [list(visible) for _, visible in objects]
         try:
-            segmenter = self.sources.video_segmenter()
-            (result,) = segmenter(
-                frames, visible_masks=[list(visible)], seed=seed, greedy=greedy, union_with_visible=True
-            )
-            return result
+            return segmenter(frames, visible_masks=tracks, seed=seed, greedy=greedy, union_with_visible=True)
         except ValueError as error:
-            raise DemoInputError(f"Object {number}: {str(error).split(': ', 1)[-1]}.") from error
+            raise object_problem(error, [number for number, _ in objects]) from error
 
     def run_video_demo(
         self,
@@ -110,7 +124,7 @@ class VideoTab:
         frames, objects = read_video_inputs(clip_file, frames_strip, mask_strip, num_frames)
         self.sources.video_segmenter()
         start = time.perf_counter()
-        results = [self.segment_track(frames, number, visible, int(seed), bool(greedy)) for number, visible in objects]
+        results = self.segment_tracks(frames, objects, int(seed), bool(greedy))
         seconds = time.perf_counter() - start
         return VideoDemoOutput(
             overlays=video_overlays(frames, objects, results), rows=video_rows(objects, results), seconds=seconds

@@ -1,11 +1,15 @@
 """The video tab (spaces_demo/video_tab.py, video_inputs.py) on the shipped video model: the example clips, mask
-strips, animated clips and mistakes."""
+strips, animated clips, mistakes, and one pipeline call for all objects of a clip."""
+
+import logging
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from page import DemoInputError
 from spaces_demo_testing import video_example
-from video_inputs import labels_from_mask_strip
+from video_inputs import labels_from_mask_strip, read_video_inputs
 from video_tab import video_example_rows
 
 
@@ -34,6 +38,32 @@ def test_video_example_gives_one_overlay_per_frame_and_a_table(video_tab):
     gallery, table, status = video_tab.predict_video(None, frames, strip, 8, 0, True)
     assert [caption for _, caption in gallery] == [f"frame {frame}" for frame in range(8)]
     assert len(table) == 24 and "3 objects" in status and "over 8 frames" in status
+
+
+@pytest.mark.parametrize(("seed", "greedy"), [(3, False), (0, True)])
+def test_one_call_for_all_objects_gives_each_object_what_a_call_for_it_alone_gives(video_tab, seed, greedy):
+    frames, objects = read_video_inputs(None, *video_example("clip_9"), 8)
+    together = video_tab.segment_tracks(frames, objects, seed, greedy)
+    assert len(together) == len(objects) == 3
+    for track, result in zip(objects, together):
+        (alone,) = video_tab.segment_tracks(frames, [track], seed, greedy)
+        assert result["scores"] == alone["scores"] and result["completed"] == alone["completed"]
+        for name in ("amodal_masks", "pred_visible_masks", "occluded_masks"):
+            assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(result[name], alone[name])), name
+
+
+def test_the_pipeline_sees_every_object_at_once_and_its_complaints_name_object_numbers(video_tab, caplog):
+    frames, objects = read_video_inputs(None, *video_example("clip_3"), 8)
+    (first, visible), (second, _), _ = objects
+    only_at_start = np.zeros_like(visible)
+    only_at_start[0] = visible[0]
+    with caplog.at_level(logging.WARNING):
+        video_tab.segment_tracks(frames, [(first, visible), (second, only_at_start)], 0, True)
+    assert any(message.startswith("visible_masks[1]: frames [4, 5, 6, 7]") for message in caplog.messages)
+    with pytest.raises(DemoInputError, match=r"^Object 3: the object's visible mask is empty on every frame"):
+        video_tab.segment_tracks(frames, [(first, visible), (3, np.zeros_like(visible))], 0, True)
+    with pytest.raises(DemoInputError, match=r"^frames\[1\]: has size \(64, 64\), frames\[0\] has \(128, 128\)\.$"):
+        video_tab.segment_tracks([frames[0], frames[1][:64, :64]], [(first, visible[:2])], 0, True)
 
 
 def test_an_animated_gif_is_a_clip(video_tab, tmp_path):
