@@ -17,7 +17,7 @@ Scene `i` of a stream depends only on `(seed, stream, i)`, never on the order of
 Measured occlusion-rate distribution (default config, 256x256, seed 0, 2000 scenes, 11 029 objects, 5.51 per
 image, 28.0% exactly 0 i.e. fully visible; all 11 classes between 940 and 1065 objects)::
 
-    taskset -c 0 /work/venv/bin/python benchmarks/synthetic_generation.py --num-images 2000 --occlusion-histogram
+    taskset -c 0 python benchmarks/experiments/synthetic_generation.py --num-images 2000 --occlusion-histogram
 
     occlusion rate   [0,.1) [.1,.2) [.2,.3) [.3,.4) [.4,.5) [.5,.6) [.6,.7) [.7,.8) [.8,.9]
     share of objects  39.9%  10.1%    9.5%    8.4%    8.2%    7.7%    6.3%    5.4%    4.4%
