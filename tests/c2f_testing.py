@@ -89,13 +89,11 @@ def save_tiny_video_model(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:
-    """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed, with no
-    stdin (as in a script or CI job)."""
-    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(working_directory / "hf_modules"))
-    environment.pop("PYTHONPATH", None)
+def run_python(script: str, working_directory, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python in `working_directory` with `environment` and no stdin (as in a script or CI
+    job), capturing its output."""
     return subprocess.run(
-        [sys.executable, "-c", _BLOCK_PACKAGE + script],
+        [sys.executable, "-c", script],
         cwd=working_directory,
         env=environment,
         stdin=subprocess.DEVNULL,
@@ -103,6 +101,14 @@ def run_without_package(script: str, working_directory) -> subprocess.CompletedP
         text=True,
         timeout=300,
     )
+
+
+def run_without_package(script: str, working_directory) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python where `import c2f_hf` fails, whatever way the package is installed, with no
+    stdin (as in a script or CI job)."""
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(working_directory / "hf_modules"))
+    environment.pop("PYTHONPATH", None)
+    return run_python(_BLOCK_PACKAGE + script, working_directory, environment)
 
 
 def synthetic_video_folder(folder: Path) -> Path:

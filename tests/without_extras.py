@@ -8,8 +8,9 @@ libraries that probe for optional packages, as transformers does, see them as ab
 
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from c2f_testing import run_python
 
 BLOCKED_MODULES = ("accelerate", "datasets", "gradio", "jinja2", "pyarrow", "pycocotools", "scipy")
 
@@ -46,12 +47,4 @@ def run_without_extras(script: str, working_directory: Path) -> subprocess.Compl
     """Run `script` in a fresh Python where `BLOCKED_MODULES` cannot be imported (`BLOCKED_MODULES` is defined in
     it), offline and without stdin."""
     environment = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-c", _BLOCK_EXTRAS + script],
-        cwd=working_directory,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_python(_BLOCK_EXTRAS + script, working_directory, environment)
