@@ -4,8 +4,8 @@ torch's CPU tensors come from `malloc`. glibc serves every request above 32 MiB,
 threshold has grown, with a fresh `mmap` that it unmaps again on `free`. So each full-size activation map (one
 object's 128 channels at 256x256 are 32 MiB) is faulted in page by page, and zeroed by the kernel, every time it is
 allocated: on a 2-core CPU a `F.silu` into a fresh 32 MiB map takes 14 ms, in place 4 ms
-(`benchmarks/experiments/fresh_allocation.py`). `reuse_freed_memory()` makes glibc serve all requests from its heap and keep
-freed memory there, so the next map of the same size reuses pages that are already mapped. Measured in
+(`benchmarks/experiments/fresh_allocation.py`). `reuse_freed_memory()` makes glibc serve all requests from its heap
+and keep freed memory there, so the next map of the same size reuses pages that are already mapped. Measured in
 docs/performance.md.
 """
 
