@@ -45,9 +45,10 @@ class C2FSegWinogradConv2d(nn.Conv2d):
     at a time. On a 2-core AVX2 CPU that is 2-2.9x faster than oneDNN's direct convolution for 128-256 channels at
     64x64 to 256x256 and 1.2-1.3x at 32x32, but 2x slower at 16x16 and slower for few channels
     (`benchmarks/experiments/winograd_convolutions.py`); it equals the direct convolution to about 1.6e-5 of the
-    output's scale. Everywhere else (smaller maps, autograd, other dtypes or devices, `torch.compile`) it is the plain convolution.
-    Same parameters and state-dict keys as `nn.Conv2d`. NNPACK's thread pool keeps the number of threads torch had
-    when it first ran (a later `torch.set_num_threads` does not change it). `(batch, in_channels, h, w)` ->
+    output's scale. Everywhere else (smaller maps, autograd, other dtypes or devices, `torch.compile`) it is the
+    plain convolution. Same parameters and state-dict keys as `nn.Conv2d`. NNPACK's thread pool keeps the number of
+    threads torch had when it first ran (a later `torch.set_num_threads` does not change it).
+    `(batch, in_channels, h, w)` ->
     `(batch, out_channels, h, w)`."""
 
     min_side = 32
