@@ -169,3 +169,48 @@ def test_a_loaded_sam_model_needs_its_processor_when_it_has_no_folder(folders, i
         visible_mask_processor=SamProcessor.from_pretrained(folders["sam"]),
     )
     assert len(segmenter(image, input_boxes=[[10, 10, 50, 60]], greedy=True)) == 1
+
+
+@pytest.fixture(scope="module")
+def plain_segmenter(tmp_path_factory):
+    return pipeline(
+        "amodal-segmentation",
+        model=str(save_tiny_model(tmp_path_factory.mktemp("plain") / "c2f")),
+        trust_remote_code=False,
+    )
+
+
+def object_probabilities() -> np.ndarray:
+    """A `(HEIGHT, WIDTH)` float probability map: 0.9 on a rectangle, 0.01 elsewhere."""
+    probabilities = np.full((HEIGHT, WIDTH), 0.01, dtype=np.float32)
+    probabilities[20:50, 30:70] = 0.9
+    return probabilities
+
+
+def test_a_probability_map_in_a_segment_dict_is_thresholded_like_a_plain_mask(plain_segmenter, image):
+    (result,) = plain_segmenter(image, visible_masks=[{"mask": object_probabilities(), "label": "box"}], greedy=True)
+    assert np.array_equal(np.asarray(result["visible_mask"]) > 0, object_probabilities() >= 0.5)
+    assert result["label"] == "box"
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (np.full((HEIGHT, WIDTH), np.nan, dtype=np.float32), "NaN"),
+        (np.where(object_probabilities() > 0.5, 7, 0).astype(np.uint8), r"\{0, 1\} or \{0, 255\}"),
+        (np.where(object_probabilities() > 0.5, 4.0, -4.0).astype(np.float32), r"must lie in \[0, 1\]"),
+        (PIL.Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255)), "single-channel"),
+        (np.ones((HEIGHT + 1, WIDTH), dtype=bool), "has shape"),
+        (np.zeros((HEIGHT, WIDTH), dtype=bool), "is empty"),
+        (None, "expected a PIL image, numpy array or torch tensor, got NoneType"),
+        ("mask.png", "expected a PIL image, numpy array or torch tensor, got str"),
+    ],
+)
+def test_segment_dict_masks_get_the_plain_mask_checks(plain_segmenter, image, mask, message):
+    with pytest.raises(ValueError, match=r"visible_masks\[0\]\['mask'\]: .*" + message):
+        plain_segmenter(image, visible_masks=[{"mask": mask}])
+
+
+def test_a_segment_list_with_a_non_dict_entry_is_refused(plain_segmenter, image):
+    with pytest.raises(ValueError, match=r"visible_masks\[1\]: expected a segment dict"):
+        plain_segmenter(image, visible_masks=[{"mask": object_probabilities()}, "mask.png"])

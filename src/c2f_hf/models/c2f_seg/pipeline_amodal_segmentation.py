@@ -206,7 +206,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         elif any(value is not None for value in prompts.values()):
             raise ValueError("give either prompts (input_boxes / input_points) or visible_masks / label_map, not both")
         elif is_segment_list(visible_masks):
-            objects = objects_from_segments(visible_masks)
+            objects = objects_from_segments(visible_masks, image.shape[:2], self.image_processor.visible_mask_threshold)
         if objects is not None:
             visible_masks = [item.mask for item in objects]
         crops = self.image_processor(image, visible_masks=visible_masks, label_map=label_map)

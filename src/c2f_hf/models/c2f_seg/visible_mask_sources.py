@@ -26,6 +26,8 @@ import PIL.Image
 import torch
 from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline, PreTrainedModel, pipeline
 
+from .image_loading import load_binary_mask
+
 PROMPTABLE_MODEL_TYPES = ("sam",)
 # SAM's "no point" marker: shorter point lists are padded with it (coordinates and label), as SamProcessor does.
 POINT_PAD_VALUE = -10
@@ -168,7 +170,8 @@ class SegmentationMaskSource:
     def __call__(self, image: PIL.Image.Image, detection_threshold: float = 0.5) -> list[VisibleObject]:
         """The instances (or panoptic segments) of `image` scoring at least `detection_threshold`."""
         segments = self.segmenter(image, subtask=self._subtask(), threshold=detection_threshold)
-        objects = [item for item in objects_from_segments(segments, "detections") if item.mask.any()]
+        size = (image.height, image.width)
+        objects = [item for item in objects_from_segments(segments, size, 0.5, "detections", True) if item.mask.any()]
         if not objects:
             raise ValueError(
                 f"visible_mask_model: found no object scoring at least detection_threshold={detection_threshold} "
@@ -182,16 +185,26 @@ class SegmentationMaskSource:
         return "instance" if hasattr(processor, "post_process_instance_segmentation") else None
 
 
-def objects_from_segments(segments, name: str = "visible_masks") -> list[VisibleObject]:
-    """`pipeline("image-segmentation")` output (`[{"mask": PIL, "label": ..., "score": ...}, ...]`) -> visible
-    objects; raises ValueError naming `name[i]` for an entry without a mask."""
+def objects_from_segments(
+    segments, image_size: tuple[int, int], threshold: float, name: str = "visible_masks", allow_empty: bool = False
+) -> list[VisibleObject]:
+    """`pipeline("image-segmentation")` output (`[{"mask": ..., "label": ..., "score": ...}, ...]`) -> visible
+    objects. Each mask goes through the plain mask checks (`load_binary_mask`: `(H, W)` of `image_size`, float
+    probabilities thresholded at `threshold`, NaN / other values / empty masks refused unless `allow_empty`).
+    Raises ValueError naming `name[i]` or `name[i]['mask']`."""
     objects = []
     for index, segment in enumerate(segments):
+        if not isinstance(segment, dict):
+            raise ValueError(
+                f"{name}[{index}]: expected a segment dict like {name}[0] ({{'mask': ..., 'label': ...}}), got "
+                f"{type(segment).__name__}"
+            )
         if "mask" not in segment:
             raise ValueError(f"{name}[{index}]: a segment dict needs a 'mask' key, got keys {sorted(segment)}")
-        mask = segment["mask"]
-        mask = np.asarray(mask.convert("L") if isinstance(mask, PIL.Image.Image) else mask) > 0
+        mask = load_binary_mask(segment["mask"], f"{name}[{index}]['mask']", image_size, threshold, allow_empty)
         score = segment.get("score")
+        if score is not None and not is_number(score):
+            raise ValueError(f"{name}[{index}]['score']: expected a number or None, got {score!r}")
         objects.append(VisibleObject(mask, segment.get("label"), None if score is None else float(score)))
     return objects
 
