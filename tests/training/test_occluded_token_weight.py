@@ -27,7 +27,7 @@ def test_unit_weights_give_the_authors_cross_entropy():
 
 
 def test_a_weight_must_be_positive():
-    with pytest.raises(ValueError, match="occluded_token_weight must be positive"):
+    with pytest.raises(ValueError, match="occluded_token_weight: expected a positive finite number, got 0.0"):
         resolve_config("c2f", "micro", {"vq_model": "vq", "occluded_token_weight": 0.0})
 
 

@@ -10,21 +10,54 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate.utils import PrecisionType
 from transformers import SchedulerType
 
 from .. import presets
 from ..data.transforms import VisibleMaskAugmentation
 from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
+from .validation import (
+    Check,
+    flag,
+    fraction,
+    fraction_pair,
+    integer_in,
+    mapping_of,
+    non_negative_integer,
+    non_negative_number,
+    one_of,
+    optional,
+    positive_integer,
+    positive_number,
+    probability,
+    text,
+    text_list,
+)
 
 STAGES = ("vq", "c2f")
-MODEL_OVERRIDE_FIELDS = (
-    "num_sampling_steps",
-    "sampling_top_k",
-    "training_top_k",
-    "choice_temperature",
-    "min_mask_ratio",
-    "label_smoothing",
-)
+# The C2FSegConfig fields that `model_overrides` may change, each with its check.
+MODEL_OVERRIDE_CHECKS: dict[str, Check] = {
+    "num_sampling_steps": positive_integer,
+    "sampling_top_k": positive_integer,
+    "training_top_k": positive_integer,
+    "choice_temperature": non_negative_number,
+    "min_mask_ratio": probability,
+    "label_smoothing": fraction,
+}
+AUGMENTATION_CHECKS: dict[str, Check] = {
+    "blur_probability": probability,
+    "morphology_probability": probability,
+    "dilation_probability": probability,
+    "min_repeats": non_negative_integer,
+    "max_repeats": non_negative_integer,
+    "min_kernel": positive_integer,
+    "max_kernel": positive_integer,
+    "blur_after_morphology_probability": probability,
+    "blur_size": positive_integer,
+    "blur_sigma": positive_number,
+    "threshold": probability,
+    "reference_size": positive_integer,
+}
 
 
 @dataclasses.dataclass
@@ -35,7 +68,7 @@ class TrainingConfig:
     JSON file or a folder holding one. Stage 2 starts from the stage-1 model `vq_model` (other parts freshly
     initialised), or fine-tunes a whole `C2FSegForAmodalSegmentation` folder `init_model` (e.g. a converted
     checkpoint, or a previous run's `final/`), whose architecture is then used. `model_overrides` changes the
-    stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_FIELDS`, e.g.
+    stage-2 objective and decoding fields of that model's config (`MODEL_OVERRIDE_CHECKS`, e.g.
     `{min_mask_ratio: 1.0, num_sampling_steps: 1}`); the saved model keeps them.
 
     `dataset` is a local folder in our layout or the Hub layout, or a Hub dataset id read at `dataset_revision`
@@ -52,6 +85,11 @@ class TrainingConfig:
     `occluded_token_weight` multiplies the token cross-entropy of the grid cells that hold occluded pixels (amodal
     minus clean visible mask); the loss stays a weighted mean over cells. 1.0 is the authors' objective, where most
     cells (background, visible parts) are easy and the occluded ones, the point of the model, are a small share.
+
+    Every field is checked and converted to its declared type when the config is made (`SETTING_CHECKS`, one
+    check per kind of value in `validation`): counts such as `save_every`, `eval_every` and `keep_checkpoints` are
+    positive integers, `max_grad_norm` and `learning_rate` positive finite numbers, `model_overrides` and
+    `augmentation` values in their fields' ranges; a bad value is a ValueError naming the field.
 
     `gradient_checkpointing` recomputes the transformer layers' activations in the backward pass (stage 2): less
     memory for more compute.
@@ -103,14 +141,8 @@ class TrainingConfig:
     occluded_token_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
-        if isinstance(self.report_to, str):
-            self.report_to = [name.strip() for name in self.report_to.split(",") if name.strip()]
-        if self.stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "log_every", "save_every"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, SETTING_CHECKS[field.name](field.name, getattr(self, field.name)))
         if self.stage == "c2f" and not (self.vq_model or self.init_model):
             raise ValueError(
                 "stage 'c2f' needs vq_model (the folder of a trained C2FSegVQModel, train-vq output) or init_model "
@@ -120,26 +152,9 @@ class TrainingConfig:
             raise ValueError("init_backbone applies to stage 'c2f' only (stage 1 has no backbone)")
         if self.init_model and self.vq_model:
             raise ValueError("give vq_model or init_model, not both: init_model already holds its VQ model")
-        self._check_model_overrides()
-        unknown = sorted(set(self.augmentation) - {field.name for field in dataclasses.fields(VisibleMaskAugmentation)})
-        if unknown:
-            raise ValueError(f"augmentation: unknown fields {unknown}; see VisibleMaskAugmentation")
-        schedules = [kind.value for kind in SchedulerType]
-        if self.lr_scheduler_type not in schedules:
-            raise ValueError(f"lr_scheduler_type: expected one of {schedules}, got {self.lr_scheduler_type!r}")
-        if self.occluded_token_weight <= 0.0:
-            raise ValueError(f"occluded_token_weight must be positive, got {self.occluded_token_weight}")
-        if not 0.0 <= self.flip_probability <= 1.0:
-            raise ValueError(f"flip_probability must lie in [0, 1], got {self.flip_probability}")
-
-    def _check_model_overrides(self) -> None:
-        if not isinstance(self.model_overrides, dict):
-            raise ValueError(f"model_overrides must be a mapping, got {type(self.model_overrides).__name__}")
         if self.model_overrides and self.stage != "c2f":
             raise ValueError("model_overrides applies to stage 'c2f' only (they are C2FSegConfig fields)")
-        unknown = sorted(set(self.model_overrides) - set(MODEL_OVERRIDE_FIELDS))
-        if unknown:
-            raise ValueError(f"model_overrides: unknown fields {unknown}; allowed: {list(MODEL_OVERRIDE_FIELDS)}")
+        _check_augmentation_ranges(VisibleMaskAugmentation(**self.augmentation))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -151,6 +166,56 @@ class TrainingConfig:
         path = Path(self.model_config)
         return C2FSegConfig.from_pretrained(path) if path.is_dir() else C2FSegConfig.from_json_file(path)
 
+
+def _check_augmentation_ranges(augmentation: VisibleMaskAugmentation) -> None:
+    """The augmentation's random ranges must not be empty (they are drawn in training, not before)."""
+    for low, high in (("min_repeats", "max_repeats"), ("min_kernel", "max_kernel")):
+        if getattr(augmentation, low) > getattr(augmentation, high):
+            raise ValueError(
+                f"augmentation.{low} ({getattr(augmentation, low)}) exceeds augmentation.{high} "
+                f"({getattr(augmentation, high)})"
+            )
+
+
+# One check per `TrainingConfig` field (`validation`): every way in (preset, file, --set, flags, the dataclass
+# itself) passes through `TrainingConfig.__post_init__`, which applies them.
+SETTING_CHECKS: dict[str, Check] = {
+    "stage": one_of(list(STAGES)),
+    "preset": text,
+    "model_config": optional(text),
+    "dataset": text,
+    "dataset_revision": optional(text),
+    "output_dir": text,
+    "vq_model": optional(text),
+    "init_model": optional(text),
+    "init_backbone": optional(text),
+    "model_overrides": mapping_of(MODEL_OVERRIDE_CHECKS),
+    "split": text,
+    "eval_split": text,
+    "max_steps": positive_integer,
+    "batch_size": positive_integer,
+    "gradient_accumulation_steps": optional(positive_integer),
+    "learning_rate": positive_number,
+    "betas": fraction_pair,
+    "weight_decay": non_negative_number,
+    "warmup_steps": non_negative_integer,
+    "lr_scheduler_type": one_of([kind.value for kind in SchedulerType]),
+    "gradient_checkpointing": flag,
+    "max_grad_norm": positive_number,
+    "mixed_precision": optional(one_of([kind.value for kind in PrecisionType])),
+    "num_workers": non_negative_integer,
+    "seed": integer_in(0, 2**32 - 1, bounds="a non-negative integer below 2**32"),
+    "log_every": positive_integer,
+    "save_every": positive_integer,
+    "eval_every": positive_integer,
+    "eval_max_objects": positive_integer,
+    "sample_every": positive_integer,
+    "keep_checkpoints": positive_integer,
+    "report_to": text_list,
+    "augmentation": mapping_of(AUGMENTATION_CHECKS),
+    "flip_probability": probability,
+    "occluded_token_weight": positive_number,
+}
 
 _STAGE_DEFAULTS = {
     "vq": {"learning_rate": 5e-5, "betas": (0.5, 0.9), "weight_decay": 0.0, "warmup_steps": 0, "batch_size": 4},
