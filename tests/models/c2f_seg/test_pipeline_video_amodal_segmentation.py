@@ -9,6 +9,7 @@ import pytest
 from transformers import pipeline
 
 from c2f_hf import C2FSegImageProcessor, VideoAmodalSegmentationPipeline
+from c2f_hf.models.c2f_seg.image_loading import load_rgb_image
 from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file
 from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
 
@@ -160,7 +161,7 @@ def test_a_gif_path_is_a_clip(video_segmenter, tmp_path):
     frames, tracks = moving_clip(3)
     pictures = [PIL.Image.fromarray(frame) for frame in frames]
     pictures[0].save(tmp_path / "clip.gif", save_all=True, append_images=pictures[1:], duration=100, loop=0)
-    decoded = [np.asarray(frame) for frame in frames_from_file(tmp_path / "clip.gif")]
+    decoded = [load_rgb_image(frame) for frame in frames_from_file(tmp_path / "clip.gif")]
     from_gif = video_segmenter(str(tmp_path / "clip.gif"), visible_masks=tracks, greedy=True)
     from_frames = video_segmenter(decoded, visible_masks=tracks, greedy=True)
     assert len(decoded) == 3 and decoded[0].shape == (48, 60, 3)

@@ -1,46 +1,46 @@
 """Reading what users hand the processors: images (PIL, paths, URLs, numpy, 8/16-bit, float, with alpha) and
 object masks (PIL, numpy, torch; bool, {0, 1}, {0, 255} or float probabilities; label maps), each checked with a
-ValueError that names the argument and what is wrong."""
+ValueError that names the argument and what is wrong.
 
+One image reads the same whatever way it comes (a path, an http(s) URL, a `data:` URI, a PIL image, a video
+frame): every PIL image is turned upright by its EXIF orientation (`PIL.ImageOps.exif_transpose`, as transformers'
+`load_image` does), transparent pixels are composited over white, and PIL mode "I" is read as 8-bit when all its
+values are in 0-255 and as 16-bit (0-65535) otherwise.
+"""
+
+import base64
+import io
 import os
+import urllib.request
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
-from transformers.image_utils import load_image
 
 
 def is_remote_image(image) -> bool:
-    """Whether `image` is an http(s) URL or a `data:` URI, which transformers' `load_image` fetches or decodes."""
+    """Whether `image` is an http(s) URL or a `data:` URI."""
     return isinstance(image, str) and image.startswith(("http://", "https://", "data:image/"))
 
 
 def load_rgb_image(image, timeout: float | None = None) -> np.ndarray:
-    """A PIL image, a file path, an http(s) URL or `data:image/...;base64,` URI (fetched by transformers'
-    `load_image` with `timeout` seconds), or a numpy array (H, W), (H, W, 3) or (H, W, 4) -> `(H, W, 3)` uint8 RGB.
+    """A PIL image, a file path, an http(s) URL (fetched with `timeout` seconds) or `data:image/...;base64,` URI,
+    or a numpy array (H, W), (H, W, 3) or (H, W, 4) -> `(H, W, 3)` uint8 RGB.
 
-    Values are scaled by their type's range: uint8 as is, uint16 (numpy, or PIL modes I;16 and I, e.g. a 16-bit
-    PNG) over 0-65535, float (numpy, or PIL mode F) in [0, 1]. Transparent pixels (an alpha channel, PIL modes
-    RGBA / LA / PA or a transparency palette) are composited over white. Raises ValueError naming what is wrong
-    (type, shape, dtype, PIL mode, NaN, values out of range, zero size, a URL that cannot be fetched).
+    Values are scaled by their type's range: uint8 as is, uint16 (numpy, or PIL mode I;16, e.g. a 16-bit PNG) over
+    0-65535, PIL mode I over 0-255 when its values fit in 8 bits and over 0-65535 otherwise, float (numpy, or PIL
+    mode F) in [0, 1]. PIL images are turned upright by their EXIF orientation. Transparent pixels (an alpha
+    channel, PIL modes RGBA / LA / PA or a transparency palette) are composited over white. Raises ValueError
+    naming what is wrong (type, shape, dtype, PIL mode, NaN, values out of range, zero size, a URL or file that
+    cannot be read).
     """
     if is_remote_image(image):
-        try:
-            image = load_image(image, timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - httpx, PIL and base64 errors all mean "cannot read this image"
-            shown = image if len(image) < 120 else image[:100] + "..."
-            raise ValueError(f"image: could not read {shown!r}: {type(error).__name__}: {error}") from None
-    if isinstance(image, (str, os.PathLike)):
-        if not os.path.isfile(image):
-            raise ValueError(f"image: no file at {os.fspath(image)!r}")
-        try:
-            with PIL.Image.open(image) as opened:
-                opened.load()
-                image = opened.copy()
-        except PIL.UnidentifiedImageError as error:
-            raise ValueError(f"image: {os.fspath(image)!r} is not an image file PIL can read") from error
+        image = _read_remote_image(image, timeout)
+    elif isinstance(image, (str, os.PathLike)):
+        image = _read_image_file(image)
     if isinstance(image, PIL.Image.Image):
-        array = _numpy_image_to_rgb(_pil_image_to_array(image))
+        array = _numpy_image_to_rgb(_pil_image_to_array(PIL.ImageOps.exif_transpose(image)))
     elif isinstance(image, np.ndarray):
         array = _numpy_image_to_rgb(image)
     else:
@@ -50,9 +50,41 @@ def load_rgb_image(image, timeout: float | None = None) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def _read_remote_image(uri: str, timeout: float | None) -> PIL.Image.Image:
+    """The decoded image of an http(s) URL or a base64 `data:` URI; raises ValueError naming the URI."""
+    try:
+        if uri.startswith("data:"):
+            payload = base64.b64decode(uri.split(",", 1)[1], validate=True)
+        else:
+            with urllib.request.urlopen(uri, timeout=timeout) as response:
+                payload = response.read()
+        return _opened_copy(io.BytesIO(payload))
+    except Exception as error:  # noqa: BLE001 - URL, base64 and PIL errors all mean "cannot read this image"
+        shown = uri if len(uri) < 120 else uri[:100] + "..."
+        raise ValueError(f"image: could not read {shown!r}: {type(error).__name__}: {error}") from None
+
+
+def _read_image_file(path: str | os.PathLike) -> PIL.Image.Image:
+    """The decoded image of a file; raises ValueError naming the path."""
+    if not os.path.isfile(path):
+        raise ValueError(f"image: no file at {os.fspath(path)!r}")
+    try:
+        return _opened_copy(path)
+    except PIL.UnidentifiedImageError as error:
+        raise ValueError(f"image: {os.fspath(path)!r} is not an image file PIL can read") from error
+
+
+def _opened_copy(source) -> PIL.Image.Image:
+    """An image file (path or binary stream) decoded into memory, its file closed."""
+    with PIL.Image.open(source) as opened:
+        opened.load()
+        return opened.copy()
+
+
 def _pil_image_to_array(image: PIL.Image.Image) -> np.ndarray:
     """A PIL image as a numpy array `_numpy_image_to_rgb` reads: high-bit-depth modes keep their values (uint16 or
-    float32), images with transparency become RGBA, everything else RGB."""
+    float32; mode I as uint8 when its values fit in 0-255), images with transparency become RGBA, everything else
+    RGB."""
     if image.mode.startswith("I;16"):
         return np.asarray(image).astype(np.uint16)
     if image.mode == "I":
@@ -62,7 +94,7 @@ def _pil_image_to_array(image: PIL.Image.Image) -> np.ndarray:
                 f"image: PIL mode I holds values in [{values.min()}, {values.max()}]; only 16-bit values "
                 "(0-65535) are supported: convert the image to 8-bit RGB first"
             )
-        return values.astype(np.uint16)
+        return values.astype(np.uint8 if values.size == 0 or values.max() <= 255 else np.uint16)
     if image.mode == "F":
         return np.asarray(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info

@@ -79,13 +79,14 @@ def frame_windows(num_frames: int, window_length: int) -> list[FrameWindow]:
 
 
 def frames_from_file(path) -> list[PIL.Image.Image]:
-    """The frames of a multi-frame image file PIL reads (GIF, APNG, animated WebP, multi-page TIFF) as RGB images.
-    Other video formats must be decoded to frames first. Raises ValueError naming the file."""
+    """The frames of a multi-frame image file PIL reads (GIF, APNG, animated WebP, multi-page TIFF), with their
+    transparency (`load_rgb_image` composites it over white). Other video formats must be decoded to frames first.
+    Raises ValueError naming the file."""
     if not os.path.isfile(path):
         raise ValueError(f"frames: no file at {os.fspath(path)!r}")
     try:
         with PIL.Image.open(path) as opened:
-            return [frame.convert("RGB") for frame in PIL.ImageSequence.Iterator(opened)]
+            return [frame.copy() for frame in PIL.ImageSequence.Iterator(opened)]
     except PIL.UnidentifiedImageError:
         raise ValueError(
             f"frames: {os.fspath(path)!r} is not a multi-frame image PIL can read (GIF, APNG, animated WebP, TIFF); "
