@@ -214,3 +214,30 @@ def test_segment_dict_masks_get_the_plain_mask_checks(plain_segmenter, image, ma
 def test_a_segment_list_with_a_non_dict_entry_is_refused(plain_segmenter, image):
     with pytest.raises(ValueError, match=r"visible_masks\[1\]: expected a segment dict"):
         plain_segmenter(image, visible_masks=[{"mask": object_probabilities()}, "mask.png"])
+
+
+def test_a_missing_visible_mask_model_folder_is_named(plain_segmenter, tmp_path):
+    missing = tmp_path / "no-such-sam"
+    with pytest.raises(ValueError, match=rf"visible_mask_model: no folder at '{missing}'"):
+        pipeline("amodal-segmentation", model=plain_segmenter.model, visible_mask_model=str(missing))
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    """A tiny random ViT image classifier and its image processor, saved in a folder."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder = tmp_path_factory.mktemp("classifier")
+    config = ViTConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, image_size=32, patch_size=16
+    )
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_an_image_classifier_is_refused_as_a_visible_mask_source(plain_segmenter, tiny_classifier):
+    message = r"visible_mask_model: .*\((ViTForImageClassification )?model_type 'vit'\) is neither a promptable model"
+    for source in (str(tiny_classifier), pipeline("image-classification", model=str(tiny_classifier))):
+        with pytest.raises(ValueError, match=message):
+            pipeline("amodal-segmentation", model=plain_segmenter.model, visible_mask_model=source)

@@ -19,12 +19,21 @@ user can also pass it as `visible_masks=` directly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import PIL.Image
 import torch
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline, PreTrainedModel, pipeline
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_IMAGE_SEGMENTATION_MAPPING_NAMES,
+    MODEL_FOR_INSTANCE_SEGMENTATION_MAPPING_NAMES,
+    MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES,
+    MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES,
+)
 
 from .image_loading import load_binary_mask
 
@@ -214,20 +223,67 @@ def is_segment_list(visible_masks) -> bool:
     return isinstance(visible_masks, (list, tuple)) and bool(visible_masks) and isinstance(visible_masks[0], dict)
 
 
+def segmentation_model_classes() -> set[str]:
+    """The model class names transformers' `image-segmentation` pipeline runs (its four segmentation mappings)."""
+    mappings = (
+        MODEL_FOR_IMAGE_SEGMENTATION_MAPPING_NAMES,
+        MODEL_FOR_INSTANCE_SEGMENTATION_MAPPING_NAMES,
+        MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES,
+        MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES,
+    )
+    return {name for mapping in mappings for name in mapping.values()}
+
+
+def unsupported_source_error(name: str, model: PreTrainedModel | None, model_type: str, reason: str) -> ValueError:
+    """The ValueError for a `visible_mask_model` that is neither promptable nor a segmentation model."""
+    kind = f"{type(model).__name__} " if model is not None else ""
+    return ValueError(
+        f"visible_mask_model: {name} ({kind}model_type {model_type!r}) is neither a promptable model "
+        f"({', '.join(PROMPTABLE_MODEL_TYPES)}) nor one transformers' image-segmentation pipeline runs{reason}"
+    )
+
+
+def checked_segmentation_source(segmenter: Pipeline, name: str) -> SegmentationMaskSource:
+    """`segmenter` as a source when its model is a segmentation model (not, e.g., an image classifier); raises
+    ValueError naming the model class and type otherwise."""
+    model = segmenter.model
+    if type(model).__name__ not in segmentation_model_classes():
+        raise unsupported_source_error(name, model, model.config.model_type, "")
+    return SegmentationMaskSource(segmenter)
+
+
+def source_model_type(source) -> str:
+    """The `model_type` of a loaded model, a local folder or a Hub id; raises ValueError naming a missing local
+    folder or a Hub id that cannot be loaded."""
+    if isinstance(source, PreTrainedModel):
+        return source.config.model_type
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(
+            f"visible_mask_model: expected a Hub id, a folder, a transformers model or an image-segmentation "
+            f"pipeline, got {type(source).__name__}"
+        )
+    path = os.fspath(source)
+    if not os.path.isdir(path):
+        try:
+            validate_repo_id(path)
+        except HFValidationError:
+            raise ValueError(f"visible_mask_model: no folder at {path!r} (and it is not a Hub model id)") from None
+    try:
+        return AutoConfig.from_pretrained(path).model_type
+    except (OSError, ValueError) as error:
+        raise ValueError(f"visible_mask_model: could not load a model config from {path!r}: {error}") from None
+
+
 def load_visible_mask_source(source, processor=None, device=None) -> PromptableMaskSource | SegmentationMaskSource:
     """A visible-mask source from a Hub id or folder, a loaded transformers model (with its `processor` when the
     model does not know the folder it came from), or an `image-segmentation` pipeline (see the module docstring).
-    Raises ValueError for a model that is neither promptable nor runnable by transformers' image-segmentation
-    pipeline."""
+    Raises ValueError for a missing folder and for a model that is neither promptable nor a segmentation model
+    transformers' image-segmentation pipeline runs (an image classifier, say), naming its class and type."""
     if isinstance(source, (PromptableMaskSource, SegmentationMaskSource)):
         return source
     if isinstance(source, Pipeline):
-        return SegmentationMaskSource(source)
-    model_type = (
-        source.config.model_type
-        if isinstance(source, PreTrainedModel)
-        else AutoConfig.from_pretrained(source).model_type
-    )
+        return checked_segmentation_source(source, type(source).__name__)
+    model_type = source_model_type(source)
     if model_type in PROMPTABLE_MODEL_TYPES:
         model = source if isinstance(source, PreTrainedModel) else AutoModel.from_pretrained(source)
         if processor is None:
@@ -235,15 +291,12 @@ def load_visible_mask_source(source, processor=None, device=None) -> PromptableM
                 raise ValueError("visible_mask_processor: needed with a model object that was not loaded from a folder")
             processor = AutoProcessor.from_pretrained(model.name_or_path)
         return PromptableMaskSource(model.to(device) if device is not None else model, processor)
+    name = repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
     try:
         segmenter = pipeline("image-segmentation", model=source, image_processor=processor, device=device)
-        return SegmentationMaskSource(segmenter)
     except (ValueError, KeyError, OSError) as error:
-        name = source if isinstance(source, str) else type(source).__name__
-        raise ValueError(
-            f"visible_mask_model: {name} (model_type {model_type!r}) is neither a promptable model "
-            f"({', '.join(PROMPTABLE_MODEL_TYPES)}) nor one transformers' image-segmentation pipeline runs: {error}"
-        ) from None
+        raise unsupported_source_error(name, None, model_type, f": {error}") from None
+    return checked_segmentation_source(segmenter, name)
 
 
 __all__ = [
