@@ -2,7 +2,9 @@
 
 import json
 import re
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,7 +76,8 @@ def test_exported_repo_loads_without_the_package_and_matches_it(exported, model_
 
 def test_card_snippets_run_against_the_exported_folder(exported, tmp_path):
     blocks = python_blocks((exported / "README.md").read_text())
-    assert len(blocks) == 2 and all(f'model_id = "{exported}"' in block for block in blocks)
+    assert len(blocks) == 2 and all(f'model_id = "{exported.name}"' in block for block in blocks)
+    (tmp_path / exported.name).symlink_to(exported)
     script = "import torch\ntorch.set_num_threads(1)\n" + "\n".join(
         f"exec(compile({block!r}, 'README.md snippet {index}', 'exec'), {{}})" for index, block in enumerate(blocks)
     )
@@ -82,6 +85,22 @@ def test_card_snippets_run_against_the_exported_folder(exported, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "amodal_mask.png").is_file() and (tmp_path / "occluded_mask.png").is_file()
     assert "(1, 160, 200)" in result.stdout
+
+
+def test_an_exported_repo_holds_no_local_path(exported, model_folder, metrics_path):
+    import c2f_hf
+
+    local_paths = {
+        str(exported),
+        str(exported.parent),
+        str(model_folder),
+        str(metrics_path.parent),
+        str(Path(c2f_hf.__file__).parent),
+        sys.prefix,
+    }
+    texts = {path.name: path.read_bytes().decode("utf-8", errors="replace") for path in exported.iterdir()}
+    found = {name: [local for local in local_paths if local in text] for name, text in texts.items()}
+    assert {name: paths for name, paths in found.items() if paths} == {}
 
 
 def test_export_cli_validates_its_arguments(model_folder, metrics_path, tmp_path, capsys):

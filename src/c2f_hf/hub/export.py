@@ -57,7 +57,8 @@ _PACKAGE_IMPORT = re.compile(r"^\s*(from|import)\s+c2f_hf\b", re.MULTILINE)
 class ExportOptions:
     """What `c2f-hf export` passes on to the card (see `cards.ModelCardInputs`); every text is used verbatim.
 
-    `repo_id` is the Hub id the card's snippets load from (None: the export folder's path). `converted` None
+    `repo_id` is the Hub id the card's snippets load from (None: the export folder's name, relative to its parent,
+    so no local path is written into the repo). `converted` None
     detects converted weights from the source folder's card. `synthetic_only` None means "only for the shipped
     default model". `conversion` is what `c2f-hf convert-original` read, for the card of the weights it converts.
     """
@@ -129,6 +130,15 @@ def check_remote_code(repo_dir: str | Path) -> None:
         raise ValueError(f"{repo_dir} would not load with trust_remote_code: " + "; ".join(problems))
 
 
+def drop_pipeline_default(config_path: Path, task: str) -> None:
+    """Remove the `default` model of `custom_pipelines[task]` from a saved `config.json`: `save_pretrained` writes
+    the registered default there, the shipped model's path in this installation, which means nothing elsewhere
+    (a repo is loaded with `model=REPO`, so its pipeline needs no default)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["custom_pipelines"][task].pop("default", None)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def _card_inputs(model_dir: Path, out_dir: Path, options: ExportOptions) -> ModelCardInputs:
     converted = is_converted_folder(model_dir) if options.converted is None else options.converted
     synthetic_only = options.synthetic_only
@@ -136,7 +146,7 @@ def _card_inputs(model_dir: Path, out_dir: Path, options: ExportOptions) -> Mode
         synthetic_only = model_dir.name == DEFAULT_MODEL_NAME
     limitations = ([SYNTHETIC_LIMITATION] if synthetic_only else []) + list(options.limitations)
     return ModelCardInputs(
-        model_id=options.repo_id or str(out_dir),
+        model_id=options.repo_id or out_dir.name,
         model_name=options.model_name or model_dir.resolve().name,
         training_data=options.training_data,
         training_command=options.training_command,
@@ -163,6 +173,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     segmenter.save_pretrained(out_dir)
+    drop_pipeline_default(out_dir / "config.json", task)
     for name in CODE_FILES:
         shutil.copyfile(BUNDLE_DIR / name, out_dir / name)
     card.save(out_dir / "README.md")
