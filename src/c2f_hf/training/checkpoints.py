@@ -14,7 +14,8 @@ with `json`: a file that holds pickled code is refused with a ValueError naming 
 Writes are atomic: every process writes into `checkpoints/.tmp-checkpoint_<step>`, and once all have finished the
 main process renames it to `checkpoint_<step>`. A run killed while writing leaves only a `.tmp-` folder, which
 resuming ignores and removes; rotation keeps the newest `keep` complete checkpoints and never counts a `.tmp-`
-folder.
+folder. Only folders named exactly `checkpoint_<step>` are checkpoints: a stray `checkpoint_10.bak` is reported
+on resume and otherwise left alone. The training state read back is size-capped and checked against the run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import json
 import os
 import pickle
 import random
+import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,21 +37,43 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..weights_only import refused_global
+from .validation import integer_in, non_negative_integer, positive_integer
 
 CHECKPOINTS_FOLDER = "checkpoints"
 CHECKPOINT_PREFIX = "checkpoint_"
 TEMPORARY_PREFIX = ".tmp-"
 STATE_FILE = "training_state.json"
+# The state file holds a few counters (about 100 bytes); anything far larger is not one and is not read whole.
+STATE_FILE_MAX_BYTES = 65536
+CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}(0|[1-9][0-9]*)")
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
     return Path(output_dir) / CHECKPOINTS_FOLDER
 
 
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of a folder named exactly `checkpoint_<step>` (ASCII digits, no leading zero), else None."""
+    match = CHECKPOINT_NAME.fullmatch(folder.name)
+    return int(match[1]) if match and folder.is_dir() else None
+
+
 def complete_checkpoints(output_dir: str | Path) -> list[Path]:
-    """The complete `checkpoint_<step>` folders of a run, oldest first."""
-    folders = checkpoint_root(output_dir).glob(f"{CHECKPOINT_PREFIX}*")
-    return sorted((path for path in folders if path.is_dir()), key=lambda path: int(path.name.split("_")[-1]))
+    """The complete `checkpoint_<step>` folders of a run, oldest first. Anything else in the folder (a
+    `checkpoint_10.bak` copy, a file) is no checkpoint: never read, never rotated away."""
+    folders = [
+        path for path in checkpoint_root(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(path) is not None
+    ]
+    return sorted(folders, key=checkpoint_step)
+
+
+def stray_entries(output_dir: str | Path) -> list[Path]:
+    """What the checkpoints folder holds besides complete checkpoints and `.tmp-` folders (left alone)."""
+    root = checkpoint_root(output_dir)
+    entries = root.iterdir() if root.is_dir() else []
+    return sorted(
+        path for path in entries if checkpoint_step(path) is None and not path.name.startswith(TEMPORARY_PREFIX)
+    )
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
@@ -104,6 +130,18 @@ def _restore_rng_state(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextmanager
+def preserved_rng_states(generator: torch.Generator) -> Iterator[None]:
+    """Every RNG state a checkpoint holds (torch, CUDA, numpy, Python and `generator`) is the same after the block
+    as before it: what runs inside (evaluation, samples) neither changes training nor what a checkpoint written
+    before it resumes to."""
+    state = _rng_state(generator)
+    try:
+        yield
+    finally:
+        _restore_rng_state(state, generator)
+
+
 def save_checkpoint(
     accelerator: Accelerator,
     model: torch.nn.Module,
@@ -155,15 +193,41 @@ def _load_tensors(path: Path):
         raise ValueError(f"{path}: refused ({reason}); checkpoints hold tensors and plain values only") from None
 
 
-def read_training_state(folder: Path) -> dict:
-    """The checkpoint's `training_state.json`; raises ValueError naming the file when it is not such JSON."""
+def _read_capped(path: Path, limit: int) -> str:
+    """The UTF-8 text of `path`; a ValueError naming it when it is unreadable or over `limit` bytes."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"{path}: larger than {limit} bytes, not a training state")
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a readable training state ({type(error).__name__})") from None
+
+
+def read_training_state(folder: Path, max_steps: int) -> dict:
+    """The checkpoint's `training_state.json`, checked against the run: `step` a whole number in
+    `[0, max_steps]` equal to the folder's step, `epoch` and `batches_in_epoch` non-negative integers,
+    `num_processes` (when present) positive. Raises ValueError naming the file and the field."""
     path = folder / STATE_FILE
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        state = json.loads(_read_capped(path, STATE_FILE_MAX_BYTES))
+    except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not a readable training state ({type(error).__name__})") from None
     if not isinstance(state, dict) or not {"step", "epoch", "batches_in_epoch"} <= set(state):
         raise ValueError(f"{path}: expected step, epoch and batches_in_epoch")
+    checks = {
+        "step": integer_in(0, max_steps, bounds=f"an integer in [0, max_steps={max_steps}]"),
+        "epoch": non_negative_integer,
+        "batches_in_epoch": non_negative_integer,
+        "num_processes": positive_integer,
+    }
+    try:
+        state = {name: checks[name](name, value) if name in checks else value for name, value in state.items()}
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if state["step"] != checkpoint_step(folder):
+        raise ValueError(f"{path}: step: {state['step']} is not the step of its folder {folder.name}")
     return state
 
 
@@ -174,10 +238,12 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler,
     generator: torch.Generator,
+    max_steps: int,
 ) -> dict:
-    """Restore a checkpoint written by `save_checkpoint` into the run; returns its training state. Raises
-    ValueError naming the file for anything that is not tensors and plain values, or a process-count change."""
-    state = read_training_state(folder)
+    """Restore a checkpoint written by `save_checkpoint` into a run of `max_steps`; returns its training state.
+    Raises ValueError naming the file for anything that is not tensors and plain values, a training state out of
+    the run's bounds (`read_training_state`), or a process-count change."""
+    state = read_training_state(folder, max_steps)
     if state.get("num_processes", accelerator.num_processes) != accelerator.num_processes:
         raise ValueError(
             f"{folder}: written by {state['num_processes']} processes, resumed with {accelerator.num_processes}; "
@@ -198,7 +264,9 @@ __all__ = [
     "complete_checkpoints",
     "latest_checkpoint",
     "load_checkpoint",
+    "preserved_rng_states",
     "read_training_state",
     "remove_incomplete_checkpoints",
     "save_checkpoint",
+    "stray_entries",
 ]

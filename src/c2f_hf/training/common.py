@@ -22,7 +22,14 @@ from ..data import schema
 from ..data.transforms import AmodalObjectDataset, ObjectCropTransform, VisibleMaskAugmentation, collate_object_crops
 from ..data.video_frames import frame_dataset
 from ..data.video_transforms import ClipCropTransform, VideoObjectClipDataset
-from .checkpoints import latest_checkpoint, load_checkpoint, remove_incomplete_checkpoints, save_checkpoint
+from .checkpoints import (
+    latest_checkpoint,
+    load_checkpoint,
+    preserved_rng_states,
+    remove_incomplete_checkpoints,
+    save_checkpoint,
+    stray_entries,
+)
 from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -70,13 +77,21 @@ class TrainingRun:
         if self.accelerator.is_main_process:
             for leftover in remove_incomplete_checkpoints(self.config.output_dir):
                 logger.warning("removed %s, a checkpoint a killed run left incomplete", leftover)
+            for stray in stray_entries(self.config.output_dir):
+                logger.warning("ignored %s: not a checkpoint_<step> folder", stray)
         self.accelerator.wait_for_everyone()
         checkpoint = latest_checkpoint(self.config.output_dir)
         if checkpoint is None:
             logger.warning("--resume given but %s has no checkpoint yet: starting from step 0", self.config.output_dir)
             return
         counters = load_checkpoint(
-            checkpoint, self.accelerator, self.model, self.optimizer, self.scheduler, self.state.generator
+            checkpoint,
+            self.accelerator,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.state.generator,
+            self.config.max_steps,
         )
         self.state.step, self.state.epoch = counters["step"], counters["epoch"]
         self.state.batches_in_epoch = counters["batches_in_epoch"]
@@ -254,13 +269,21 @@ def write_process_summary(run: TrainingRun, first_batch: list[list[int]], sample
 
 
 def periodic(run: TrainingRun, hooks: LoopHooks) -> None:
+    """The checkpoint, evaluation and samples due at this step, the checkpoint first: an evaluation or sample that
+    fails then never costs the step's weights. Evaluation and samples leave every RNG as they found it, so the
+    checkpoint resumes to what the uninterrupted run trains next."""
     accelerator, config, state = run.accelerator, run.config, run.state
-    if hooks.evaluate is not None and state.step % config.eval_every == 0 and accelerator.is_main_process:
-        log_metrics(accelerator, config, state.step, hooks.evaluate(state.step))
-    if hooks.write_samples is not None and state.step % config.sample_every == 0 and accelerator.is_main_process:
-        hooks.write_samples(state.step)
     if state.step % config.save_every == 0 or state.step == config.max_steps:
         run.save()
+    evaluate = hooks.evaluate is not None and state.step % config.eval_every == 0
+    write_samples = hooks.write_samples is not None and state.step % config.sample_every == 0
+    if not accelerator.is_main_process or not (evaluate or write_samples):
+        return
+    with preserved_rng_states(state.generator):
+        if evaluate:
+            log_metrics(accelerator, config, state.step, hooks.evaluate(state.step))
+        if write_samples:
+            hooks.write_samples(state.step)
 
 
 def log_metrics(accelerator: Accelerator, config: TrainingConfig, step: int, values: dict[str, float]) -> None:
