@@ -16,43 +16,15 @@ import numpy as np
 import PIL.Image
 from pycocotools import mask as mask_utils
 
-
-class AnnotationError(ValueError):
-    """A malformed annotation file; the message names the file and the field."""
-
-
-PLAIN_PICKLE_GLOBALS = frozenset(
-    {
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "bytearray"),
-        ("builtins", "complex"),
-        ("__builtin__", "set"),
-        ("__builtin__", "frozenset"),
-        ("__builtin__", "bytearray"),
-        ("__builtin__", "complex"),
-        ("collections", "OrderedDict"),
-        ("_codecs", "encode"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-    }
+from .bounds import (
+    AnnotationError,
+    binary_mask,
+    check_image_size,
+    check_polygon_coordinates,
+    checked_rle_counts,
+    open_image,
 )
-
-
-class PlainDataUnpickler(pickle.Unpickler):
-    """An unpickler that builds dicts, lists, tuples, strings, bytes, numbers, sets and numpy arrays / scalars,
-    and refuses every other global (classes, functions: what a code-running `__reduce__` needs)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in PLAIN_PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not plain data")
+from .plain_pickle import PlainDataUnpickler
 
 
 def read_plain_pickle(path: Path) -> Any:
@@ -65,15 +37,15 @@ def read_plain_pickle(path: Path) -> Any:
         raise FileNotFoundError(f"pickle file {path} does not exist")
     try:
         with path.open("rb") as handle:
-            return PlainDataUnpickler(handle, encoding="latin1").load()
+            return PlainDataUnpickler(handle, path.stat().st_size).load()
     except pickle.UnpicklingError as error:
-        if "is not plain data" in str(error):
+        if "is not plain data" in str(error) or "would allocate" in str(error):
             raise AnnotationError(
                 f"{path}: refused to load: {error}; only dicts, lists, tuples, strings, numbers and numpy arrays "
                 "are read from data pickles, so a pickle that would import or run code is never opened"
             ) from None
         raise AnnotationError(f"{path}: not a readable pickle ({error})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError) as error:
+    except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError, MemoryError) as error:
         raise AnnotationError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
 
 
@@ -96,6 +68,24 @@ class CocoFile:
     images: dict[int, dict]
     annotations: dict[int, list[tuple[int, dict]]]
     categories: dict[int, str]
+    image_positions: dict[int, int]
+
+
+def _read_images(data: dict, path: Path) -> tuple[dict[int, dict], dict[int, int]]:
+    """`images` by id and each id's position; AnnotationError naming a duplicate id or an unusable size."""
+    images, positions = {}, {}
+    for position, entry in enumerate(require(data, "images", list, path, "top level")):
+        where = f"images[{position}]"
+        for name, kind in (("id", int), ("file_name", str), ("height", int), ("width", int)):
+            require(entry, name, kind, path, where)
+        check_image_size(entry["height"], entry["width"], f"{path}: {where}: fields 'height', 'width'")
+        if entry["id"] in positions:
+            raise AnnotationError(
+                f"{path}: {where}: field 'id' {entry['id']} is also images[{positions[entry['id']]}]'s (image ids "
+                "must be unique, or two images' objects would be merged)"
+            )
+        images[entry["id"]], positions[entry["id"]] = entry, position
+    return images, positions
 
 
 def read_coco_file(path: Path) -> CocoFile:
@@ -104,11 +94,7 @@ def read_coco_file(path: Path) -> CocoFile:
     data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: top level should be an object with 'images' and 'annotations'")
-    images = {}
-    for position, entry in enumerate(require(data, "images", list, path, "top level")):
-        for name, kind in (("id", int), ("file_name", str), ("height", int), ("width", int)):
-            require(entry, name, kind, path, f"images[{position}]")
-        images[entry["id"]] = entry
+    images, positions = _read_images(data, path)
     grouped: dict[int, list[tuple[int, dict]]] = {image_id: [] for image_id in images}
     for position, annotation in enumerate(require(data, "annotations", list, path, "top level")):
         image_id = require(annotation, "image_id", int, path, f"annotations[{position}]")
@@ -119,7 +105,7 @@ def read_coco_file(path: Path) -> CocoFile:
         require(entry, "id", int, path, f"categories[{position}]"): str(entry.get("name", entry["id"]))
         for position, entry in enumerate(data.get("categories", []))
     }
-    return CocoFile(path, images, grouped, categories)
+    return CocoFile(path, images, grouped, categories, positions)
 
 
 def read_list_file(path: Path) -> list[str]:
@@ -143,6 +129,15 @@ def require(record: Any, name: str, kind: type | tuple[type, ...], path: Path, w
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(item.__name__ for item in kind)
         raise AnnotationError(f"{path}: {where}: field {name!r} should be {expected}, got {type(value).__name__}")
     return value
+
+
+def category_of(record: dict, field: str, categories: dict, path: Path, where: str) -> str:
+    """The category name of `record[field]` (an id of `categories`, else the id itself; -1 when absent);
+    AnnotationError naming file and field for a value that is no integer or string."""
+    category_id = record.get(field, -1)
+    if not isinstance(category_id, (int, str)) or isinstance(category_id, bool):
+        raise AnnotationError(f"{path}: {where}: field {field!r} should be an integer or a string, got {category_id!r}")
+    return categories.get(category_id, str(category_id))
 
 
 def find_file(root: Path, candidates: list[str]) -> Path:
@@ -170,6 +165,7 @@ def polygons_to_mask(polygons: Any, height: int, width: int, path: Path, where: 
     )
     if not valid or not polygons:
         raise AnnotationError(f"{path}: {where}: field {field!r} should be a list of polygons [x0, y0, x1, y1, ...]")
+    check_polygon_coordinates(polygons, height, width, f"{path}: {where}: field {field!r}")
     rles = mask_utils.frPyObjects([[float(value) for value in polygon] for polygon in polygons], height, width)
     return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
 
@@ -180,19 +176,15 @@ def rle_to_mask(rle: Any, height: int, width: int, path: Path, where: str, field
         rle = rle[0]
     if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
         raise AnnotationError(f"{path}: {where}: field {field!r} should be an RLE dict with 'size' and 'counts'")
-    if [int(value) for value in rle["size"]] != [height, width]:
+    if rle_size(rle, path, where, field) != (height, width):
         raise AnnotationError(
             f"{path}: {where}: field {field!r} has size {list(rle['size'])}, expected {[height, width]}"
         )
-    counts = rle["counts"]
-    if isinstance(counts, (list, np.ndarray)):
-        rle = mask_utils.frPyObjects(
-            {"size": [height, width], "counts": [int(value) for value in counts]}, height, width
-        )
-    elif isinstance(counts, (str, bytes)):
-        rle = {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    counts = checked_rle_counts(rle["counts"], height, width, f"{path}: {where}: field {field!r}")
+    if isinstance(counts, list):
+        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
     else:
-        raise AnnotationError(f"{path}: {where}: field {field!r} has counts of type {type(counts).__name__}")
+        rle = {"size": [height, width], "counts": counts}
     try:
         return mask_utils.decode(rle).astype(bool)
     except (ValueError, TypeError) as error:
@@ -203,10 +195,9 @@ def rle_size(rle: Any, path: Path, where: str, field: str) -> tuple[int, int]:
     """`(H, W)` of an RLE dict (or a one-element list of it)."""
     if isinstance(rle, (list, tuple)) and len(rle) == 1:
         rle = rle[0]
-    if not isinstance(rle, dict) or len(rle.get("size", ())) != 2:
+    if not isinstance(rle, dict) or not isinstance(rle.get("size"), (list, tuple, np.ndarray)) or len(rle["size"]) != 2:
         raise AnnotationError(f"{path}: {where}: field {field!r} should be an RLE dict with 'size' and 'counts'")
-    height, width = (int(value) for value in rle["size"])
-    return height, width
+    return check_image_size(*rle["size"], f"{path}: {where}: field {field!r}")
 
 
 def segmentation_to_mask(value: Any, height: int, width: int, path: Path, where: str, field: str) -> np.ndarray:
@@ -220,13 +211,19 @@ def segmentation_to_mask(value: Any, height: int, width: int, path: Path, where:
 
 
 def read_mask_file(path: Path) -> np.ndarray:
-    """A mask or instance-id PNG -> `(H, W)` integer array; AnnotationError naming a file that is no image."""
-    try:
-        with PIL.Image.open(path) as image:
+    """A mask or instance-id PNG -> `(H, W)` integer array; AnnotationError naming a file that is no image or is
+    too large to decode (`bounds.open_image`)."""
+    with open_image(path) as image:
+        try:
             converted = image.convert("I") if image.mode not in ("L", "P", "I", "I;16") else image
             return np.array(converted).astype(np.int64)
-    except (PIL.UnidentifiedImageError, OSError) as error:
-        raise AnnotationError(f"{path}: not a readable image ({error})") from None
+        except OSError as error:
+            raise AnnotationError(f"{path}: not a readable image ({error})") from None
+
+
+def read_binary_mask(path: Path) -> np.ndarray:
+    """A binary mask PNG (0/255 or 0/1) -> `(H, W)` bool; AnnotationError naming a file with other values."""
+    return binary_mask(read_mask_file(path), path)
 
 
 def png_bytes_of(image: PIL.Image.Image) -> dict:
@@ -239,12 +236,14 @@ def png_bytes_of(image: PIL.Image.Image) -> dict:
 __all__ = [
     "AnnotationError",
     "CocoFile",
+    "category_of",
     "PlainDataUnpickler",
     "find_file",
     "polygons_to_mask",
     "read_json",
     "read_list_file",
     "read_coco_file",
+    "read_binary_mask",
     "read_mask_file",
     "read_plain_pickle",
     "require",

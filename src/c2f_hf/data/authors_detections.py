@@ -27,10 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import PIL.Image
 
 from .annotations import (
     AnnotationError,
+    category_of,
     find_file,
     png_bytes_of,
     read_coco_file,
@@ -41,6 +43,7 @@ from .annotations import (
     rle_to_mask,
     segmentation_to_mask,
 )
+from .bounds import checked_image_file, contained_path, open_image
 from .converters import ConversionOptions, Detection, SourceObject, image_row
 
 logger = logging.getLogger(__name__)
@@ -66,13 +69,12 @@ def _entry(container: Any, key: Any, path: Path, where: str, what: str) -> Any:
         raise AnnotationError(f"{path}: {where}: no {what} {key!r}") from None
 
 
-def _image_value(image_path: Path, height: int, width: int) -> tuple[dict, bool]:
-    """The `Image()` value of `image_path` at the masks' size `(height, width)`, and whether it was resized."""
-    if not image_path.is_file():
-        raise FileNotFoundError(f"image {image_path} does not exist")
-    with PIL.Image.open(image_path) as image:
-        if image.size == (width, height):
-            return {"path": str(image_path), "bytes": None}, False
+def _image_value(image_path: Path, source: str, height: int, width: int) -> tuple[dict, bool]:
+    """The `Image()` value of `image_path` (named by `source`) at the masks' size `(height, width)`, and whether it
+    was resized."""
+    if checked_image_file(image_path, source) == (width, height):
+        return {"path": str(image_path), "bytes": None}, False
+    with open_image(image_path, source) as image:
         return png_bytes_of(image.convert("RGB").resize((width, height), PIL.Image.LANCZOS)), True
 
 
@@ -87,8 +89,10 @@ def _paired_instance(instance: Any, pickle_path: Path, where: str, category: str
         for name in ("gt_full_mask", "gt_visible_mask")
     ]
     predicted = rle_to_mask(prediction, height, width, pickle_path, where, "pred_visible_mask")
-    score = float(instance.get("score", instance.get("pred_score", 1.0)))
-    return SourceObject(category, *masks), Detection(predicted, score, category, index), (height, width)
+    score = instance.get("score", instance.get("pred_score", 1.0))
+    if not isinstance(score, (int, float, np.integer, np.floating)) or isinstance(score, bool):
+        raise AnnotationError(f"{pickle_path}: {where}: field 'score' should be a number, got {score!r}")
+    return SourceObject(category, *masks), Detection(predicted, float(score), category, index), (height, width)
 
 
 def _grouped_lines(lines: list[str], parse) -> dict[Any, list[tuple[int, Any]]]:
@@ -100,15 +104,16 @@ def _grouped_lines(lines: list[str], parse) -> dict[Any, list[tuple[int, Any]]]:
     return grouped
 
 
-def _paired_row(image_path: Path, image_id: str, pairs: list[tuple], options: ConversionOptions) -> tuple[dict, bool]:
-    """A row from `(SourceObject, Detection, size)` triples of one image, and whether its image was resized."""
+def _paired_row(image: tuple[Path, str], image_id: str, pairs: list[tuple], options: ConversionOptions) -> tuple:
+    """A row from `(SourceObject, Detection, size)` triples of one image (`(path, source naming it)`), and whether
+    its image was resized."""
     sizes = {size for _, _, size in pairs}
     if len(sizes) > 1:
         raise AnnotationError(f"{image_id}: the listed masks of one image have different sizes {sorted(sizes)}")
-    image, resized = _image_value(image_path, *sizes.pop())
+    value, resized = _image_value(*image, *sizes.pop())
     objects = [source for source, _, _ in pairs]
     detections = [detection for _, detection, _ in pairs]
-    return image_row(image, image_id, objects, detections, options), resized
+    return image_row(value, image_id, objects, detections, options), resized
 
 
 def _log_resized(count: int, total: int, dataset: str) -> None:
@@ -124,7 +129,7 @@ def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: Co
     pickle_path, list_path = root / KINS_PICKLE, root / KINS_LIST
     data = read_plain_pickle(pickle_path)
     table_path = find_file(root, KINS_IMAGE_TABLES)
-    file_names = {image_id: image["file_name"] for image_id, image in read_coco_file(table_path).images.items()}
+    table = read_coco_file(table_path)
 
     def parse(number: int, line: str) -> tuple[int, int]:
         parts = line.split("_")
@@ -135,7 +140,8 @@ def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: Co
     grouped = _grouped_lines(read_list_file(list_path), parse)
     resized = 0
     for image_id, entries in grouped.items():
-        file_name = _entry(file_names, image_id, table_path, "images", "image id")
+        file_name = _entry(table.images, image_id, table_path, "images", "image id")["file_name"]
+        source = f"{table_path}: images[{table.image_positions[image_id]}].file_name"
         instances = _entry(data, image_id, pickle_path, "top level", "image id")
         pairs = []
         for index, (number, anno_id) in enumerate(entries):
@@ -144,7 +150,9 @@ def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: Co
             category_id = instance.get("category_id", -1) if isinstance(instance, dict) else -1
             category = categories.get(category_id, "object" if category_id == -1 else str(category_id))
             pairs.append(_paired_instance(instance, pickle_path, where, category, index))
-        row, was_resized = _paired_row(image_dir / file_name, file_name, pairs, options)
+        row, was_resized = _paired_row(
+            (contained_path(image_dir, file_name, source), source), file_name, pairs, options
+        )
         resized += was_resized
         yield row
     _log_resized(resized, len(grouped), "KINS")
@@ -184,7 +192,9 @@ def authors_cocoa_rows(root: Path, image_dir: Path, coco, options: ConversionOpt
                 pairs.append(_ground_truth_pair(coco, by_position[entry[1]], where, index))
         image = coco.images.get(image_id)
         file_name = image["file_name"] if image else f"COCO_val2014_{image_id:012d}.jpg"
-        row, was_resized = _paired_row(image_dir / file_name, file_name, pairs, options)
+        source = f"{coco.path}: images[{coco.image_positions[image_id]}].file_name" if image else f"image {image_id}"
+        image_path = contained_path(image_dir, file_name, source)
+        row, was_resized = _paired_row((image_path, source), file_name, pairs, options)
         resized += was_resized
         yield row
     _log_resized(resized, len(grouped), "COCOA")
@@ -200,8 +210,7 @@ def _ground_truth_pair(coco, annotation: dict, where: str, index: int) -> tuple:
         )
         for name in ("segmentation", "visible_mask")
     ]
-    category_id = annotation.get("category_id", -1)
-    category = coco.categories.get(category_id, str(category_id))
+    category = category_of(annotation, "category_id", coco.categories, coco.path, where)
     return SourceObject(category, *masks), Detection(masks[1], 1.0, category, index), (height, width)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from .annotations import (
     AnnotationError,
     CocoFile,
+    category_of,
     find_file,
     read_coco_file,
     read_json,
@@ -38,6 +39,7 @@ from .annotations import (
     segmentation_to_mask,
 )
 from .authors_detections import authors_cocoa_rows, authors_kins_rows, has_authors_cocoa, has_authors_kins
+from .bounds import checked_image_file, contained_path
 from .converters import ConversionOptions, Detection, SourceObject, image_row, staged_output
 from .schema import image_features
 
@@ -85,8 +87,8 @@ def fielded_objects(
             )
             for name in (fields.amodal, fields.visible)
         ]
-        category_id = annotation.get(fields.category, -1)
-        objects.append(SourceObject(coco.categories.get(category_id, str(category_id)), *masks))
+        category = category_of(annotation, fields.category, coco.categories, coco.path, where)
+        objects.append(SourceObject(category, *masks))
     return objects
 
 
@@ -98,6 +100,8 @@ def cocoa_region_objects(coco: CocoFile, image: dict, keep_stuff: bool) -> list[
     for position, annotation in coco.annotations[image["id"]]:
         for index, region in enumerate(require(annotation, "regions", list, coco.path, f"annotations[{position}]")):
             where = f"annotations[{position}].regions[{index}]"
+            if not isinstance(region, dict):
+                raise AnnotationError(f"{coco.path}: {where}: should be an object, got {type(region).__name__}")
             if region.get("isStuff") and not keep_stuff:
                 continue
             amodal = segmentation_to_mask(
@@ -131,8 +135,7 @@ def read_predictions(path: Path, coco: CocoFile) -> dict[int, list[Detection]]:
         segmentation = require(result, "segmentation", dict, path, where)
         mask = rle_to_mask(segmentation, height, width, path, where, "segmentation")
         score = float(require(result, "score", (int, float), path, where))
-        category_id = result.get("category_id", -1)
-        category = coco.categories.get(category_id, str(category_id))
+        category = category_of(result, "category_id", coco.categories, path, where)
         grouped.setdefault(image_id, []).append(Detection(mask, score, category))
     return grouped
 
@@ -147,9 +150,9 @@ def coco_rows(
     """Rows of a COCO-style file, objects from `objects_of(coco, image)`, detections from `predictions`."""
     detections = read_predictions(predictions, coco) if predictions else None
     for image_id, image in coco.images.items():
-        image_path = image_dir / image["file_name"]
-        if not image_path.is_file():
-            raise FileNotFoundError(f"{coco.path}: image {image_id}: file {image_path} does not exist")
+        source = f"{coco.path}: images[{coco.image_positions[image_id]}].file_name"
+        image_path = contained_path(image_dir, image["file_name"], source)
+        checked_image_file(image_path, source, (image["width"], image["height"]))
         image_detections = None if detections is None else detections.get(image_id, [])
         value = {"path": str(image_path), "bytes": None}
         yield image_row(value, image["file_name"], objects_of(coco, image), image_detections, options)

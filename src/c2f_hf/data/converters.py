@@ -10,7 +10,9 @@ dropped (they cannot be cropped; the count is logged).
 Nothing is written half-empty: every split goes to a temporary file first and the files are renamed into place
 only when every split holds at least one object; otherwise `AnnotationError` names what was read and what was
 looked for. Malformed files raise `AnnotationError` naming the file and the field; missing files
-FileNotFoundError naming them.
+FileNotFoundError naming them. What a source names is checked before it is read (`bounds`): files stay inside the
+folder they belong to and are images of the annotated size, RLEs and polygons are checked before pycocotools decodes
+them, and pickles are read by `plain_pickle.PlainDataUnpickler`.
 
 The formats, one module each: `coco_amodal` (KINS, COCOA, COCOA-cls and users' COCO-style json),
 `authors_detections` (the authors' detection pickles of KINS and COCOA), `video_formats` (FISHBOWL, MOViD-A) and

@@ -7,7 +7,7 @@ FISHBOWL, the authors' release (`data/dataloader_Fishbowl.py` of amazon-science/
   A clip holds every frame of its folder; an object's masks are empty in frames its entry does not list.
 FISHBOWL, per-object folders (read when no `*_data.pkl` is there; also a layout for users' own clips):
     root/<split>/<video_id>/frames/<frame>.png|jpg
-    root/<split>/<video_id>/amodal_masks/<object_id>/<frame>.png    (non-zero = object)
+    root/<split>/<video_id>/amodal_masks/<object_id>/<frame>.png    (binary: 0/255 or 0/1)
     root/<split>/<video_id>/visible_masks/<object_id>/<frame>.png
 
 MOViD-A, the authors' release (`data/dataloader_MOViD_A.py`):
@@ -29,30 +29,36 @@ import numpy as np
 
 from .annotations import (
     AnnotationError,
+    read_binary_mask,
     read_json,
     read_list_file,
     read_mask_file,
     read_plain_pickle,
     require,
-    rle_size,
     rle_to_mask,
 )
+from .bounds import checked_image_file, inside_root
 from .converters import ConversionOptions, SourceObject, ground_truth, reject_predictions, staged_output
 from .schema import track_record, video_features
 
 VideoReader = Callable[[Path], tuple[list[Path], list[SourceObject]]]
 
 
-def _frame_value(path: Path) -> dict:
-    return {"path": str(path), "bytes": None}
-
-
 def video_row(video_id: str, frames: list[Path], tracks: list[SourceObject], options: ConversionOptions) -> dict:
-    """A row of `video_features()`; tracks hold `(T, H, W)` masks; tracks never visible are left out."""
+    """A row of `video_features()`; tracks hold `(T, H, W)` masks; tracks never visible are left out. Frames are
+    checked to be images inside their folder, all of the masks' size (AnnotationError naming the frame)."""
+    sizes = {track.amodal_mask.shape[1:] for track in tracks} | {track.visible_mask.shape[1:] for track in tracks}
+    for frame in frames:
+        width, height = checked_image_file(inside_root(frame.parent, frame, "frame"), "frame")
+        if sizes - {(height, width)}:
+            raise AnnotationError(
+                f"{frame}: frame of video {video_id} is {width}x{height} (width x height), its masks are (height, "
+                f"width) {sorted(sizes)}"
+            )
     kept = [ground_truth(track, options) for track in tracks if track.visible_mask.any()]
     return {
         "video_id": video_id,
-        "frames": [_frame_value(frame) for frame in frames],
+        "frames": [{"path": str(frame), "bytes": None} for frame in frames],
         "objects": [track_record(*track) for track in kept],
     }
 
@@ -62,13 +68,15 @@ def _sorted_images(folder: Path, pattern: str) -> list[Path]:
 
 
 def _mask_stack(paths: list[Path], video: Path, what: str, value: int | None = None) -> np.ndarray:
-    """`(T, H, W)` bool from one mask file per frame (non-zero, or `== value`)."""
+    """`(T, H, W)` bool from one mask file per frame (binary masks, or instance maps `== value`)."""
     masks = []
     for path in paths:
         if not path.is_file():
             raise AnnotationError(f"{video}: {what} {path} is missing (every object needs one mask per frame)")
-        mask = read_mask_file(path)
-        masks.append(mask > 0 if value is None else mask == value)
+        masks.append(read_binary_mask(path) if value is None else read_mask_file(path) == value)
+    shapes = {mask.shape for mask in masks}
+    if len(shapes) > 1:
+        raise AnnotationError(f"{video}: the {what}s {paths[0].parent} have different sizes {sorted(shapes)}")
     return np.stack(masks)
 
 
@@ -133,11 +141,6 @@ def _split_folders(root: Path) -> list[Path]:
     return splits
 
 
-def _rle_mask(value, path: Path, where: str, field: str) -> np.ndarray:
-    height, width = rle_size(value, path, where, field)
-    return rle_to_mask(value, height, width, path, where, field)
-
-
 def _fishbowl_tracks(entries: dict, frame_numbers: list[int], shape: tuple[int, int], path: Path, video: str) -> list:
     """`SourceObject` tracks `(T, H, W)` of one video from its pickle entries `{object: {frame: masks}}`."""
     tracks = []
@@ -151,8 +154,10 @@ def _fishbowl_tracks(entries: dict, frame_numbers: list[int], shape: tuple[int, 
             if masks is None:
                 continue
             where = f"entry {video}_{object_id}, frame {number}"
-            amodal[position] = _rle_mask(require(masks, "FM", (list, dict), path, where), path, where, "FM")
-            visible[position] = _rle_mask(require(masks, "VM", (list, dict), path, where), path, where, "VM")
+            for target, field in ((amodal, "FM"), (visible, "VM")):
+                target[position] = rle_to_mask(
+                    require(masks, field, (list, dict), path, where), *shape, path, where, field
+                )
         tracks.append(SourceObject("fish", amodal, visible))
     return tracks
 
