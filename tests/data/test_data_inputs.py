@@ -244,3 +244,19 @@ def test_plain_pickles_of_numpy_data_still_load(tmp_path):
     path.write_bytes(pickle.dumps(data))
     loaded = read_plain_pickle(path)
     assert (loaded["mask"] == data["mask"]).all() and loaded["raw"] == b"xy" and loaded["score"] == 0.5
+
+
+def test_cards_of_converted_data_name_no_path_of_the_machine(tmp_path, capsys):
+    root = _coco_root(tmp_path)
+    code, err = _convert_coco(root, tmp_path / "out", capsys)
+    assert code == 0, err
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert str(tmp_path) not in card and "--annotations train=train.json" in card
+
+
+def test_synthetic_size_is_bounded(tmp_path, capsys):
+    code = main(
+        ["data", "synthetic", "--out", str(tmp_path), "--num-train", "1", "--num-test", "0"] + ["--size", "100000"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "--size" in err and "4096" in err

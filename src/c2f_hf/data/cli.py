@@ -19,6 +19,8 @@ from .simple_occlusions import SimpleOcclusionConfig, generate_simple_scenes
 from .synthetic import SyntheticConfig, generate_clips, generate_scenes
 
 logger = logging.getLogger(__name__)
+# One image (or clip frame) is generated in memory at a time with its masks; 4096 px keeps that under a few GB.
+MIN_SYNTHETIC_SIZE, MAX_SYNTHETIC_SIZE, MAX_SYNTHETIC_FRAMES = 32, 4096, 128
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -112,9 +114,16 @@ def _synthetic_rows(config: SyntheticConfig, args: argparse.Namespace, split: st
             yield scene_to_row(scene, f"train-simple-{index}")
 
 
+def _check_range(flag: str, value: int, low: int, high: int) -> None:
+    """ValueError naming `flag` when `value` is outside `[low, high]`."""
+    if not low <= value <= high:
+        raise ValueError(f"{flag} must be between {low} and {high}, got {value}")
+
+
 def run_synthetic(args: argparse.Namespace) -> int:
     """Write `train.parquet` and `test.parquet` (a split of 0 rows is not written) and `README.md` into
-    `args.out`. Raises ValueError on a negative count or when both are 0."""
+    `args.out`. Raises ValueError on a negative count, when both are 0, or on a `--size` / `--num-frames` outside
+    what the generator holds in memory."""
     counts = {"train": args.num_train, "test": args.num_test}
     for split, count in counts.items():
         if count < 0:
@@ -126,6 +135,8 @@ def run_synthetic(args: argparse.Namespace) -> int:
         )
     if not any(counts.values()):
         raise ValueError("--num-train and --num-test are both 0: there would be no data to write")
+    _check_range("--size", args.size, MIN_SYNTHETIC_SIZE, MAX_SYNTHETIC_SIZE)
+    _check_range("--num-frames", args.num_frames, 3, MAX_SYNTHETIC_FRAMES)
     config = SyntheticConfig(image_size=args.size, num_frames=args.num_frames)
     features = video_features() if args.video else image_features()
     rates: list[float] = []
@@ -177,12 +188,22 @@ def _written_features(out: Path, splits: dict[str, int]) -> Features:
     return max(schemas, key=len)
 
 
-def _command_line(args: argparse.Namespace) -> str:
-    command = f"c2f-hf data convert {args.dataset} --root {args.root} --out {args.out}"
+def _card_path(path: Path, root: Path) -> str:
+    """`path` as a card may show it: relative to `root` when inside it, else its name (the card is published, the
+    machine's folders are not)."""
+    path, root = Path(path).absolute(), Path(root).absolute()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
+def _command_line(args: argparse.Namespace, options: ConversionOptions) -> str:
+    """The command as the card records it: folders by name, annotation files relative to `--root`."""
+    command = f"c2f-hf data convert {args.dataset} --root {Path(args.root).absolute().name}"
+    command += f" --out {Path(args.out).absolute().name}"
     flags = {"--amodal-union-visible": args.amodal_union_visible, "--keep-stuff": args.keep_stuff}
     command += "".join(f" {flag}" for flag, given in flags.items() if given)
     command += "" if args.test_set == "auto" else f" --test-set {args.test_set}"
-    return command + "".join(f" --annotations {pair}" for pair in args.annotations)
+    files = options.annotation_files
+    return command + "".join(f" --annotations {split}={_card_path(path, args.root)}" for split, path in files)
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -193,7 +214,7 @@ def run_convert(args: argparse.Namespace) -> int:
         args.dataset,
         _written_features(args.out, splits),
         splits,
-        _command_line(args),
+        _command_line(args, options),
         conversion=options.card_entries(),
     )
     card.save(args.out / "README.md")
