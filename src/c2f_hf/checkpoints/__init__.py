@@ -1,8 +1,13 @@
 """Checkpoints shipped inside the package (package data), so they work offline and after `pip install`.
 
-`default_model_path()` and `default_video_model_path()` check the shipped `model.safetensors` against the SHA-256
-digests below (once per process), so a damaged or swapped file is an error rather than a silently different model.
-Re-training a shipped model means updating its digest here (`sha256sum */model.safetensors`).
+Every file of a shipped folder (weights, `config.json`, `preprocessor_config.json`, the card) has its SHA-256
+digest in `SHIPPED_SHA256`, and a folder holding any other file, lacking one or with another digest is refused
+(ValueError naming the file). The check runs once per process on every path that loads a shipped folder: through
+`default_model_path()` / `default_video_model_path()`, and, registered with the model bundle's folder checks, on
+any `from_pretrained` of a shipped folder, as `pipeline("amodal-segmentation")` with no model does.
+
+Re-training a shipped model or editing its card means re-recording its digests: paste
+`{name: folder_digests(shipped_folder(name)) for name in SHIPPED_SHA256}` here.
 """
 
 import hashlib
@@ -10,13 +15,24 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from ..models.c2f_seg.saved_folder_checks import register_folder_check
+
 DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
-SHIPPED_WEIGHTS_SHA256 = {
-    DEFAULT_MODEL_NAME: "d5114f39a98465252813abe08a3d27e7b51805492b4c2f87deb0ec7d15b25a7f",
-    DEFAULT_VIDEO_MODEL_NAME: "f752dced086b47e16a21aab166f71e1562a8a102caffb54067c6ada5e80ffa4e",
+SHIPPED_SHA256 = {
+    DEFAULT_MODEL_NAME: {
+        "README.md": "bd43388fb70f88a7f8f9ce5627e815b55be9dd8188629e31863799eb14cb57d2",
+        "config.json": "865577fcbdc40bbd0328830b03c2a8667b74e9526b6796bfa4251ef5979c873d",
+        "model.safetensors": "d5114f39a98465252813abe08a3d27e7b51805492b4c2f87deb0ec7d15b25a7f",
+        "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
+    },
+    DEFAULT_VIDEO_MODEL_NAME: {
+        "README.md": "22dc94170f6e737dbc082b0afd226256341f80f1f43e27acd6665fabd40f78ea",
+        "config.json": "a19cfdb67b6b59298164869d5b3d6cec01f17feedb6df2e681abab914679172f",
+        "model.safetensors": "f752dced086b47e16a21aab166f71e1562a8a102caffb54067c6ada5e80ffa4e",
+        "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
+    },
 }
-WEIGHTS_FILE = "model.safetensors"
 
 
 def file_sha256(path: Path) -> str:
@@ -28,40 +44,63 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model_folder(folder: Path, expected_sha256: str) -> Path:
-    """`folder` when it holds `config.json` and a `model.safetensors` with the expected digest; raises
-    FileNotFoundError when a file is missing and ValueError naming the file and both digests otherwise."""
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"the shipped model at {folder} is missing: it has no config.json")
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(f"the shipped model at {folder} has no {WEIGHTS_FILE}")
-    found = file_sha256(weights)
-    if found != expected_sha256:
-        raise ValueError(
-            f"{weights}: SHA-256 {found} is not the shipped weights' {expected_sha256}; the installation is damaged "
-            "or the file was replaced: reinstall c2f_hf"
-        )
+def folder_digests(folder: Path) -> dict[str, str]:
+    """`{file name: SHA-256}` of every entry of `folder` (what `SHIPPED_SHA256` records; a sub-folder is listed
+    with an empty digest, so it never matches)."""
+    return {path.name: file_sha256(path) if path.is_file() else "" for path in sorted(folder.iterdir())}
+
+
+def verify_model_folder(folder: Path, expected: dict[str, str]) -> Path:
+    """`folder` when its files are exactly those of `expected` (`{name: SHA-256}`) with those digests; raises
+    FileNotFoundError naming a missing folder or file and ValueError naming an extra file or a changed one (with
+    both digests)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the shipped model at {folder} is missing")
+    found = folder_digests(folder)
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise FileNotFoundError(f"the shipped model at {folder} has no {', '.join(missing)}")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise ValueError(f"the shipped model at {folder} holds files it was not shipped with: {', '.join(extra)}")
+    for name, digest in expected.items():
+        if found[name] != digest:
+            raise ValueError(
+                f"{folder / name}: SHA-256 {found[name]} is not the shipped file's {digest}; the installation is "
+                "damaged or the file was replaced: reinstall c2f_hf"
+            )
     return folder
 
 
 def shipped_folder(name: str) -> Path:
-    """Where the shipped model `name` lies inside the installed package (not verified: see `_shipped`)."""
+    """Where the shipped model `name` lies inside the installed package (verified when a model is loaded from it,
+    or by `default_model_path()`)."""
     return Path(str(files(__name__) / name))
 
 
 @cache
 def _shipped(name: str) -> Path:
-    return verify_model_folder(shipped_folder(name), SHIPPED_WEIGHTS_SHA256[name])
+    return verify_model_folder(shipped_folder(name), SHIPPED_SHA256[name])
+
+
+def verify_if_shipped(folder: Path) -> None:
+    """Verify `folder` (once per process) when it is one of the shipped folders; other folders pass."""
+    resolved = folder.resolve()
+    for name in SHIPPED_SHA256:
+        if resolved == shipped_folder(name).resolve():
+            _shipped(name)
+
+
+register_folder_check(verify_if_shipped)
 
 
 def default_model_path() -> Path:
     """Folder of the shipped default image model (`save_pretrained` layout, trained on the synthetic benchmark),
-    its weights verified."""
+    every file verified."""
     return _shipped(DEFAULT_MODEL_NAME)
 
 
 def default_video_model_path() -> Path:
-    """Folder of the shipped default video model (T = 4 frames, trained on the synthetic video benchmark), its
-    weights verified."""
+    """Folder of the shipped default video model (T = 4 frames, trained on the synthetic video benchmark), every
+    file verified."""
     return _shipped(DEFAULT_VIDEO_MODEL_NAME)

@@ -6,6 +6,8 @@ transformer width 768 with 12 layers and 12 heads, ResNet-50 backbone with a str
 
 from __future__ import annotations
 
+import math
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, ResNetConfig
 from transformers.configuration_utils import SubConfigSpec
@@ -16,6 +18,16 @@ def _check_positive(config: PreTrainedConfig, *names: str) -> None:
         value = getattr(config, name)
         if value <= 0:
             raise ValueError(f"{type(config).__name__}.{name} must be positive, got {value}.")
+
+
+def _check_finite(config: PreTrainedConfig, *names: str, positive: bool = False) -> None:
+    """Raise ValueError naming the field unless each is a finite number (and > 0 when `positive`): a saved
+    negative or infinite epsilon would make every norm return NaN."""
+    for name in names:
+        value = getattr(config, name)
+        if not math.isfinite(value) or (positive and value <= 0):
+            expected = "a finite positive number" if positive else "a finite number"
+            raise ValueError(f"{type(config).__name__}.{name} must be {expected}, got {value}.")
 
 
 def _check_probability(config: PreTrainedConfig, *names: str, allow_one: bool = False) -> None:
@@ -85,6 +97,8 @@ class C2FSegVQConfig(PreTrainedConfig):
     def validate_architecture(self):
         _check_positive(self, "base_channels", "num_res_blocks", "z_channels", "resolution", "codebook_size")
         _check_positive(self, "codebook_dim", "norm_num_groups")
+        _check_finite(self, "norm_eps", positive=True)
+        _check_finite(self, "commitment_beta", "initializer_range")
         if not self.channel_multipliers:
             raise ValueError("C2FSegVQConfig.channel_multipliers must name at least one level.")
         if self.resolution % self.downsampling_factor:
@@ -159,6 +173,8 @@ class C2FSegTransformerConfig(PreTrainedConfig):
     def validate_architecture(self):
         _check_positive(self, "vocab_size", "sequence_length", "image_feature_channels", "hidden_size")
         _check_positive(self, "num_hidden_layers", "num_attention_heads")
+        _check_finite(self, "layer_norm_eps", positive=True)
+        _check_finite(self, "initializer_range")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"C2FSegTransformerConfig.hidden_size ({self.hidden_size}) must be divisible by "
@@ -219,6 +235,8 @@ class C2FSegRefinerConfig(PreTrainedConfig):
 
     def validate_architecture(self):
         _check_positive(self, "hidden_size")
+        _check_finite(self, "batch_norm_eps", "attention_eps", positive=True)
+        _check_finite(self, "initializer_range")
         if len(self.backbone_channels) != 4:
             raise ValueError(
                 f"C2FSegRefinerConfig.backbone_channels must list 4 feature maps, got {self.backbone_channels}."
@@ -333,6 +351,13 @@ class C2FSegConfig(PreTrainedConfig):
                 f"C2FSegConfig: refiner_config.backbone_channels ({refiner.backbone_channels}) must equal "
                 f"backbone_config.hidden_sizes ({backbone.hidden_sizes})."
             )
+        if self.num_sampling_steps > transformer.sequence_length:
+            raise ValueError(
+                f"C2FSegConfig.num_sampling_steps ({self.num_sampling_steps}) must be at most "
+                f"transformer_config.sequence_length ({transformer.sequence_length}): each decoding step fixes at "
+                "least one token."
+            )
+        _check_finite(self, "choice_temperature", "initializer_range")
         if self.sampling_top_k > vq.codebook_size or self.training_top_k > vq.codebook_size:
             raise ValueError("C2FSegConfig: sampling_top_k and training_top_k cannot exceed the codebook size.")
         _check_probability(self, "label_smoothing")

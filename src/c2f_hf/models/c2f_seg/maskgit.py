@@ -14,10 +14,16 @@ from dataclasses import dataclass
 import torch
 
 
-def check_num_steps(num_steps) -> None:
-    """Raise ValueError unless `num_steps` (the number of decoding steps K) is None or a positive int."""
+def check_num_steps(num_steps, max_steps: int | None = None) -> None:
+    """Raise ValueError unless `num_steps` (the number of decoding steps K) is None or a positive int, at most
+    `max_steps` (the token grid's sequence length: each step fixes at least one token) when given."""
     if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1):
         raise ValueError(f"num_steps: expected a positive integer number of decoding steps, got {num_steps!r}")
+    if num_steps is not None and max_steps is not None and num_steps > max_steps:
+        raise ValueError(
+            f"num_steps: expected at most {max_steps} decoding steps (the model's sequence_length: each step fixes "
+            f"at least one token), got {num_steps}"
+        )
 
 
 def cosine_mask_ratio(progress: float) -> float:

@@ -19,12 +19,14 @@ behaviour. transformers 5 has no option for this.
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from torch import nn
-from transformers import PreTrainedModel, ResNetBackbone
+from transformers import PreTrainedConfig, PreTrainedModel, ResNetBackbone
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -35,10 +37,12 @@ from .fast_inference import compile_for_inference, optimize_for_cpu, over_vq_bat
 from .maskgit import (
     MaskGITSampler,
     SamplingResult,
+    check_num_steps,
     draw_training_mask,
     keep_top_k_logits,
     sample_from_probabilities,
 )
+from .saved_folder_checks import check_config_against_weights, run_folder_checks
 
 
 @dataclass
@@ -618,6 +622,8 @@ class C2FSegPreTrainedModel(PreTrainedModel):
         unless `strict=False`; weights of another shape are one unless `ignore_mismatched_sizes=True`. A sub-model
         loaded out of a composite folder ignores the other components' weights."""
         output_loading_info = kwargs.pop("output_loading_info", False)
+        if os.path.isdir(pretrained_model_name_or_path):
+            cls._check_saved_folder(pretrained_model_name_or_path, kwargs.get("config"))
         try:
             model, loading_info = super().from_pretrained(
                 pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
@@ -637,6 +643,19 @@ class C2FSegPreTrainedModel(PreTrainedModel):
                 "Pass strict=False to load anyway with those weights randomly initialised."
             )
         return (model, loading_info) if output_loading_info else model
+
+    @classmethod
+    def _check_saved_folder(cls, folder: str | os.PathLike, config: PreTrainedConfig | None) -> None:
+        """Before building: the registered folder checks pass (the shipped models' digests), the folder's
+        config.json passes validation (ValueError naming the file and field) and asks for no more blocks than its
+        `model.safetensors` holds (`saved_folder_checks`)."""
+        run_folder_checks(folder)
+        if not isinstance(config, PreTrainedConfig):
+            try:
+                config = cls.config_class.from_pretrained(folder)
+            except StrictDataclassClassValidationError as error:
+                raise ValueError(f"{os.path.join(folder, 'config.json')}: {error}") from None
+        check_config_against_weights(folder, config)
 
     @classmethod
     def _loading_problems(cls, loading_info: dict) -> list[str]:
@@ -939,7 +958,8 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         generator: torch.Generator | None = None,
         greedy: bool = False,
     ) -> SamplingResult:
-        """MaskGIT decoding of the amodal codes from an all-[MASK] grid."""
+        """MaskGIT decoding of the amodal codes from an all-[MASK] grid; `num_steps` at most the sequence length."""
+        check_num_steps(num_steps, self.config.transformer_config.sequence_length)
         sampler = MaskGITSampler(
             num_steps=self.config.num_sampling_steps if num_steps is None else num_steps,
             top_k=self.config.sampling_top_k,

@@ -73,10 +73,10 @@ def check_flag(name: str, value) -> None:
         raise ValueError(f"{name}: expected True or False, got {value!r}")
 
 
-def check_generation_parameters(num_steps, seed, greedy) -> None:
-    """The decoding parameters shared by both pipelines: `num_steps` a positive int, `seed` an int, `greedy` a
-    bool (or None). Raises ValueError naming the parameter."""
-    check_num_steps(num_steps)
+def check_generation_parameters(num_steps, seed, greedy, model_config: C2FSegConfig) -> None:
+    """The decoding parameters shared by both pipelines: `num_steps` a positive int at most the model's
+    sequence length, `seed` an int, `greedy` a bool (or None). Raises ValueError naming the parameter."""
+    check_num_steps(num_steps, model_config.transformer_config.sequence_length)
     check_number("seed", seed, int)
     check_flag("greedy", greedy)
 
@@ -163,7 +163,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         union_with_visible: bool | None = None,
         return_coarse: bool | None = None,
     ):
-        check_generation_parameters(num_steps, seed, greedy)
+        check_generation_parameters(num_steps, seed, greedy, self.model.config)
         for name, flag in (("union_with_visible", union_with_visible), ("return_coarse", return_coarse)):
             check_flag(name, flag)
         check_number("detection_threshold", detection_threshold)

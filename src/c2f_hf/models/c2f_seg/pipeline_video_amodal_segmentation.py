@@ -92,7 +92,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         mask_threshold=None,
         union_with_visible=None,
     ):
-        check_generation_parameters(num_steps, seed, greedy)
+        check_generation_parameters(num_steps, seed, greedy, self.model.config)
         check_flag("union_with_visible", union_with_visible)
         postprocess = {
             "mask_threshold": check_mask_threshold(mask_threshold),
