@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -393,3 +395,16 @@ def test_a_saved_processor_with_a_bad_setting_is_refused_by_name(tmp_path):
     saved.write_text(saved.read_text().replace('"crop_resolution": 32', '"crop_resolution": -4'))
     with pytest.raises(ValueError, match="crop_resolution: expected a positive integer"):
         C2FSegImageProcessor.from_pretrained(tmp_path)
+
+
+def test_an_image_with_many_objects_warns_with_the_memory_estimate():
+    from c2f_hf.models.c2f_seg.image_processing_c2f_seg import MANY_OBJECTS
+
+    processor = C2FSegImageProcessor(crop_resolution=16, min_crop_size=1)
+    label_map = np.repeat(np.arange(1, MANY_OBJECTS + 2, dtype=np.int64)[None], 4, axis=0)
+    with pytest.warns(UserWarning, match=rf"image: has {MANY_OBJECTS + 1} objects \(more than {MANY_OBJECTS}\)"):
+        crops = processor(np.zeros((4, MANY_OBJECTS + 1, 3), dtype=np.uint8), label_map=label_map)
+    assert crops["pixel_values"].shape[0] == MANY_OBJECTS + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        processor(np.zeros((4, MANY_OBJECTS, 3), dtype=np.uint8), label_map=label_map[:, :MANY_OBJECTS])

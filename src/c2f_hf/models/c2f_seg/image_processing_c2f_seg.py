@@ -8,6 +8,9 @@ the mask policy (`mask_policy`) to the pasted-back predictions. Its settings are
   about 4 px at `enlarge_ratio` 2) along both axes is upsampled so much that the prediction says little and, pasted
   back, may not even cover the given pixels. `preprocess` warns about each such object, and its amodal mask is
   always united with its visible mask, so no given visible pixel is ever lost (video: per window, by its box).
+* **many objects**: every object costs its full-size mask and its crops (about `H * W + 16 * S * S` bytes at crop
+  size S: 1 MB at S = 256), all held at once; above `MANY_OBJECTS` objects in one image (a label map with
+  hundreds of labels, say) `preprocess` warns with the estimate, so the caller can split the objects over calls.
 
 Every setting can also be given to one call of `preprocess` (`PROCESSOR_OPTIONS`); anything else is refused.
 """
@@ -28,6 +31,8 @@ from .mask_geometry import CropBox, crop_image, crop_mask, is_tiny_crop, mask_bo
 from .mask_policy import object_result
 
 logger = logging.getLogger(__name__)
+# Objects per image above which `preprocess` warns about memory (see the module docstring).
+MANY_OBJECTS = 100
 
 
 class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
@@ -124,6 +129,21 @@ def _group_by_image(values: list, image_indices, num_images: int) -> list[list]:
     for value, index in zip(values, indices):
         groups[int(index)].append(value)
     return groups
+
+
+def warn_about_many_objects(num_objects: int, image_size: tuple[int, int], crop_resolution: int, name: str) -> None:
+    """Warn when one image has more than `MANY_OBJECTS` objects, with the memory its preprocessing holds: per
+    object the `(H, W)` bool mask, the `(3, S, S)` float32 crop and the `(1, S, S)` float32 mask crop."""
+    if num_objects <= MANY_OBJECTS:
+        return
+    height, width = image_size
+    megabytes = num_objects * (height * width + 16 * crop_resolution**2) / 1e6
+    warnings.warn(
+        f"{name}: has {num_objects} objects (more than {MANY_OBJECTS}); preprocessing holds about {megabytes:.0f} MB "
+        "of masks and crops at once: pass the objects over several calls to bound memory",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 class C2FSegImageProcessor(PilBackend):
@@ -238,6 +258,7 @@ class C2FSegImageProcessor(PilBackend):
             if name == "image":
                 raise
             raise ValueError(f"{name}: {error}") from None
+        warn_about_many_objects(len(masks), image.shape[:2], settings["crop_resolution"], name)
         boxes = [object_crop_box(mask, settings["enlarge_ratio"]) for mask in masks]
         self.warn_about_tiny_objects(masks, boxes, labels, settings["min_crop_size"])
         size = settings["crop_resolution"]
