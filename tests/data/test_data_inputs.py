@@ -105,6 +105,7 @@ def test_a_symlinked_image_leaving_a_mask_folder_is_refused(tmp_path, capsys):
         ({"size": ["a", WIDTH], "counts": [1200]}, "size"),
         ({"size": [HEIGHT, WIDTH], "counts": "52"}, "sum to"),
         ({"size": [HEIGHT, WIDTH], "counts": "0\x7f"}, "compressed"),
+        ({"size": [HEIGHT, WIDTH], "counts": "0é"}, "ASCII"),
     ],
 )
 def test_malformed_rles_are_refused_before_decoding(tmp_path, capsys, segmentation, problem):

@@ -131,7 +131,9 @@ def binary_mask(mask: np.ndarray, path: Path) -> np.ndarray:
 def compressed_counts(counts: str | bytes, source: str) -> list[int]:
     """The run lengths of a compressed COCO RLE string, decoded as pycocotools' `rleFrString` does; AnnotationError
     naming `source` for characters outside its alphabet or a truncated count."""
-    text = counts.encode("latin1") if isinstance(counts, str) else bytes(counts)
+    if isinstance(counts, str) and not counts.isascii():
+        raise AnnotationError(f"{source}: compressed counts should be ASCII characters")
+    text = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
     values: list[int] = []
     position = 0
     while position < len(text):
@@ -168,7 +170,7 @@ def checked_rle_counts(counts: Any, height: int, width: int, source: str) -> lis
         raise AnnotationError(
             f"{source}: counts sum to {sum(runs)}, expected height x width = {height * width} (every pixel once)"
         )
-    return runs if isinstance(counts, list) else (counts.encode("latin1") if isinstance(counts, str) else counts)
+    return runs if isinstance(counts, list) else (counts.encode("ascii") if isinstance(counts, str) else counts)
 
 
 def check_polygon_coordinates(polygons: list[list], height: int, width: int, source: str) -> None:
