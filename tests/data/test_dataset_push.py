@@ -106,3 +106,18 @@ def test_push_refuses_a_folder_that_fails_a_check_and_uploads_nothing(problem, s
     }[problem]
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"c2f-hf data: {expected}")
     assert hub.calls == []
+
+
+@pytest.mark.parametrize("recorded", ["--root /home/me/kins", "--annotations train=/home/me/a.json", "{folder}"])
+def test_push_refuses_a_card_that_records_a_machine_path(synthetic_folder, hub, tmp_path, capsys, recorded):
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    for path in synthetic_folder.glob("*.parquet"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    card = (synthetic_folder / "README.md").read_text()
+    command = f"c2f-hf data convert coco_amodal {recorded.format(folder=folder.resolve())} --out out"
+    (folder / "README.md").write_text(card.replace("c2f-hf data synthetic", command, 1))
+    assert main(["data", "push", str(folder), "--repo-id", "someone/shapes"]) == 1
+    err = capsys.readouterr().err
+    assert "README.md records the machine path" in err and len(err.strip().splitlines()) == 1
+    assert hub.calls == []

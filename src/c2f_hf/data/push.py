@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
 # The data files a push replaces: those of an earlier push that this one does not write are deleted.
 STALE_DATA_FILES = "data/*.parquet"
+# A path flag of a recorded command whose value is absolute (POSIX, home or Windows drive), e.g. `--root /data/kins`.
+MACHINE_PATH_FLAG = re.compile(r"--(?:root|out|annotations|predictions)[ =](?:\w+=)?(?:/|~|[A-Za-z]:[\\/])\S*")
 
 
 def hub_data_files(folder: Path) -> dict[str, dict[str, Path]]:
@@ -57,11 +60,28 @@ def check_dataset_folder(folder: Path) -> dict[str, dict[str, Path]]:
     return layout
 
 
+def check_card_paths(text: str, folder: Path) -> None:
+    """ValueError naming the card when it records an absolute path of this machine (a path flag of the command that
+    wrote it, or the folder itself): cards written before `data convert` recorded folders by name would publish
+    them."""
+    found = MACHINE_PATH_FLAG.search(text)
+    absolute = str(folder.resolve())
+    if found or absolute in text:
+        shown = found.group(0) if found else absolute
+        raise ValueError(
+            f"DIR: {folder / CARD_FILE} records the machine path {shown!r}; rewrite the card (c2f-hf data convert "
+            "records folders by name) or edit it before pushing"
+        )
+
+
 def hub_card(folder: Path, repo_id: str, layout: dict[str, dict[str, Path]]) -> str:
-    """The folder's card with `configs` naming the repo's data files and the loading snippets naming `repo_id`."""
+    """The folder's card with `configs` naming the repo's data files and the loading snippets naming `repo_id`;
+    ValueError when it records a machine path (`check_card_paths`)."""
     card = DatasetCard.load(folder / CARD_FILE)
     card.data.configs = data_files_config({split: sorted(files) for split, files in layout.items()})
-    return str(card).replace(DATASET_ID_PLACEHOLDER, repo_id)
+    text = str(card).replace(DATASET_ID_PLACEHOLDER, repo_id)
+    check_card_paths(text, folder)
+    return text
 
 
 def push_dataset(
