@@ -228,6 +228,7 @@ def test_a_decompression_bomb_is_refused_by_name(tmp_path, capsys):
     "payload",
     [
         b"cbuiltins\nbytearray\n(I10000000000000\ntR.",
+        b"c__builtin__\nbytes\n(I10000000000000\ntR.",
         b"cnumpy\nndarray\n((I10000000000000\nttR.",
         b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I10000000000000\ntS'b'\ntR.",
     ],
@@ -239,12 +240,15 @@ def test_a_pickle_cannot_allocate_beyond_its_size(tmp_path, payload):
         read_plain_pickle(path)
 
 
-def test_plain_pickles_of_numpy_data_still_load(tmp_path):
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_plain_pickles_of_numpy_data_still_load(tmp_path, protocol):
     path = tmp_path / "data.pkl"
-    data = {"mask": np.arange(12, dtype=np.uint8).reshape(3, 4), "raw": bytearray(b"xy"), "score": np.float32(0.5)}
-    path.write_bytes(pickle.dumps(data))
+    mask, empty = np.arange(12, dtype=np.uint8).reshape(3, 4), np.zeros((0,))
+    data = {"mask": mask, "empty": empty, "raw": bytearray(b"xy"), "none": b"", "score": np.float32(0.5)}
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
     loaded = read_plain_pickle(path)
-    assert (loaded["mask"] == data["mask"]).all() and loaded["raw"] == b"xy" and loaded["score"] == 0.5
+    assert (loaded["mask"] == mask).all() and loaded["empty"].shape == (0,) and loaded["none"] == b""
+    assert loaded["raw"] == b"xy" and loaded["score"] == 0.5
 
 
 def test_cards_of_converted_data_name_no_path_of_the_machine(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """`PlainDataUnpickler`: the unpickler of data pickles (the authors' KINS, COCOA and FISHBOWL files).
 
-It admits only the globals that plain data needs (sets, bytearrays, complex numbers, `OrderedDict`, numpy arrays,
+It admits only the globals that plain data needs (sets, bytes, bytearrays, complex numbers, `OrderedDict`, numpy arrays,
 dtypes and scalars) and refuses every other one, so a pickle cannot import or run code. The constructors it admits
-that allocate by a number rather than from the file's own bytes (`bytearray(n)`, `ndarray(shape)`,
+that allocate by a number rather than from the file's own bytes (`bytes(n)`, `bytearray(n)`, `ndarray(shape)`,
 `_reconstruct(ndarray, shape, dtype)`, a numpy scalar of a huge dtype) are bounded by the file's size: a few bytes
 of pickle cannot ask for gigabytes.
 """
@@ -19,10 +19,12 @@ PLAIN_PICKLE_GLOBALS = frozenset(
     {
         ("builtins", "set"),
         ("builtins", "frozenset"),
+        ("builtins", "bytes"),
         ("builtins", "bytearray"),
         ("builtins", "complex"),
         ("__builtin__", "set"),
         ("__builtin__", "frozenset"),
+        ("__builtin__", "bytes"),
         ("__builtin__", "bytearray"),
         ("__builtin__", "complex"),
         ("collections", "OrderedDict"),
@@ -69,14 +71,15 @@ class PlainDataUnpickler(pickle.Unpickler):
         found = super().find_class(module, name)
         if name == "scalar":
             return functools.partial(self._scalar, found)
-        return {"bytearray": self._bytearray, "ndarray": self._ndarray, "_reconstruct": self._reconstruct}.get(
-            name, found
-        )
+        if name in ("bytes", "bytearray"):
+            return functools.partial(self._buffer, found)
+        return {"ndarray": self._ndarray, "_reconstruct": self._reconstruct}.get(name, found)
 
-    def _bytearray(self, *args: Any) -> bytearray:
+    def _buffer(self, kind: type, *args: Any) -> bytes | bytearray:
+        """`bytes(...)` / `bytearray(...)` (protocols 0-2 write empty bytes as `bytes()`), bounded by size."""
         if args and isinstance(args[0], int):
-            _refuse(f"bytearray({args[0]})", args[0], self.limit)
-        return bytearray(*args)
+            _refuse(f"{kind.__name__}({args[0]})", args[0], self.limit)
+        return kind(*args)
 
     def _ndarray(self, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
         _refuse(f"ndarray({shape!r})", _array_bytes(shape, dtype), self.limit)
