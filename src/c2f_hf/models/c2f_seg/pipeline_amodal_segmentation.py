@@ -76,7 +76,9 @@ def check_flag(name: str, value) -> None:
 def check_generation_parameters(num_steps, seed, greedy, model_config: C2FSegConfig) -> None:
     """The decoding parameters shared by both pipelines: `num_steps` a positive int at most the model's
     sequence length, `seed` an int, `greedy` a bool (or None). Raises ValueError naming the parameter."""
-    check_num_steps(num_steps, model_config.transformer_config.sequence_length)
+    # transformers sanitizes the construction's parameters before the pipeline checks that the model is C2F-Seg.
+    transformer_config = getattr(model_config, "transformer_config", None)
+    check_num_steps(num_steps, None if transformer_config is None else transformer_config.sequence_length)
     check_number("seed", seed, int)
     check_flag("greedy", greedy)
 
