@@ -59,7 +59,7 @@ def clip_frames(clip_file: str | None, frames_strip: np.ndarray | None, num_fram
     """The clip's `(H, W, 3)` uint8 frames from an animated file (GIF, APNG, WebP) or else the film strip."""
     if clip_file:
         try:
-            frames = [np.asarray(frame) for frame in frames_from_file(clip_file)]
+            frames = [load_rgb_image(frame) for frame in frames_from_file(clip_file)]
         except ValueError as error:
             raise DemoInputError(f"Unreadable clip: {str(error).split(': ', 1)[-1]}.") from error
         if not 1 <= len(frames) <= MAX_VIDEO_FRAMES:
