@@ -113,5 +113,6 @@ in frames where it is completely hidden. Give the clip as a **film strip** (fram
 object's visible part painted in its colour {palette_chips()}
 on black (a grayscale strip with value k for object k works too). No video tracker is built in, so prompts on the
 first frame cannot be carried through the clip: every frame needs its masks. An object may vanish for some
-frames but must be visible in at least one frame of every window of the model.
+frames; a frame a whole model window or more away from every frame where it is visible is not completed (its
+masks come back empty).
 """

@@ -148,7 +148,9 @@ class VideoTab:
         gallery = [(overlay, f"frame {frame}") for frame, overlay in enumerate(output.overlays)]
         numbers = sorted({row[0] for row in output.rows})
         chips = " ".join(object_chip(number) for number in numbers)
-        status = f"Done: {len(numbers)} object{'s' if len(numbers) > 1 else ''} {chips} over {len(gallery)} frames in "
+        objects = f"{len(numbers)} object{'s' if len(numbers) > 1 else ''}"
+        frames = f"{len(gallery)} frame{'s' if len(gallery) > 1 else ''}"
+        status = f"Done: {objects} {chips} over {frames} in "
         return gallery, output.rows, status + f"{output.seconds:.2f} s. Hatched = hidden part the model predicts."
 
     def build(self) -> None:

@@ -82,3 +82,11 @@ def test_video_mistakes_are_status_messages(video_tab):
     assert "No clip" in video_tab.predict_video(None, None, strip, 8, 0, False)[-1]
     assert "mask strip is empty" in video_tab.predict_video(None, frames, np.zeros_like(strip), 8, 0, False)[-1]
     assert video_tab.predict_video(None, None, strip, 8, 0, False)[:2] == (None, None)
+
+
+def test_the_status_counts_objects_and_frames_in_the_right_number(video_tab):
+    frames, strip = video_example("clip_6")
+    _, table, status = video_tab.predict_video(None, frames[:, :128], strip[:, :128], 1, 0, True)
+    assert " over 1 frame in " in status and len(table) >= 1, status
+    _, _, status = video_tab.predict_video(None, frames, strip, 8, 0, True)
+    assert " over 8 frames in " in status, status
