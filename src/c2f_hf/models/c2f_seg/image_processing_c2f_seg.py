@@ -207,8 +207,6 @@ class C2FSegImageProcessor(PilBackend):
             data = self._crop_images(images, visible_masks, label_map, settings)
         else:
             data = self._crop_images([images], [visible_masks], [label_map], settings, names=["image"])
-            if label_map is None:
-                data.pop("labels", None)
         if return_tensors == "np":
             data = {key: _as_numpy(value) for key, value in data.items()}
         return BatchFeature(data=data)
