@@ -7,7 +7,10 @@ from c2f_hf.models.c2f_seg.maskgit import (
     MaskGITSampler,
     cosine_mask_ratio,
     draw_training_mask,
+    gumbel_noise,
     keep_top_k_logits,
+    object_generators,
+    object_seed,
     sample_from_probabilities,
 )
 
@@ -100,7 +103,6 @@ def test_remask_counts_follow_the_cosine_schedule():
 
 
 def test_gumbel_noise_is_finite_and_has_the_gumbel_mean():
-    from c2f_hf.models.c2f_seg.maskgit import gumbel_noise
 
     noise = gumbel_noise(torch.Size([20000]), torch.device("cpu"), torch.Generator().manual_seed(0))
     assert torch.isfinite(noise).all()
@@ -113,3 +115,21 @@ def test_sampling_draws_the_same_codes_as_torch_multinomial():
     expected = torch.multinomial(probabilities.view(-1, 17), 1, generator=torch.Generator().manual_seed(5))
     drawn = sample_from_probabilities(probabilities, torch.Generator().manual_seed(5), greedy=False)
     assert torch.equal(drawn, expected.view(4, 16))
+
+
+def test_object_seeds_are_distinct_and_fit_a_torch_seed():
+    seeds = {object_seed(seed, key) for seed in range(4) for key in range(256)}
+    assert len(seeds) == 4 * 256
+    assert all(0 <= value < 2**63 for value in seeds)
+    assert object_seed(0, 5) == object_seed(0, 5)
+
+
+def test_one_generator_per_object_draws_each_objects_rows_from_its_own_stream():
+    rows_per_object = 2
+    noise = gumbel_noise((3 * rows_per_object, 5), torch.device("cpu"), object_generators(1, [10, 11, 12]))
+    alone = gumbel_noise((rows_per_object, 5), torch.device("cpu"), object_generators(1, [11]))
+    torch.testing.assert_close(noise[rows_per_object : 2 * rows_per_object], alone, rtol=0, atol=0)
+    probabilities = torch.softmax(torch.randn(3, 4, 6), dim=-1)
+    codes = sample_from_probabilities(probabilities, object_generators(2, [0, 1, 2]), greedy=False)
+    alone_codes = sample_from_probabilities(probabilities[2:], object_generators(2, [2]), greedy=False)
+    assert torch.equal(codes[2:], alone_codes)

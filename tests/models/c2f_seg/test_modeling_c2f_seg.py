@@ -12,6 +12,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
+from c2f_hf.models.c2f_seg.maskgit import object_generators
 from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegVQResnetBlock, swish_
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
 
@@ -134,6 +135,30 @@ def test_seeded_generation_is_reproducible_and_seeds_differ(model):
     assert torch.equal(first.amodal_tokens, again.amodal_tokens)
     assert torch.equal(first.amodal_masks, again.amodal_masks)
     assert not torch.equal(first.amodal_tokens, other.amodal_tokens)
+
+
+def test_per_object_generators_make_sampled_masks_independent_of_batching(model):
+    pixel_values, visible, _ = random_object_batch(4)
+    together = model.generate(pixel_values, visible, generator=object_generators(7, range(4)))
+    apart = [
+        model.generate(
+            pixel_values[index : index + 1], visible[index : index + 1], generator=object_generators(7, [index])
+        )
+        for index in (3, 1, 0, 2)
+    ]
+    for output, index in zip(apart, (3, 1, 0, 2)):
+        assert torch.equal(output.amodal_tokens[0], together.amodal_tokens[index])
+        torch.testing.assert_close(output.amodal_masks[0], together.amodal_masks[index], rtol=0, atol=1e-6)
+    other_seed = model.generate(pixel_values, visible, generator=object_generators(8, range(4)))
+    assert not torch.equal(other_seed.amodal_tokens, together.amodal_tokens)
+
+
+def test_a_generator_list_must_hold_one_generator_per_object(model):
+    pixel_values, visible, _ = random_object_batch(3)
+    with pytest.raises(ValueError, match=r"generator: expected one torch.Generator per object \(3\), got 2"):
+        model.generate(pixel_values, visible, generator=object_generators(0, range(2)))
+    with pytest.raises(ValueError, match="generator: expected None, a torch.Generator or a list"):
+        model.generate(pixel_values, visible, generator=[0, 1, 2])
 
 
 def test_greedy_generation_is_deterministic(model):

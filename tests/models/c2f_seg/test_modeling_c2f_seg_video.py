@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from c2f_hf import C2FSegForAmodalSegmentation
+from c2f_hf.models.c2f_seg.maskgit import object_generators
 from c2f_hf.models.c2f_seg.modeling_c2f_seg import merge_windows, partition_windows, roll_frames
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, tiny_config, tiny_video_config
 
@@ -112,6 +113,13 @@ def test_clips_are_independent_in_a_batch(video_model):
     both = video_model.generate(pixel_values, visible, greedy=True)
     first = video_model.generate(pixel_values[:1], visible[:1], greedy=True)
     torch.testing.assert_close(both.amodal_masks[:1], first.amodal_masks, atol=1e-5, rtol=0)
+
+
+def test_a_clip_sampled_from_its_own_generator_is_independent_of_its_batch(video_model):
+    pixel_values, visible, _ = random_clip_batch(2)
+    both = video_model.generate(pixel_values, visible, generator=object_generators(3, [0, 1]))
+    second = video_model.generate(pixel_values[1:], visible[1:], generator=object_generators(3, [1]))
+    assert torch.equal(both.amodal_tokens[1], second.amodal_tokens[0])
 
 
 def test_save_and_load_round_trip(video_model, tmp_path):

@@ -8,10 +8,17 @@ current amodal tokens to logits.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+RandomSource = torch.Generator | Sequence[torch.Generator] | None
+"""Where sampling noise comes from: the global RNG (None), one generator for the whole batch, or one generator per
+object (its rows of the batch: one row for an image object, T rows for a clip), which makes each object's draws
+independent of how objects are batched."""
+
+_MASK_64 = (1 << 64) - 1
 
 
 def check_num_steps(num_steps, max_steps: int | None = None) -> None:
@@ -31,9 +38,70 @@ def cosine_mask_ratio(progress: float) -> float:
     return math.cos(progress * math.pi / 2)
 
 
-def gumbel_noise(shape: torch.Size, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+def _splitmix64(value: int) -> int:
+    value = (value + 0x9E3779B97F4A7C15) & _MASK_64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK_64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK_64
+    return value ^ (value >> 31)
+
+
+def object_seed(seed: int, key: int) -> int:
+    """The seed of object `key`'s own random stream in a run seeded with `seed`: splitmix64 of the pair, so nearby
+    seeds and keys give unrelated streams. A non-negative int below 2**63 (`torch.Generator.manual_seed`'s range)."""
+    return _splitmix64(_splitmix64(seed & _MASK_64) ^ (key & _MASK_64)) >> 1
+
+
+def object_generators(
+    seed: int, object_keys: Sequence[int], device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One generator per object, seeded with `object_seed(seed, key)`. Give `generate` these, keyed by something
+    fixed for the object (its index in the image, in the dataset), and its sampled masks no longer depend on which
+    objects share its batch or on the batch size."""
+    return [torch.Generator(device=device).manual_seed(object_seed(seed, int(key))) for key in object_keys]
+
+
+def check_random_source(generator: RandomSource, batch_size: int) -> None:
+    """Raise ValueError unless `generator` is None, a torch.Generator, or a sequence of `batch_size` of them."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return
+    if not isinstance(generator, Sequence) or not all(isinstance(item, torch.Generator) for item in generator):
+        raise ValueError(
+            f"generator: expected None, a torch.Generator or a list of them (one per object), got {type(generator)}"
+        )
+    if len(generator) != batch_size:
+        raise ValueError(f"generator: expected one torch.Generator per object ({batch_size}), got {len(generator)}")
+
+
+def _draw(
+    shape: Sequence[int], device: torch.device, generator: RandomSource, fill: Callable[[torch.Tensor, object], None]
+) -> torch.Tensor:
+    """A float32 tensor of `shape` filled in place by `fill(tensor, generator)`; with one generator per object,
+    each object's equal share of the rows (dim 0) is filled from its own generator."""
+    if generator is None or isinstance(generator, torch.Generator):
+        values = torch.empty(shape, device=device)
+        fill(values, generator)
+        return values
+    rows_per_object = shape[0] // len(generator)
+    chunks = []
+    for item in generator:
+        chunk = torch.empty((rows_per_object, *shape[1:]), device=device)
+        fill(chunk, item)
+        chunks.append(chunk)
+    return torch.cat(chunks)
+
+
+def _fill_exponential(values: torch.Tensor, source: torch.Generator | None) -> None:
+    values.exponential_(1.0, generator=source)
+
+
+def uniform_noise(shape: Sequence[int], device: torch.device, generator: RandomSource) -> torch.Tensor:
+    """U[0, 1) samples of `shape`, as `torch.rand` draws them from each generator."""
+    return _draw(shape, device, generator, lambda values, source: values.uniform_(0.0, 1.0, generator=source))
+
+
+def gumbel_noise(shape: torch.Size, device: torch.device, generator: RandomSource) -> torch.Tensor:
     """Standard Gumbel(0, 1) samples, drawn from `generator` (or the global RNG when it is None)."""
-    uniform = torch.rand(shape, device=device, generator=generator)
+    uniform = uniform_noise(shape, device, generator)
     tiny = torch.finfo(uniform.dtype).tiny
     exponential = -torch.log(uniform.clamp_min(tiny))
     return -torch.log(exponential.clamp_min(tiny))
@@ -67,9 +135,7 @@ def draw_training_mask(
     return mask.scatter_(1, masked_cells, True)
 
 
-def sample_from_probabilities(
-    probabilities: torch.Tensor, generator: torch.Generator | None, greedy: bool
-) -> torch.Tensor:
+def sample_from_probabilities(probabilities: torch.Tensor, generator: RandomSource, greedy: bool) -> torch.Tensor:
     """One code per cell. `probabilities (batch, cells, vocab)` -> `(batch, cells)` long.
 
     Sampling is the exponential race argmax(p / q), q ~ Exp(1), which draws each code with probability p. On the
@@ -80,9 +146,9 @@ def sample_from_probabilities(
     """
     if greedy:
         return probabilities.argmax(dim=-1)
+    race = _draw(probabilities.shape, probabilities.device, generator, _fill_exponential)
     flat = probabilities.reshape(-1, probabilities.shape[-1])
-    race = torch.empty_like(flat).exponential_(1.0, generator=generator)
-    return (flat / race).argmax(dim=-1).view(probabilities.shape[:-1])
+    return (flat / race.view_as(flat)).argmax(dim=-1).view(probabilities.shape[:-1])
 
 
 @dataclass(frozen=True)
@@ -121,7 +187,7 @@ class MaskGITSampler:
         logits_fn: Callable[[torch.Tensor], torch.Tensor],
         initial_tokens: torch.Tensor,
         mask_token_id: int,
-        generator: torch.Generator | None = None,
+        generator: RandomSource = None,
         greedy: bool = False,
     ) -> SamplingResult:
         """Run the decoding.
@@ -131,7 +197,7 @@ class MaskGITSampler:
                 [MASK] and is never sampled.
             initial_tokens: `(batch, cells)` long, usually all `mask_token_id`.
             mask_token_id: the [MASK] index.
-            generator: RNG of the sampling and the Gumbel noise; None uses the global RNG.
+            generator: RNG of the sampling and the Gumbel noise (`RandomSource`); None uses the global RNG.
             greedy: argmax codes and no noise.
         """
         current = initial_tokens
@@ -162,7 +228,7 @@ class MaskGITSampler:
         selected: torch.Tensor,
         unknown: torch.Tensor,
         progress: float,
-        generator: torch.Generator | None,
+        generator: RandomSource,
         greedy: bool,
     ) -> torch.Tensor:
         confidence = torch.log(selected)
@@ -181,8 +247,12 @@ class MaskGITSampler:
 
 __all__ = [
     "MaskGITSampler",
+    "RandomSource",
     "SamplingResult",
+    "check_random_source",
     "cosine_mask_ratio",
     "draw_training_mask",
     "keep_top_k_logits",
+    "object_generators",
+    "object_seed",
 ]

@@ -36,8 +36,10 @@ from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTran
 from .fast_inference import compile_for_inference, optimize_for_cpu, over_vq_batches
 from .maskgit import (
     MaskGITSampler,
+    RandomSource,
     SamplingResult,
     check_num_steps,
+    check_random_source,
     draw_training_mask,
     keep_top_k_logits,
     sample_from_probabilities,
@@ -955,7 +957,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         image_features: tuple[torch.Tensor, ...],
         visible_tokens: torch.LongTensor,
         num_steps: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: RandomSource = None,
         greedy: bool = False,
     ) -> SamplingResult:
         """MaskGIT decoding of the amodal codes from an all-[MASK] grid; `num_steps` at most the sequence length."""
@@ -981,9 +983,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         """Refined visible and amodal logits `(batch, 1, S, S)`."""
         return self.refiner(image_features, coarse_amodal_masks.to(self.dtype))
 
-    def _coarse_from_logits(
-        self, logits: torch.Tensor, generator: torch.Generator | None, greedy: bool
-    ) -> torch.FloatTensor:
+    def _coarse_from_logits(self, logits: torch.Tensor, generator: RandomSource, greedy: bool) -> torch.FloatTensor:
         """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
         with torch.no_grad():
             candidates = keep_top_k_logits(logits[..., : self.mask_token_id].float(), self.config.training_top_k)
@@ -1071,7 +1071,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         pixel_values: torch.Tensor,
         visible_masks: torch.Tensor,
         num_steps: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: RandomSource = None,
         greedy: bool = False,
     ) -> C2FSegGenerationOutput:
         """Predict amodal masks of object crops with K-step MaskGIT decoding, the VQ decoder and the refiner.
@@ -1080,7 +1080,9 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
             pixel_values: `(batch, 3, S, S)` RGB in [0, 1].
             visible_masks: `(batch, 1, S, S)` in {0, 1}.
             num_steps: decoding steps K (default `config.num_sampling_steps`).
-            generator: RNG for reproducible sampling; None uses the global RNG.
+            generator: RNG for reproducible sampling: one `torch.Generator` for the batch, or a list with one per
+                object (`maskgit.object_generators`), which makes each object's masks independent of its batch;
+                None uses the global RNG.
             greedy: argmax codes and no confidence noise (deterministic).
 
         Video models take clips `(batch, T, 3, S, S)` and `(batch, T, 1, S, S)` and return per-frame outputs
@@ -1090,6 +1092,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         if self._uses_cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         batch_size = pixel_values.shape[0]
+        check_random_source(generator, batch_size)
         pixel_values, visible_masks = self._frames_as_batch(pixel_values, visible_masks)
         image_features = self.encode_image(pixel_values)
         visible_tokens = self.encode_masks(visible_masks)
