@@ -210,6 +210,26 @@ def segmentation_to_mask(value: Any, height: int, width: int, path: Path, where:
     return polygons_to_mask(value, height, width, path, where, field)
 
 
+def required_segmentation(record: Any, field: str, height: int, width: int, path: Path, where: str) -> np.ndarray:
+    """`record[field]`, a COCO segmentation (polygons or RLE), as an `(H, W)` bool mask; AnnotationError naming
+    file and field when it is missing or malformed."""
+    return segmentation_to_mask(require(record, field, (list, dict), path, where), height, width, path, where, field)
+
+
+def visible_or_unoccluded(
+    record: dict, amodal_mask: np.ndarray, path: Path, where: str, field: str = "visible_mask"
+) -> np.ndarray:
+    """The `(H, W)` bool visible mask of a COCOA-style record whose amodal mask is `amodal_mask` `(H, W)` bool:
+    its `field` segmentation (polygons or RLE), else amodal minus its RLE `invisible_mask`, else the amodal mask
+    itself. COCOA and COCOA-cls leave both fields out for an object that nothing occludes."""
+    height, width = amodal_mask.shape
+    if field in record:
+        return required_segmentation(record, field, height, width, path, where)
+    if "invisible_mask" in record:
+        return amodal_mask & ~rle_to_mask(record["invisible_mask"], height, width, path, where, "invisible_mask")
+    return amodal_mask
+
+
 def read_mask_file(path: Path) -> np.ndarray:
     """A mask or instance-id PNG -> `(H, W)` integer array; AnnotationError naming a file that is no image or is
     too large to decode (`bounds.open_image`)."""
@@ -247,7 +267,9 @@ __all__ = [
     "read_mask_file",
     "read_plain_pickle",
     "require",
+    "required_segmentation",
     "rle_size",
     "rle_to_mask",
     "segmentation_to_mask",
+    "visible_or_unoccluded",
 ]

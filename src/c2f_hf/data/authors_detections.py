@@ -18,12 +18,20 @@ visible mask of `COCO_amodal_val2014_with_classes.json`'s annotation at that ind
 
 Rows hold, per image and in list order, each listed object as ground truth (`objects`) and its detection in
 `predicted_visible_masks` with `object_index` pointing at it: the pairing is the authors', nothing is re-matched.
-A COCOA ground-truth line becomes a detection equal to the ground-truth visible mask with score 1.0. Pickles are
-read with `read_plain_pickle`: nothing in them can run.
+A COCOA ground-truth line becomes a detection equal to the ground-truth visible mask with score 1.0 (an annotation
+without `visible_mask`, an object nothing occludes, has visible = amodal: `annotations.visible_or_unoccluded`).
+
+Categories. The pickles name no class: a pickled instance is the detection of one annotated object, whose masks
+it carries (`gt_full_mask`). Its category, on the object and on the detection alike, is that of the annotation of
+the same image in the split's annotation json (KINS: `update_test_2020.json`, else `instances_val.json`; COCOA:
+`COCO_amodal_val2014_with_classes.json`) whose amodal mask overlaps `gt_full_mask` most, at IoU >= 0.5, read as
+`--test-set annotations` reads it; an instance with no such annotation keeps the category `object` (a warning
+counts them). Pickles are read with `read_plain_pickle`: nothing in them can run.
 """
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ import PIL.Image
 
 from .annotations import (
     AnnotationError,
+    CocoFile,
     category_of,
     find_file,
     png_bytes_of,
@@ -39,18 +48,20 @@ from .annotations import (
     read_list_file,
     read_plain_pickle,
     require,
+    required_segmentation,
     rle_size,
     rle_to_mask,
-    segmentation_to_mask,
+    visible_or_unoccluded,
 )
 from .bounds import checked_image_file, contained_path, open_image
-from .converters import ConversionOptions, Detection, SourceObject, image_row
+from .converters import MATCH_IOU, ConversionOptions, Detection, SourceObject, image_row, mask_iou
 
 logger = logging.getLogger(__name__)
 
 KINS_PICKLE, KINS_LIST = "kins_intersection.pkl", "kins_intersection_list.txt"
 KINS_IMAGE_TABLES = ["instances_val_upate.json", "instances_val.json", "update_test_2020.json"]
 COCOA_PICKLE, COCOA_LIST = "fusion_test.pkl", "c2f_seg_test_list.txt"
+ObjectsOf = Callable[[CocoFile, dict], list[SourceObject]]
 
 
 def has_authors_kins(root: Path) -> bool:
@@ -78,20 +89,64 @@ def _image_value(image_path: Path, source: str, height: int, width: int) -> tupl
         return png_bytes_of(image.convert("RGB").resize((width, height), PIL.Image.LANCZOS)), True
 
 
-def _paired_instance(instance: Any, pickle_path: Path, where: str, category: str, index: int) -> tuple:
-    """`(SourceObject, Detection, (H, W))` of one pickled instance; the detection points at object `index`."""
+class AnnotatedCategories:
+    """The category of a pickled instance: that of the annotation of its image whose amodal mask overlaps the
+    instance's `gt_full_mask` most (IoU >= `MATCH_IOU`), else `UNMATCHED`; `objects_of(image_id)` gives the
+    annotated objects of an image (none for an image the json does not have). Counts the unmatched instances."""
+
+    UNMATCHED = "object"
+
+    def __init__(self, objects_of: Callable[[Any], list[SourceObject]]):
+        self.objects_of = objects_of
+        self.image_id: Any = None
+        self.objects: list[SourceObject] = []
+        self.unmatched = 0
+
+    def __call__(self, image_id: Any, amodal_mask: np.ndarray) -> str:
+        """The category of the instance of image `image_id` whose ground-truth amodal mask is `amodal_mask`
+        `(H, W)` bool; annotations of another size are resized to it (nearest)."""
+        if image_id != self.image_id:
+            self.image_id, self.objects = image_id, self.objects_of(image_id)
+        ious = [mask_iou(amodal_mask, _at_size(item.amodal_mask, amodal_mask.shape)) for item in self.objects]
+        if ious and max(ious) >= MATCH_IOU:
+            return self.objects[int(np.argmax(ious))].category
+        self.unmatched += 1
+        return self.UNMATCHED
+
+    def log_unmatched(self, total: int, annotation_path: Path) -> None:
+        if self.unmatched:
+            logger.warning(
+                "%d of %d listed instances match no annotation of %s (amodal IoU >= %.1f): category %r",
+                self.unmatched,
+                total,
+                annotation_path,
+                MATCH_IOU,
+                self.UNMATCHED,
+            )
+
+
+def _at_size(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`mask` `(h, w)` bool resized (nearest) to `shape` `(H, W)`."""
+    if mask.shape == shape:
+        return mask
+    resized = PIL.Image.fromarray(mask).resize((shape[1], shape[0]), PIL.Image.NEAREST)
+    return np.asarray(resized, dtype=bool)
+
+
+def _paired_instance(instance: Any, pickle_path: Path, where: str, category_of: Callable, index: int) -> tuple:
+    """`(SourceObject, Detection, (H, W))` of one pickled instance, named by `category_of(amodal mask)`; the
+    detection points at object `index`."""
     prediction = require(instance, "pred_visible_mask", (dict, list), pickle_path, where)
     height, width = rle_size(prediction, pickle_path, where, "pred_visible_mask")
     masks = [
-        segmentation_to_mask(
-            require(instance, name, (dict, list), pickle_path, where), height, width, pickle_path, where, name
-        )
+        required_segmentation(instance, name, height, width, pickle_path, where)
         for name in ("gt_full_mask", "gt_visible_mask")
     ]
     predicted = rle_to_mask(prediction, height, width, pickle_path, where, "pred_visible_mask")
     score = instance.get("score", instance.get("pred_score", 1.0))
     if not isinstance(score, (int, float, np.integer, np.floating)) or isinstance(score, bool):
         raise AnnotationError(f"{pickle_path}: {where}: field 'score' should be a number, got {score!r}")
+    category = category_of(masks[0])
     return SourceObject(category, *masks), Detection(predicted, float(score), category, index), (height, width)
 
 
@@ -123,8 +178,16 @@ def _log_resized(count: int, total: int, dataset: str) -> None:
         )
 
 
-def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: ConversionOptions) -> Iterator[dict]:
-    """Test rows of KINS from `kins_intersection.pkl` and `kins_intersection_list.txt` under `root`."""
+def annotated_objects(coco: CocoFile, objects_of: ObjectsOf) -> Callable[[Any], list[SourceObject]]:
+    """`image_id -> ` the objects `objects_of(coco, image)` of that image of `coco`, none for an image it lacks."""
+    return lambda image_id: objects_of(coco, coco.images[image_id]) if image_id in coco.images else []
+
+
+def authors_kins_rows(
+    root: Path, image_dir: Path, coco: CocoFile, objects_of: ObjectsOf, options: ConversionOptions
+) -> Iterator[dict]:
+    """Test rows of KINS from `kins_intersection.pkl` and `kins_intersection_list.txt` under `root`; `coco` is the
+    parsed test annotation json and `objects_of(coco, image)` reads its objects (they name the categories)."""
     root = Path(root)
     pickle_path, list_path = root / KINS_PICKLE, root / KINS_LIST
     data = read_plain_pickle(pickle_path)
@@ -138,6 +201,7 @@ def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: Co
         return int(parts[0]), int(parts[1])
 
     grouped = _grouped_lines(read_list_file(list_path), parse)
+    categories = AnnotatedCategories(annotated_objects(coco, objects_of))
     resized = 0
     for image_id, entries in grouped.items():
         file_name = _entry(table.images, image_id, table_path, "images", "image id")["file_name"]
@@ -147,20 +211,23 @@ def authors_kins_rows(root: Path, image_dir: Path, categories: dict, options: Co
         for index, (number, anno_id) in enumerate(entries):
             where = f"image {image_id}, instance {anno_id} (line {number} of {list_path.name})"
             instance = _entry(instances, anno_id, pickle_path, f"image {image_id}", "instance")
-            category_id = instance.get("category_id", -1) if isinstance(instance, dict) else -1
-            category = categories.get(category_id, "object" if category_id == -1 else str(category_id))
-            pairs.append(_paired_instance(instance, pickle_path, where, category, index))
+            category_of = functools.partial(categories, image_id)
+            pairs.append(_paired_instance(instance, pickle_path, where, category_of, index))
         row, was_resized = _paired_row(
             (contained_path(image_dir, file_name, source), source), file_name, pairs, options
         )
         resized += was_resized
         yield row
     _log_resized(resized, len(grouped), "KINS")
+    categories.log_unmatched(sum(map(len, grouped.values())), coco.path)
 
 
-def authors_cocoa_rows(root: Path, image_dir: Path, coco, options: ConversionOptions) -> Iterator[dict]:
+def authors_cocoa_rows(
+    root: Path, image_dir: Path, coco: CocoFile, objects_of: ObjectsOf, options: ConversionOptions
+) -> Iterator[dict]:
     """Test rows of COCOA from `fusion_test.pkl` and `c2f_seg_test_list.txt` under `root`; `coco` is the parsed
-    `COCO_amodal_val2014_with_classes.json` (ground-truth lines index its annotations)."""
+    `COCO_amodal_val2014_with_classes.json` (ground-truth lines index its annotations; `objects_of(coco, image)`
+    reads its objects, which name the detections' categories)."""
     root = Path(root)
     pickle_path, list_path = root / COCOA_PICKLE, root / COCOA_LIST
     data = read_plain_pickle(pickle_path)
@@ -178,6 +245,8 @@ def authors_cocoa_rows(root: Path, image_dir: Path, coco, options: ConversionOpt
         )
 
     grouped = _grouped_lines(read_list_file(list_path), parse)
+    categories = AnnotatedCategories(annotated_objects(coco, objects_of))
+    detections = 0
     resized = 0
     for image_id, entries in grouped.items():
         pairs = []
@@ -187,7 +256,9 @@ def authors_cocoa_rows(root: Path, image_dir: Path, coco, options: ConversionOpt
                 _, source, _, anno_id = entry
                 instances = _entry(data, f"{source}_{image_id}", pickle_path, "top level", "key")
                 instance = _entry(instances, anno_id, pickle_path, f"{source}_{image_id}", "instance")
-                pairs.append(_paired_instance(instance, pickle_path, where, "object", index))
+                category_of = functools.partial(categories, image_id)
+                pairs.append(_paired_instance(instance, pickle_path, where, category_of, index))
+                detections += 1
             else:
                 pairs.append(_ground_truth_pair(coco, by_position[entry[1]], where, index))
         image = coco.images.get(image_id)
@@ -198,20 +269,17 @@ def authors_cocoa_rows(root: Path, image_dir: Path, coco, options: ConversionOpt
         resized += was_resized
         yield row
     _log_resized(resized, len(grouped), "COCOA")
+    categories.log_unmatched(detections, coco.path)
 
 
 def _ground_truth_pair(coco, annotation: dict, where: str, index: int) -> tuple:
     """A COCOA-cls annotation as `(SourceObject, Detection of its own visible mask, size)`."""
     image = _entry(coco.images, annotation["image_id"], coco.path, where, "image id")
     height, width = image["height"], image["width"]
-    masks = [
-        segmentation_to_mask(
-            require(annotation, name, (dict, list), coco.path, where), height, width, coco.path, where, name
-        )
-        for name in ("segmentation", "visible_mask")
-    ]
+    amodal = required_segmentation(annotation, "segmentation", height, width, coco.path, where)
+    visible = visible_or_unoccluded(annotation, amodal, coco.path, where)
     category = category_of(annotation, "category_id", coco.categories, coco.path, where)
-    return SourceObject(category, *masks), Detection(masks[1], 1.0, category, index), (height, width)
+    return SourceObject(category, amodal, visible), Detection(visible, 1.0, category, index), (height, width)
 
 
 __all__ = ["authors_cocoa_rows", "authors_kins_rows", "has_authors_cocoa", "has_authors_kins"]

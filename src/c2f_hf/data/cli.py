@@ -11,7 +11,7 @@ import pyarrow.parquet
 from datasets import Features
 
 from .cards import build_dataset_card
-from .converters import TEST_SETS, ConversionOptions
+from .converters import PAIRINGS, TEST_SETS, ConversionOptions
 from .push import add_push_command
 from .registry import CONVERTERS
 from .schema import clip_to_row, image_features, scene_to_row, split_path, video_features, write_split
@@ -62,6 +62,14 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--out", type=Path, required=True, help="output folder")
     convert.add_argument(
         "--predictions", type=Path, help="COCO results json of pre-detected visible masks (test split)"
+    )
+    convert.add_argument(
+        "--pairing",
+        choices=PAIRINGS,
+        default="one-to-one",
+        help="--predictions: pair each detection with the object its visible mask overlaps most (IoU >= 0.5), each "
+        "object at most once in descending score order (one-to-one, COCO's rule, the default) or however many "
+        "detections share it (per-detection, as the authors' pickles pair theirs)",
     )
     convert.add_argument(
         "--amodal-union-visible",
@@ -175,6 +183,7 @@ def conversion_options(args: argparse.Namespace) -> ConversionOptions:
         amodal_union_visible=args.amodal_union_visible,
         keep_stuff=args.keep_stuff,
         test_set=args.test_set,
+        pairing=args.pairing,
         annotation_files=_annotation_files(args.annotations),
         amodal_field=args.amodal_field,
         visible_field=args.visible_field,
@@ -202,6 +211,7 @@ def _command_line(args: argparse.Namespace, options: ConversionOptions) -> str:
     flags = {"--amodal-union-visible": args.amodal_union_visible, "--keep-stuff": args.keep_stuff}
     command += "".join(f" {flag}" for flag, given in flags.items() if given)
     command += "" if args.test_set == "auto" else f" --test-set {args.test_set}"
+    command += "" if args.pairing == "one-to-one" else f" --pairing {args.pairing}"
     files = options.annotation_files
     return command + "".join(f" --annotations {split}={_card_path(path, args.root)}" for split, path in files)
 

@@ -9,7 +9,9 @@ original release's `segmentation` amodal / `inmodal_seg` visible; `category_id`)
     test split: with root/kins_intersection.pkl + kins_intersection_list.txt, the authors' detections
     (`authors_detections`), unless `test_set="annotations"`.
 
-COCOA-cls (the authors' COCOA: flat `annotations` with RLE `segmentation` amodal and `visible_mask`, `category_id`):
+COCOA-cls (the authors' COCOA: flat `annotations` with RLE `segmentation` amodal and `visible_mask`, `category_id`;
+an object that nothing occludes has no `visible_mask`: its visible mask is amodal minus `invisible_mask` when that is
+given, else the amodal mask, as in the original COCOA json):
     root/COCO_amodal_{train,val}2014_with_classes.json (or under root/annotations/) -> train, test
     root/train2014/<file_name>  root/val2014/<file_name>
     test split: with root/fusion_test.pkl + c2f_seg_test_list.txt, the authors' detections.
@@ -35,8 +37,10 @@ from .annotations import (
     read_coco_file,
     read_json,
     require,
+    required_segmentation,
     rle_to_mask,
     segmentation_to_mask,
+    visible_or_unoccluded,
 )
 from .authors_detections import authors_cocoa_rows, authors_kins_rows, has_authors_cocoa, has_authors_kins
 from .bounds import checked_image_file, contained_path
@@ -48,16 +52,19 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class CocoFields:
-    """Annotation field names: amodal and visible segmentation (polygons or RLE) and category id."""
+    """Annotation field names: amodal and visible segmentation (polygons or RLE) and category id.
+    `visible_optional`: an annotation without the visible field is an object nothing occludes
+    (`annotations.visible_or_unoccluded`), as COCOA stores it."""
 
     amodal: str
     visible: str
     category: str = "category_id"
+    visible_optional: bool = False
 
 
 KINS_2020_FIELDS = CocoFields("a_segm", "i_segm")
 KINS_ORIGINAL_FIELDS = CocoFields("segmentation", "inmodal_seg")
-COCOA_CLS_FIELDS = CocoFields("segmentation", "visible_mask")
+COCOA_CLS_FIELDS = CocoFields("segmentation", "visible_mask", visible_optional=True)
 
 
 def kins_fields(annotation: dict, path: Path, where: str) -> CocoFields:
@@ -81,14 +88,13 @@ def fielded_objects(
     for position, annotation in coco.annotations[image["id"]]:
         where = f"annotations[{position}]"
         fields = fields_of(annotation, coco.path, where)
-        masks = [
-            segmentation_to_mask(
-                require(annotation, name, (list, dict), coco.path, where), height, width, coco.path, where, name
-            )
-            for name in (fields.amodal, fields.visible)
-        ]
+        amodal = required_segmentation(annotation, fields.amodal, height, width, coco.path, where)
+        if fields.visible_optional:
+            visible = visible_or_unoccluded(annotation, amodal, coco.path, where, fields.visible)
+        else:
+            visible = required_segmentation(annotation, fields.visible, height, width, coco.path, where)
         category = category_of(annotation, fields.category, coco.categories, coco.path, where)
-        objects.append(SourceObject(category, *masks))
+        objects.append(SourceObject(category, amodal, visible))
     return objects
 
 
@@ -107,13 +113,7 @@ def cocoa_region_objects(coco: CocoFile, image: dict, keep_stuff: bool) -> list[
             amodal = segmentation_to_mask(
                 require(region, "segmentation", list, coco.path, where), height, width, coco.path, where, "segmentation"
             )
-            if "visible_mask" in region:
-                visible = rle_to_mask(region["visible_mask"], height, width, coco.path, where, "visible_mask")
-            elif "invisible_mask" in region:
-                hidden = rle_to_mask(region["invisible_mask"], height, width, coco.path, where, "invisible_mask")
-                visible = amodal & ~hidden
-            else:
-                visible = amodal
+            visible = visible_or_unoccluded(region, amodal, coco.path, where)
             order = require(region, "order", (int, float), coco.path, where) if "order" in region else 0
             regions.append((order, SourceObject(str(region.get("name", "object")), amodal, visible)))
     regions.sort(key=lambda region: -region[0])
@@ -209,7 +209,7 @@ def convert_kins(root: Path, out: Path, options: ConversionOptions | None = None
         return fielded_objects(coco, image, kins_fields)
 
     def authors_test(coco: CocoFile) -> Iterator[dict]:
-        return authors_kins_rows(root, splits["test"][1], coco.categories, options)
+        return authors_kins_rows(root, splits["test"][1], coco, objects_of, options)
 
     return _write_coco_splits(out, splits, objects_of, options, authors_test if authors else None)
 
@@ -249,7 +249,7 @@ def convert_cocoa(root: Path, out: Path, options: ConversionOptions | None = Non
         )
 
     def authors_test(coco: CocoFile) -> Iterator[dict]:
-        return authors_cocoa_rows(root, splits["test"][1], coco, options)
+        return authors_cocoa_rows(root, splits["test"][1], coco, objects_of, options)
 
     return _write_coco_splits(out, splits, objects_of, options, authors_test if authors else None)
 

@@ -20,10 +20,15 @@ The formats, one module each: `coco_amodal` (KINS, COCOA, COCOA-cls and users' C
 they share: the options, the object rows, the matching of COCO results json detections and the staged writing.
 
 Pre-detected visible masks from a COCO results json (`ConversionOptions.predictions`: a list of `{image_id,
-segmentation (RLE), score, category_id}`) go to the `predicted_visible_masks` column of the `test` split; each is
-matched, in descending score order, to the unmatched ground-truth object whose visible mask has the highest IoU
-with it if that IoU is at least 0.5 (`object_index`, else -1). The authors' pickles carry their own pairing,
-which is kept as it is (`authors_detections`).
+segmentation (RLE), score, category_id}`) go to the `predicted_visible_masks` column of the `test` split, every
+one of them; each is paired with a ground-truth object (`object_index`, else -1) by `ConversionOptions.pairing`:
+`"one-to-one"` (the default, COCO's rule) takes the detections in descending score order and gives each the
+not yet paired object whose visible mask has the highest IoU with it, if that IoU is at least 0.5, so a second
+detection of an object stays unpaired (-1: a false positive of AP, no mIoU entry); `"per-detection"` pairs every
+detection with the object whose visible mask overlaps it most, at IoU >= 0.5, however many other detections that
+object has, as the authors' pickles pair theirs (each pickled detection carries its own ground truth, and the
+COCOA list names one object under several detectors). The authors' pickles carry their own pairing, which is kept
+as it is (`authors_detections`).
 """
 
 import contextlib
@@ -42,6 +47,7 @@ from .schema import mask_to_png, object_record, write_split
 logger = logging.getLogger(__name__)
 MATCH_IOU = 0.5
 TEST_SETS = ("auto", "authors", "annotations")
+PAIRINGS = ("one-to-one", "per-detection")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +60,8 @@ class ConversionOptions:
         keep_stuff: COCOA (original json): keep the "stuff" regions (`isStuff`), which COCOA-cls leaves out.
         test_set: KINS / COCOA test split: `"authors"` reads the authors' detection pickles (the paper's evaluated
             object set), `"annotations"` the annotation json, `"auto"` the pickles when they are there.
+        pairing: how `predictions` are paired with objects: `"one-to-one"` (COCO's rule) or `"per-detection"` (the
+            authors' pickles' rule: several detections may share an object); see the module docstring.
         annotation_files: `coco_amodal`: `(split, json path)` pairs.
         amodal_field, visible_field, category_field: `coco_amodal`: the annotation fields of the amodal and the
             visible segmentation (polygons or RLE) and of the category id.
@@ -63,6 +71,7 @@ class ConversionOptions:
     amodal_union_visible: bool = False
     keep_stuff: bool = False
     test_set: str = "auto"
+    pairing: str = "one-to-one"
     annotation_files: tuple[tuple[str, Path], ...] = ()
     amodal_field: str = "segmentation"
     visible_field: str = "visible_mask"
@@ -71,13 +80,20 @@ class ConversionOptions:
     def __post_init__(self) -> None:
         if self.test_set not in TEST_SETS:
             raise ValueError(f"test_set must be one of {TEST_SETS}, got {self.test_set!r}")
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {PAIRINGS}, got {self.pairing!r}")
+        if self.pairing != PAIRINGS[0] and self.predictions is None:
+            raise ValueError(f"pairing {self.pairing!r} pairs the detections of --predictions, and none were given")
 
     def card_entries(self) -> dict[str, str]:
         """What the dataset card records about the conversion."""
-        return {
+        entries = {
             "ground truth": "amodal ∪ visible (--amodal-union-visible)" if self.amodal_union_visible else "as released",
             "stuff regions (COCOA)": "kept (--keep-stuff)" if self.keep_stuff else "excluded",
         }
+        if self.predictions is not None:
+            entries["detection pairing (--predictions)"] = f"{self.pairing}, visible-mask IoU >= {MATCH_IOU}"
+        return entries
 
 
 class SourceObject(NamedTuple):
@@ -110,9 +126,11 @@ def mask_iou(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.logical_and(first, second).sum() / union) if union else 0.0
 
 
-def match_predictions(predictions: list[Detection], visible_masks: list[np.ndarray]) -> list[int]:
-    """The index of the matched ground-truth visible mask of each prediction (greedy by descending score,
-    IoU >= 0.5, each ground truth at most once), or -1."""
+def match_predictions(
+    predictions: list[Detection], visible_masks: list[np.ndarray], pairing: str = "one-to-one"
+) -> list[int]:
+    """The index of the paired ground-truth visible mask `(H, W)` bool of each prediction, or -1: the highest IoU,
+    if >= 0.5; with `pairing="one-to-one"` greedy by descending score, each ground truth at most once."""
     matches = [-1] * len(predictions)
     taken: set[int] = set()
     for index in sorted(range(len(predictions)), key=lambda item: -predictions[item].score):
@@ -122,7 +140,8 @@ def match_predictions(predictions: list[Detection], visible_masks: list[np.ndarr
         ]
         if ious and max(ious) >= MATCH_IOU:
             matches[index] = int(np.argmax(ious))
-            taken.add(matches[index])
+            if pairing == "one-to-one":
+                taken.add(matches[index])
     return matches
 
 
@@ -134,10 +153,12 @@ def _kept_objects(objects: list[SourceObject], image_id: str, options: Conversio
     return [item for _, item in kept], [index for index, _ in kept]
 
 
-def _prediction_records(detections: list[Detection], objects: list[SourceObject], kept_indices: list[int]) -> list:
+def _prediction_records(
+    detections: list[Detection], objects: list[SourceObject], kept_indices: list[int], pairing: str
+) -> list:
     """`predicted_visible_masks` entries: the authors' pairing re-indexed to the kept objects, or IoU matching."""
     if all(detection.object_index is None for detection in detections):
-        matches = match_predictions(detections, [item.visible_mask for item in objects])
+        matches = match_predictions(detections, [item.visible_mask for item in objects], pairing)
     else:
         position = {source: kept for kept, source in enumerate(kept_indices)}
         matches = [position.get(detection.object_index, -1) for detection in detections]
@@ -164,7 +185,7 @@ def image_row(
     row = {"image_id": image_id, "image": image, "objects": [object_record(*item) for item in kept]}
     if detections is not None:
         usable = [detection for detection in detections if detection.visible_mask.any()]
-        row["predicted_visible_masks"] = _prediction_records(usable, kept, kept_indices)
+        row["predicted_visible_masks"] = _prediction_records(usable, kept, kept_indices, options.pairing)
     return row
 
 
