@@ -38,6 +38,7 @@ COMMANDS = (
     Command("train-vq", "c2f_hf.training.cli", "train", "stage 1: train the mask VQ-GAN on amodal masks"),
     Command("train", "c2f_hf.training.cli", "train", "stage 2: train backbone, transformer and refiner (VQ frozen)"),
     Command("evaluate", "c2f_hf.evaluation.cli", "data", "score a model against the visible and convex-hull baselines"),
+    Command("predict", "c2f_hf.evaluation.cli", "data", "write every object's predicted amodal mask as a dataset"),
     Command(
         "convert-original",
         "c2f_hf.hub.cli",

@@ -319,6 +319,20 @@ class AmodalMetrics:
         ground_truth = MaskAnnotation.from_mask(to_bool_mask(amodal_mask, "amodal_mask"), image_id, category)
         self._missed_objects.append(_MissedObject(_validated_occlusion_rate(occlusion_rate), ground_truth))
 
+    def merge(self, other: AmodalMetrics) -> None:
+        """Append `other`'s objects, unmatched detections and missed objects after this one's. Merging the shares
+        of a run's processes in process order gives back the one-process order, and so the same numbers. Both
+        must count the same `occlusion_range` and `bin_edges` and, once they hold objects, the same variants."""
+        for name in ("occlusion_range", "bin_edges"):
+            if getattr(self, name) != getattr(other, name):
+                raise ValueError(f"cannot merge metrics with {name} {getattr(other, name)} into {getattr(self, name)}")
+        if self.variants is not None and other.variants is not None and set(self.variants) != set(other.variants):
+            raise ValueError(f"cannot merge metrics of variants {other.variants} into {self.variants}")
+        self.variants = self.variants or other.variants
+        self._records.extend(other._records)
+        self._unmatched_detections.extend(other._unmatched_detections)
+        self._missed_objects.extend(other._missed_objects)
+
     def _is_counted(self, record: _ObjectRecord | _MissedObject) -> bool:
         if self.occlusion_range is None:
             return True

@@ -1,4 +1,6 @@
-"""`c2f-hf evaluate`: load a model folder and its saved image processor, run `evaluate_model`, write the report."""
+"""`c2f-hf evaluate` (load a model folder and its saved image processor, run `evaluate_model`, write the report) and
+`c2f-hf predict` (`predict_dataset`: every object's amodal mask, written as a dataset). Both run on one process,
+or on every process of a launcher (`torchrun`, `accelerate launch`; `evaluation.distributed`)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import default_model_path
-from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP, load_amodal_dataset
+from ..checkpoints import default_model_path, file_sha256
+from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP, load_amodal_dataset, local_split_files
 from ..data.transforms import VISIBLE_SOURCES
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+from .accumulator import EvaluationResults
+from .distributed import Processes, launched_processes
+from .predict import PredictionRun, predict_dataset
 from .report import format_markdown, write_report
-from .runner import evaluate_model
+from .runner import Sampling, evaluate_model
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +35,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `evaluate` (its one-line help is `c2f_hf.cli.COMMANDS`')."""
+    """Add `evaluate` and `predict` (their one-line help is `c2f_hf.cli.COMMANDS`')."""
     evaluate = subparsers.add_parser("evaluate")
     evaluate.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
     evaluate.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
@@ -52,6 +57,33 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
         help=f"also write every model prediction (full-size amodal mask as COCO RLE, score) to {PREDICTIONS_FILE}",
     )
     evaluate.set_defaults(handler=run_evaluate)
+    _add_predict(subparsers)
+
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    """Add `predict` (its one-line help is `c2f_hf.cli.COMMANDS`')."""
+    predict = subparsers.add_parser("predict")
+    predict.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
+    predict.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
+    predict.add_argument("--revision", help=REVISION_HELP)
+    predict.add_argument("--split", default="test")
+    predict.add_argument(
+        "--visible-source",
+        choices=VISIBLE_SOURCES,
+        default="gt",
+        help="complete the objects from their visible masks (gt) or every pre-detected visible mask (predicted)",
+    )
+    predict.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
+    predict.add_argument("--batch-size", type=_positive_int, default=8, help="objects per forward pass")
+    predict.add_argument(
+        "--rows-per-shard", type=_positive_int, default=1000, help="rows per Parquet shard (the unit of resuming)"
+    )
+    predict.add_argument(
+        "--out", type=Path, required=True, help="output folder; run the same command again to resume a killed run"
+    )
+    predict.set_defaults(handler=run_predict)
 
 
 def _model_path(model: str | None) -> str:
@@ -78,28 +110,120 @@ def _image_processor(model_path: str, model_config) -> C2FSegImageProcessor:
     return C2FSegImageProcessor.for_model(processor, model_config, model_path)
 
 
+def run_device(processes: Processes) -> torch.device:
+    """Where this process runs the model: its launcher-given device, else the GPU when there is one."""
+    return processes.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(model: str | None) -> tuple[str, C2FSegForAmodalSegmentation, C2FSegImageProcessor]:
+    """`--model` (or the shipped default): its path or Hub id, the model and its saved image processor."""
+    model_path = _model_path(model)
+    loaded = C2FSegForAmodalSegmentation.from_pretrained(model_path)
+    return model_path, loaded, _image_processor(model_path, loaded.config)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate with the model folder's saved image processor, write the report (and, with `--save-predictions`,
-    the predictions) into `args.out` and print its Markdown."""
+    the predictions) into `args.out` and print its Markdown. Under a launcher (`torchrun`, `accelerate launch`)
+    every process evaluates its share of the objects and the main process writes the report."""
     dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
-    model_path = _model_path(args.model)
-    model = C2FSegForAmodalSegmentation.from_pretrained(model_path)
-    image_processor = _image_processor(model_path, model.config)
+    model_path, model, image_processor = load_model(args.model)
     predictions = [] if args.save_predictions else None
-    results = evaluate_model(
-        model,
-        dataset,
-        image_processor=image_processor,
-        batch_size=args.batch_size,
-        num_steps=args.num_steps,
+    with launched_processes() as processes:
+        results = evaluate_model(
+            model,
+            dataset,
+            image_processor=image_processor,
+            batch_size=args.batch_size,
+            num_steps=args.num_steps,
+            seed=args.seed,
+            greedy=args.greedy,
+            visible_source=args.visible_source,
+            occlusion_range=args.occlusion_range,
+            max_objects=args.max_objects,
+            device=run_device(processes),
+            predictions=predictions,
+            processes=processes,
+        )
+        if processes.is_main:
+            _write_results(results, args, predictions)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict every object's amodal mask of a dataset split into `args.out` (`predict_dataset`), on every process
+    of a launcher's run."""
+    dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
+    model_path, model, image_processor = load_model(args.model)
+    run = PredictionRun(
+        out_dir=args.out,
+        split=args.split,
+        visible_source=args.visible_source,
+        sampling=Sampling(args.num_steps, args.seed, args.greedy),
+        rows_per_shard=args.rows_per_shard,
+        settings=_prediction_settings(args, model_path, model, image_processor, dataset.num_rows),
+        command=_predict_command(args, model_path),
+    )
+    with launched_processes() as processes:
+        model.to(run_device(processes))
+        paths = predict_dataset(
+            model, dataset, run, image_processor=image_processor, batch_size=args.batch_size, processes=processes
+        )
+    if processes.is_main:
+        logger.info("wrote %d shards into %s", len(paths), args.out)
+    return 0
+
+
+def _source_name(source: str) -> str:
+    """A model or dataset as a card names it: a local folder by its name (no path of this machine), a Hub id as is."""
+    return Path(source).name if Path(source).is_dir() else source
+
+
+def _prediction_settings(
+    args: argparse.Namespace,
+    model_path: str,
+    model: C2FSegForAmodalSegmentation,
+    image_processor: C2FSegImageProcessor,
+    num_rows: int,
+) -> dict:
+    """Every setting that changes `c2f-hf predict`'s output, with the SHA-256 of a local model's weights and a
+    local dataset split's files (a Hub id is named with its revision)."""
+    settings = {"model": _source_name(model_path)}
+    if Path(model_path).is_dir():
+        weights = sorted(Path(model_path).glob("*.safetensors"))
+        settings["model_sha256"] = {path.name: file_sha256(path) for path in weights}
+    settings.update(dataset=_source_name(args.dataset), dataset_revision=args.revision, split=args.split)
+    if Path(args.dataset).is_dir():
+        files = local_split_files(Path(args.dataset), args.split)
+        settings["dataset_sha256"] = {path.name: file_sha256(path) for path in files}
+    settings.update(
+        dataset_rows=num_rows,
+        visible_source=args.visible_source,
+        num_steps=args.num_steps or model.config.num_sampling_steps,
         seed=args.seed,
         greedy=args.greedy,
-        visible_source=args.visible_source,
-        occlusion_range=args.occlusion_range,
-        max_objects=args.max_objects,
-        device="cuda" if torch.cuda.is_available() else "cpu",
-        predictions=predictions,
+        rows_per_shard=args.rows_per_shard,
+        crop_size=image_processor.crop_resolution,
+        enlarge_ratio=image_processor.enlarge_ratio,
+        mask_threshold=image_processor.mask_threshold,
     )
+    return settings
+
+
+def _predict_command(args: argparse.Namespace, model_path: str) -> str:
+    """The `c2f-hf predict` command line of this run as the card shows it: folders by name, defaults spelled out."""
+    words = ["c2f-hf predict", f"--model {_source_name(model_path)}", f"--dataset {_source_name(args.dataset)}"]
+    words += [f"--revision {args.revision}"] if args.revision else []
+    words += [f"--split {args.split}", f"--visible-source {args.visible_source}", f"--seed {args.seed}"]
+    words += ["--greedy"] if args.greedy else []
+    words += [f"--num-steps {args.num_steps}"] if args.num_steps else []
+    words += [f"--rows-per-shard {args.rows_per_shard}", f"--out {args.out.name}"]
+    return " ".join(words)
+
+
+def _write_results(results: EvaluationResults, args: argparse.Namespace, predictions: list[dict] | None) -> None:
+    """Write the report (and the predictions) into `args.out` and print its Markdown; ValueError when no object
+    was counted."""
     if results.num_objects_counted == 0:
         raise ValueError(
             f"no object was evaluated ({results.num_objects_added} in split {args.split!r} of "
@@ -113,7 +237,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         paths["predictions"].write_text(json.dumps(predictions) + "\n", encoding="utf-8")
     logger.info("wrote %s", {kind: str(path) for kind, path in paths.items()})
     print(format_markdown(results))
-    return 0
 
 
-__all__ = ["add_cli_commands", "run_evaluate"]
+__all__ = ["add_cli_commands", "run_evaluate", "run_predict"]

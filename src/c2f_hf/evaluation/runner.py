@@ -34,8 +34,17 @@ crop box per window, each frame's result from the window where it is most centra
 (frame, track) pairs as an image model, so the two compare directly. Windows in which the track is never visible
 on a frame they keep are skipped.
 
-Sampling is reproducible: one `torch.Generator` seeded with `seed` serves the whole run, so results depend on
-`seed` and `batch_size`; `greedy=True` is deterministic and independent of batching.
+Sampling is reproducible: every object draws from its own `torch.Generator` (`maskgit.object_generators`), keyed
+by its position in the dataset (an image model's sample index; a video track's index, then each window's first
+frame), so its random draws depend on `seed` but neither on `batch_size` nor on the number of processes;
+`greedy=True` draws nothing. (The model's floating-point rounding may still differ with the batch size, which can
+move a probability or score that lies on a threshold or a tie.)
+
+Several processes (`processes`, see `evaluation.distributed`): each takes one contiguous share of the batches of
+samples (`object_batches`, so every batch holds the same samples as in one process; video: of the tracks) and of
+the images whose missed objects it adds, the main process merges the shares in process order
+(`AmodalMetrics.merge`), and every process returns the same results, equal to a one-process run's with the same
+`batch_size`. Saved predictions are in dataset order: sample by sample (video: track by track, window by window).
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ import dataclasses
 import importlib.metadata
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import datasets
@@ -59,15 +68,28 @@ from ..data.transforms import (
     collate_object_crops,
     decode_mask,
     decode_rgb,
+    object_pair_index,
 )
 from ..data.video_frames import frame_dataset
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.maskgit import object_generators, object_seed
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from .accumulator import AmodalMetrics, EvaluationResults
+from .distributed import Processes
 from .targets import ObjectTargets, add_missed_objects, add_objects, add_unmatched_detections, read_object_targets
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How objects are decoded: `num_steps` MaskGIT steps (None: the model config's), `greedy` argmax decoding, or
+    sampling with one generator per object seeded from `seed` and the object's key (`maskgit.object_generators`)."""
+
+    num_steps: int | None = None
+    seed: int = 0
+    greedy: bool = False
 
 
 def evaluate_model(
@@ -85,6 +107,7 @@ def evaluate_model(
     device: str | torch.device | None = None,
     progress: bool = True,
     predictions: list[dict] | None = None,
+    processes: Processes | None = None,
 ) -> EvaluationResults:
     """Predict every object of `dataset` and compute mIoU_full, mIoU_occ, per-bin mIoU and AP for the model, its
     union with the input visible mask and both baselines (see the module docstring).
@@ -95,9 +118,9 @@ def evaluate_model(
         image_processor: crops (`crop_resolution`, `enlarge_ratio`), paste-back and `mask_threshold`; load the
             model folder's with `C2FSegImageProcessor.from_pretrained`. Default: the processor's defaults with
             `crop_resolution = model.config.image_size`.
-        batch_size: objects (video: windows of one track) per forward pass.
+        batch_size: objects (video: windows of one track) per forward pass; the results do not depend on it.
         num_steps: MaskGIT steps K (default `model.config.num_sampling_steps`).
-        seed: seed of the one generator used for the whole run.
+        seed: seed of the per-object generators.
         greedy: argmax decoding without confidence noise (deterministic).
         visible_source: "gt" or "predicted" (the dataset's `predicted_visible_masks`, matched or not).
         occlusion_range: `(low, high)` fractions, inclusive; objects outside it are predicted but not counted.
@@ -105,15 +128,17 @@ def evaluate_model(
             in dataset order, before the occlusion-range filter.
         device: where to run; None keeps the model where it is, otherwise the model is moved there.
         progress: show a tqdm bar (only on a terminal).
-        predictions: when a list, every model prediction is appended to it (`targets.prediction_record`: image
-            id, object and detection index, category, score and the full-size amodal mask as COCO RLE).
+        predictions: when a list, every model prediction is appended to it in dataset order
+            (`targets.prediction_record`: image id, object and detection index, category, score and the full-size
+            amodal mask as COCO RLE); with several processes, on the main process only.
+        processes: the processes sharing the run (`distributed.launched_processes`); every one of them must call
+            this and gets the same results. Default: this process alone.
     """
     _check_arguments(batch_size, num_steps, max_objects, visible_source)
     processor = _checked_processor(image_processor, model)
-    metrics = AmodalMetrics(occlusion_range=occlusion_range)
+    processes = processes or Processes()
     if device is not None:
         model.to(device)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     settings = {
         "model": model.name_or_path,
         "dataset_rows": dataset.num_rows,
@@ -127,34 +152,39 @@ def evaluate_model(
         "visible_source": visible_source,
         "batch_size": batch_size,
         "max_objects": max_objects,
-        "device": str(generator.device),
+        "device": str(next(model.parameters()).device),
+        "num_processes": processes.count,
         "c2f_hf_version": importlib.metadata.version("c2f_hf"),
     }
-    sampling = (visible_source, num_steps, generator, greedy, predictions)
+    metrics = AmodalMetrics(occlusion_range=occlusion_range)
+    shard_predictions = None if predictions is None else []
+    run = _Run(model, processor, visible_source, Sampling(num_steps, seed, greedy), shard_predictions)
     was_training = model.training
     model.eval()
     try:
-        if model.config.transformer_config.num_frames is not None:
-            _check_video_arguments(dataset, visible_source)
-            run = _Run(model, processor, dataset.with_format("arrow"), *sampling)
-            run.add_clips(metrics, batch_size, max_objects, progress)
-        else:
-            with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
-                if "frames" in dataset.column_names:
-                    dataset = frame_dataset(dataset, frames_dir, max_objects)
-                objects = AmodalObjectDataset(
-                    dataset,
-                    seed=seed,
-                    visible_source=visible_source,
-                    transform=ObjectCropTransform.from_image_processor(processor),
-                    include_unmatched=visible_source == "predicted",
-                )
-                run = _Run(model, processor, dataset.with_format("arrow"), *sampling)
-                run.add_images(metrics, objects, batch_size, max_objects, progress)
+        run.add_dataset(metrics, dataset, batch_size, max_objects, processes, progress)
     finally:
         model.train(was_training)
-    logger.info("evaluated %d objects", len(metrics))
-    return dataclasses.replace(metrics.compute(), run_settings=settings)
+    merged = _merged(processes, metrics, shard_predictions)
+    results = processes.broadcast(None if merged is None else merged[0].compute())
+    if merged is not None and predictions is not None:
+        predictions.extend(merged[1])
+    logger.info("evaluated %d objects", results.num_objects_added)
+    return dataclasses.replace(results, run_settings=settings)
+
+
+def _merged(
+    processes: Processes, metrics: AmodalMetrics, predictions: list[dict] | None
+) -> tuple[AmodalMetrics, list[dict]] | None:
+    """On the main process, every process's metrics and predictions merged in process order; None elsewhere."""
+    shares = processes.gather((metrics, predictions or []))
+    if shares is None:
+        return None
+    merged, merged_predictions = shares[0]
+    for share_metrics, share_predictions in shares[1:]:
+        merged.merge(share_metrics)
+        merged_predictions.extend(share_predictions)
+    return merged, merged_predictions
 
 
 def _check_arguments(batch_size: int, num_steps: int | None, max_objects: int | None, visible_source: str) -> None:
@@ -184,21 +214,53 @@ def _check_video_arguments(dataset: datasets.Dataset, visible_source: str) -> No
         raise ValueError("video datasets have no pre-detected visible masks: use visible_source='gt'")
 
 
-def _object_loader(
-    objects: AmodalObjectDataset, batch_size: int, max_objects: int | None
-) -> torch.utils.data.DataLoader:
-    """Batches of evaluation crops in dataset order, at most `max_objects` samples."""
-    if max_objects is not None and max_objects < len(objects):
-        objects = torch.utils.data.Subset(objects, range(max_objects))
-    return torch.utils.data.DataLoader(objects, batch_size=batch_size, shuffle=False, collate_fn=collate_object_crops)
+def evaluation_objects(
+    dataset: datasets.Dataset, processor: C2FSegImageProcessor, visible_source: str, seed: int = 0
+) -> AmodalObjectDataset:
+    """The evaluation samples of an image dataset: every object's crop (with "predicted": every detection's, matched
+    or not), in dataset order, cropped by `processor` without augmentation."""
+    return AmodalObjectDataset(
+        dataset,
+        seed=seed,
+        visible_source=visible_source,
+        transform=ObjectCropTransform.from_image_processor(processor),
+        include_unmatched=visible_source == "predicted",
+    )
 
 
-def _evaluated_images(objects: AmodalObjectDataset, num_rows: int, max_objects: int | None) -> range:
-    """Indices of the rows whose ground truth is evaluated: every row (`num_rows`), or, when `max_objects` cuts
-    the samples, the rows up to that of the last evaluated sample."""
-    if max_objects is None or max_objects >= len(objects):
+def object_batches(
+    objects: AmodalObjectDataset, samples: range, batch_size: int, processes: Processes
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """This process's batches of the samples `samples` of `objects`: the samples are cut into batches of
+    `batch_size` in order and each process takes a contiguous share of the batches, so every batch holds the same
+    samples whatever the number of processes (and the model computes them alike). Yields the batch's sample
+    indices (the keys of their generators) and its collated crops."""
+    batches = [list(samples[start : start + batch_size]) for start in range(0, len(samples), batch_size)]
+    keys = [batches[index] for index in processes.shard(range(len(batches)))]
+    loader = torch.utils.data.DataLoader(objects, batch_sampler=keys, collate_fn=collate_object_crops)
+    return zip(keys, loader)
+
+
+def _evaluated_images(objects: AmodalObjectDataset, num_rows: int, num_samples: int) -> range:
+    """Indices of the rows whose ground truth is evaluated: every row (`num_rows`), or, when the run evaluates only
+    the first `num_samples` samples, the rows up to that of the last one."""
+    if num_samples >= len(objects):
         return range(num_rows)
-    return range(int(objects.pairs[max_objects - 1][0]) + 1)
+    return range(int(objects.pairs[num_samples - 1][0]) + 1)
+
+
+def _evaluated_tracks(rows: datasets.Dataset, tracks: np.ndarray, max_objects: int | None) -> int:
+    """How many of the `(N, 2)` `(clip, track)` pairs a video model evaluates, in order: all of them, or the fewest
+    whose frames with a visible object (each evaluated once) reach `max_objects`."""
+    if max_objects is None:
+        return len(tracks)
+    num_frames = 0
+    for count, (clip_index, track_index) in enumerate(tracks.tolist(), start=1):
+        track = rows[clip_index].column("objects")[0].values[track_index].as_py()
+        num_frames += sum(bool(decode_mask(mask).any()) for mask in track["visible_masks"])
+        if num_frames >= max_objects:
+            return count
+    return len(tracks)
 
 
 def _select(batch: dict[str, torch.Tensor], indices: list[int]) -> dict[str, torch.Tensor]:
@@ -220,6 +282,26 @@ def paste_amodal_masks(
     sizes = torch.stack([batch["image_height"], batch["image_width"]], dim=1)
     per_object = processor.post_process_amodal_masks(amodal_masks, batch["crop_box"], sizes, range(len(sizes)))
     return [masks[0].numpy() for masks in per_object]
+
+
+def predict_object_batch(
+    model: C2FSegForAmodalSegmentation,
+    processor: C2FSegImageProcessor,
+    batch: dict[str, torch.Tensor],
+    keys: Sequence[int],
+    sampling: Sampling,
+) -> tuple[list[np.ndarray], list[float]]:
+    """The full-size amodal masks (numpy bool `(H_i, W_i)`, `paste_amodal_masks`) and the model's scores (mean token
+    confidence) of a collated batch of `evaluation_objects`; sample i draws from the generator of key `keys[i]`."""
+    device = next(model.parameters()).device
+    output = model.generate(
+        processor.normalize_crops(batch["pixel_values"]).to(device),
+        batch["visible_masks"].to(device),
+        num_steps=sampling.num_steps,
+        generator=object_generators(sampling.seed, keys, device),
+        greedy=sampling.greedy,
+    )
+    return paste_amodal_masks(output.amodal_masks, batch, processor), output.scores.float().cpu().tolist()
 
 
 def track_windows(
@@ -244,71 +326,101 @@ def track_windows(
 
 @dataclass
 class _Run:
-    """What every batch of one evaluation shares: the model, its processor, the Arrow view of the rows, the
-    sampling setup and, when a list, where model predictions are saved."""
+    """What every batch of one evaluation shares: the model, its processor, the visible source, the sampling and,
+    when a list, where this process's model predictions are saved."""
 
     model: C2FSegForAmodalSegmentation
     processor: C2FSegImageProcessor
-    rows: datasets.Dataset
     visible_source: str
-    num_steps: int | None
-    generator: torch.Generator
-    greedy: bool
+    sampling: Sampling
     predictions: list[dict] | None = None
+
+    def add_dataset(
+        self,
+        metrics: AmodalMetrics,
+        dataset: datasets.Dataset,
+        batch_size: int,
+        max_objects: int | None,
+        processes: Processes,
+        progress: bool,
+    ) -> None:
+        """Add this process's share of the objects of `dataset` to `metrics` (a video model: of its tracks; an image
+        model: of its objects, or of its frames' objects for a video dataset)."""
+        if self.model.config.transformer_config.num_frames is not None:
+            _check_video_arguments(dataset, self.visible_source)
+            self.add_clips(metrics, dataset.with_format("arrow"), batch_size, max_objects, processes, progress)
+            return
+        with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
+            if "frames" in dataset.column_names:
+                dataset = frame_dataset(dataset, frames_dir, max_objects)
+            objects = evaluation_objects(dataset, self.processor, self.visible_source, self.sampling.seed)
+            rows = dataset.with_format("arrow")
+            self.add_images(metrics, rows, objects, batch_size, max_objects, processes, progress)
 
     def add_images(
         self,
         metrics: AmodalMetrics,
+        rows: datasets.Dataset,
         objects: AmodalObjectDataset,
         batch_size: int,
         max_objects: int | None,
+        processes: Processes,
         progress: bool,
     ) -> None:
-        """Image model: predict the first `max_objects` samples of `objects` and add them to `metrics`; with
-        detections, then add the missed ground-truth objects of the evaluated images."""
-        loader = _object_loader(objects, batch_size, max_objects)
-        with tqdm(total=len(loader.dataset), desc="evaluate", unit="object", disable=None if progress else True) as bar:
-            for batch in loader:
-                self.add_batch(metrics, batch)
-                bar.update(len(batch["crop_box"]))
-        if self.visible_source == "predicted":
-            for image_index in _evaluated_images(objects, self.rows.num_rows, max_objects):
-                add_missed_objects(metrics, self.rows[image_index])
-
-    def add_clips(self, metrics: AmodalMetrics, batch_size: int, max_objects: int | None, progress: bool) -> None:
-        """Video model: predict every track of every clip window by window and add its visible frames."""
-        num_frames = self.model.config.transformer_config.num_frames
+        """Image model: predict this process's share of the first `max_objects` samples of `objects` and add them to
+        `metrics`; with detections, then add the missed ground-truth objects of its share of the evaluated images
+        (`rows`: the dataset in Arrow format)."""
+        num_samples = len(objects) if max_objects is None else min(max_objects, len(objects))
         with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
-            for clip in self.rows.iter(batch_size=1):
-                clip = clip.to_pylist()[0]
-                frames = [decode_rgb(frame) for frame in clip["frames"]]
-                for track_index, track in enumerate(clip["objects"]):
-                    windows = track_windows(self.processor, track, frames, num_frames)
-                    for start in range(0, len(windows), batch_size):
-                        batch = windows[start : start + batch_size]
-                        bar.update(self.add_windows(metrics, batch, track, track_index, clip["video_id"]))
-                    if max_objects is not None and len(metrics) >= max_objects:
-                        return
+            for keys, batch in object_batches(objects, range(num_samples), batch_size, processes):
+                self.add_batch(metrics, rows, batch, keys)
+                bar.update(len(keys))
+        if self.visible_source == "predicted":
+            for image_index in processes.shard(_evaluated_images(objects, rows.num_rows, num_samples)):
+                add_missed_objects(metrics, rows[image_index])
 
-    def _generate(self, pixel_values: torch.Tensor, visible_masks: torch.Tensor):
-        """`model.generate` on a batch of crops (or clips), with the run's sampling settings."""
-        device = self.generator.device
-        return self.model.generate(
-            pixel_values.to(device),
-            visible_masks.to(device),
-            num_steps=self.num_steps,
-            generator=self.generator,
-            greedy=self.greedy,
-        )
+    def add_clips(
+        self,
+        metrics: AmodalMetrics,
+        rows: datasets.Dataset,
+        batch_size: int,
+        max_objects: int | None,
+        processes: Processes,
+        progress: bool,
+    ) -> None:
+        """Video model: predict this process's share of the tracks (`rows`: the clips in Arrow format) window by
+        window and add their visible frames."""
+        num_frames = self.model.config.transformer_config.num_frames
+        tracks = object_pair_index(rows)
+        clip_index, clip, frames = None, None, None
+        with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
+            for key in processes.shard(range(_evaluated_tracks(rows, tracks, max_objects))):
+                if tracks[key][0] != clip_index:
+                    clip_index = tracks[key][0]
+                    clip = rows[int(clip_index)].to_pylist()[0]
+                    frames = [decode_rgb(frame) for frame in clip["frames"]]
+                track_index = int(tracks[key][1])
+                track = clip["objects"][track_index]
+                windows = track_windows(self.processor, track, frames, num_frames)
+                for start in range(0, len(windows), batch_size):
+                    batch = windows[start : start + batch_size]
+                    bar.update(self.add_windows(metrics, batch, track, track_index, clip["video_id"], key))
 
     def add_windows(
-        self, metrics: AmodalMetrics, windows: list[dict], track: dict, track_index: int, video_id: str
+        self, metrics: AmodalMetrics, windows: list[dict], track: dict, track_index: int, video_id: str, key: int
     ) -> int:
-        """Predict a batch of one track's windows (`track_windows`), paste back the frames each window keeps with
-        `processor.post_process_window` and add them to `metrics`; returns how many frames were added."""
-        output = self._generate(
-            torch.stack([window["pixel_values"] for window in windows]),
-            torch.stack([window["visible_masks"] for window in windows]),
+        """Predict a batch of one track's windows (`track_windows`; the track's `key` and each window's first frame
+        key its generator), paste back the frames each window keeps with `processor.post_process_window` and add
+        them to `metrics`; returns how many frames were added."""
+        device = next(self.model.parameters()).device
+        output = self.model.generate(
+            torch.stack([window["pixel_values"] for window in windows]).to(device),
+            torch.stack([window["visible_masks"] for window in windows]).to(device),
+            num_steps=self.sampling.num_steps,
+            generator=object_generators(
+                object_seed(self.sampling.seed, key), [window["window"].start for window in windows], device
+            ),
+            greedy=self.sampling.greedy,
         )
         added = 0
         for index, window in enumerate(windows):
@@ -331,28 +443,28 @@ class _Run:
                 added += 1
         return added
 
-    def add_batch(self, metrics: AmodalMetrics, batch: dict[str, torch.Tensor]) -> None:
-        """Predict one collated batch of `AmodalObjectDataset` and add its objects and its unmatched detections
-        (`object_index` -1) to `metrics`."""
-        output = self._generate(self.processor.normalize_crops(batch["pixel_values"]), batch["visible_masks"])
-        pred_amodal_masks = paste_amodal_masks(output.amodal_masks, batch, self.processor)
-        model_scores = output.scores.float().cpu().tolist()
+    def add_batch(
+        self, metrics: AmodalMetrics, rows: datasets.Dataset, batch: dict[str, torch.Tensor], keys: list[int]
+    ) -> None:
+        """Predict one collated batch of `evaluation_objects` (sample indices `keys`) and add its objects and its
+        unmatched detections (`object_index` -1) to `metrics`; saved predictions keep the samples' order."""
+        pred_amodal_masks, model_scores = predict_object_batch(self.model, self.processor, batch, keys, self.sampling)
         object_indices = batch["object_index"].tolist()
         matched = [index for index, object_index in enumerate(object_indices) if object_index >= 0]
         unmatched = [index for index, object_index in enumerate(object_indices) if object_index < 0]
-        targets = read_object_targets(self.rows, _select(batch, matched), self.visible_source)
+        targets = read_object_targets(rows, _select(batch, matched), self.visible_source)
         scores = [
             model_scores[index] if target.detector_score is None else target.detector_score
             for index, target in zip(matched, targets, strict=True)
         ]
-        add_objects(metrics, [pred_amodal_masks[index] for index in matched], targets, scores, self.predictions)
+        records = ([], []) if self.predictions is not None else (None, None)
+        add_objects(metrics, [pred_amodal_masks[index] for index in matched], targets, scores, records[0])
         add_unmatched_detections(
-            metrics,
-            self.rows,
-            _select(batch, unmatched),
-            [pred_amodal_masks[index] for index in unmatched],
-            self.predictions,
+            metrics, rows, _select(batch, unmatched), [pred_amodal_masks[index] for index in unmatched], records[1]
         )
+        if self.predictions is not None:
+            by_sample = dict(zip(matched, records[0])) | dict(zip(unmatched, records[1]))
+            self.predictions.extend(by_sample[index] for index in range(len(keys)))
 
 
-__all__ = ["evaluate_model", "paste_amodal_masks", "track_windows"]
+__all__ = ["Sampling", "evaluate_model", "evaluation_objects", "object_batches", "paste_amodal_masks", "track_windows"]
