@@ -1,8 +1,9 @@
 """Inference speed of C2F-Seg: the fp32 eager reference path against each fast mode (K = 3, greedy decoding).
 
 Every measurement (one model, one mode, one batch size) runs in its own fresh process, so the peak resident memory
-printed for it is that mode's alone. The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder)` (fp32,
-SDPA, NCHW, eager); each mode loads the same folder and converts it (see `MODES`). The script prints the machine
+printed for it is that mode's alone. The reference is `C2FSegForAmodalSegmentation.from_pretrained(folder,
+dtype=torch.float32)` (fp32, SDPA, NCHW, eager); `optimized` is the default `from_pretrained(folder)`; each mode
+loads the same folder and converts it (see `MODES`). The script prints the machine
 (`common.machine_description`: the CPU's name and ISA flags, torch's version and thread count), then per model,
 mode and batch size: objects/s, ms per batch and per object (median of the timed runs), the first call's seconds
 (compilation included, reported apart), peak memory, the CPU seconds per timed run spent in the kernel (page
@@ -78,30 +79,31 @@ MODEL_NAMES = ("tiny", "shipped", "full")
 
 def reference_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """fp32, SDPA, NCHW, eager: the path every mode is compared with."""
-    return C2FSegForAmodalSegmentation.from_pretrained(folder)
+    return C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.float32)
 
 
 def optimized_model(folder: Path) -> C2FSegForAmodalSegmentation:
-    """`optimize_for_cpu()`: channels_last, bf16 only where the CPU computes it natively."""
-    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu()
+    """What `from_pretrained(folder)` gives by default on a CPU, `optimize_for_cpu()`: bf16 and channels_last only
+    where the CPU computes bf16 natively, Winograd convolutions elsewhere."""
+    return C2FSegForAmodalSegmentation.from_pretrained(folder)
 
 
 def fp32_optimized_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """The fp32 CPU fast path whatever the CPU (`optimize_for_cpu(bf16=False)`: Winograd convolutions on the large
     maps, the VQ model one full-size object at a time)."""
-    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=False)
+    return C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.float32).eval().optimize_for_cpu(bf16=False)
 
 
 def bf16_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """bf16 weights and activations plus channels_last, whatever the CPU (`optimize_for_cpu(bf16=True)`)."""
-    return C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=True)
+    return C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.float32).eval().optimize_for_cpu(bf16=True)
 
 
 def winograd_everywhere_model(folder: Path) -> C2FSegForAmodalSegmentation:
     """`optimize_for_cpu(bf16=False)` with every eligible convolution on NNPACK's Winograd path, whatever its size
     (`optimize_for_cpu` keeps small ones direct, where Winograd is slower): the agreement of Winograd convolutions
     on models, such as the shipped tiny one, whose maps are too small for them."""
-    model = C2FSegForAmodalSegmentation.from_pretrained(folder).eval().optimize_for_cpu(bf16=False)
+    model = C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.float32).eval().optimize_for_cpu(bf16=False)
     for module in model.modules():
         if isinstance(module, C2FSegWinogradConv2d):
             module.min_side, module.min_channel_pixels = 1, 0

@@ -294,12 +294,13 @@ def our_runner(model: C2FSegForAmodalSegmentation, num_steps: int) -> Runner:
 
 
 def ours_fp32(models: Models) -> Runner:
-    """Our default path: fp32 as loaded."""
+    """Our reference path: fp32 as converted, what `from_pretrained(..., dtype=torch.float32)` gives."""
     return our_runner(models.ours, models.num_steps)
 
 
 def ours_optimized(models: Models) -> Runner:
-    """A copy of ours after `optimize_for_cpu()`."""
+    """A copy of ours after `optimize_for_cpu()`: the default path, what `from_pretrained(folder)` and
+    `pipeline("amodal-segmentation")` give on a CPU."""
     return our_runner(copy.deepcopy(models.ours).optimize_for_cpu(), models.num_steps)
 
 

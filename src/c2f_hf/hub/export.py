@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import pipeline
 
 from ..checkpoints import DEFAULT_MODEL_NAME
@@ -167,7 +168,7 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     check_new_folder(out_dir)
     card_inputs = _card_inputs(model_dir, out_dir, options)
     card = build_model_card(model_dir, card_inputs)
-    model = C2FSegForAmodalSegmentation.from_pretrained(model_dir)
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_dir, dtype=torch.float32)
     processor = _load_processor(model_dir, model.config)
     task = model_task(model.config.to_dict())
     segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)

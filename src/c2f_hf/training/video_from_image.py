@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the warm-started video model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model)
-    video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model)
+    image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model, dtype=torch.float32)
+    video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model, dtype=torch.float32)
     try:
         video_model = video_model_from_image(image_model, video_model)
     except ValueError as error:

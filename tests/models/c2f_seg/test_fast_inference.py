@@ -26,6 +26,7 @@ from c2f_hf.models.c2f_seg.fast_inference import (
     use_winograd_convolutions,
     vq_objects_within,
 )
+from c2f_hf.models.c2f_seg.pipeline_amodal_segmentation import DEFAULT_OBJECTS_PER_BATCH
 from c2f_testing import random_object_batch, save_tiny_model
 
 BF16_PROBABILITY_TOLERANCE = 2e-3
@@ -39,6 +40,8 @@ def model_folder(tmp_path_factory):
 
 
 def load(folder, **kwargs) -> C2FSegForAmodalSegmentation:
+    """The reference (fp32, as saved) unless another `dtype` is asked for."""
+    kwargs.setdefault("dtype", torch.float32)
     return C2FSegForAmodalSegmentation.from_pretrained(folder, **kwargs).eval()
 
 
@@ -187,6 +190,33 @@ def test_optimize_for_cpu_keeps_fp32_on_request_and_predicts_the_same(model_fold
     )
     assert model.state_dict().keys() == reference.state_dict().keys()
     assert_same_fp32_prediction(reference.generate(*objects, greedy=True), model.generate(*objects, greedy=True))
+
+
+@pytest.mark.parametrize("dtype", [None, "auto"])
+def test_from_pretrained_without_a_dtype_is_on_the_cpu_fast_path(model_folder, reference, objects, dtype):
+    default = C2FSegForAmodalSegmentation.from_pretrained(model_folder, **({} if dtype is None else {"dtype": dtype}))
+    expected = load(model_folder).optimize_for_cpu()
+    assert default.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert default.vq_batch_size == expected.vq_batch_size is not None
+    winograd_layers = lambda model: sum(isinstance(module, C2FSegWinogradConv2d) for module in model.modules())  # noqa: E731
+    assert winograd_layers(default) == winograd_layers(expected)
+    output, expected_output = default.generate(*objects, greedy=True), expected.generate(*objects, greedy=True)
+    assert torch.equal(output.amodal_tokens, expected_output.amodal_tokens)
+    torch.testing.assert_close(output.amodal_masks, expected_output.amodal_masks, rtol=0, atol=0)
+
+
+def test_from_pretrained_with_fp32_is_the_reference_path(reference):
+    assert reference.dtype == torch.float32 and reference.vq_batch_size is None
+    assert not any(isinstance(module, C2FSegWinogradConv2d) for module in reference.modules())
+
+
+def test_the_pipeline_takes_the_fast_path_by_default_and_the_reference_on_request(model_folder):
+    default = pipeline("amodal-segmentation", model=str(model_folder))
+    assert default.model.vq_batch_size is not None
+    assert default._batch_size == DEFAULT_OBJECTS_PER_BATCH
+    reference_pipeline = pipeline("amodal-segmentation", model=str(model_folder), dtype=torch.float32)
+    assert reference_pipeline.model.vq_batch_size is None and reference_pipeline.model.dtype == torch.float32
+    assert pipeline("amodal-segmentation", model=str(model_folder), batch_size=2)._batch_size == 2
 
 
 def test_optimized_fp32_model_saves_the_same_checkpoint(model_folder, reference, tmp_path):

@@ -111,8 +111,9 @@ def use_winograd_convolutions(module: nn.Module) -> int:
 def over_vq_batches(
     function: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, vq_batch_size: int | None
 ) -> torch.Tensor:
-    """`function(inputs)` over the object axis, computed `vq_batch_size` objects at a time when that is set."""
-    if vq_batch_size is None or inputs.shape[0] <= vq_batch_size:
+    """`function(inputs)` over the object axis, computed `vq_batch_size` objects at a time when that is set and
+    `inputs` are on the CPU (the chunks are for the CPU's caches and allocator; a GPU takes the whole batch)."""
+    if vq_batch_size is None or inputs.device.type != "cpu" or inputs.shape[0] <= vq_batch_size:
         return function(inputs)
     return torch.cat([function(chunk) for chunk in inputs.split(vq_batch_size)])
 

@@ -855,10 +855,12 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     in {0, 1}. `generate` runs the K-step MaskGIT decoding; `forward` is the stage-2 training step when
     `amodal_masks` are given. The VQ model is frozen in stage 2: its ops run without gradient.
 
-    Fast inference (docs/performance.md): load with `dtype=torch.bfloat16` (the VQ code search and the sampler's
-    softmax stay fp32), choose `attn_implementation` ("sdpa" by default, "eager"), convert the convolutions with
-    `model.to(memory_format=torch.channels_last)` and compile with `compile_for_inference`; on a CPU,
-    `optimize_for_cpu()` chooses for the CPU at hand.
+    Fast inference (docs/performance.md). `from_pretrained` without a `dtype` (or with `dtype="auto"`, what
+    `pipeline()` passes) returns a model on the CPU fast path, `optimize_for_cpu()`: bf16 + channels_last where the
+    CPU computes bf16 natively, NNPACK Winograd convolutions elsewhere. `from_pretrained(..., dtype=torch.float32)`
+    is the reference path: the checkpoint's fp32 computation, unchanged. On a GPU, load with
+    `dtype=torch.bfloat16` (the VQ code search and the sampler's softmax stay fp32), convert the convolutions with
+    `model.to(memory_format=torch.channels_last)` and compile with `compile_for_inference`.
     """
 
     config: C2FSegConfig
@@ -873,6 +875,18 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         self.transformer = C2FSegMaskTransformer(config.transformer_config)
         self.refiner = C2FSegRefiner(config.refiner_config)
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`C2FSegPreTrainedModel.from_pretrained`; without an explicit `dtype` (absent, None or "auto") a model
+        loaded onto the CPU is put on the CPU fast path (`optimize_for_cpu()`). Pass `dtype=torch.float32` for the
+        reference computation (training, conversion, exact comparisons)."""
+        fast_path = kwargs.get("dtype", kwargs.get("torch_dtype")) in (None, "auto")
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        if fast_path and model.device.type == "cpu":
+            model.optimize_for_cpu()
+        return loaded
 
     def _set_last_stage_stride(self, stride: int) -> None:
         """`ResNetConfig` has no stride option: set the stride of the last stage's first block (its strided conv and
