@@ -69,3 +69,18 @@ def test_union_with_visible_and_prediction_variants():
     assert list(variants) == ["model", "model_union_visible", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
     np.testing.assert_array_equal(variants["model_union_visible"], union)
     np.testing.assert_array_equal(baseline_predictions(visible)[VISIBLE_BASELINE], visible)
+
+
+def test_prediction_variants_with_an_occluder_mask_add_the_restricted_variant():
+    prediction, visible, occluder = box_mask(0, 0, 4, 4), box_mask(3, 3, 6, 6), box_mask(0, 2, 10, 10)
+    variants = prediction_variants(prediction, visible, name="m", occluder_mask=occluder.astype(np.float32))
+    assert list(variants) == [
+        "m",
+        "m_union_visible",
+        "m_restricted_to_occluders",
+        VISIBLE_BASELINE,
+        CONVEX_HULL_BASELINE,
+    ]
+    np.testing.assert_array_equal(variants["m_restricted_to_occluders"], visible | (prediction & occluder))
+    with pytest.raises(ValueError, match="`occluder_mask` must be a 2-D"):
+        prediction_variants(prediction, visible, occluder_mask=occluder[None])

@@ -1,6 +1,7 @@
 """The baselines of the paper (the visible mask and its convex hull) and the prediction variants it reports.
 
-Conventions (convex hull of pixel centres, union with the input visible mask): see `c2f_hf.evaluation`.
+Conventions (convex hull of pixel centres, union with the input visible mask, restriction to the occluders): see
+`c2f_hf.evaluation`.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from ..models.c2f_seg.mask_policy import MaskLike, to_bool_mask, union_with_visible
+from ..models.c2f_seg.mask_policy import MaskLike, restrict_to_occluders, to_bool_mask, union_with_visible
 
 VISIBLE_BASELINE = "visible_baseline"
 CONVEX_HULL_BASELINE = "convex_hull_baseline"
 UNION_WITH_VISIBLE_SUFFIX = "_union_visible"
+RESTRICTED_TO_OCCLUDERS_SUFFIX = "_restricted_to_occluders"
 
 _HULL_TOLERANCE = 1e-6
 
@@ -77,23 +79,28 @@ def baseline_predictions(visible_mask: MaskLike) -> dict[str, np.ndarray]:
 
 
 def prediction_variants(
-    pred_amodal_mask: MaskLike, visible_mask: MaskLike, name: str = "model"
+    pred_amodal_mask: MaskLike, visible_mask: MaskLike, name: str = "model", occluder_mask: MaskLike | None = None
 ) -> dict[str, np.ndarray]:
     """Every variant the paper reports for one object, numpy bool `(H, W)` each.
 
-    Keys: `name` (the raw prediction), `name + "_union_visible"`, `"visible_baseline"` and
-    `"convex_hull_baseline"`. `visible_mask` is the visible mask the model received as input.
+    Keys: `name` (the raw prediction), `name + "_union_visible"` (the authors' image post-processing), with an
+    `occluder_mask` `name + "_restricted_to_occluders"` (their MOViD-A post-processing, `restrict_to_occluders`:
+    the visible mask plus the prediction on the occluder region), then `"visible_baseline"` and
+    `"convex_hull_baseline"`. `visible_mask` is the visible mask the model received as input; `occluder_mask` the
+    union of the other objects' input visible masks of the same image or frame (`occluder_masks_from_visible`).
     """
     prediction = to_bool_mask(pred_amodal_mask, "pred_amodal_mask")
-    return {
-        name: prediction,
-        name + UNION_WITH_VISIBLE_SUFFIX: union_with_visible(prediction, visible_mask),
-        **baseline_predictions(visible_mask),
-    }
+    variants = {name: prediction, name + UNION_WITH_VISIBLE_SUFFIX: union_with_visible(prediction, visible_mask)}
+    if occluder_mask is not None:
+        variants[name + RESTRICTED_TO_OCCLUDERS_SUFFIX] = restrict_to_occluders(
+            prediction, to_bool_mask(visible_mask, "visible_mask"), to_bool_mask(occluder_mask, "occluder_mask")
+        )
+    return {**variants, **baseline_predictions(visible_mask)}
 
 
 __all__ = [
     "CONVEX_HULL_BASELINE",
+    "RESTRICTED_TO_OCCLUDERS_SUFFIX",
     "UNION_WITH_VISIBLE_SUFFIX",
     "VISIBLE_BASELINE",
     "baseline_predictions",

@@ -16,6 +16,7 @@ import pyarrow as pa
 import torch
 
 from ..data.transforms import decode_mask
+from ..models.c2f_seg.mask_policy import occluder_masks_from_visible
 from .accumulator import AmodalMetrics
 from .baselines import prediction_variants
 from .coco import encode_mask
@@ -31,7 +32,9 @@ class ObjectTargets:
     mask the model received (the same one with `visible_source="gt"`, the detected one with `"predicted"`);
     `detector_score` is the detection's score with `"predicted"`, else None. `object_index` is the object's
     position in its row's `objects` (a video's tracks) and `prediction_index` its detection's position in
-    `predicted_visible_masks` (-1 without detections).
+    `predicted_visible_masks` (-1 without detections). `occluder_mask` is the union of the *other* input visible
+    masks of the same image or frame (the other objects', or the other detections' with `"predicted"`); with it
+    the object is also scored restricted to its occluders (`prediction_variants`), without it (None) it is not.
     """
 
     amodal_mask: np.ndarray
@@ -43,6 +46,7 @@ class ObjectTargets:
     detector_score: float | None = None
     object_index: int = -1
     prediction_index: int = -1
+    occluder_mask: np.ndarray | None = None
 
 
 def prediction_record(
@@ -65,8 +69,10 @@ def read_object_targets(
     rows: datasets.Dataset, batch: dict[str, torch.Tensor], visible_source: str
 ) -> list[ObjectTargets]:
     """The full-size ground truth of each object of a collated batch, decoded from `rows` (the dataset in Arrow
-    format) by the batch's `image_index`, `object_index` and `prediction_index` `(N,)`; the image is not decoded."""
+    format) by the batch's `image_index`, `object_index` and `prediction_index` `(N,)`, with its occluder mask
+    from every input visible mask of its image; the image is not decoded."""
     targets = []
+    occluders = _RowOccluders(rows, visible_source)
     indices = zip(batch["image_index"].tolist(), batch["object_index"].tolist(), batch["prediction_index"].tolist())
     for (image_index, object_index, prediction_index), rate in zip(indices, batch["occlusion_rate"].tolist()):
         row = rows[image_index]
@@ -87,9 +93,50 @@ def read_object_targets(
                 detector_score=detector_score,
                 object_index=object_index,
                 prediction_index=prediction_index,
+                occluder_mask=occluders(image_index, object_index if visible_source == "gt" else prediction_index),
             )
         )
     return targets
+
+
+def _input_visible_column(visible_source: str) -> str:
+    """The list column holding the input visible masks of an image: its objects', or its detections'."""
+    return "objects" if visible_source == "gt" else "predicted_visible_masks"
+
+
+class _RowOccluders:
+    """The occluder masks of the entries of one input visible column (`_input_visible_column`) of `rows`, by row,
+    decoded once per row and kept for the last row asked (a batch holds the objects of an image together)."""
+
+    def __init__(self, rows: datasets.Dataset, visible_source: str):
+        self.rows = rows
+        self.column = _input_visible_column(visible_source)
+        self.image_index: int | None = None
+        self.masks: np.ndarray | None = None
+
+    def __call__(self, image_index: int, position: int) -> np.ndarray:
+        """`(H, W)` bool: the union of the input visible masks of row `image_index` other than entry `position`."""
+        if image_index != self.image_index:
+            self.image_index = image_index
+            self.masks = row_occluder_masks(self.rows[image_index], self.column)
+        return self.masks[position]
+
+
+def row_occluder_masks(row: pa.Table, column: str) -> np.ndarray:
+    """`(N, H, W)` bool occluder masks of the N entries of list column `column` (`"objects"` or
+    `"predicted_visible_masks"`) of a one-row Arrow table: for each, the union of the others' `visible_mask`."""
+    entries = row.column(column)[0].values
+    return occluder_masks_from_visible(
+        np.stack([decode_mask(mask) for mask in entries.field("visible_mask").to_pylist()])
+    )
+
+
+def clip_occluder_masks(tracks: Sequence[dict]) -> np.ndarray:
+    """`(N, F, H, W)` bool occluder masks of a clip's N tracks (a video row's `objects`, as Python dicts with
+    per-frame `visible_masks`): on each frame, the union of the other tracks' visible masks."""
+    return occluder_masks_from_visible(
+        np.stack([np.stack([decode_mask(mask) for mask in track["visible_masks"]]) for track in tracks])
+    )
 
 
 def _list_entry(row: pa.Table, column: str, position: int) -> dict:
@@ -109,11 +156,14 @@ def add_objects(
     predictions: list[dict] | None = None,
 ) -> None:
     """Add N objects to `metrics`: the pasted model predictions `(H, W)` bool, their targets and the model's scores,
-    with every variant of `prediction_variants` (named `MODEL_VARIANT`, its union with the input visible mask and
-    the two baselines). When `predictions` is a list, each model prediction is appended (`prediction_record`)."""
+    with every variant of `prediction_variants` (named `MODEL_VARIANT`, its union with the input visible mask, its
+    restriction to the occluders when the targets have `occluder_mask`, and the two baselines). When
+    `predictions` is a list, each model prediction is appended (`prediction_record`)."""
     for prediction, target, score in zip(pred_amodal_masks, targets, scores, strict=True):
         metrics.add(
-            prediction_variants(prediction, target.input_visible_mask, name=MODEL_VARIANT),
+            prediction_variants(
+                prediction, target.input_visible_mask, name=MODEL_VARIANT, occluder_mask=target.occluder_mask
+            ),
             target.amodal_mask,
             target.visible_mask,
             image_id=target.image_id,
@@ -138,15 +188,22 @@ def add_unmatched_detections(
 ) -> None:
     """Add the N detections of a collated batch that matched no object (`object_index` -1) to `metrics` as false
     positives of AP / AR: the pasted model predictions `(H, W)` bool, with every variant of `prediction_variants`
-    built from the detected visible mask, and the detection's category and score, read from `rows` (the dataset
-    in Arrow format) by the batch's `image_index` and `prediction_index` `(N,)`. When `predictions` is a list,
-    each model prediction is appended (`prediction_record`)."""
+    built from the detected visible mask (and the other detections' as occluders), and the detection's category
+    and score, read from `rows` (the dataset in Arrow format) by the batch's `image_index` and `prediction_index`
+    `(N,)`. When `predictions` is a list, each model prediction is appended (`prediction_record`)."""
+    occluders = _RowOccluders(rows, "predicted")
     indices = zip(batch["image_index"].tolist(), batch["prediction_index"].tolist(), strict=True)
     for prediction, (image_index, prediction_index) in zip(pred_amodal_masks, indices, strict=True):
         row = rows[image_index]
         detection = _list_entry(row, "predicted_visible_masks", prediction_index)
+        variants = prediction_variants(
+            prediction,
+            decode_mask(detection["visible_mask"]),
+            name=MODEL_VARIANT,
+            occluder_mask=occluders(image_index, prediction_index),
+        )
         metrics.add_unmatched_detection(
-            prediction_variants(prediction, decode_mask(detection["visible_mask"]), name=MODEL_VARIANT),
+            variants,
             image_id=_image_id(row),
             category=detection["category"],
             score=detection["score"],
@@ -179,4 +236,12 @@ def add_missed_objects(metrics: AmodalMetrics, row: pa.Table) -> None:
             )
 
 
-__all__ = ["MODEL_VARIANT", "ObjectTargets", "add_objects", "prediction_record", "read_object_targets"]
+__all__ = [
+    "MODEL_VARIANT",
+    "ObjectTargets",
+    "add_objects",
+    "clip_occluder_masks",
+    "prediction_record",
+    "read_object_targets",
+    "row_occluder_masks",
+]

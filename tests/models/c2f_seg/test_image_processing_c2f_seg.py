@@ -408,3 +408,31 @@ def test_an_image_with_many_objects_warns_with_the_memory_estimate():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         processor(np.zeros((4, MANY_OBJECTS, 3), dtype=np.uint8), label_map=label_map[:, :MANY_OBJECTS])
+
+
+def test_post_process_objects_restricts_hidden_parts_to_the_other_objects():
+    processor = C2FSegImageProcessor(crop_resolution=32)
+    visible = [box_mask(40, 50, 10, 10, 10, 10), box_mask(40, 50, 20, 10, 10, 30)]  # the second below the first
+    crops = processor(np.zeros((40, 50, 3), np.uint8), visible_masks=visible)
+    outputs = {
+        "amodal_masks": torch.ones(2, 1, 32, 32),  # each prediction covers its whole crop box
+        "pred_visible_masks": torch.zeros(2, 1, 32, 32),
+        "coarse_amodal_masks": torch.ones(2, 1, 32, 32),
+        "scores": torch.tensor([0.5, 0.5]),
+    }
+    args = (outputs, crops["crop_boxes"], crops["original_sizes"], crops["original_visible_masks"])
+    (raw,) = processor.post_process_objects(*args, return_coarse=True)
+    (restricted,) = processor.post_process_objects(*args, return_coarse=True, restrict_to_occluders=True)
+    (both,) = processor.post_process_objects(*args, union_with_visible=True, restrict_to_occluders=True)
+    for index, (plain, result) in enumerate(zip(raw, restricted)):
+        other = visible[1 - index]
+        assert np.array_equal(result["amodal_mask"], visible[index] | (plain["amodal_mask"] & other))
+        assert np.array_equal(result["occluded_mask"], plain["amodal_mask"] & other & ~visible[index])
+        assert np.array_equal(result["coarse_amodal_mask"], plain["coarse_amodal_mask"])
+        assert np.array_equal(both[index]["amodal_mask"], result["amodal_mask"])
+    # Explicit occluder regions replace the other objects' masks.
+    empty = [np.zeros((2, 40, 50), dtype=bool)]
+    (alone,) = processor.post_process_objects(*args, restrict_to_occluders=True, occluder_masks=empty)
+    assert all(np.array_equal(result["amodal_mask"], mask) for result, mask in zip(alone, visible))
+    with pytest.raises(ValueError, match=r"occluder_masks\[0\]: expected one mask per object"):
+        processor.post_process_objects(*args, restrict_to_occluders=True, occluder_masks=[empty[0][:1]])

@@ -130,6 +130,37 @@ def test_union_with_visible_contains_the_input_mask(segmenter):
         assert (np.asarray(result["amodal_mask"])[visible] == 255).all()
 
 
+def touching_scene():
+    """Three objects, the first two side by side so each lies in the other's crop box."""
+    image, masks = scene()
+    left, right = np.zeros_like(masks[0]), np.zeros_like(masks[0])
+    left[30:50, 20:40] = True
+    right[30:50, 40:60] = True
+    return image, [left, right, masks[2] & ~left]
+
+
+def test_restrict_to_occluders_keeps_hidden_parts_only_on_other_objects(segmenter):
+    image, masks = touching_scene()
+    others = [np.logical_or.reduce([mask for other, mask in enumerate(masks) if other != index]) for index in range(3)]
+    # mask_threshold 0 predicts every pixel: what remains is exactly the visible mask and the other objects.
+    everything = segmenter(image, visible_masks=masks, greedy=True, mask_threshold=0.0, restrict_to_occluders=True)
+    for result, visible, other in zip(everything, masks, others):
+        assert np.array_equal(np.asarray(result["amodal_mask"]) > 0, visible | other)
+        assert np.array_equal(np.asarray(result["occluded_mask"]) > 0, other & ~visible)
+    raw = segmenter(image, visible_masks=masks, greedy=True, return_coarse=True)
+    restricted = segmenter(image, visible_masks=masks, greedy=True, return_coarse=True, restrict_to_occluders=True)
+    united = segmenter(image, visible_masks=masks, greedy=True, union_with_visible=True, restrict_to_occluders=True)
+    label_map = sum((index + 1) * mask.astype(np.int64) for index, mask in enumerate(masks))
+    from_map = segmenter(image, label_map=label_map, greedy=True, return_coarse=True, restrict_to_occluders=True)
+    for plain, result, both, mapped, visible, other in zip(raw, restricted, united, from_map, masks, others):
+        amodal = np.asarray(result["amodal_mask"]) > 0
+        assert np.array_equal(amodal, visible | ((np.asarray(plain["amodal_mask"]) > 0) & other))
+        assert np.array_equal(np.asarray(both["amodal_mask"]), np.asarray(result["amodal_mask"]))
+        assert np.array_equal(np.asarray(mapped["amodal_mask"]), np.asarray(result["amodal_mask"]))
+        for key in ("coarse_amodal_mask", "pred_visible_mask"):  # only the amodal mask is restricted
+            assert np.array_equal(np.asarray(result[key]), np.asarray(plain[key]))
+
+
 def test_mask_threshold_one_gives_empty_masks(segmenter):
     image, masks = scene()
     result = segmenter(image, visible_masks=masks[:1], greedy=True, mask_threshold=1.0)[0]
@@ -232,6 +263,8 @@ def test_bad_input_gets_a_clear_error(segmenter, image, masks, message):
         ({"greedy": "yes"}, "greedy: expected True or False, got 'yes'"),
         ({"union_with_visible": 1}, "union_with_visible: expected True or False, got 1"),
         ({"return_coarse": "no"}, "return_coarse: expected True or False, got 'no'"),
+        ({"restrict_to_occluders": "yes"}, "restrict_to_occluders: expected True or False, got 'yes'"),
+        ({"restrict_to_occluders": 0}, "restrict_to_occluders: expected True or False, got 0"),
         ({"mask_threshold": 1.5}, r"mask_threshold: expected a probability in \[0, 1\], got 1.5"),
         ({"mask_threshold": "0.5"}, "mask_threshold: expected a number, got '0.5'"),
         ({"mask_threshold": True}, "mask_threshold: expected a number, got True"),

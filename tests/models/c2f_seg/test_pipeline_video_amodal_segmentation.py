@@ -83,6 +83,23 @@ def test_pipeline_applies_the_processors_mask_policy_per_frame(video_segmenter):
             assert united_track["occlusion_rates"][frame] == pytest.approx(expected_rate)
 
 
+def test_restrict_to_occluders_keeps_hidden_parts_only_on_the_other_tracks_of_the_frame(video_segmenter):
+    frames, tracks = moving_clip(4, hidden_frames=(2,))
+    tracks[1] = [mask | np.roll(mask, -12, axis=0) for mask in tracks[1]]  # taller, so it shares crops with the first
+    # mask_threshold 0 predicts every pixel: what remains is the visible mask and the other track on that frame.
+    objects = video_segmenter(frames, visible_masks=tracks, greedy=True, mask_threshold=0.0, restrict_to_occluders=True)
+    raw = video_segmenter(frames, visible_masks=tracks, greedy=True)
+    restricted = video_segmenter(frames, visible_masks=tracks, greedy=True, restrict_to_occluders=True)
+    for index, (everything, plain, result) in enumerate(zip(objects, raw, restricted)):
+        for frame, visible in enumerate(tracks[index]):
+            other = tracks[1 - index][frame]
+            assert np.array_equal(np.asarray(everything["amodal_masks"][frame]) > 0, visible | other)
+            expected = visible | ((np.asarray(plain["amodal_masks"][frame]) > 0) & other)
+            assert np.array_equal(np.asarray(result["amodal_masks"][frame]) > 0, expected)
+    with pytest.raises(ValueError, match="restrict_to_occluders: expected True or False, got 'yes'"):
+        video_segmenter(frames, visible_masks=tracks, restrict_to_occluders="yes")
+
+
 def test_a_track_hidden_in_a_whole_window_is_completed_from_a_window_that_reaches_a_visible_frame(video_segmenter):
     frames, tracks = moving_clip(5, hidden_frames=(2, 3))
     # T = 2: the clip window (2, 3) never sees object 0; frame 2 is run with frame 1, frame 3 with frame 4

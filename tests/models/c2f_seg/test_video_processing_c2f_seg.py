@@ -134,3 +134,19 @@ def test_frames_of_different_sizes_are_named():
         load_frames(frames)
     with pytest.raises(ValueError, match="frames: expected a non-empty list of images"):
         load_frames([])
+
+
+def test_post_processing_restricts_each_frame_to_its_occluders():
+    processor = C2FSegVideoProcessor(crop_resolution=16)
+    frames, track = moving_square(6)
+    window = processor.clip_windows(6, 4)[1]
+    crops = processor.preprocess_window(frames, track, window)
+    ones = torch.ones(4, 1, 16, 16)
+    outputs = {"amodal_masks": ones, "pred_visible_masks": ones, "scores": torch.zeros(4)}
+    occluders = np.zeros_like(track)
+    occluders[:, 15:, :] = True  # another object covers the lower rows on every frame
+    raw = processor.post_process_window(outputs, crops["crop_box"], track, window)
+    restricted = processor.post_process_window(outputs, crops["crop_box"], track, window, occluder_track=occluders)
+    assert sorted(restricted) == sorted(raw)
+    for frame, result in restricted.items():
+        assert np.array_equal(result["amodal_mask"], track[frame] | (raw[frame]["amodal_mask"] & occluders[frame]))

@@ -11,6 +11,9 @@ the mask policy (`mask_policy`) to the pasted-back predictions. Its settings are
 * **many objects**: every object costs its full-size mask and its crops (about `H * W + 16 * S * S` bytes at crop
   size S: 1 MB at S = 256), all held at once; above `MANY_OBJECTS` objects in one image (a label map with
   hundreds of labels, say) `preprocess` warns with the estimate, so the caller can split the objects over calls.
+* **occluders** (`post_process_objects(..., restrict_to_occluders=True)`, off by default): an object's hidden part
+  may only lie on the pixels of the image's other objects (the authors' MOViD-A post-processing,
+  `mask_policy.restrict_to_occluders`), so only the objects passed together count as occluders.
 
 Every setting can also be given to one call of `preprocess` (`PROCESSOR_OPTIONS`); anything else is refused.
 """
@@ -28,7 +31,7 @@ from transformers.processing_utils import ImagesKwargs, Unpack
 
 from .image_loading import load_binary_mask, load_rgb_image, masks_from_label_map
 from .mask_geometry import CropBox, crop_image, crop_mask, is_tiny_crop, mask_bounding_box, object_crop_box, paste_crop
-from .mask_policy import object_result
+from .mask_policy import object_result, occluder_masks_from_visible
 
 logger = logging.getLogger(__name__)
 # Objects per image above which `preprocess` warns about memory (see the module docstring).
@@ -409,6 +412,8 @@ class C2FSegImageProcessor(PilBackend):
         union_with_visible: bool = False,
         return_coarse: bool = False,
         min_crop_size: int | None = None,
+        restrict_to_occluders: bool = False,
+        occluder_masks: list | None = None,
     ) -> list[list[dict]]:
         """Full-size per-object results from `model.generate` outputs of N object crops of B images.
 
@@ -422,8 +427,16 @@ class C2FSegImageProcessor(PilBackend):
             mask_threshold: foreground probability of the predictions (default: the processor's).
             union_with_visible: add the input visible mask to the amodal mask (the authors report both); tiny
                 objects always get it (module docstring).
-            return_coarse: also paste back the VQ-decoded coarse mask.
+            return_coarse: also paste back the VQ-decoded coarse mask (never restricted or united: it shows what the
+                VQ stage decoded).
             min_crop_size: what counts as a tiny object (default: the processor's).
+            restrict_to_occluders: the authors' MOViD-A post-processing (`mask_policy.restrict_to_occluders`): after
+                thresholding, an object's amodal mask becomes its input visible mask plus the predicted pixels that
+                lie on its occluders, so a hidden part on background is removed. It contains the visible mask, so
+                `union_with_visible` adds nothing to it.
+            occluder_masks: B `(N_b, H_b, W_b)` bool occluder regions, one per object; default (None) each object's
+                is the union of the other objects' `original_visible_masks` of its image
+                (`mask_policy.occluder_masks_from_visible`). Read only with `restrict_to_occluders`.
 
         Returns:
             For each image, one dict per object with numpy bool `(H, W)` masks `amodal_mask`, `pred_visible_mask`,
@@ -447,6 +460,7 @@ class C2FSegImageProcessor(PilBackend):
         results = []
         for image, given in enumerate(original_visible_masks):
             given = np.asarray(given, dtype=bool)
+            occluders = self._occluder_masks(given, occluder_masks, image) if restrict_to_occluders else None
             objects = [
                 object_result(
                     amodal[image][index],
@@ -454,6 +468,7 @@ class C2FSegImageProcessor(PilBackend):
                     given[index],
                     scores[image][index],
                     add_visible=union_with_visible or tiny[image][index],
+                    occluder_mask=None if occluders is None else occluders[index],
                 )
                 for index in range(len(given))
             ]
@@ -462,6 +477,20 @@ class C2FSegImageProcessor(PilBackend):
                     result["coarse_amodal_mask"] = mask
             results.append(objects)
         return results
+
+    @staticmethod
+    def _occluder_masks(visible_masks: np.ndarray, occluder_masks: list | None, image: int) -> np.ndarray:
+        """The `(N, H, W)` bool occluder regions of image `image`'s objects: `occluder_masks[image]` when given,
+        else derived from its objects' `(N, H, W)` `visible_masks`."""
+        if occluder_masks is None:
+            return occluder_masks_from_visible(visible_masks)
+        occluders = np.asarray(occluder_masks[image], dtype=bool)
+        if occluders.shape != visible_masks.shape:
+            raise ValueError(
+                f"occluder_masks[{image}]: expected one mask per object, shape {visible_masks.shape}, "
+                f"got {occluders.shape}"
+            )
+        return occluders
 
 
 __all__ = ["C2FSegImageProcessor", "PREPROCESS_OPTIONS", "PROCESSOR_OPTIONS", "check_processor_options"]

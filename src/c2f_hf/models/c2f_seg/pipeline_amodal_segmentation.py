@@ -127,7 +127,13 @@ class AmodalSegmentationPipeline(ChunkPipeline):
 
     Parameters: `num_steps` (MaskGIT steps K), `seed` (reproducible sampling), `greedy` (argmax decoding),
     `mask_threshold` (foreground probability of the predictions; default the processor's), `union_with_visible`
-    (add the input visible mask to the amodal mask), `return_coarse` (also return the VQ-decoded coarse mask).
+    (add the input visible mask to the amodal mask), `return_coarse` (also return the VQ-decoded coarse mask),
+    `restrict_to_occluders` (default False; the authors' MOViD-A post-processing): an object's hidden part may only
+    lie on the pixels of the call's other objects (their visible masks, the other labels of a `label_map`, the
+    other detections), so a hidden part predicted on background is dropped; the amodal mask becomes the visible
+    mask plus the thresholded prediction on those pixels. Only the objects of the call count as occluders: give
+    every object of the image. It is applied after `mask_threshold`, contains the visible mask (so
+    `union_with_visible` adds nothing) and leaves `coarse_amodal_mask` and `pred_visible_mask` as predicted.
 
     Each object dict holds `label` (its `label_map` id or the detector's class; None for plain masks), `mask` (the
     amodal mask, as transformers' segmentation pipelines name it) and `amodal_mask` (the same image),
@@ -164,9 +170,15 @@ class AmodalSegmentationPipeline(ChunkPipeline):
         mask_threshold: float | None = None,
         union_with_visible: bool | None = None,
         return_coarse: bool | None = None,
+        restrict_to_occluders: bool | None = None,
     ):
         check_generation_parameters(num_steps, seed, greedy, self.model.config)
-        for name, flag in (("union_with_visible", union_with_visible), ("return_coarse", return_coarse)):
+        flags = {
+            "union_with_visible": union_with_visible,
+            "return_coarse": return_coarse,
+            "restrict_to_occluders": restrict_to_occluders,
+        }
+        for name, flag in flags.items():
             check_flag(name, flag)
         check_number("detection_threshold", detection_threshold)
         check_number("timeout", timeout)
@@ -182,6 +194,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             "mask_threshold": check_mask_threshold(mask_threshold),
             "union_with_visible": bool(union_with_visible),
             "return_coarse": bool(return_coarse),
+            "restrict_to_occluders": bool(restrict_to_occluders),
         }
         return preprocess, forward, postprocess
 
@@ -257,7 +270,14 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             "is_last": model_inputs["is_last"],
         }
 
-    def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False, return_coarse=False):
+    def postprocess(
+        self,
+        model_outputs,
+        mask_threshold=None,
+        union_with_visible=False,
+        return_coarse=False,
+        restrict_to_occluders=False,
+    ):
         """All objects of one image through the processor's post-processing in one batch."""
         infos = [output["object_info"] for output in model_outputs]
         infos = [info[0] if isinstance(info, list) else info for info in infos]
@@ -274,6 +294,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             mask_threshold=mask_threshold,
             union_with_visible=union_with_visible,
             return_coarse=return_coarse,
+            restrict_to_occluders=restrict_to_occluders,
         )
         return [self._object_result(result, info) for result, info in zip(results, infos)]
 

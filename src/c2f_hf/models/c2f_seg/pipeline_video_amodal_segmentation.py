@@ -18,7 +18,7 @@ import numpy as np
 from transformers.pipelines.base import ChunkPipeline
 
 from .mask_geometry import CropBox
-from .mask_policy import object_result
+from .mask_policy import object_result, occluder_masks_from_visible
 from .pipeline_amodal_segmentation import (
     check_flag,
     check_generation_parameters,
@@ -73,8 +73,10 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
     Call: `pipe(frames, visible_masks=[[mask_t0, mask_t1, ...], ...])` (or `pipe({"frames": ..., "visible_masks":
     ...})`), frames as a list of PIL images, paths or numpy arrays, or the path of a GIF (any multi-frame image PIL
     reads: GIF, APNG, animated WebP, TIFF), one list of per-frame masks per object (an empty mask
-    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold` and
-    `union_with_visible` as in the image pipeline.
+    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold`,
+    `union_with_visible` and `restrict_to_occluders` as in the image pipeline; with `restrict_to_occluders=True`
+    (the authors' MOViD-A post-processing) an object's hidden part on a frame may only lie on the other tracks'
+    visible pixels of that frame, so pass every object of the clip.
 
     Returns one dict per object with one entry per frame in `amodal_masks`, `pred_visible_masks` and
     `occluded_masks` (PIL "L" images at the original size), `bboxes` (`[x, y, w, h]` or None), `occlusion_rates`,
@@ -91,12 +93,15 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         greedy=None,
         mask_threshold=None,
         union_with_visible=None,
+        restrict_to_occluders=None,
     ):
         check_generation_parameters(num_steps, seed, greedy, self.model.config)
         check_flag("union_with_visible", union_with_visible)
+        check_flag("restrict_to_occluders", restrict_to_occluders)
         postprocess = {
             "mask_threshold": check_mask_threshold(mask_threshold),
             "union_with_visible": bool(union_with_visible),
+            "restrict_to_occluders": bool(restrict_to_occluders),
         }
         preprocess = {} if visible_masks is None else {"visible_masks": visible_masks}
         return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, postprocess
@@ -174,20 +179,31 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             "is_last": model_inputs["is_last"],
         }
 
-    def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False):
-        frames_per_object: dict[int, dict[int, dict]] = {}
-        tracks: dict[int, np.ndarray] = {}
+    def postprocess(self, model_outputs, mask_threshold=None, union_with_visible=False, restrict_to_occluders=False):
+        windows = []
         for output in model_outputs:
             info = output["window_info"]
-            info = info[0] if isinstance(info, list) else info
             window_outputs = {
                 name: output[name].reshape(-1, *output[name].shape[2:])
                 for name in ("amodal_masks", "pred_visible_masks", "scores")
             }
-            tracks[info.object_index] = info.track
+            windows.append((info[0] if isinstance(info, list) else info, window_outputs))
+        tracks = {info.object_index: info.track for info, _ in windows}
+        occluders = dict.fromkeys(tracks)
+        if restrict_to_occluders:
+            # Every object of the clip has a window: the chunks of one clip reach postprocess together.
+            occluders = dict(zip(tracks, occluder_masks_from_visible(np.stack(list(tracks.values())))))
+        frames_per_object: dict[int, dict[int, dict]] = {}
+        for info, window_outputs in windows:
             frames_per_object.setdefault(info.object_index, {}).update(
                 self.video_processor.post_process_window(
-                    window_outputs, info.crop_box, info.track, info.window, mask_threshold, union_with_visible
+                    window_outputs,
+                    info.crop_box,
+                    info.track,
+                    info.window,
+                    mask_threshold,
+                    union_with_visible,
+                    occluder_track=occluders[info.object_index],
                 )
             )
         return [track_result(frames_per_object[index], tracks[index]) for index in sorted(frames_per_object)]

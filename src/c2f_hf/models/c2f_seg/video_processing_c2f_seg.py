@@ -220,6 +220,7 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         window: FrameWindow,
         mask_threshold: float | None = None,
         union_with_visible: bool = False,
+        occluder_track: np.ndarray | None = None,
     ) -> dict[int, dict]:
         """Full-size results of the frames one window keeps.
 
@@ -231,6 +232,9 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
             window: the window.
             mask_threshold: foreground probability of the predictions (default: the processor's).
             union_with_visible: add each frame's input visible mask to its amodal mask.
+            occluder_track: `(num_frames, H, W)` bool occluder region of the object on each frame (the union of the
+                other tracks' visible masks, `mask_policy.occluder_masks_from_visible`); when given, each frame's
+                amodal mask is restricted to it (`restrict_to_occluders` of `post_process_objects`).
 
         Returns:
             `{frame index: result}` with the per-object result of `C2FSegImageProcessor.post_process_objects`
@@ -247,6 +251,8 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
             [track[frames]],
             mask_threshold=mask_threshold,
             union_with_visible=union_with_visible,
+            restrict_to_occluders=occluder_track is not None,
+            occluder_masks=None if occluder_track is None else [occluder_track[frames]],
         )
         return dict(zip(frames, results))
 
