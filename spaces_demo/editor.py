@@ -2,7 +2,9 @@
 visible masks (one brush colour of `c2f_hf.visualization.OBJECT_COLOURS` is one object), and writing masks back.
 
 Editor values are dicts as gradio hands them to the handlers: `background` (the image), `layers` (RGBA strokes),
-`composite` (the strokes drawn over the image).
+`composite` (the strokes drawn over the image). The values this app writes have no `composite`: gradio's editor
+shows a given composite as its background image, which would bake the masks into the photo the model receives;
+without it the masks stay a layer of their own, which the brush and the eraser edit.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ MIN_OBJECT_PIXELS = 16
 COLOURS = np.array([colour for _, colour in OBJECT_COLOURS], dtype=np.float32)
 
 
-def prepare_image(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Any image array -> (`(H, W, 3)` uint8 RGB at most `MAX_IMAGE_SIDE` per side, notes for the user)."""
+def prepare_image(picture: np.ndarray | str) -> tuple[np.ndarray, list[str]]:
+    """An image array or file path -> (`(H, W, 3)` uint8 RGB at most `MAX_IMAGE_SIDE` per side, notes for the
+    user)."""
     notes: list[str] = []
     try:
-        rgb = load_rgb_image(np.asarray(array))
+        rgb = load_rgb_image(picture)
     except ValueError as error:
         raise DemoInputError(f"Unsupported image: {str(error).split(': ', 1)[-1]}.") from error
     if min(rgb.shape[:2]) < 8:
@@ -121,8 +124,9 @@ def composite(image: np.ndarray, layer: np.ndarray) -> np.ndarray:
 
 
 def editor_value_of(image: np.ndarray, layer: np.ndarray) -> dict:
-    """The editor value of `image` `(H, W, 3)` with the strokes of the RGBA `layer` `(H, W, 4)`."""
-    return {"background": image, "layers": [layer], "composite": composite(image, layer)}
+    """The editor value of `image` `(H, W, 3)` with the strokes of the RGBA `layer` `(H, W, 4)` as its one layer
+    (no composite: see the module's docstring)."""
+    return {"background": image, "layers": [layer], "composite": None}
 
 
 def brush_size(shape: tuple[int, int]) -> int:

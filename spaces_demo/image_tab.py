@@ -14,7 +14,9 @@ from PIL import Image
 
 from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay, draw_filled_masks
 from editor import (
+    MAX_IMAGE_SIDE,
     brush_for,
+    composite,
     editor_update,
     editor_value_of,
     layer_from_masks,
@@ -39,13 +41,16 @@ from sam_prompts import CLICK_MODES, add_click, clear_objects, draw_prompts, emp
 from segmenters import ModelSources, result_mask
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+SLIDER_POSITIONS = range(15, 86, 5)
+SLIDER_BAND = 3
 TABLE_HEADERS = ["#", "visible", "hidden", "amodal", "occl. %", "score"]
 
 
 @dataclass
 class DemoOutput:
     """What one image request produces: the image and overlay `(H, W, 3)` uint8, the coarse and refined masks
-    drawn `(H, W, 3)` uint8, one table row per object, the objects' numbers, and notes to show."""
+    drawn `(H, W, 3)` uint8, one table row per object, the objects' numbers, where the before/after handle starts
+    (percent of the width), and notes to show."""
 
     image: np.ndarray
     overlay: np.ndarray
@@ -53,6 +58,7 @@ class DemoOutput:
     refined: np.ndarray
     rows: list[list]
     numbers: list[int]
+    slider_position: float = 50.0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -80,16 +86,49 @@ def result_status(output: DemoOutput) -> str:
     return "\n\n".join([summary, *output.notes])
 
 
-def example_rows() -> list[list]:
-    """`[editor value]` for every `NAME.png` + `NAME_mask.png` pair in `examples/`, the masks drawn into the
-    composite so that the example's thumbnail shows them."""
-    rows = []
+@dataclass(frozen=True)
+class Example:
+    """A shipped example: its photo `(H, W, 3)` uint8 and its visible masks, one palette colour per object, as an
+    RGBA layer `(H, W, 4)`."""
+
+    name: str
+    image: np.ndarray
+    layer: np.ndarray
+
+    @property
+    def thumbnail(self) -> np.ndarray:
+        """`(H, W, 3)` uint8: the photo with its masks drawn over it, as the editor shows them."""
+        return composite(self.image, self.layer)
+
+
+def load_examples() -> list[Example]:
+    """Every `NAME.png` + `NAME_mask.png` pair in `examples/`, in name order."""
+    examples = []
     for mask_path in sorted(EXAMPLES_DIR.glob("*_mask.png")):
         image_path = mask_path.with_name(mask_path.name.replace("_mask.png", ".png"))
         image = np.asarray(Image.open(image_path).convert("RGB"))
         layer = np.asarray(Image.open(mask_path).convert("RGBA"))
-        rows.append([editor_value_of(image, layer)])
-    return rows
+        examples.append(Example(image_path.stem, image, layer))
+    return examples
+
+
+def slider_start(visible_masks: list[np.ndarray], amodal_masks: list[np.ndarray]) -> float:
+    """Where the before/after handle starts, in percent of the width: the position in `SLIDER_POSITIONS` whose
+    band of columns (+-`SLIDER_BAND` of the width) covers the fewest predicted hidden pixels, the one nearest the
+    middle among equals, so that the handle shows both sides without hiding the prediction. Masks are `(H, W)`
+    bool."""
+    hidden = np.zeros(visible_masks[0].shape, dtype=bool)
+    for visible, amodal in zip(visible_masks, amodal_masks):
+        hidden |= amodal & ~visible
+    columns = np.concatenate([[0], np.cumsum(hidden.sum(axis=0))])
+    width = hidden.shape[1]
+
+    def cost(position: int) -> tuple[int, int]:
+        left = int(np.clip(round((position - SLIDER_BAND) * width / 100), 0, width))
+        right = int(np.clip(round((position + SLIDER_BAND) * width / 100), 0, width))
+        return int(columns[right] - columns[left]), abs(position - 50)
+
+    return float(min(SLIDER_POSITIONS, key=cost))
 
 
 class ImageTab:
@@ -97,6 +136,7 @@ class ImageTab:
 
     def __init__(self, sources: ModelSources):
         self.sources = sources
+        self.examples = load_examples()
 
     def run_demo(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float) -> DemoOutput:
         """Segment every object painted in the editor; raises DemoInputError for bad input."""
@@ -126,6 +166,7 @@ class ImageTab:
             refined=draw_filled_masks(image, refined, colours),
             rows=table_rows(numbers, results),
             numbers=numbers,
+            slider_position=slider_start(visibles, refined),
             notes=notes,
             seconds=seconds,
         )
@@ -137,20 +178,19 @@ class ImageTab:
             output = self.run_demo(editor_value, num_steps, seed, threshold)
         except DemoInputError as error:
             return None, None, None, None, problem(str(error))
-        slider = (output.image, output.overlay)
+        slider = gr.update(value=(output.image, output.overlay), slider_position=output.slider_position)
         return slider, output.coarse, output.refined, output.rows, result_status(output)
 
-    def load_image(self, picture: np.ndarray | None, current: np.ndarray | None):
-        """Gradio handler for an upload: (prompt image, working image, editor, prompts, status). The image is
-        scaled down at once, the editor gets it with no mask and a brush sized for it. Gradio also reports an
-        upload when this app itself sets an image (an example, a SAM mask): the working image `current` coming back
-        is no new image, and changes nothing."""
-        if picture is None or (current is not None and np.array_equal(np.asarray(picture)[..., :3], current)):
+    def load_image(self, picture: np.ndarray | str | None):
+        """Gradio handler for an upload (a file path, or an image array): (prompt image, working image, editor,
+        prompts, status). The image is scaled down before it reaches the editor, which gets it with no mask and a
+        brush sized for it."""
+        if picture is None:
             return (gr.skip(),) * 5
         try:
             image, notes = prepare_image(picture)
         except DemoInputError as error:
-            return None, None, gr.skip(), empty_prompts(), problem(str(error))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), problem(str(error))
         how = "click on an object (SAM) or paint it" if self.sources.sam else "paint its visible part"
         status = "\n\n".join(
             [f"Image loaded ({image.shape[1]}x{image.shape[0]}). For object {object_chip(1)}: {how}.", *notes]
@@ -181,69 +221,63 @@ class ImageTab:
             )
         return draw_prompts(image, layer, prompts), editor_update(image, layer), prompts, status
 
-    def example_result(self, editor_value: dict | None):
-        """Gradio handler of an example click: the example's image in the prompt image and the editor (with its
-        visible masks), the controls back at the model's defaults, and the finished result."""
+    def example_result(self, index: int | None):
+        """Gradio handler of a click on example `index`: its photo in the prompt image and the editor, its visible
+        masks as the editor's layer, the controls back at the model's defaults, and the finished result."""
+        if index is None:
+            return (gr.skip(),) * 12
+        example = self.examples[index]
         num_steps, threshold = self.sources.default_settings()
-        try:
-            image, layer, _ = read_editor(editor_value)
-        except DemoInputError as error:
-            return (gr.skip(),) * 7 + (None, None, None, None, problem(str(error)))
-        layer = resized_layer(layer, image.shape[:2])
-        results = self.predict({"background": image, "layers": [layer]}, num_steps, 0, threshold)
+        value = editor_value_of(example.image, example.layer)
         prompts = empty_prompts()
-        prompts["current"] = max(masks_from_layer(layer), default=0) + 1
+        prompts["current"] = max(masks_from_layer(example.layer), default=0) + 1
         return (
-            draw_prompts(image, layer, prompts),
-            image,
-            editor_update(image, layer),
+            draw_prompts(example.image, example.layer, prompts),
+            example.image,
+            editor_update(example.image, example.layer),
             prompts,
             num_steps,
             0,
             threshold,
-            *results,
+            *self.predict(value, num_steps, 0, threshold),
         )
 
     def build(self) -> None:
-        """The image UI: prompts, editor and examples on the left; button, status and results on the right."""
+        """The image UI: upload button, prompts, editor and examples on the left; button, status and results on
+        the right. Each user action is one request: the examples are a dataset of thumbnails whose click sends its
+        index (the example's files stay on the server), uploads come from a button (the editor's own upload event
+        would also fire when the app sets its image), and scrolling to the result runs in the browser."""
         sam = bool(self.sources.sam)
         image_state, prompts = gr.State(None), gr.State(empty_prompts())
         gr.Markdown(sam_help(self.sources.sam), elem_id="how_to")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
+                upload = gr.UploadButton(
+                    f"Upload a photo (scaled to at most {MAX_IMAGE_SIDE} px)",
+                    file_types=["image"],
+                    size="sm",
+                    elem_id="upload",
+                )
                 prompt_image, mode, next_button, clear_button = _prompt_controls(sam)
                 if sam:
-                    examples_slot = gr.Column()
+                    examples = _examples(self.examples)
                     with gr.Accordion("Paint to add to or correct the masks", open=False):
-                        editor = _editor(sam)
+                        editor = _editor()
                 else:
-                    editor = _editor(sam)
-                    examples_slot = gr.Column()
+                    editor = _editor()
+                    examples = _examples(self.examples)
             with gr.Column(scale=1, min_width=300):
                 segment = gr.Button("Segment", variant="primary", elem_id="segment")
                 status = gr.Markdown("Upload an image or click an example.", elem_id="status")
                 result, coarse, refined, table = _results()
                 steps, seed, mask_threshold = _settings(*self.sources.default_settings())
         result_outputs = [result, coarse, refined, table, status]
-        with examples_slot:
-            examples = gr.Examples(
-                example_rows(),
-                inputs=[editor],
-                fn=self.example_result,
-                outputs=[prompt_image, image_state, editor, prompts, steps, seed, mask_threshold, *result_outputs],
-                run_on_click=True,
-                cache_examples=False,
-                label="Examples (visible masks included): one click shows the result",
-            )
-        examples.dataset.click(None, js=SCROLL_TO_RESULT_JS)
-        upload_outputs = [prompt_image, image_state, editor, prompts, status]
-        prompt_image.upload(self.load_image, [prompt_image, image_state], upload_outputs, api_visibility="private")
-        editor.upload(
-            lambda value, current: self.load_image((value or {}).get("background"), current),
-            [editor, image_state],
-            upload_outputs,
-            api_visibility="private",
+        example_outputs = [prompt_image, image_state, editor, prompts, steps, seed, mask_threshold, *result_outputs]
+        examples.click(self.example_result, examples, example_outputs, api_visibility="private").then(
+            None, js=SCROLL_TO_RESULT_JS
         )
+        upload_outputs = [prompt_image, image_state, editor, prompts, status]
+        upload.upload(self.load_image, upload, upload_outputs, api_visibility="private")
         prompt_image.select(
             self.click_prompt,
             [image_state, prompts, mode, editor],
@@ -254,12 +288,25 @@ class ImageTab:
         clear_button.click(
             clear_objects, image_state, [prompt_image, editor, prompts, status], api_visibility="private"
         )
-        segment.click(self.predict, [editor, steps, seed, mask_threshold], result_outputs, api_name="segment")
-        segment.click(None, js=SCROLL_TO_RESULT_JS)
+        segment.click(self.predict, [editor, steps, seed, mask_threshold], result_outputs, api_name="segment").then(
+            None, js=SCROLL_TO_RESULT_JS
+        )
+
+
+def _examples(examples: list[Example]) -> gr.Dataset:
+    """The examples as thumbnails showing their masks; a click hands the handler the example's index."""
+    return gr.Dataset(
+        components=[gr.Image(type="numpy", format="png", render=False)],
+        samples=[[example.thumbnail] for example in examples],
+        type="index",
+        label="Examples (visible masks included): one click shows the result",
+        elem_id="examples",
+    )
 
 
 def _prompt_controls(sam: bool) -> tuple:
-    """The SAM prompt image under its click mode and buttons (hidden when no SAM is configured)."""
+    """The SAM prompt image (shown, not an upload point) under its click mode and buttons (hidden when no SAM is
+    configured)."""
     with gr.Group(visible=sam):
         mode = gr.Radio(CLICK_MODES, value=CLICK_MODES[0], label="A click adds", elem_id="click_mode")
         with gr.Row():
@@ -268,7 +315,8 @@ def _prompt_controls(sam: bool) -> tuple:
         prompt_image = gr.Image(
             label="Click to prompt SAM",
             type="numpy",
-            sources=["upload", "clipboard"],
+            interactive=False,
+            buttons=[],
             height=340,
             elem_id="prompt_image",
         )
@@ -299,9 +347,9 @@ def _settings(num_steps: int, threshold: float) -> tuple:
     return steps, seed, mask_threshold
 
 
-def _editor(sam: bool) -> gr.ImageMask:
-    """The editor holding the visible masks: the upload point without SAM, in an accordion for corrections with
-    SAM (whose prompt image is then the upload point)."""
+def _editor() -> gr.ImageMask:
+    """The editor holding the visible masks as its layer; images come from the upload button and the examples,
+    never from the editor itself, and it has no crop (the photo the model receives stays whole)."""
     gr.Markdown(
         f"**Visible masks**: paint to add or correct; brush colour = object {palette_chips()}", elem_id="editor_help"
     )
@@ -311,8 +359,11 @@ def _editor(sam: bool) -> gr.ImageMask:
         image_mode="RGBA",
         format="png",
         brush=brush_for(None),
-        sources=[] if sam else ["upload", "clipboard"],
+        sources=[],
+        transforms=[],
         layers=False,
+        canvas_size=(8, 8),
+        placeholder="Upload a photo or click an example",
         elem_id="editor",
     )
 

@@ -10,30 +10,49 @@ from PIL import Image
 
 from c2f_hf.visualization import draw_amodal_overlay
 from editor import brush_size, masks_from_layer
-from image_tab import example_rows
+from image_tab import SLIDER_POSITIONS, load_examples, slider_start
 from sam_prompts import CLICK_MODES, next_object
 from spaces_demo_testing import DEMO_DIR, example_value
 
 
 def test_examples_are_small_pairs_whose_thumbnails_show_their_masks():
-    rows = example_rows()
-    assert len(rows) == 5
+    examples = load_examples()
+    assert len(examples) == 5
     total = sum(path.stat().st_size for path in (DEMO_DIR / "examples").rglob("*.png"))
     assert total < 500_000, f"examples take {total} bytes"
-    for (editor_value,) in rows:
-        image, layer = editor_value["background"], editor_value["layers"][0]
-        painted = layer[..., 3] > 0
-        assert layer.shape[:2] == image.shape[:2] and painted.any()
-        assert not np.array_equal(editor_value["composite"][painted], image[painted])
-        assert np.array_equal(editor_value["composite"][~painted], image[~painted])
+    for example in examples:
+        painted = example.layer[..., 3] > 0
+        assert example.layer.shape[:2] == example.image.shape[:2] and painted.any()
+        assert not np.array_equal(example.thumbnail[painted], example.image[painted])
+        assert np.array_equal(example.thumbnail[~painted], example.image[~painted])
 
 
-def test_controls_and_examples_start_at_the_models_defaults(demo, image_tab):
+def test_an_example_click_puts_the_clean_photo_and_its_masks_as_a_layer_and_the_defaults(demo, image_tab):
     sliders = {block.label: block.value for block in demo.blocks.values() if isinstance(block, gr.Slider)}
     assert sliders == {"MaskGIT steps K": 2, "Mask threshold": 0.4}
-    outputs = image_tab.example_result(example_value("synthetic_3"))
-    assert outputs[4:7] == (2, 0, 0.4)
+    index = [example.name for example in image_tab.examples].index("synthetic_3")
+    outputs = image_tab.example_result(index)
+    assert len(outputs) == 12 and outputs[4:7] == (2, 0, 0.4)
+    editor = outputs[2]["value"]
+    example = image_tab.examples[index]
+    assert np.array_equal(editor["background"], example.image) and np.array_equal(outputs[1], example.image)
+    assert len(editor["layers"]) == 1 and np.array_equal(editor["layers"][0], example.layer)
+    assert editor["composite"] is None, "gradio's editor shows a composite as its background: the masks would bake"
+    assert outputs[3]["current"] == 3, "the next prompt is the first object number the example leaves free"
+    slider = outputs[7]
+    assert np.array_equal(slider["value"][0], example.image) and slider["slider_position"] in SLIDER_POSITIONS
     assert "Done: 2 objects" in outputs[-1]
+
+
+def test_the_slider_starts_where_its_handle_covers_no_hidden_part():
+    visible = np.zeros((40, 100), dtype=bool)
+    visible[10:30, 10:40] = True
+    amodal = visible.copy()
+    amodal[10:30, 40:70] = True
+    position = slider_start([visible], [amodal])
+    assert position in SLIDER_POSITIONS and not 37 <= position <= 73
+    assert abs(position - 50) == min(abs(p - 50) for p in SLIDER_POSITIONS if not 37 <= p <= 73)
+    assert slider_start([visible], [visible]) == 50.0, "nothing hidden: the middle"
 
 
 def test_two_colours_give_two_numbered_objects_and_the_outputs(image_tab):
@@ -94,23 +113,32 @@ def test_grayscale_image_is_used_with_a_note(image_tab):
     assert len(output.rows) >= 1 and any("Grayscale image" in note for note in output.notes)
 
 
-def test_a_huge_upload_is_downscaled_at_once_with_a_brush_to_match(image_tab):
+def test_a_huge_upload_is_downscaled_before_the_editor_with_a_note_and_a_brush_to_match(image_tab, tmp_path):
     value = example_value("photo_ball_behind_books")
-    big = np.asarray(Image.fromarray(value["background"]).resize((3200, 2400)))
-    prompt_image, image, editor, prompts, status = image_tab.load_image(big, None)
+    path = tmp_path / "big.png"
+    Image.fromarray(value["background"]).resize((4000, 3000)).save(path)
+    prompt_image, image, editor, prompts, status = image_tab.load_image(str(path))
     assert image.shape == (768, 1024, 3) and prompt_image.shape == image.shape
-    assert "3200x2400 pixels scaled down to 1024x768" in status
-    assert editor["value"]["background"].shape[:2] == (768, 1024)
+    assert "4000x3000 pixels scaled down to 1024x768" in status
+    assert editor["value"]["background"].shape[:2] == (768, 1024) and editor["value"]["composite"] is None
+    assert not editor["value"]["layers"][0].any() and prompts["objects"] == {}
     assert editor["brush"].default_size == brush_size((768, 1024)) == 13
-    assert image_tab.load_image(image, image) == (gr.skip(),) * 5, "the app setting its own image is no new upload"
-    painted = {"background": big, "layers": [np.asarray(Image.fromarray(value["layers"][0]).resize((3200, 2400)))]}
+    big = np.asarray(Image.open(path).convert("RGBA"))
+    painted = {"background": big, "layers": [np.asarray(Image.fromarray(value["layers"][0]).resize((4000, 3000)))]}
     output = image_tab.run_demo(painted, 2, 0, 0.5)
     assert output.overlay.shape == (768, 1024, 3) and any("scaled down" in note for note in output.notes)
 
 
+def test_an_unreadable_upload_is_a_status_message(image_tab, tmp_path):
+    path = tmp_path / "not_an_image.png"
+    path.write_text("hello")
+    *updates, status = image_tab.load_image(str(path))
+    assert updates == [gr.skip()] * 4 and "Unsupported image" in status
+
+
 def test_sam_clicks_and_boxes_make_numbered_objects_in_the_editor(sam_image_tab):
     image = np.asarray(Image.open(DEMO_DIR / "examples" / "photo_ball_behind_books.png").convert("RGB"))
-    _, image, editor, prompts, _ = sam_image_tab.load_image(image, None)
+    _, image, editor, prompts, _ = sam_image_tab.load_image(image)
     event = type("Click", (), {"index": (190, 110)})()
     prompt_image, editor, prompts, status = sam_image_tab.click_prompt(
         image, prompts, "point on the object", editor["value"], event
