@@ -3,9 +3,11 @@ card, the refusals of unreadable or unsafe files, and the upload."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from transformers import pipeline
 
 from authors_checkpoints import as_sections, authors_key, authors_state_dicts, rename
 from c2f_hf import C2FSegForAmodalSegmentation
@@ -268,6 +270,43 @@ def test_video_checkpoint_converts_end_to_end(tmp_path, original_files):
     for key, tensor in loaded.transformer.state_dict().items():
         section, original = authors_key(f"transformer.{key}")
         torch.testing.assert_close(tensor, state_dicts[section][original], atol=0, rtol=0)
+
+
+def write_fishbowl_layout(folder: Path) -> dict[str, Path]:
+    """The authors' Fishbowl files in miniature: a VQ codebook (8) smaller than the transformer's vocabulary (16), as
+    `vqgan_Fishbowl.yml` (`n_embed: 32`) and `c2f_seg_Fishbowl.yml` (`vocab_size: 256`) have it."""
+    vq_settings = {**VQ_YML, "dataset": "Fishbowl"}
+    vq_settings["model"] = {"params": {**VQ_YML["model"]["params"], "n_embed": 8}}
+    vq_yml = write_yaml(folder / "vqgan_Fishbowl.yml", vq_settings)
+    c2f_yml = write_yaml(folder / "c2f_seg_Fishbowl.yml", {**VIDEO_C2F_YML, "dataset": "Fishbowl"})
+    config, _ = build_config_from_yaml(vq_yml, c2f_yml)
+    torch.manual_seed(0)
+    state_dicts = authors_state_dicts(C2FSegForAmodalSegmentation(config), seed=3)
+    vq_pth, c2f_pth = folder / "vqgan_Fishbowl.pth", folder / "c2f_seg_Fishbowl.pth"
+    torch.save({"g_model": state_dicts["g_model"]}, vq_pth)
+    torch.save({name: state_dicts[name] for name in ("model", "img_encoder", "refine")}, c2f_pth)
+    return {"vq_pth": vq_pth, "vq_yml": vq_yml, "c2f_pth": c2f_pth, "c2f_yml": c2f_yml}
+
+
+def test_a_fishbowl_checkpoint_converts_into_a_video_folder_the_video_pipeline_loads(tmp_path):
+    files = write_fishbowl_layout(tmp_path)
+    output = tmp_path / "converted"
+    arguments = ["--vq-checkpoint", files["vq_pth"], "--vq-config", files["vq_yml"]]
+    arguments += ["--checkpoint", files["c2f_pth"], "--config", files["c2f_yml"], "--output", output]
+    assert cli_main(["convert-original", *map(str, arguments)]) == 0
+    card = (output / "README.md").read_text()
+    metadata = front_matter(card)
+    assert "video-amodal-segmentation" in metadata["tags"] and "image-segmentation" not in metadata["tags"]
+    assert "pipeline_tag" not in metadata
+    assert "The transformer predicts 16 codes for a codebook of 8" in card
+    segmenter = pipeline("video-amodal-segmentation", model=str(output), trust_remote_code=True)
+    assert segmenter.model.config.transformer_config.vocab_size == 16
+    assert segmenter.model.config.vq_config.codebook_size == 8
+    frames = [np.full((48, 48, 3), 60 * frame, dtype=np.uint8) for frame in range(3)]
+    visible = np.zeros((48, 48), dtype=bool)
+    visible[10:30, 12:34] = True
+    tracks = segmenter(frames, visible_masks=[[visible] * 3], seed=0)
+    assert len(tracks[0]["amodal_masks"]) == 3 and all(tracks[0]["completed"])
 
 
 def test_bad_yml_settings_are_named(tmp_path, original_files):

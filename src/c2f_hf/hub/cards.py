@@ -29,6 +29,16 @@ from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 
 MODEL_VARIANT = "model"
 CARD_TAGS = ("amodal-segmentation", "c2f-seg", "image-segmentation", "mask-completion", "maskgit", "vq-gan")
+VIDEO_CARD_TAGS = (
+    "amodal-segmentation",
+    "c2f-seg",
+    "video-amodal-segmentation",
+    "video-object-segmentation",
+    "video",
+    "mask-completion",
+    "maskgit",
+    "vq-gan",
+)
 CODE_LICENCE = "apache-2.0"
 AUTHORS_REPOSITORY = "https://github.com/amazon-science/c2f-seg"
 MIN_TRANSFORMERS = "5.21"  # `SubConfigSpec.create_subconfig`, which the configurations use
@@ -256,15 +266,17 @@ def licence_text(converted: bool) -> str:
     return f"{code} The weights were trained with `c2f_hf` and are released under Apache-2.0 as well."
 
 
-def model_card_data(inputs: ModelCardInputs) -> ModelCardData:
-    """The YAML front matter: library, pipeline tag (the Hub has no amodal tag), tags, datasets, model-index."""
+def model_card_data(inputs: ModelCardInputs, video: bool = False) -> ModelCardData:
+    """The YAML front matter: library, pipeline tag, tags, datasets, model-index. The Hub has no amodal task: an
+    image model is tagged `image-segmentation`; a video model gets no pipeline tag (the Hub has no video
+    segmentation task either) and the video tags (`VIDEO_CARD_TAGS`)."""
     evaluation = inputs.evaluation
     results = [] if evaluation is None else eval_results(load_metrics(evaluation.metrics_path), evaluation)
     return ModelCardData(
         model_name=inputs.model_name,
         library_name="transformers",
-        pipeline_tag="image-segmentation",
-        tags=list(CARD_TAGS),
+        pipeline_tag=None if video else "image-segmentation",
+        tags=list(VIDEO_CARD_TAGS if video else CARD_TAGS),
         license=CODE_LICENCE,
         base_model=inputs.base_model,
         datasets=list(inputs.datasets) or None,
@@ -280,14 +292,15 @@ def build_model_card(model_dir: str | Path, inputs: ModelCardInputs) -> ModelCar
     template = files(__package__).joinpath("templates").joinpath("model_card.md").read_text(encoding="utf-8")
     transformer = config.transformer_config
     return ModelCard.from_template(
-        model_card_data(inputs),
+        model_card_data(inputs, video=transformer.num_frames is not None),
         template_str=template,
         model_name=inputs.model_name,
         model_id=inputs.model_id,
         origin=_origin_text(inputs.converted),
         image_size=config.image_size,
         token_grid=int(round(transformer.sequence_length**0.5)),
-        codebook_size=transformer.vocab_size,
+        codebook_size=config.vq_config.codebook_size,
+        vocabulary_size=transformer.vocab_size,
         num_layers=transformer.num_hidden_layers,
         hidden_size=transformer.hidden_size,
         num_steps=config.num_sampling_steps,

@@ -61,7 +61,7 @@ def tiny_config_with(sub_config: str, **changes) -> C2FSegConfig:
             lambda: tiny_config_with("refiner_config", backbone_channels=[1, 2, 3, 4]),
             "refiner_config.backbone",
         ),
-        (lambda: tiny_config_with("transformer_config", vocab_size=32), "vocab_size"),
+        (lambda: tiny_config_with("transformer_config", vocab_size=8), r"vocab_size \(8\) must be at least"),
         (lambda: tiny_config(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
         (lambda: tiny_config(min_mask_ratio=1.5), r"min_mask_ratio must be in \[0, 1\]"),
     ],
@@ -69,6 +69,10 @@ def tiny_config_with(sub_config: str, **changes) -> C2FSegConfig:
 def test_configs_reject_nonsense_with_a_clear_error(factory, message):
     with pytest.raises(Exception, match=message):
         factory()
+
+
+def test_a_vocabulary_larger_than_the_codebook_is_allowed_as_in_the_authors_fishbowl_model():
+    assert tiny_config_with("transformer_config", vocab_size=32).transformer_config.vocab_size == 32
 
 
 def test_a_min_mask_ratio_of_one_is_allowed():

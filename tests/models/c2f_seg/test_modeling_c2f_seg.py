@@ -161,6 +161,37 @@ def test_a_generator_list_must_hold_one_generator_per_object(model):
         model.generate(pixel_values, visible, generator=[0, 1, 2])
 
 
+@pytest.fixture
+def model_with_a_larger_vocabulary():
+    """Twice as many transformer codes as codebook entries, the extra ones made the likeliest by far."""
+    config = tiny_config()
+    config.transformer_config.vocab_size = 2 * VOCAB
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(config).eval()
+    with torch.no_grad():
+        model.transformer.prediction_head.bias[VOCAB : 2 * VOCAB] = 100.0
+    return model
+
+
+def test_codes_missing_from_the_codebook_are_never_sampled(model_with_a_larger_vocabulary):
+    model = model_with_a_larger_vocabulary
+    pixel_values, visible, amodal = random_object_batch(3)
+    for greedy in (False, True):
+        output = model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(0), greedy=greedy)
+        assert output.amodal_tokens.max() < VOCAB
+        assert torch.isfinite(output.amodal_masks).all()
+    training = model.train()(pixel_values, visible, amodal, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(training.loss)
+
+
+def test_decodable_logits_only_hide_the_codes_the_codebook_lacks(model_with_a_larger_vocabulary):
+    logits = torch.randn(2, GRID * GRID, 2 * VOCAB + 1)
+    decodable = model_with_a_larger_vocabulary.decodable_logits(logits)
+    assert torch.equal(decodable[..., :VOCAB], logits[..., :VOCAB])
+    assert torch.equal(decodable[..., -1], logits[..., -1])
+    assert torch.all(decodable[..., VOCAB : 2 * VOCAB] == float("-inf"))
+
+
 def test_greedy_generation_is_deterministic(model):
     pixel_values, visible, _ = random_object_batch(2)
     torch.manual_seed(0)

@@ -122,7 +122,10 @@ class C2FSegTransformerConfig(PreTrainedConfig):
     [image feature (hidden_size/2) | visible-mask token (hidden_size/4) | amodal token (hidden_size/4)].
 
     Args:
-        vocab_size (`int`, defaults to 256): codebook size; index `vocab_size` is the [MASK] token.
+        vocab_size (`int`, defaults to 256): codes the transformer embeds and predicts; index `vocab_size` is the
+            [MASK] token. At least the VQ codebook size, usually equal to it; the authors' Fishbowl model has 256
+            for a codebook of 32: the codes from `codebook_size` up are never sampled (their logits are cut before
+            the top-k, `C2FSegForAmodalSegmentation.code_logits`) and never occur among the inputs.
         sequence_length (`int`, defaults to 256): number of grid cells (a square grid).
         image_feature_channels (`int`, defaults to 2048): channels of the backbone's last feature map.
         hidden_size (`int`, defaults to 768): the authors' `n_embd`.
@@ -336,10 +339,10 @@ class C2FSegConfig(PreTrainedConfig):
                 f"{feature_grid}x{feature_grid} features, the VQ model a {vq.latent_size}x{vq.latent_size} token "
                 f"grid, and transformer_config.sequence_length is {transformer.sequence_length}."
             )
-        if transformer.vocab_size != vq.codebook_size:
+        if transformer.vocab_size < vq.codebook_size:
             raise ValueError(
-                f"C2FSegConfig: transformer_config.vocab_size ({transformer.vocab_size}) must equal "
-                f"vq_config.codebook_size ({vq.codebook_size})."
+                f"C2FSegConfig: transformer_config.vocab_size ({transformer.vocab_size}) must be at least "
+                f"vq_config.codebook_size ({vq.codebook_size}): the transformer predicts every code of the codebook."
             )
         if transformer.image_feature_channels != backbone.hidden_sizes[-1]:
             raise ValueError(

@@ -984,12 +984,25 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         initial = torch.full_like(visible_tokens, self.mask_token_id)
         image_embeddings = self.transformer.embeddings.project_image(image_features[-1])
         return sampler.sample(
-            lambda tokens: self.token_logits(image_features, visible_tokens, tokens, image_embeddings),
+            lambda tokens: self.decodable_logits(
+                self.token_logits(image_features, visible_tokens, tokens, image_embeddings)
+            ),
             initial,
             self.mask_token_id,
             generator=generator,
             greedy=greedy,
         )
+
+    def decodable_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits (..., vocab_size + 1)` with the codes the VQ codebook lacks (from `codebook_size` to `vocab_size`
+        - 1, only when the transformer's vocabulary is larger, as in the authors' Fishbowl model) set to -inf, so
+        sampling never draws them; where they are not among a cell's top-k, as a trained model's are not, the
+        draw is the one the authors' code makes (which would fail to decode such a code)."""
+        codebook_size = self.config.vq_config.codebook_size
+        if codebook_size == self.mask_token_id:
+            return logits
+        undecodable = torch.arange(codebook_size, self.mask_token_id, device=logits.device)
+        return logits.index_fill(-1, undecodable, float("-inf"))
 
     def refine(
         self, image_features: tuple[torch.Tensor, ...], coarse_amodal_masks: torch.Tensor
@@ -1000,7 +1013,8 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     def _coarse_from_logits(self, logits: torch.Tensor, generator: RandomSource, greedy: bool) -> torch.FloatTensor:
         """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
         with torch.no_grad():
-            candidates = keep_top_k_logits(logits[..., : self.mask_token_id].float(), self.config.training_top_k)
+            codes = logits[..., : self.config.vq_config.codebook_size].float()
+            candidates = keep_top_k_logits(codes, self.config.training_top_k)
             tokens = sample_from_probabilities(torch.softmax(candidates, dim=-1), generator, greedy)
             return self.decode_tokens(tokens)
 
