@@ -123,6 +123,18 @@ def test_seeded_calls_are_reproducible(segmenter):
     assert_same_objects(segmenter(image, visible_masks=masks, seed=3), segmenter(image, visible_masks=masks, seed=3))
 
 
+def test_seeded_sampling_does_not_depend_on_the_batch_size(segmenter):
+    image, masks = scene()
+    one_at_a_time = segmenter(image, visible_masks=masks, seed=3, batch_size=1)
+    assert_same_objects(segmenter(image, visible_masks=masks, seed=3, batch_size=3), one_at_a_time)
+    other_seed = segmenter(image, visible_masks=masks, seed=4, batch_size=3)
+    assert any(
+        not np.array_equal(np.asarray(first["mask"]), np.asarray(second["mask"]))
+        or first["score"] != pytest.approx(second["score"], abs=1e-6)
+        for first, second in zip(one_at_a_time, other_seed)
+    )
+
+
 def test_union_with_visible_contains_the_input_mask(segmenter):
     image, masks = scene()
     objects = segmenter(image, visible_masks=masks, greedy=True, union_with_visible=True)

@@ -41,6 +41,16 @@ def moving_clip(num_frames: int, hidden_frames: tuple[int, ...] = (), height: in
     return frames, tracks
 
 
+def test_seeded_clip_sampling_does_not_depend_on_the_batch_size(video_segmenter):
+    frames, tracks = moving_clip(5)
+    one_at_a_time = video_segmenter(frames, visible_masks=tracks, seed=2, batch_size=1)
+    together = video_segmenter(frames, visible_masks=tracks, seed=2, batch_size=4)
+    for first, second in zip(one_at_a_time, together):
+        assert first["scores"] == pytest.approx(second["scores"], abs=1e-6)
+        for one, other in zip(first["amodal_masks"], second["amodal_masks"]):
+            assert np.array_equal(np.asarray(one), np.asarray(other))
+
+
 def test_pipeline_outputs_per_object_per_frame_masks_at_the_original_size(video_segmenter):
     assert isinstance(video_segmenter, VideoAmodalSegmentationPipeline)
     frames, tracks = moving_clip(5)

@@ -1,8 +1,8 @@
 """The `amodal-segmentation` pipeline: image + visible masks in, one dict per object out.
 
 Each object is a chunk, so objects of one image and of several images are batched through the model together up
-to `batch_size`. Sampling with `seed` is reproducible for a given `batch_size` (each batch draws from a generator
-seeded with `seed`); `greedy=True` is deterministic and independent of batching.
+to `batch_size`. Sampling with `seed` is reproducible and independent of batching: each object draws from its own
+generator, seeded from `seed` and the object's index in its image; `greedy=True` is deterministic.
 """
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from transformers.pipelines.base import ChunkPipeline
 from .configuration_c2f_seg import C2FSegConfig
 from .image_loading import load_rgb_image
 from .image_processing_c2f_seg import C2FSegImageProcessor
-from .maskgit import check_num_steps
+from .maskgit import check_num_steps, object_generators
 from .visible_mask_sources import (
     PromptableMaskSource,
     VisibleObject,
@@ -26,6 +26,12 @@ from .visible_mask_sources import (
 )
 
 PROMPT_NAMES = ("input_boxes", "input_points", "input_labels")
+
+
+DEFAULT_OBJECTS_PER_BATCH = 16
+"""Chunks (objects; a video's (object, window) pairs) per forward pass when no `batch_size` is given: the objects
+of a call go through the model together (on the CPU fast path the VQ model still takes one full-size object at a
+time, `optimize_for_cpu`)."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,21 @@ def check_mask_threshold(mask_threshold: float | None) -> float | None:
     return mask_threshold
 
 
+def use_default_batch_size(pipe: ChunkPipeline) -> None:
+    """Batch up to `DEFAULT_OBJECTS_PER_BATCH` chunks per forward pass unless `pipeline(..., batch_size=B)` or the
+    call's `batch_size` says otherwise (transformers' own default is one)."""
+    if pipe._batch_size is None:
+        pipe._batch_size = DEFAULT_OBJECTS_PER_BATCH
+
+
 def generate_batch(model, model_inputs: dict, num_steps: int | None, seed: int | None, greedy: bool):
-    """`model.generate` on a pipeline batch; a `seed` seeds a fresh generator on the inputs' device."""
+    """`model.generate` on a pipeline batch. With a `seed`, each chunk samples from its own generator, seeded from
+    `seed` and the chunk's `sample_keys` entry `(batch,)` (`maskgit.object_generators`), so its masks do not depend
+    on `batch_size` or on the other chunks of its batch."""
     generator = None
     if seed is not None:
-        generator = torch.Generator(device=model_inputs["pixel_values"].device).manual_seed(seed)
+        keys = model_inputs["sample_keys"].tolist()
+        generator = object_generators(seed, keys, device=model_inputs["pixel_values"].device)
     return model.generate(
         model_inputs["pixel_values"],
         model_inputs["visible_masks"],
@@ -148,6 +164,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
 
     def __init__(self, *args, visible_mask_model=None, visible_mask_processor=None, **kwargs):
         super().__init__(*args, **kwargs)
+        use_default_batch_size(self)
         self.image_processor = checked_model_and_processor(self.model, self.image_processor)
         self.visible_mask_source = None
         if visible_mask_model is not None:
@@ -236,6 +253,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             yield {
                 "pixel_values": crops["pixel_values"][index : index + 1],
                 "visible_masks": crops["visible_masks"][index : index + 1],
+                "sample_keys": torch.tensor([index]),
                 "object_info": info,
                 "is_last": index == len(masks) - 1,
             }

@@ -7,7 +7,8 @@ window where it is most central, and all frames of a window are cropped with one
 on frames where the object is fully hidden: a window in which the object is hidden throughout is replaced by one
 that reaches its nearest visible frame (`C2FSegVideoProcessor.object_windows`); a frame T or more frames away from
 every visible frame is marked `completed=False` with empty masks, and a warning names it. Each (object, window) is
-a chunk, so windows are batched up to `batch_size`.
+a chunk, so windows are batched up to `batch_size`. With a `seed`, each chunk samples from its own generator
+(seeded from `seed`, the object's index and the window's first frame), so results do not depend on `batch_size`.
 """
 
 import logging
@@ -15,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from transformers.pipelines.base import ChunkPipeline
 
 from .mask_geometry import CropBox
@@ -27,6 +29,7 @@ from .pipeline_amodal_segmentation import (
     checked_model_and_processor,
     generate_batch,
     mask_to_image,
+    use_default_batch_size,
 )
 from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
 
@@ -108,6 +111,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        use_default_batch_size(self)
         self.image_processor = checked_model_and_processor(self.model, self.image_processor)
         if self.model.config.transformer_config.num_frames is None:
             raise ValueError(
@@ -165,6 +169,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         return {
             "pixel_values": crops["pixel_values"][None],
             "visible_masks": crops["visible_masks"][None],
+            "sample_keys": torch.tensor([object_index << 32 | window.start]),
             "window_info": info,
             "is_last": is_last,
         }
