@@ -160,15 +160,14 @@ def run_predict(args: argparse.Namespace) -> int:
         split=args.split,
         visible_source=args.visible_source,
         sampling=Sampling(args.num_steps, args.seed, args.greedy),
+        batch_size=args.batch_size,
         rows_per_shard=args.rows_per_shard,
         settings=_prediction_settings(args, model_path, model, image_processor, dataset.num_rows),
         command=_predict_command(args, model_path),
     )
     with launched_processes() as processes:
         model.to(run_device(processes))
-        paths = predict_dataset(
-            model, dataset, run, image_processor=image_processor, batch_size=args.batch_size, processes=processes
-        )
+        paths = predict_dataset(model, dataset, run, image_processor=image_processor, processes=processes)
     if processes.is_main:
         logger.info("wrote %d shards into %s", len(paths), args.out)
     return 0
@@ -187,7 +186,8 @@ def _prediction_settings(
     num_rows: int,
 ) -> dict:
     """Every setting that changes `c2f-hf predict`'s output, with the SHA-256 of a local model's weights and a
-    local dataset split's files (a Hub id is named with its revision)."""
+    local dataset split's files (a Hub id is named with its revision). The batch size is one: the model's
+    floating-point rounding may differ with it (the number of processes is not: batches stay the same)."""
     settings = {"model": _source_name(model_path)}
     if Path(model_path).is_dir():
         weights = sorted(Path(model_path).glob("*.safetensors"))
@@ -202,6 +202,7 @@ def _prediction_settings(
         num_steps=args.num_steps or model.config.num_sampling_steps,
         seed=args.seed,
         greedy=args.greedy,
+        batch_size=args.batch_size,
         rows_per_shard=args.rows_per_shard,
         crop_size=image_processor.crop_resolution,
         enlarge_ratio=image_processor.enlarge_ratio,
@@ -217,7 +218,7 @@ def _predict_command(args: argparse.Namespace, model_path: str) -> str:
     words += [f"--split {args.split}", f"--visible-source {args.visible_source}", f"--seed {args.seed}"]
     words += ["--greedy"] if args.greedy else []
     words += [f"--num-steps {args.num_steps}"] if args.num_steps else []
-    words += [f"--rows-per-shard {args.rows_per_shard}", f"--out {args.out.name}"]
+    words += [f"--batch-size {args.batch_size}", f"--rows-per-shard {args.rows_per_shard}", f"--out {args.out.name}"]
     return " ".join(words)
 
 

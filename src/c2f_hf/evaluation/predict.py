@@ -55,13 +55,16 @@ PARTIAL_SUFFIX = ".partial"
 
 @dataclass(frozen=True)
 class PredictionRun:
-    """What a prediction run writes and how: `settings` (everything that changes the output, compared on resume;
-    JSON-ready, no local path) and `command` (the `c2f-hf predict` line the card shows)."""
+    """What a prediction run writes and how: into `out_dir`, split `split` completed from `visible_source` with
+    `sampling`, `batch_size` objects per forward pass, `rows_per_shard` rows per shard; `settings` (everything that
+    changes the output, these included, compared on resume; JSON-ready, no local path) and `command` (the
+    `c2f-hf predict` line the card shows)."""
 
     out_dir: Path
     split: str
     visible_source: str
     sampling: Sampling
+    batch_size: int
     rows_per_shard: int
     settings: dict
     command: str
@@ -128,7 +131,6 @@ def predict_dataset(
     run: PredictionRun,
     *,
     image_processor: C2FSegImageProcessor,
-    batch_size: int = 8,
     processes: Processes | None = None,
     progress: bool = True,
 ) -> list[Path]:
@@ -157,9 +159,7 @@ def predict_dataset(
         for index in tqdm(remaining, desc="predict", unit="shard", disable=None if show else True):
             rows = range(index * run.rows_per_shard, min((index + 1) * run.rows_per_shard, dataset.num_rows))
             samples = range(*(int(bound) for bound in np.searchsorted(objects.pairs[:, 0], [rows.start, rows.stop])))
-            shares = processes.gather(
-                _predict_samples(model, image_processor, objects, samples, batch_size, run.sampling, processes)
-            )
+            shares = processes.gather(_predict_samples(model, image_processor, objects, samples, run, processes))
             if shares is not None:
                 _write_shard(dataset, rows, objects.pairs, shares, run.visible_source, features, paths[index])
     finally:
@@ -183,15 +183,14 @@ def _predict_samples(
     processor: C2FSegImageProcessor,
     objects: AmodalObjectDataset,
     samples: range,
-    batch_size: int,
-    sampling: Sampling,
+    run: PredictionRun,
     processes: Processes,
 ) -> dict[int, tuple[dict, float]]:
     """`{sample: (predicted amodal mask as an Image() value, model score)}` of this process's share of the samples
     `samples` of `objects` (`object_batches`)."""
     predicted = {}
-    for keys, batch in object_batches(objects, samples, batch_size, processes):
-        masks, scores = predict_object_batch(model, processor, batch, keys, sampling)
+    for keys, batch in object_batches(objects, samples, run.batch_size, processes):
+        masks, scores = predict_object_batch(model, processor, batch, keys, run.sampling)
         predicted.update((key, (mask_to_png(mask), score)) for key, mask, score in zip(keys, masks, scores))
     return predicted
 
