@@ -34,7 +34,8 @@ def test_the_transformer_restores_the_frame_order_after_its_rolls(video_model):
     layers = transformer.layers
     transformer.layers = torch.nn.ModuleList(torch.nn.Identity() for _ in range(3))
     try:
-        assert torch.equal(transformer._run_layers(hidden), hidden)
+        assert torch.equal(transformer._run_layers(hidden, None), hidden)
+        assert torch.equal(transformer._run_layers(hidden, 2 * NUM_FRAMES), hidden)
     finally:
         transformer.layers = layers
 
@@ -104,7 +105,7 @@ def test_forward_and_generate_shapes(video_model):
 
 def test_wrong_layout_is_refused(video_model):
     pixel_values, visible, _ = random_object_batch(2)
-    with pytest.raises(ValueError, match=r"pixel_values: expected \(batch, T=2, 3, S, S\)"):
+    with pytest.raises(ValueError, match=r"pixel_values: expected \(batch, L, 3, S, S\) with L a multiple of T=2"):
         video_model.generate(pixel_values, visible)
 
 
@@ -120,6 +121,27 @@ def test_a_clip_sampled_from_its_own_generator_is_independent_of_its_batch(video
     both = video_model.generate(pixel_values, visible, generator=object_generators(3, [0, 1]))
     second = video_model.generate(pixel_values[1:], visible[1:], generator=object_generators(3, [1]))
     assert torch.equal(both.amodal_tokens[1], second.amodal_tokens[0])
+
+
+def test_a_clip_of_several_windows_runs_as_one_rolled_sequence(video_model):
+    pixel_values, visible, _ = random_clip_batch(1, num_frames=2 * NUM_FRAMES)
+    whole = video_model.generate(pixel_values, visible, greedy=True)
+    assert whole.amodal_masks.shape[:2] == (1, 2 * NUM_FRAMES) and whole.scores.shape == (1, 2 * NUM_FRAMES)
+    features = video_model.encode_image(pixel_values.flatten(0, 1))
+    tokens = video_model.encode_masks(visible.flatten(0, 1))
+    masked = torch.full_like(tokens, video_model.mask_token_id)
+    as_sequence = video_model.token_logits(features, tokens, masked, clip_length=2 * NUM_FRAMES)
+    as_windows = video_model.token_logits(features, tokens, masked)
+    assert not torch.allclose(as_sequence, as_windows)
+
+
+def test_a_clip_length_must_be_a_multiple_of_the_window(video_model):
+    features = (torch.randn(6, 32, 4, 4),)
+    tokens = torch.zeros(6, 16, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"clip_length: expected a multiple of T=2 that divides the 6 frame rows"):
+        video_model.token_logits(features, tokens, tokens, clip_length=4)
+    with pytest.raises(ValueError, match=r"with L a multiple of T=2"):
+        video_model.generate(*random_clip_batch(1, num_frames=3)[:2])
 
 
 def test_save_and_load_round_trip(video_model, tmp_path):

@@ -442,7 +442,8 @@ def merge_windows(windows: torch.Tensor, num_frames: int, window_size: int, grid
 
 def roll_frames(hidden_states: torch.Tensor, shift: int, num_frames: int) -> torch.Tensor:
     """Roll the frames of every clip by `shift` (the authors' `torch.roll` along time). `hidden_states
-    (clips * num_frames, ...)`, frames of a clip consecutive -> same shape; frame f moves to (f + shift) mod T."""
+    (clips * num_frames, ...)`, frames of a clip consecutive -> same shape; frame f moves to (f + shift) mod
+    `num_frames`."""
     clips = hidden_states.view(-1, num_frames, *hidden_states.shape[1:])
     return torch.roll(clips, shift, dims=1).view(hidden_states.shape)
 
@@ -752,17 +753,32 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
         self.prediction_head = C2FSegPredictionHead(config)
         self.post_init()
 
-    def _run_layers(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """The layers. In the video variant the frames of every clip are rolled by T // 2 after each layer (so
-        consecutive layers see shifted temporal windows, as in the authors' code) and rolled back at the end."""
-        num_frames = self.config.num_frames
+    def _run_layers(self, hidden_states: torch.Tensor, clip_length: int | None) -> torch.Tensor:
+        """The layers. In the video variant the frames of every clip (`clip_length` frames, T by default) are
+        rolled by T // 2 after each layer, so consecutive layers see shifted temporal windows (in a clip longer than
+        T, windows that cross from one T-frame group into the next and wrap around its end), as the authors' code
+        rolls the whole sequence it is given; the total shift is undone at the end."""
+        window = self.config.num_frames
+        clip_length = window if clip_length is None else clip_length
         for layer in self.layers:
             hidden_states = layer(hidden_states)
-            if num_frames is not None:
-                hidden_states = roll_frames(hidden_states, num_frames // 2, num_frames)
-        if num_frames is not None:
-            hidden_states = roll_frames(hidden_states, -(num_frames // 2) * len(self.layers), num_frames)
+            if window is not None:
+                hidden_states = roll_frames(hidden_states, window // 2, clip_length)
+        if window is not None:
+            hidden_states = roll_frames(hidden_states, -(window // 2) * len(self.layers), clip_length)
         return hidden_states
+
+    def _check_clip_length(self, clip_length: int | None, rows: int) -> None:
+        """A video clip length must be a multiple of T that divides the batch's frame rows."""
+        window = self.config.num_frames
+        if clip_length is None:
+            return
+        if window is None:
+            raise ValueError("clip_length: only a video model (transformer_config.num_frames set) takes clips")
+        if clip_length < window or clip_length % window or rows % clip_length:
+            raise ValueError(
+                f"clip_length: expected a multiple of T={window} that divides the {rows} frame rows, got {clip_length}"
+            )
 
     def forward(
         self,
@@ -771,6 +787,7 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
         amodal_tokens: torch.Tensor,
         return_dict: bool | None = None,
         image_embeddings: torch.Tensor | None = None,
+        clip_length: int | None = None,
     ) -> C2FSegTransformerOutput | tuple:
         """
         Args:
@@ -780,14 +797,17 @@ class C2FSegMaskTransformer(C2FSegPreTrainedModel):
             amodal_tokens: `(batch, grid * grid)` long, amodal codes with [MASK] (= vocab_size) where unknown.
             image_embeddings: `(batch, grid * grid, hidden/2)`, `embeddings.project_image(image_features)` computed
                 beforehand (MaskGIT decoding reuses it across its steps).
+            clip_length: video variant: the frames per clip L, a multiple of T (`config.num_frames`, the default).
+                A clip longer than T runs as one sequence, its frames rolled together (the authors' long clips).
 
-        In the video variant `batch` is clips * T (`config.num_frames`) with the frames of a clip consecutive.
+        In the video variant `batch` is clips * L with the frames of a clip consecutive.
         """
         if image_embeddings is None:
             if image_features is None:
                 raise ValueError("give image_features or image_embeddings")
             image_embeddings = self.embeddings.project_image(image_features)
-        hidden_states = self._run_layers(self.embeddings(image_embeddings, visible_tokens, amodal_tokens))
+        self._check_clip_length(clip_length, visible_tokens.shape[0])
+        hidden_states = self._run_layers(self.embeddings(image_embeddings, visible_tokens, amodal_tokens), clip_length)
         output = C2FSegTransformerOutput(logits=self.prediction_head(hidden_states))
         return output if return_dict is not False else output.to_tuple()
 
@@ -905,24 +925,35 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         """The video window length T, None for the image model."""
         return self.config.transformer_config.num_frames
 
-    def _frames_as_batch(self, pixel_values: torch.Tensor, *masks: torch.Tensor | None) -> list[torch.Tensor | None]:
-        """Video models take clips `(batch, T, C, S, S)` and run the backbone, the VQ model and the refiner on
-        `(batch * T, C, S, S)` frames; image models take `(batch, C, S, S)` crops unchanged. Raises ValueError when
-        `pixel_values` does not have the layout of the configuration."""
+    def clip_length_of(self, pixel_values: torch.Tensor) -> int | None:
+        """The frames per clip L of a video model's input `(batch, L, 3, S, S)`, L a multiple of T (None for an
+        image model). Raises ValueError when `pixel_values` does not have the layout of the configuration."""
         expected = 4 if self.num_frames is None else 5
-        if pixel_values.ndim != expected or (self.num_frames is not None and pixel_values.shape[1] != self.num_frames):
-            layout = "(batch, 3, S, S)" if self.num_frames is None else f"(batch, T={self.num_frames}, 3, S, S)"
+        clip_length = pixel_values.shape[1] if self.num_frames is not None and pixel_values.ndim == 5 else None
+        if pixel_values.ndim != expected or (clip_length is not None and clip_length % self.num_frames):
+            layout = (
+                "(batch, 3, S, S)"
+                if self.num_frames is None
+                else f"(batch, L, 3, S, S) with L a multiple of T={self.num_frames}"
+            )
             raise ValueError(f"pixel_values: expected {layout} for this model, got {tuple(pixel_values.shape)}")
+        return clip_length
+
+    def _frames_as_batch(self, pixel_values: torch.Tensor, *masks: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Video models take clips `(batch, L, C, S, S)` (L a multiple of T, `clip_length_of`) and run the backbone,
+        the VQ model and the refiner on `(batch * L, C, S, S)` frames; image models take `(batch, C, S, S)` crops
+        unchanged."""
+        self.clip_length_of(pixel_values)
         if self.num_frames is None:
             return [pixel_values, *masks]
         return [None if tensor is None else tensor.flatten(0, 1) for tensor in (pixel_values, *masks)]
 
     def _frames_from_batch(self, output: ModelOutput, batch_size: int) -> ModelOutput:
-        """Video models: every per-frame output field `(batch * T, ...)` becomes `(batch, T, ...)`; losses stay."""
+        """Video models: every per-frame output field `(batch * L, ...)` becomes `(batch, L, ...)`; losses stay."""
         if self.num_frames is not None:
             for name, value in output.items():
                 if value.ndim > 0:
-                    output[name] = value.view(batch_size, self.num_frames, *value.shape[1:])
+                    output[name] = value.view(batch_size, -1, *value.shape[1:])
         return output
 
     def compile_for_inference(
@@ -959,11 +990,17 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         visible_tokens: torch.Tensor,
         amodal_tokens: torch.Tensor,
         image_embeddings: torch.Tensor | None = None,
+        clip_length: int | None = None,
     ) -> torch.FloatTensor:
         """Transformer logits `(batch, sequence_length, vocab_size + 1)`. `image_embeddings`, the transformer's
-        projection of `image_features[-1]` (`transformer.embeddings.project_image`), skips recomputing it."""
+        projection of `image_features[-1]` (`transformer.embeddings.project_image`), skips recomputing it;
+        `clip_length`: frames per clip of a video model (see `C2FSegMaskTransformer.forward`)."""
         return self.transformer(
-            image_features[-1], visible_tokens, amodal_tokens, image_embeddings=image_embeddings
+            image_features[-1],
+            visible_tokens,
+            amodal_tokens,
+            image_embeddings=image_embeddings,
+            clip_length=clip_length,
         ).logits
 
     def sample_tokens(
@@ -973,8 +1010,10 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         num_steps: int | None = None,
         generator: RandomSource = None,
         greedy: bool = False,
+        clip_length: int | None = None,
     ) -> SamplingResult:
-        """MaskGIT decoding of the amodal codes from an all-[MASK] grid; `num_steps` at most the sequence length."""
+        """MaskGIT decoding of the amodal codes from an all-[MASK] grid; `num_steps` at most the sequence length;
+        `clip_length`: frames per clip of a video model."""
         check_num_steps(num_steps, self.config.transformer_config.sequence_length)
         sampler = MaskGITSampler(
             num_steps=self.config.num_sampling_steps if num_steps is None else num_steps,
@@ -985,7 +1024,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         image_embeddings = self.transformer.embeddings.project_image(image_features[-1])
         return sampler.sample(
             lambda tokens: self.decodable_logits(
-                self.token_logits(image_features, visible_tokens, tokens, image_embeddings)
+                self.token_logits(image_features, visible_tokens, tokens, image_embeddings, clip_length)
             ),
             initial,
             self.mask_token_id,
@@ -1056,10 +1095,10 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
                 `visible_masks`.
             generator: RNG of the training mask and of the coarse-mask sampling.
 
-        Video models (`config.transformer_config.num_frames` = T) take clips: `(batch, T, 3, S, S)` and
-        `(batch, T, 1, S, S)` masks; every per-frame output then has shape `(batch, T, ...)`.
+        Video models (`config.transformer_config.num_frames` = T) take clips: `(batch, L, 3, S, S)` and
+        `(batch, L, 1, S, S)` masks, L a multiple of T; every per-frame output then has shape `(batch, L, ...)`.
         """
-        batch_size = pixel_values.shape[0]
+        batch_size, clip_length = pixel_values.shape[0], self.clip_length_of(pixel_values)
         pixel_values, visible_masks, amodal_masks, visible_mask_targets = self._frames_as_batch(
             pixel_values, visible_masks, amodal_masks, visible_mask_targets
         )
@@ -1074,7 +1113,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
                 *amodal_tokens.shape, self.config.min_mask_ratio, amodal_tokens.device, generator
             )
             amodal_input = amodal_tokens.masked_fill(token_mask, self.mask_token_id)
-        logits = self.token_logits(image_features, visible_tokens, amodal_input)
+        logits = self.token_logits(image_features, visible_tokens, amodal_input, clip_length=clip_length)
         coarse = self._coarse_from_logits(logits, generator, greedy=amodal_masks is None)
         refined = self.refine(image_features, coarse)
         output = C2FSegOutput(
@@ -1113,18 +1152,22 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
                 None uses the global RNG.
             greedy: argmax codes and no confidence noise (deterministic).
 
-        Video models take clips `(batch, T, 3, S, S)` and `(batch, T, 1, S, S)` and return per-frame outputs
-        `(batch, T, ...)` (`scores (batch, T)`). MaskGIT decodes all T x grid cells of a clip together, with the
-        re-masking count of each step taken per frame as in the authors' code (a frame is a row of the sampler).
+        Video models take clips `(batch, L, 3, S, S)` and `(batch, L, 1, S, S)`, L a multiple of T, and return
+        per-frame outputs `(batch, L, ...)` (`scores (batch, L)`). MaskGIT decodes all L x grid cells of a clip
+        together, with the re-masking count of each step taken per frame as in the authors' code (a frame is a row
+        of the sampler). A clip longer than T is one sequence: its T-frame groups attend within themselves and the
+        whole clip is rolled by T // 2 frames after each transformer block, so later blocks' windows straddle the
+        groups and wrap around (the authors' test-time mode for clips of 2T frames, e.g. FISHBOWL's 32 through a
+        window of 16).
         """
         if self._uses_cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        batch_size = pixel_values.shape[0]
+        batch_size, clip_length = pixel_values.shape[0], self.clip_length_of(pixel_values)
         check_random_source(generator, batch_size)
         pixel_values, visible_masks = self._frames_as_batch(pixel_values, visible_masks)
         image_features = self.encode_image(pixel_values)
         visible_tokens = self.encode_masks(visible_masks)
-        sampled = self.sample_tokens(image_features, visible_tokens, num_steps, generator, greedy)
+        sampled = self.sample_tokens(image_features, visible_tokens, num_steps, generator, greedy, clip_length)
         coarse = self.decode_tokens(sampled.tokens)
         refined = self.refine(image_features, coarse)
         output = C2FSegGenerationOutput(
