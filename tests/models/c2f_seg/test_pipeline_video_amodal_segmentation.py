@@ -10,7 +10,7 @@ from transformers import pipeline
 
 from c2f_hf import C2FSegImageProcessor, VideoAmodalSegmentationPipeline
 from c2f_hf.models.c2f_seg.image_loading import load_rgb_image
-from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file
+from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file, sequence_window
 from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
 
 
@@ -131,6 +131,19 @@ def test_frames_too_far_from_every_visible_frame_are_marked_and_named(video_segm
     assert objects[0]["score"] == pytest.approx(np.mean(objects[0]["scores"][:2]))
 
 
+def test_the_sequence_mode_runs_the_clip_as_one_rolled_sequence_and_completes_every_frame(video_segmenter, video_model):
+    frames, tracks = moving_clip(6, hidden_frames=(1, 2, 3, 4, 5))
+    objects = video_segmenter(frames, visible_masks=tracks, greedy=True, clip_mode="sequence")
+    assert objects[0]["completed"] == [True] * 6 and objects[1]["completed"] == [True] * 6
+    processor = video_segmenter.video_processor
+    track = np.stack(tracks[1])
+    window = sequence_window(6, 2)
+    crops = processor.preprocess_window(frames, track, window)
+    output = video_model.generate(crops["pixel_values"][None], crops["visible_masks"][None], greedy=True)
+    assert output.amodal_masks.shape[1] == 6
+    assert objects[1]["scores"] == pytest.approx(output.scores[0].tolist(), abs=1e-6)
+
+
 def test_a_track_never_visible_is_refused(video_segmenter):
     frames, tracks = moving_clip(4, hidden_frames=(0, 1, 2, 3))
     with pytest.raises(ValueError, match=r"visible_masks\[0\]: the object's visible mask is empty on every frame"):
@@ -182,6 +195,8 @@ def test_video_pipeline_refuses_bad_parameters_by_name(video_segmenter):
         video_segmenter(frames, visible_masks=tracks, num_steps=0)
     with pytest.raises(ValueError, match="seed: expected an integer, got True"):
         video_segmenter(frames, visible_masks=tracks, seed=True)
+    with pytest.raises(ValueError, match="clip_mode: expected one of"):
+        video_segmenter(frames, visible_masks=tracks, clip_mode="all")
 
 
 def test_a_gif_path_is_a_clip(video_segmenter, tmp_path):

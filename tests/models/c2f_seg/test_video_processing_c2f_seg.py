@@ -11,6 +11,7 @@ from c2f_hf.models.c2f_seg.video_processing_c2f_seg import (
     frame_windows,
     load_frames,
     object_windows,
+    sequence_window,
     window_starts,
 )
 
@@ -150,3 +151,15 @@ def test_post_processing_restricts_each_frame_to_its_occluders():
     assert sorted(restricted) == sorted(raw)
     for frame, result in restricted.items():
         assert np.array_equal(result["amodal_mask"], track[frame] | (raw[frame]["amodal_mask"] & occluders[frame]))
+
+
+def test_the_sequence_mode_is_one_window_rounded_up_to_a_multiple_of_the_model_window():
+    window = sequence_window(5, 2)
+    assert window.frame_indices == (0, 1, 2, 3, 4, 4) and window.kept == (0, 1, 2, 3, 4)
+    assert sequence_window(4, 2).frame_indices == (0, 1, 2, 3)
+    track = np.zeros((7, 8, 8), dtype=bool)
+    track[0, 2:5, 2:5] = True
+    windows, uncompleted = C2FSegVideoProcessor().object_windows(track, 2, clip_mode="sequence")
+    assert [window.kept for window in windows] == [tuple(range(7))] and uncompleted == []
+    with pytest.raises(ValueError, match=r"clip_mode: expected one of \('windows', 'sequence'\), got 'whole'"):
+        C2FSegVideoProcessor().object_windows(track, 2, clip_mode="whole")

@@ -31,7 +31,7 @@ from .pipeline_amodal_segmentation import (
     mask_to_image,
     use_default_batch_size,
 )
-from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, load_frames
+from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, check_clip_mode, load_frames
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,10 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
     Call: `pipe(frames, visible_masks=[[mask_t0, mask_t1, ...], ...])` (or `pipe({"frames": ..., "visible_masks":
     ...})`), frames as a list of PIL images, paths or numpy arrays, or the path of a GIF (any multi-frame image PIL
     reads: GIF, APNG, animated WebP, TIFF), one list of per-frame masks per object (an empty mask
-    where the object is fully hidden). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold`,
+    where the object is fully hidden). `clip_mode="windows"` (default) runs each object through overlapping windows
+    of T frames (see the module docstring); `clip_mode="sequence"` runs the whole clip as one sequence, its length
+    rounded up to a multiple of T, rolled across its T-frame groups as the authors test FISHBOWL (one crop box for
+    the whole clip; every frame is completed). Parameters: `num_steps`, `seed`, `greedy`, `mask_threshold`,
     `union_with_visible` and `restrict_to_occluders` as in the image pipeline; with `restrict_to_occluders=True`
     (the authors' MOViD-A post-processing) an object's hidden part on a frame may only lie on the other tracks'
     visible pixels of that frame, so pass every object of the clip.
@@ -97,8 +100,11 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         mask_threshold=None,
         union_with_visible=None,
         restrict_to_occluders=None,
+        clip_mode=None,
     ):
         check_generation_parameters(num_steps, seed, greedy, self.model.config)
+        if clip_mode is not None:
+            check_clip_mode(clip_mode)
         check_flag("union_with_visible", union_with_visible)
         check_flag("restrict_to_occluders", restrict_to_occluders)
         postprocess = {
@@ -106,7 +112,8 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             "union_with_visible": bool(union_with_visible),
             "restrict_to_occluders": bool(restrict_to_occluders),
         }
-        preprocess = {} if visible_masks is None else {"visible_masks": visible_masks}
+        preprocess = {"visible_masks": visible_masks, "clip_mode": clip_mode}
+        preprocess = {name: value for name, value in preprocess.items() if value is not None}
         return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, postprocess
 
     def __init__(self, *args, **kwargs):
@@ -131,7 +138,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             inputs = {"frames": list(inputs)}
         return super().__call__(inputs, **kwargs)
 
-    def preprocess(self, inputs, visible_masks=None):
+    def preprocess(self, inputs, visible_masks=None, clip_mode="windows"):
         if isinstance(inputs, dict):
             visible_masks = inputs.get("visible_masks", visible_masks)
             inputs = inputs.get("frames")
@@ -141,15 +148,17 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         chunks = [
             (object_index, window)
             for object_index, track in enumerate(tracks)
-            for window in self._object_windows(object_index, track, window_length)
+            for window in self._object_windows(object_index, track, window_length, clip_mode)
         ]
         for number, (object_index, window) in enumerate(chunks):
             yield self._window_inputs(frames, tracks[object_index], object_index, window, number == len(chunks) - 1)
 
-    def _object_windows(self, object_index: int, track: np.ndarray, window_length: int) -> list[FrameWindow]:
+    def _object_windows(
+        self, object_index: int, track: np.ndarray, window_length: int, clip_mode: str
+    ) -> list[FrameWindow]:
         """The windows of one object; logs a warning naming the frames no window can complete."""
         try:
-            windows, uncompleted = self.video_processor.object_windows(track, window_length)
+            windows, uncompleted = self.video_processor.object_windows(track, window_length, clip_mode)
         except ValueError as error:
             raise ValueError(f"visible_masks[{object_index}]: {error}") from None
         if uncompleted:

@@ -19,6 +19,11 @@ How the video model (window of T frames, `transformer_config.num_frames`) covers
   frame T or more frames away from every visible frame cannot share a window with one: it is left uncompleted and
   the caller marks it.
 
+That is the `"windows"` clip mode. In the `"sequence"` mode (`CLIP_MODES`, `sequence_window`) the whole clip is one
+window of L frames, F rounded up to a multiple of T by repeating the last frame, cropped with one box over all
+frames: the model runs it as one sequence rolled across its T-frame groups, the authors' test-time mode (FISHBOWL:
+32 frames through a window of 16). Every frame is completed, however far from a visible one.
+
 Crop geometry (`mask_geometry`), thresholds and mask policy (`mask_policy`) are the image processor's: the video
 processor is a `C2FSegImageProcessor` with the same saved settings plus the clip methods.
 """
@@ -76,6 +81,25 @@ def frame_windows(num_frames: int, window_length: int) -> list[FrameWindow]:
         )
         windows.append(FrameWindow(start, indices, kept))
     return windows
+
+
+CLIP_MODES = ("windows", "sequence")
+
+
+def check_clip_mode(clip_mode) -> None:
+    """Raise ValueError unless `clip_mode` is one of `CLIP_MODES`."""
+    if clip_mode not in CLIP_MODES:
+        raise ValueError(f"clip_mode: expected one of {CLIP_MODES}, got {clip_mode!r}")
+
+
+def sequence_window(num_frames: int, window_length: int) -> FrameWindow:
+    """The whole clip as one window of L frames, `num_frames` rounded up to a multiple of `window_length` by
+    repeating the last frame; every real frame is kept."""
+    if num_frames < 1 or window_length < 1:
+        raise ValueError(f"num_frames and window_length must be positive, got {num_frames} and {window_length}")
+    length = -(-num_frames // window_length) * window_length
+    indices = tuple(min(offset, num_frames - 1) for offset in range(length))
+    return FrameWindow(0, indices, tuple(range(num_frames)))
 
 
 def frames_from_file(path) -> list[PIL.Image.Image]:
@@ -164,10 +188,19 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames."""
         return frame_windows(num_frames, window_length)
 
-    def object_windows(self, track: np.ndarray, window_length: int) -> tuple[list[FrameWindow], list[int]]:
-        """The windows one object's `(F, H, W)` bool track is run through and the frames none can complete
-        (`object_windows` of this module)."""
-        return object_windows(track.reshape(len(track), -1).any(axis=1), window_length)
+    def object_windows(
+        self, track: np.ndarray, window_length: int, clip_mode: str = "windows"
+    ) -> tuple[list[FrameWindow], list[int]]:
+        """The windows one object's `(F, H, W)` bool track is run through and the frames none can complete:
+        `object_windows` of this module, or with `clip_mode="sequence"` the one `sequence_window` (every frame
+        completed). Raises ValueError when the object is never visible or the mode is unknown."""
+        check_clip_mode(clip_mode)
+        visible_frames = track.reshape(len(track), -1).any(axis=1)
+        if clip_mode == "windows":
+            return object_windows(visible_frames, window_length)
+        if not visible_frames.any():
+            raise ValueError("the object's visible mask is empty on every frame: there is nothing to complete")
+        return [sequence_window(len(track), window_length)], []
 
     def load_tracks(self, visible_masks, num_frames: int, image_size: tuple[int, int]) -> list[np.ndarray]:
         """Per object a list of `num_frames` masks (empty ones allowed) -> `(num_frames, H, W)` bool per object,
@@ -199,8 +232,9 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
             window: one of `clip_windows`.
 
         Returns:
-            `pixel_values (T, 3, S, S)` (normalised when `do_normalize`), `visible_masks (T, 1, S, S)` in {0, 1}
-            and `crop_box` (a `CropBox`). Raises ValueError when the object is hidden on every frame of the window.
+            `pixel_values (L, 3, S, S)` (normalised when `do_normalize`), `visible_masks (L, 1, S, S)` in {0, 1}
+            and `crop_box` (a `CropBox`), L the window's length (T, or a multiple of T for a `sequence_window`).
+            Raises ValueError when the object is hidden on every frame of the window.
         """
         indices = list(window.frame_indices)
         box = clip_crop_box(track[indices], self.enlarge_ratio)
@@ -225,8 +259,8 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         """Full-size results of the frames one window keeps.
 
         Args:
-            outputs: `model.generate` outputs of the window: `amodal_masks` and `pred_visible_masks` `(T, 1, S, S)`
-                probabilities and `scores (T,)`.
+            outputs: `model.generate` outputs of the window: `amodal_masks` and `pred_visible_masks` `(L, 1, S, S)`
+                probabilities and `scores (L,)`.
             crop_box: the window's `crop_box` from `preprocess_window`.
             track: `(num_frames, H, W)` bool input visible masks of the object.
             window: the window.
@@ -258,11 +292,14 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
 
 
 __all__ = [
+    "CLIP_MODES",
     "C2FSegVideoProcessor",
     "FrameWindow",
+    "check_clip_mode",
     "frame_windows",
     "frames_from_file",
     "load_frames",
     "object_windows",
+    "sequence_window",
     "window_starts",
 ]
