@@ -243,3 +243,16 @@ def test_pairing_needs_predictions(tmp_path, capsys):
     write_cocoa_with_unoccluded(tmp_path / "cocoa")
     assert convert("cocoa", tmp_path / "cocoa", tmp_path / "out", "--pairing", "per-detection") == 1
     assert "pairing 'per-detection' pairs the detections of --predictions" in capsys.readouterr().err
+
+
+def test_kins_annotations_of_another_size_than_the_pickle_still_name_its_instances(tmp_path):
+    root = tmp_path / "kins"
+    write_kins_with_classes(root)
+    data = json.loads((root / "update_test_2020.json").read_text())
+    data["images"][1].update(height=2 * HEIGHT, width=2 * WIDTH)
+    (annotation,) = [item for item in data["annotations"] if item["image_id"] == 1]
+    annotation["a_segm"] = [[2 * value for value in polygon] for polygon in annotation["a_segm"]]
+    annotation["i_segm"] = [[2 * value for value in polygon] for polygon in annotation["i_segm"]]
+    (root / "update_test_2020.json").write_text(json.dumps(data))
+    assert convert("kins", root, tmp_path / "out") == 0
+    assert _categories(load(tmp_path / "out", "test", tmp_path)[1]) == (["cyclist"], ["cyclist"])
