@@ -1,6 +1,7 @@
 """`c2f-hf evaluate` and `c2f-hf predict` on two processes (torchrun, gloo on the CPU): the shares, the merged
 metrics and predictions equal a one-process run's, and a killed `predict` resumes to the same output."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -10,10 +11,14 @@ import time
 
 import pyarrow.parquet
 import pytest
+import torch
 
+from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
-from c2f_hf.evaluation import AmodalMetrics
+from c2f_hf.evaluation import AmodalMetrics, evaluate_model
 from c2f_hf.evaluation.distributed import Processes
+from c2f_hf.evaluation.runner import Sampling, _checked_processor, _Run
+from c2f_testing import tiny_video_config
 from evaluation_testing import box_mask
 
 
@@ -50,6 +55,23 @@ def test_merged_shares_give_the_numbers_of_one_accumulator():
     assert first.compute() == whole.compute()
     with pytest.raises(ValueError, match="occlusion_range"):
         first.merge(AmodalMetrics(occlusion_range=(0.1, 0.7)))
+
+
+def test_the_shares_of_a_video_model_run_merge_into_the_numbers_of_one(clip_dataset):
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_video_config(num_frames=3)).eval()
+    expected_predictions = []
+    whole = evaluate_model(model, clip_dataset, max_objects=6, progress=False, predictions=expected_predictions)
+    metrics, predictions = AmodalMetrics(), []
+    for index in range(2):
+        share, share_predictions = AmodalMetrics(), []
+        run = _Run(model, _checked_processor(None, model), "gt", Sampling(), share_predictions)
+        run.add_dataset(share, clip_dataset, 1, 6, Processes(index, 2), progress=False)
+        assert len(share) > 0  # each process evaluates some tracks
+        metrics.merge(share)
+        predictions += share_predictions
+    assert metrics.compute() == dataclasses.replace(whole, run_settings={})
+    assert predictions == expected_predictions
 
 
 def test_two_processes_evaluate_each_object_once_with_the_numbers_of_one(image_folder, tmp_path):
