@@ -1,6 +1,7 @@
-"""The authors' KINS and COCOA releases convert with the annotation json's categories, COCOA-cls objects that
-nothing occludes (no `visible_mask`), and `--predictions` pairings set against the authors'; fixtures written here
-in the release layouts, converted through the CLI."""
+"""The authors' releases convert with their object sets, masks and categories: KINS and COCOA detections named by
+the annotation json, COCOA-cls objects that nothing occludes (no `visible_mask`), `--predictions` pairings set
+against the authors', FISHBOWL and MOViD-A object sets and masks; fixtures in the release layouts (written here or
+by `authors_layouts`), converted through the CLI."""
 
 import json
 import pickle
@@ -8,7 +9,19 @@ import pickle
 import numpy as np
 import pytest
 
-from authors_layouts import HEIGHT, WIDTH, box, convert, load, masks_of, polygon, rle, save_image
+from authors_layouts import (
+    HEIGHT,
+    WIDTH,
+    box,
+    convert,
+    load,
+    masks_of,
+    polygon,
+    rle,
+    save_image,
+    write_fishbowl_release,
+    write_movid_release,
+)
 
 KINS_CATEGORIES = [{"id": 1, "name": "cyclist"}, {"id": 2, "name": "pedestrian"}, {"id": 4, "name": "car"}]
 COCOA_CATEGORIES = [{"id": 3, "name": "cup"}, {"id": 18, "name": "dog"}]
@@ -256,3 +269,27 @@ def test_kins_annotations_of_another_size_than_the_pickle_still_name_its_instanc
     (root / "update_test_2020.json").write_text(json.dumps(data))
     assert convert("kins", root, tmp_path / "out") == 0
     assert _categories(load(tmp_path / "out", "test", tmp_path)[1]) == (["cyclist"], ["cyclist"])
+
+
+def test_movid_a_object_set_is_the_instance_list_with_its_mask_values(tmp_path):
+    write_movid_release(tmp_path / "movid", objects="0_1_2\n")
+    assert convert("movid_a", tmp_path / "movid", tmp_path / "out") == 0
+    (clip,) = load(tmp_path / "out", "test", tmp_path)
+    (sphere,) = clip["objects"]
+    assert sphere["category"] == "sphere"
+    for frame in range(2):
+        expected = box(10 * frame, 0, 10 * frame + 15, 30)
+        assert np.array_equal(np.asarray(sphere["amodal_masks"][frame]) > 127, expected)
+        assert np.array_equal(np.asarray(sphere["visible_masks"][frame]) > 127, expected)
+
+
+def test_fishbowl_object_set_is_every_pickle_entry_with_its_masks(tmp_path):
+    write_fishbowl_release(tmp_path / "fishbowl")
+    assert convert("fishbowl", tmp_path / "fishbowl", tmp_path / "out") == 0
+    (clip,) = load(tmp_path / "out", "test", tmp_path)
+    assert len(clip["objects"]) == 2
+    for frame in range(3):
+        amodal = box(2 + 5 * frame, 2, 14 + 5 * frame, 14)
+        fish = clip["objects"][0]
+        assert np.array_equal(np.asarray(fish["amodal_masks"][frame]) > 127, amodal)
+        assert np.array_equal(np.asarray(fish["visible_masks"][frame]) > 127, amodal & ~box(15, 0, 25, 30))
