@@ -6,8 +6,10 @@ alike: every object of the dataset (`data.schema.image_features()`) is cropped b
 processor's `crop_resolution` and `enlarge_ratio` (`ObjectCropTransform.from_image_processor`, no augmentation),
 the model predicts its amodal mask with K-step MaskGIT decoding, and `processor.post_process_amodal_masks` pastes
 the probabilities back to the full image and thresholds them at the processor's `mask_threshold`. `AmodalMetrics`
-then scores four variants per object (`prediction_variants`): the model, the model united with the input visible
-mask, and the visible and convex-hull baselines, so the baselines go through exactly the same code as the model.
+then scores five variants per object (`prediction_variants`): the model, the model united with the input visible
+mask, the model restricted to its occluders (the authors' MOViD-A post-processing: the input visible mask plus the
+predicted pixels on the other objects' input visible masks of the same image or frame), and the visible and
+convex-hull baselines, so the baselines go through exactly the same code as the model.
 
 Visible source. With `visible_source="gt"` the model receives the ground-truth visible mask; with `"predicted"`
 it receives the pre-detected visible masks (`predicted_visible_masks`): every detection is predicted, those
@@ -77,7 +79,14 @@ from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from .accumulator import AmodalMetrics, EvaluationResults
 from .distributed import Processes
-from .targets import ObjectTargets, add_missed_objects, add_objects, add_unmatched_detections, read_object_targets
+from .targets import (
+    ObjectTargets,
+    add_missed_objects,
+    add_objects,
+    add_unmatched_detections,
+    clip_occluder_masks,
+    read_object_targets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +127,7 @@ def evaluate_model(
         image_processor: crops (`crop_resolution`, `enlarge_ratio`), paste-back and `mask_threshold`; load the
             model folder's with `C2FSegImageProcessor.from_pretrained`. Default: the processor's defaults with
             `crop_resolution = model.config.image_size`.
-        batch_size: objects (video: windows of one track) per forward pass; the results do not depend on it.
+        batch_size: objects (video: windows of one track) per forward pass; the random draws do not depend on it.
         num_steps: MaskGIT steps K (default `model.config.num_sampling_steps`).
         seed: seed of the per-object generators.
         greedy: argmax decoding without confidence noise (deterministic).
@@ -392,26 +401,38 @@ class _Run:
         window and add their visible frames."""
         num_frames = self.model.config.transformer_config.num_frames
         tracks = object_pair_index(rows)
-        clip_index, clip, frames = None, None, None
+        clip_index, clip, frames, occluders = None, None, None, None
         with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
             for key in processes.shard(range(_evaluated_tracks(rows, tracks, max_objects))):
                 if tracks[key][0] != clip_index:
                     clip_index = tracks[key][0]
                     clip = rows[int(clip_index)].to_pylist()[0]
                     frames = [decode_rgb(frame) for frame in clip["frames"]]
+                    occluders = clip_occluder_masks(clip["objects"])  # (N, F, H, W): the other tracks per frame
                 track_index = int(tracks[key][1])
                 track = clip["objects"][track_index]
                 windows = track_windows(self.processor, track, frames, num_frames)
                 for start in range(0, len(windows), batch_size):
                     batch = windows[start : start + batch_size]
-                    bar.update(self.add_windows(metrics, batch, track, track_index, clip["video_id"], key))
+                    added = self.add_windows(
+                        metrics, batch, track, track_index, clip["video_id"], key, occluders[track_index]
+                    )
+                    bar.update(added)
 
     def add_windows(
-        self, metrics: AmodalMetrics, windows: list[dict], track: dict, track_index: int, video_id: str, key: int
+        self,
+        metrics: AmodalMetrics,
+        windows: list[dict],
+        track: dict,
+        track_index: int,
+        video_id: str,
+        key: int,
+        occluder_masks: np.ndarray,
     ) -> int:
         """Predict a batch of one track's windows (`track_windows`; the track's `key` and each window's first frame
         key its generator), paste back the frames each window keeps with `processor.post_process_window` and add
-        them to `metrics`; returns how many frames were added."""
+        them to `metrics`; returns how many frames were added. `occluder_masks` `(F, H, W)` bool: the other tracks'
+        visible masks on each frame (`targets.clip_occluder_masks`), for the occluder-restricted variant."""
         device = next(self.model.parameters()).device
         output = self.model.generate(
             torch.stack([window["pixel_values"] for window in windows]).to(device),
@@ -438,6 +459,7 @@ class _Run:
                     category=track["category"],
                     occlusion_rate=track["occlusion_rates"][frame],
                     object_index=track_index,
+                    occluder_mask=occluder_masks[frame],
                 )
                 add_objects(metrics, [result["amodal_mask"]], [target], [result["score"]], self.predictions)
                 added += 1
