@@ -69,7 +69,7 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
         default="one-to-one",
         help="--predictions: pair each detection with the object its visible mask overlaps most (IoU >= 0.5), each "
         "object at most once in descending score order (one-to-one, COCO's rule, the default) or however many "
-        "detections share it (per-detection, as the authors' pickles pair theirs)",
+        "detections share it (per-detection, as in the authors' pickles)",
     )
     convert.add_argument(
         "--amodal-union-visible",

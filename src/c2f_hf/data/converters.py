@@ -26,9 +26,9 @@ one of them; each is paired with a ground-truth object (`object_index`, else -1)
 not yet paired object whose visible mask has the highest IoU with it, if that IoU is at least 0.5, so a second
 detection of an object stays unpaired (-1: a false positive of AP, no mIoU entry); `"per-detection"` pairs every
 detection with the object whose visible mask overlaps it most, at IoU >= 0.5, however many other detections that
-object has, as the authors' pickles pair theirs (each pickled detection carries its own ground truth, and the
-COCOA list names one object under several detectors). The authors' pickles carry their own pairing, which is kept
-as it is (`authors_detections`).
+object has, which the authors' pickles allow too (each pickled detection carries its own ground truth, so two
+detections, of one detector or of two, may share an object; the IoU they paired at is not published). The
+authors' pickles carry their own pairing, which is kept as it is (`authors_detections`).
 """
 
 import contextlib
@@ -60,8 +60,8 @@ class ConversionOptions:
         keep_stuff: COCOA (original json): keep the "stuff" regions (`isStuff`), which COCOA-cls leaves out.
         test_set: KINS / COCOA test split: `"authors"` reads the authors' detection pickles (the paper's evaluated
             object set), `"annotations"` the annotation json, `"auto"` the pickles when they are there.
-        pairing: how `predictions` are paired with objects: `"one-to-one"` (COCO's rule) or `"per-detection"` (the
-            authors' pickles' rule: several detections may share an object); see the module docstring.
+        pairing: how `predictions` are paired with objects: `"one-to-one"` (COCO's rule) or `"per-detection"`
+            (several detections may share an object, as in the authors' pickles); see the module docstring.
         annotation_files: `coco_amodal`: `(split, json path)` pairs.
         amodal_field, visible_field, category_field: `coco_amodal`: the annotation fields of the amodal and the
             visible segmentation (polygons or RLE) and of the category id.
