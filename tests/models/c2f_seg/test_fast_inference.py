@@ -22,11 +22,13 @@ from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation, C2FSegVQConfig
 from c2f_hf.models.c2f_seg.fast_inference import (
     VQ_CHUNK_BYTES,
     C2FSegWinogradConv2d,
+    bf16_pays_off,
     cpu_has_native_bf16,
     use_winograd_convolutions,
     vq_objects_within,
 )
 from c2f_hf.models.c2f_seg.pipeline_amodal_segmentation import DEFAULT_OBJECTS_PER_BATCH
+from c2f_hf.presets import model_config
 from c2f_testing import random_object_batch, save_tiny_model
 
 BF16_PROBABILITY_TOLERANCE = 2e-3
@@ -196,13 +198,19 @@ def test_optimize_for_cpu_keeps_fp32_on_request_and_predicts_the_same(model_fold
 def test_from_pretrained_without_a_dtype_is_on_the_cpu_fast_path(model_folder, reference, objects, dtype):
     default = C2FSegForAmodalSegmentation.from_pretrained(model_folder, **({} if dtype is None else {"dtype": dtype}))
     expected = load(model_folder).optimize_for_cpu()
-    assert default.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    uses_bf16 = cpu_has_native_bf16() and bf16_pays_off(default.config.vq_config)
+    assert default.dtype == (torch.bfloat16 if uses_bf16 else torch.float32)
     assert default.vq_batch_size == expected.vq_batch_size is not None
     winograd_layers = lambda model: sum(isinstance(module, C2FSegWinogradConv2d) for module in model.modules())  # noqa: E731
     assert winograd_layers(default) == winograd_layers(expected)
     output, expected_output = default.generate(*objects, greedy=True), expected.generate(*objects, greedy=True)
     assert torch.equal(output.amodal_tokens, expected_output.amodal_tokens)
     torch.testing.assert_close(output.amodal_masks, expected_output.amodal_masks, rtol=0, atol=0)
+
+
+def test_bf16_is_chosen_only_for_models_large_enough_to_gain_from_it():
+    assert bf16_pays_off(model_config("tiny").vq_config) and bf16_pays_off(model_config("kins").vq_config)
+    assert not bf16_pays_off(model_config("micro").vq_config)
 
 
 def test_from_pretrained_with_fp32_is_the_reference_path(reference):

@@ -27,6 +27,19 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
+# `optimize_for_cpu` chooses bf16 on a CPU that computes it natively only for models whose largest VQ activation per
+# object has at least this many elements (the 128-pixel `tiny` preset and the shipped models: 8 x 128 x 128; the
+# full-size presets: 128 x 256 x 256). Below it the casts cost more than bf16 saves: on a Zen 5 CPU with
+# AVX512-BF16 the 64-pixel `micro` model took 8.7-9.2 ms per object in bf16 against 5.7 in fp32 at batch 1
+# (docs/performance.md).
+BF16_MIN_VQ_ACTIVATION = 8 * 128 * 128
+
+
+def bf16_pays_off(config: C2FSegVQConfig) -> bool:
+    """Whether the model is large enough for the bf16 CPU path (`BF16_MIN_VQ_ACTIVATION`)."""
+    return config.base_channels * config.resolution**2 >= BF16_MIN_VQ_ACTIVATION
+
+
 # `optimize_for_cpu` runs the VQ model on chunks of objects whose largest activation stays below this many bytes:
 # glibc serves smaller blocks from its heap, reusing freed memory, but gives every block at or above its mmap
 # threshold (at most 32 MiB on 64-bit) a fresh mapping, whose pages fault in one by one.
@@ -147,8 +160,8 @@ def compile_for_inference(
 def optimize_for_cpu(model: C2FSegForAmodalSegmentation, bf16: bool | None = None) -> C2FSegForAmodalSegmentation:
     """The CPU fast path in one call, chosen by what the CPU computes fast (measurements: docs/performance.md).
 
-    - bf16 (by default where the CPU has AMX or AVX512-BF16, `cpu_has_native_bf16()`): bf16 weights and
-      activations, channels_last convolutions.
+    - bf16 (by default where the CPU has AMX or AVX512-BF16, `cpu_has_native_bf16()`, for models of the 128-pixel
+      `tiny` preset's size and up, `bf16_pays_off`): bf16 weights and activations, channels_last convolutions.
     - fp32 (elsewhere, where bf16 convolutions are 10-200x slower than fp32): the 3x3 convolutions on maps of
       32x32 pixels or more with enough channels are computed by NNPACK's Winograd transform
       (`C2FSegWinogradConv2d.uses_winograd`; equal to the direct convolution to about 1.6e-5 of its scale),
@@ -159,17 +172,19 @@ def optimize_for_cpu(model: C2FSegForAmodalSegmentation, bf16: bool | None = Non
     maps of a whole batch neither fit in the caches nor stay below glibc's threshold for fresh mappings; the
     whole batch of a tiny model.
 
-    Discrete choices (code search, sampler) stay fp32 either way. The parameters and their state-dict keys are
-    unchanged, so `save_pretrained` writes the same checkpoint.
+    Discrete choices (code search, sampler) stay fp32 either way. The state-dict keys are unchanged; on the fp32
+    path the parameters are too, so `save_pretrained` writes the same checkpoint (on the bf16 path it writes bf16
+    tensors: save from a `from_pretrained(..., dtype=torch.float32)` load).
 
     Args:
         model: the model to convert in place.
-        bf16: force the bf16 path (True) or the fp32 path (False); None chooses by `cpu_has_native_bf16()`.
+        bf16: force the bf16 path (True) or the fp32 path (False); None chooses by `cpu_has_native_bf16()` and
+            `bf16_pays_off`.
 
     Returns:
         `model`, converted in place.
     """
-    use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
+    use_bf16 = cpu_has_native_bf16() and bf16_pays_off(model.config.vq_config) if bf16 is None else bf16
     if use_bf16:
         model.to(torch.bfloat16).to(memory_format=torch.channels_last)
     else:
@@ -179,7 +194,9 @@ def optimize_for_cpu(model: C2FSegForAmodalSegmentation, bf16: bool | None = Non
 
 
 __all__ = [
+    "BF16_MIN_VQ_ACTIVATION",
     "C2FSegWinogradConv2d",
+    "bf16_pays_off",
     "compile_for_inference",
     "cpu_has_native_bf16",
     "optimize_for_cpu",
