@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import pipeline
 
 import c2f_hf  # noqa: F401
@@ -37,7 +38,7 @@ OCC_MARGIN = 0.005
 
 
 def greedy_results(model_folder: Path, dataset_folder: Path) -> EvaluationResults:
-    model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_folder, dtype=torch.float32)  # the same on every CPU
     processor = C2FSegImageProcessor.from_pretrained(model_folder)
     dataset = load_amodal_dataset(dataset_folder, "test")
     return evaluate_model(model, dataset, image_processor=processor, greedy=True, progress=False)
@@ -111,7 +112,9 @@ def hidden_frame_windows(num_clips: int, window: int):
 
 
 def test_shipped_video_checkpoint_fills_in_fully_hidden_frames():
-    segmenter = pipeline("video-amodal-segmentation", model=str(default_video_model_path()), trust_remote_code=False)
+    segmenter = pipeline(
+        "video-amodal-segmentation", model=str(default_video_model_path()), dtype=torch.float32, trust_remote_code=False
+    )
     window = segmenter.model.config.transformer_config.num_frames
     filled = []
     for frames, visible_masks, hidden in hidden_frame_windows(20, window):
