@@ -333,6 +333,57 @@ def track_windows(
     return windows
 
 
+def clips_of_tracks(
+    rows: datasets.Dataset, tracks: np.ndarray, keys: range
+) -> Iterator[tuple[int, dict, list[np.ndarray]]]:
+    """For each track `key` of `keys` (indices into the `(N, 2)` `(clip, track)` pairs `tracks`): the key, its clip
+    (a row of `rows`, the dataset in Arrow format, as Python) and the clip's decoded frames, each clip decoded
+    once for its consecutive tracks."""
+    clip_index, clip, frames = None, None, None
+    for key in keys:
+        if tracks[key][0] != clip_index:
+            clip_index = tracks[key][0]
+            clip = rows[int(clip_index)].to_pylist()[0]
+            frames = [decode_rgb(frame) for frame in clip["frames"]]
+        yield key, clip, frames
+
+
+def predict_track_frames(
+    model: C2FSegForAmodalSegmentation,
+    processor: C2FSegVideoProcessor,
+    frames: list[np.ndarray],
+    track: dict,
+    key: int,
+    sampling: Sampling,
+    batch_size: int,
+) -> dict[int, dict]:
+    """A video model's results on one track (a video row's `objects` entry, as Python) of a clip (`frames`, `(H, W,
+    3)` uint8 each): `{frame index: processor.post_process_window result}` (`amodal_mask`, `score`, ...) for every
+    frame where the track is visible, in frame order. Its windows (`track_windows`) run `batch_size` at a time;
+    each window draws from the generator keyed by the window's first frame under the track's `key`."""
+    windows = track_windows(processor, track, frames, model.config.transformer_config.num_frames)
+    device = next(model.parameters()).device
+    results = {}
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size]
+        output = model.generate(
+            torch.stack([window["pixel_values"] for window in batch]).to(device),
+            torch.stack([window["visible_masks"] for window in batch]).to(device),
+            num_steps=sampling.num_steps,
+            generator=object_generators(
+                object_seed(sampling.seed, key), [window["window"].start for window in batch], device
+            ),
+            greedy=sampling.greedy,
+        )
+        for index, window in enumerate(batch):
+            window_outputs = {name: output[name][index].cpu() for name in ("amodal_masks", "pred_visible_masks")}
+            window_outputs["scores"] = output.scores[index].float().cpu()
+            results.update(
+                processor.post_process_window(window_outputs, window["crop_box"], window["track"], window["window"])
+            )
+    return dict(sorted(results.items()))
+
+
 @dataclass
 class _Run:
     """What every batch of one evaluation shares: the model, its processor, the visible source, the sampling and,
@@ -399,71 +450,41 @@ class _Run:
     ) -> None:
         """Video model: predict this process's share of the tracks (`rows`: the clips in Arrow format) window by
         window and add their visible frames."""
-        num_frames = self.model.config.transformer_config.num_frames
         tracks = object_pair_index(rows)
-        clip_index, clip, frames, occluders = None, None, None, None
+        keys = processes.shard(range(_evaluated_tracks(rows, tracks, max_objects)))
+        occluders_clip, occluders = None, None
         with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
-            for key in processes.shard(range(_evaluated_tracks(rows, tracks, max_objects))):
-                if tracks[key][0] != clip_index:
-                    clip_index = tracks[key][0]
-                    clip = rows[int(clip_index)].to_pylist()[0]
-                    frames = [decode_rgb(frame) for frame in clip["frames"]]
+            for key, clip, frames in clips_of_tracks(rows, tracks, keys):
+                if occluders_clip != tracks[key][0]:
+                    occluders_clip = tracks[key][0]
                     occluders = clip_occluder_masks(clip["objects"])  # (N, F, H, W): the other tracks per frame
                 track_index = int(tracks[key][1])
-                track = clip["objects"][track_index]
-                windows = track_windows(self.processor, track, frames, num_frames)
-                for start in range(0, len(windows), batch_size):
-                    batch = windows[start : start + batch_size]
-                    added = self.add_windows(
-                        metrics, batch, track, track_index, clip["video_id"], key, occluders[track_index]
-                    )
-                    bar.update(added)
-
-    def add_windows(
-        self,
-        metrics: AmodalMetrics,
-        windows: list[dict],
-        track: dict,
-        track_index: int,
-        video_id: str,
-        key: int,
-        occluder_masks: np.ndarray,
-    ) -> int:
-        """Predict a batch of one track's windows (`track_windows`; the track's `key` and each window's first frame
-        key its generator), paste back the frames each window keeps with `processor.post_process_window` and add
-        them to `metrics`; returns how many frames were added. `occluder_masks` `(F, H, W)` bool: the other tracks'
-        visible masks on each frame (`targets.clip_occluder_masks`), for the occluder-restricted variant."""
-        device = next(self.model.parameters()).device
-        output = self.model.generate(
-            torch.stack([window["pixel_values"] for window in windows]).to(device),
-            torch.stack([window["visible_masks"] for window in windows]).to(device),
-            num_steps=self.sampling.num_steps,
-            generator=object_generators(
-                object_seed(self.sampling.seed, key), [window["window"].start for window in windows], device
-            ),
-            greedy=self.sampling.greedy,
-        )
-        added = 0
-        for index, window in enumerate(windows):
-            window_outputs = {name: output[name][index].cpu() for name in ("amodal_masks", "pred_visible_masks")}
-            window_outputs["scores"] = output.scores[index].float().cpu()
-            results = self.processor.post_process_window(
-                window_outputs, window["crop_box"], window["track"], window["window"]
-            )
-            for frame, result in results.items():
-                target = ObjectTargets(
-                    amodal_mask=decode_mask(track["amodal_masks"][frame]),
-                    visible_mask=window["track"][frame],
-                    input_visible_mask=window["track"][frame],
-                    image_id=f"{video_id}/{frame}",
-                    category=track["category"],
-                    occlusion_rate=track["occlusion_rates"][frame],
-                    object_index=track_index,
-                    occluder_mask=occluder_masks[frame],
+                results = predict_track_frames(
+                    self.model, self.processor, frames, clip["objects"][track_index], key, self.sampling, batch_size
                 )
-                add_objects(metrics, [result["amodal_mask"]], [target], [result["score"]], self.predictions)
-                added += 1
-        return added
+                self.add_track(metrics, results, clip, track_index, occluders[track_index])
+                bar.update(len(results))
+
+    def add_track(
+        self, metrics: AmodalMetrics, results: dict[int, dict], clip: dict, track_index: int, occluder_masks
+    ) -> None:
+        """Add the frames of track `track_index` of `clip` (a video row as Python) that `predict_track_frames`
+        completed (`results`) to `metrics`. `occluder_masks` `(F, H, W)` bool: the other tracks' visible masks on
+        each frame (`targets.clip_occluder_masks`), for the occluder-restricted variant."""
+        track = clip["objects"][track_index]
+        for frame, result in results.items():
+            visible_mask = decode_mask(track["visible_masks"][frame])
+            target = ObjectTargets(
+                amodal_mask=decode_mask(track["amodal_masks"][frame]),
+                visible_mask=visible_mask,
+                input_visible_mask=visible_mask,
+                image_id=f"{clip['video_id']}/{frame}",
+                category=track["category"],
+                occlusion_rate=track["occlusion_rates"][frame],
+                object_index=track_index,
+                occluder_mask=occluder_masks[frame],
+            )
+            add_objects(metrics, [result["amodal_mask"]], [target], [result["score"]], self.predictions)
 
     def add_batch(
         self, metrics: AmodalMetrics, rows: datasets.Dataset, batch: dict[str, torch.Tensor], keys: list[int]
@@ -489,4 +510,13 @@ class _Run:
             self.predictions.extend(by_sample[index] for index in range(len(keys)))
 
 
-__all__ = ["Sampling", "evaluate_model", "evaluation_objects", "object_batches", "paste_amodal_masks", "track_windows"]
+__all__ = [
+    "Sampling",
+    "clips_of_tracks",
+    "evaluate_model",
+    "evaluation_objects",
+    "object_batches",
+    "paste_amodal_masks",
+    "predict_track_frames",
+    "track_windows",
+]
