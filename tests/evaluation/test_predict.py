@@ -6,11 +6,14 @@ import datasets
 import numpy as np
 import pyarrow.parquet
 import pytest
+import torch
 from pycocotools import mask as mask_utils
 
+from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
 from c2f_hf.data.schema import image_features, load_amodal_dataset, write_split
 from c2f_hf.evaluation.predict import SETTINGS_FILE
+from c2f_testing import tiny_video_config
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,7 @@ def test_predict_resumes_the_missing_shards_and_refuses_another_runs_folder(imag
     assert f"has no {SETTINGS_FILE}" in capsys.readouterr().err
 
 
-def test_predict_completes_every_detection_and_refuses_video_datasets(image_folder, video_folder, tmp_path, capsys):
+def test_predict_completes_every_detection(image_folder, tmp_path):
     rows = load_amodal_dataset(image_folder, "test").with_format("arrow")[:2].to_pylist()
     for row in rows:
         detections = [
@@ -96,5 +99,31 @@ def test_predict_completes_every_detection_and_refuses_video_datasets(image_fold
             assert predicted_mask.shape == np.asarray(row["image"]).shape[:2]
             assert predicted_mask.any() and 0.0 <= detection["predicted_amodal_score"] <= 1.0
 
-    assert main(["predict", "--dataset", str(video_folder), "--out", str(tmp_path / "video")]) == 1
-    assert "writes image datasets only" in capsys.readouterr().err
+
+def test_predict_completes_every_track_on_every_frame_with_a_video_model(video_folder, tmp_path, capsys):
+    torch.manual_seed(0)
+    video_model = str(tmp_path / "video_model")
+    C2FSegForAmodalSegmentation(tiny_video_config(num_frames=3)).save_pretrained(video_model)
+    common = ["--dataset", str(video_folder), "--batch-size", "2", "--seed", "3"]
+    assert main(["predict", "--model", video_model, *common, "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(["evaluate", "--model", video_model, *common, "--save-predictions", "--out", str(tmp_path / "report")])
+        == 0
+    )
+    saved = json.loads((tmp_path / "report" / "predictions.json").read_text())
+    saved = {(item["image_id"], item["object_index"]): item for item in saved}
+    for clip in load_amodal_dataset(tmp_path / "out", "test"):
+        for track_index, track in enumerate(clip["objects"]):
+            masks, scores = track["predicted_amodal_masks"], track["predicted_amodal_scores"]
+            assert len(masks) == len(scores) == len(clip["frames"])
+            for frame, (mask, score) in enumerate(zip(masks, scores)):
+                mask = np.asarray(mask) > 127
+                expected = saved.pop((f"{clip['video_id']}/{frame}", track_index), None)
+                if expected is None:  # hidden on this frame: nothing completed
+                    assert score is None and not mask.any()
+                else:
+                    np.testing.assert_array_equal(mask, mask_utils.decode(expected["segmentation"]).astype(bool))
+    assert saved == {}
+
+    assert main(["predict", *common, "--out", str(tmp_path / "image_model")]) == 1
+    assert "got an image model and a video dataset" in capsys.readouterr().err

@@ -1,12 +1,15 @@
-"""Run a C2F-Seg model over a whole image dataset split and write every object's amodal mask (`predict_dataset`,
-behind `c2f-hf predict`), for example to turn a detector's visible masks into amodal pseudo-labels.
+"""Run a C2F-Seg model over a whole dataset split and write every object's amodal mask (`predict_dataset`, behind
+`c2f-hf predict`), for example to turn a detector's visible masks into amodal pseudo-labels.
 
-The output is the input split with two more fields on every entry the model completed (`PREDICTED_FIELDS`): each
-`objects` entry with `visible_source="gt"`, each `predicted_visible_masks` entry (every detection, matched or not)
-with `"predicted"`. `predicted_amodal_mask` is the full-size amodal mask (an `Image()`, uint8 0/255 "L" PNG, like
-the schema's other masks), cropped, pasted back and thresholded by the model folder's image processor exactly as
-`evaluate_model` does; `predicted_amodal_score` is the model's confidence (its mean token confidence). Every other
-column and field is kept as it came.
+The output is the input split with two more fields on every entry the model completed. An image model on an image
+split (`PREDICTED_FIELDS`): each `objects` entry with `visible_source="gt"`, each `predicted_visible_masks` entry
+(every detection, matched or not) with `"predicted"`, gets `predicted_amodal_mask`, the full-size amodal mask (an
+`Image()`, uint8 0/255 "L" PNG, like the schema's other masks), cropped, pasted back and thresholded by the model
+folder's image processor exactly as `evaluate_model` does, and `predicted_amodal_score`, the model's confidence (its
+mean token confidence). A video model on a video split (`PREDICTED_TRACK_FIELDS`): each track gets
+`predicted_amodal_masks` and `predicted_amodal_scores`, one per frame, from `evaluate_model`'s windows
+(`runner.predict_track_frames`); on frames where the track is hidden the model completes nothing: an empty mask and
+a null score. Every other column and field is kept as it came.
 
 Layout: the Hub layout of `data.schema`, `<out>/data/<split>-NNNNN-of-NNNNN.parquet`, one shard per block of
 `rows_per_shard` rows, plus `README.md` (a dataset card: model, data, settings, command) and `SETTINGS_FILE`.
@@ -40,16 +43,25 @@ from tqdm.auto import tqdm
 
 from ..data.cards import DATASET_ID_PLACEHOLDER, data_files_config, size_category
 from ..data.schema import mask_to_png, write_split
-from ..data.transforms import AmodalObjectDataset
+from ..data.transforms import object_pair_index
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from .distributed import Processes
-from .runner import Sampling, evaluation_objects, object_batches, predict_object_batch
+from .runner import (
+    Sampling,
+    clips_of_tracks,
+    evaluation_objects,
+    object_batches,
+    predict_object_batch,
+    predict_track_frames,
+)
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "predict_settings.json"
 PREDICTED_FIELDS = {"predicted_amodal_mask": Image(), "predicted_amodal_score": Value("float32")}
+PREDICTED_TRACK_FIELDS = {"predicted_amodal_masks": List(Image()), "predicted_amodal_scores": List(Value("float32"))}
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -75,11 +87,11 @@ def predicted_column(visible_source: str) -> str:
     return "objects" if visible_source == "gt" else "predicted_visible_masks"
 
 
-def predicted_features(features: Features, visible_source: str) -> Features:
-    """`features` with `PREDICTED_FIELDS` added to the entries of `predicted_column(visible_source)`."""
-    column = predicted_column(visible_source)
+def predicted_features(features: Features, column: str, fields: dict) -> Features:
+    """`features` with `fields` (`PREDICTED_FIELDS` or `PREDICTED_TRACK_FIELDS`) added to the entries of list
+    column `column`."""
     extended = features.copy()
-    extended[column] = List({**features[column].feature, **PREDICTED_FIELDS})
+    extended[column] = List({**features[column].feature, **fields})
     return extended
 
 
@@ -125,6 +137,77 @@ def _prepare_folder(run: PredictionRun) -> None:
         leftover.unlink()
 
 
+class _ObjectPredictor:
+    """An image model over the objects (or detections) of an image split: `pairs` `(N, 2)` `(row, position)` of its
+    samples in `column`, and `predict` of a share of them."""
+
+    fields = PREDICTED_FIELDS
+
+    def __init__(self, model, processor, dataset: datasets.Dataset, run: PredictionRun) -> None:
+        self.model, self.processor, self.run = model, processor, run
+        self.column = predicted_column(run.visible_source)
+        self.objects = evaluation_objects(dataset, processor, run.visible_source, run.sampling.seed)
+        self.pairs = self.objects.pairs
+
+    def predict(self, samples: range, processes: Processes) -> dict[int, dict]:
+        """`{sample: PREDICTED_FIELDS values}` of this process's share of the batches of `samples`."""
+        predicted = {}
+        for keys, batch in object_batches(self.objects, samples, self.run.batch_size, processes):
+            masks, scores = predict_object_batch(self.model, self.processor, batch, keys, self.run.sampling)
+            for key, mask, score in zip(keys, masks, scores):
+                predicted[key] = {"predicted_amodal_mask": mask_to_png(mask), "predicted_amodal_score": score}
+        return predicted
+
+
+class _TrackPredictor:
+    """A video model over the tracks of a video split: `pairs` `(N, 2)` `(clip, track)`, and `predict` of a share
+    of them (every frame of a track: the predicted mask where it is visible, an empty mask and no score where the
+    model does not complete it)."""
+
+    fields = PREDICTED_TRACK_FIELDS
+    column = "objects"
+
+    def __init__(self, model, processor, dataset: datasets.Dataset, run: PredictionRun) -> None:
+        self.model, self.run = model, run
+        self.processor = C2FSegVideoProcessor.from_image_processor(processor)
+        self.rows = dataset.with_format("arrow")
+        self.pairs = object_pair_index(dataset)
+
+    def predict(self, samples: range, processes: Processes) -> dict[int, dict]:
+        """`{track: PREDICTED_TRACK_FIELDS values}` of this process's share of the tracks `samples`."""
+        predicted = {}
+        for key, clip, frames in clips_of_tracks(self.rows, self.pairs, processes.shard(samples)):
+            track = clip["objects"][int(self.pairs[key][1])]
+            results = predict_track_frames(
+                self.model, self.processor, frames, track, key, self.run.sampling, self.run.batch_size
+            )
+            empty = mask_to_png(np.zeros(frames[0].shape[:2], dtype=bool))
+            predicted[key] = {
+                "predicted_amodal_masks": [
+                    mask_to_png(results[frame]["amodal_mask"]) if frame in results else empty
+                    for frame in range(len(frames))
+                ],
+                "predicted_amodal_scores": [
+                    results[frame]["score"] if frame in results else None for frame in range(len(frames))
+                ],
+            }
+        return predicted
+
+
+def _predictor(model, processor, dataset: datasets.Dataset, run: PredictionRun) -> _ObjectPredictor | _TrackPredictor:
+    """The predictor of `model` on `dataset`: image model and image split, or video model and video split."""
+    video_model = model.config.transformer_config.num_frames is not None
+    video_data = "frames" in dataset.column_names
+    if video_model != video_data:
+        raise ValueError(
+            f"c2f-hf predict runs an image model on an image dataset or a video model on a video dataset; got "
+            f"{'a video' if video_model else 'an image'} model and {'a video' if video_data else 'an image'} dataset"
+        )
+    if video_data and run.visible_source != "gt":
+        raise ValueError("video datasets have no pre-detected visible masks: use --visible-source gt")
+    return (_TrackPredictor if video_model else _ObjectPredictor)(model, processor, dataset, run)
+
+
 def predict_dataset(
     model: C2FSegForAmodalSegmentation,
     dataset: datasets.Dataset,
@@ -134,38 +217,32 @@ def predict_dataset(
     processes: Processes | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """Predict the amodal mask of every object (or detection) of an image dataset split and write the split with
-    them into `run.out_dir`, shard by shard, skipping the shards a previous run of the same settings finished (see
-    the module docstring). Every process of `processes` must call this. Returns the shard paths."""
-    if "frames" in dataset.column_names:
-        raise ValueError(
-            "c2f-hf predict writes image datasets only; this split is a video dataset (a 'frames' column): "
-            "predict its frames with `c2f-hf evaluate --save-predictions`, or with the video pipeline"
-        )
-    if model.config.transformer_config.num_frames is not None:
-        raise ValueError("c2f-hf predict runs image models only; this model is a video model (num_frames is set)")
+    """Predict the amodal mask of every object (or detection; a video model: of every track on every frame) of a
+    dataset split and write the split with them into `run.out_dir`, shard by shard, skipping the shards a previous
+    run of the same settings finished (see the module docstring). Every process of `processes` must call this.
+    Returns the shard paths."""
+    predictor = _predictor(model, image_processor, dataset, run)
     processes = processes or Processes()
     problem = processes.broadcast(_main_check(run) if processes.is_main else None)
     if problem is not None:
         raise ValueError(problem)
     paths = shard_paths(run.out_dir, run.split, dataset.num_rows, run.rows_per_shard)
     remaining = processes.broadcast(_remaining_shards(paths) if processes.is_main else None)
-    objects = evaluation_objects(dataset, image_processor, run.visible_source, run.sampling.seed)
-    features = predicted_features(dataset.features, run.visible_source)
+    features = predicted_features(dataset.features, predictor.column, predictor.fields)
     was_training = model.training
     model.eval()
     try:
         show = progress and processes.is_main
         for index in tqdm(remaining, desc="predict", unit="shard", disable=None if show else True):
             rows = range(index * run.rows_per_shard, min((index + 1) * run.rows_per_shard, dataset.num_rows))
-            samples = range(*(int(bound) for bound in np.searchsorted(objects.pairs[:, 0], [rows.start, rows.stop])))
-            shares = processes.gather(_predict_samples(model, image_processor, objects, samples, run, processes))
+            samples = range(*(int(bound) for bound in np.searchsorted(predictor.pairs[:, 0], [rows.start, rows.stop])))
+            shares = processes.gather(predictor.predict(samples, processes))
             if shares is not None:
-                _write_shard(dataset, rows, objects.pairs, shares, run.visible_source, features, paths[index])
+                _write_shard(dataset, rows, predictor, shares, features, paths[index])
     finally:
         model.train(was_training)
     if processes.is_main:
-        write_card(run, features, dataset.num_rows)
+        write_card(run, features, dataset.num_rows, predictor.column, predictor.fields)
     processes.wait()
     return paths
 
@@ -176,23 +253,6 @@ def _remaining_shards(paths: list[Path]) -> list[int]:
     if len(remaining) < len(paths):
         logger.warning("%d of %d shards already written: skipped", len(paths) - len(remaining), len(paths))
     return remaining
-
-
-def _predict_samples(
-    model: C2FSegForAmodalSegmentation,
-    processor: C2FSegImageProcessor,
-    objects: AmodalObjectDataset,
-    samples: range,
-    run: PredictionRun,
-    processes: Processes,
-) -> dict[int, tuple[dict, float]]:
-    """`{sample: (predicted amodal mask as an Image() value, model score)}` of this process's share of the samples
-    `samples` of `objects` (`object_batches`)."""
-    predicted = {}
-    for keys, batch in object_batches(objects, samples, run.batch_size, processes):
-        masks, scores = predict_object_batch(model, processor, batch, keys, run.sampling)
-        predicted.update((key, (mask_to_png(mask), score)) for key, mask, score in zip(keys, masks, scores))
-    return predicted
 
 
 def _main_check(run: PredictionRun) -> str | None:
@@ -206,29 +266,42 @@ def _main_check(run: PredictionRun) -> str | None:
 def _write_shard(
     dataset: datasets.Dataset,
     rows: range,
-    pairs: np.ndarray,
+    predictor: _ObjectPredictor | _TrackPredictor,
     shares: Sequence[dict],
-    visible_source: str,
     features: Features,
     path: Path,
 ) -> None:
-    """Write rows `rows` of `dataset` with the predictions of every process (`{sample: (mask, score)}` each,
-    samples indexing `pairs`, the `(row, position)` of each sample) into `path`, atomically."""
+    """Write rows `rows` of `dataset` with the predicted fields of every process (`{sample: fields}` each, samples
+    indexing `predictor.pairs`, the `(row, position)` of each sample) into `path`, atomically."""
     records = dataset.with_format("arrow")[rows.start : rows.stop].to_pylist()
-    column = predicted_column(visible_source)
     for share in shares:
-        for sample, (mask, score) in share.items():
-            row, position = (int(value) for value in pairs[sample])
-            entry = records[row - rows.start][column][position]
-            entry.update(predicted_amodal_mask=mask, predicted_amodal_score=score)
+        for sample, fields in share.items():
+            row, position = (int(value) for value in predictor.pairs[sample])
+            records[row - rows.start][predictor.column][position].update(fields)
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
     write_split(records, features, partial)
     os.replace(partial, path)
 
 
-def write_card(run: PredictionRun, features: Features, num_rows: int) -> Path:
+def _added_fields_text(column: str, fields: dict) -> str:
+    """The card's sentence on the fields `c2f-hf predict` added to the entries of `column`."""
+    if fields is PREDICTED_TRACK_FIELDS:
+        return (
+            f"each `{column}` entry (a track) completed on every frame with the amodal mask the video model predicts "
+            'from its visible masks: `predicted_amodal_masks` (one `Image()` per frame, uint8 0/255 "L" PNG of the '
+            "frame size; empty on frames where the track is hidden, which the model does not complete) and "
+            "`predicted_amodal_scores` (the model's mean token confidence per frame, null where not completed)"
+        )
+    return (
+        f"each `{column}` entry completed with the amodal mask the model predicts from its visible mask: "
+        '`predicted_amodal_mask` (an `Image()`, uint8 0/255 "L" PNG of the image size) and '
+        "`predicted_amodal_score` (the model's mean token confidence)"
+    )
+
+
+def write_card(run: PredictionRun, features: Features, num_rows: int, column: str, fields: dict) -> Path:
     """Write `README.md` into `run.out_dir`: the front matter (`configs` naming the shards, so `datasets` and the Hub
-    find the split) and how the masks were made. Returns its path."""
+    find the split) and how the masks were made (`fields` added to the entries of `column`). Returns its path."""
     data_files = data_files_config({run.split: f"data/{run.split}-*.parquet"})
     front_matter = DatasetCardData(
         configs=data_files,
@@ -237,15 +310,13 @@ def write_card(run: PredictionRun, features: Features, num_rows: int) -> Path:
         size_categories=[size_category(num_rows)],
     )
     settings = "\n".join(f"| `{name}` | `{json.dumps(value)}` |" for name, value in run.settings.items())
-    column = predicted_column(run.visible_source)
     body = f"""
 # Amodal masks predicted by `{run.settings["model"]}`
 
-Split `{run.split}` of `{run.settings["dataset"]}` ({num_rows} rows), each `{column}` entry completed with the
-amodal mask that C2F-Seg model `{run.settings["model"]}` predicts for it from its visible mask: two fields were
-added, `predicted_amodal_mask` (an `Image()`, uint8 0/255 "L" PNG of the image size, pasted back and thresholded
-by the model folder's image processor) and `predicted_amodal_score` (the model's mean token confidence); every
-other column is the input's. These are model predictions, not ground truth; the input dataset's terms apply.
+Split `{run.split}` of `{run.settings["dataset"]}` ({num_rows} rows) with C2F-Seg model `{run.settings["model"]}`'s
+predictions: {_added_fields_text(column, fields)}. Masks are cropped, pasted back and thresholded by the model
+folder's image processor, as `c2f-hf evaluate` does; every other column is the input's. These are model
+predictions, not ground truth; the input dataset's terms apply.
 
 ## How it was made
 
@@ -277,6 +348,7 @@ Columns: {", ".join(f"`{name}`" for name in features)}.
 
 __all__ = [
     "PREDICTED_FIELDS",
+    "PREDICTED_TRACK_FIELDS",
     "SETTINGS_FILE",
     "PredictionRun",
     "predict_dataset",
