@@ -20,7 +20,7 @@ with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
     main(["--help"])
 loaded_by_help = sorted(name for name in sys.modules if name.startswith("c2f_hf."))
 errors = {}
-for command in ("data", "train-vq", "train", "evaluate", "convert-original", "export", "push"):
+for command in ("data", "train-vq", "train", "evaluate", "predict", "convert-original", "export", "push"):
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         status = main([command, "--help"])

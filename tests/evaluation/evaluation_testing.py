@@ -12,4 +12,4 @@ def box_mask(top: int, left: int, bottom: int, right: int, size: int = 10) -> np
     return mask
 
 
-VARIANTS = ["model", "model_union_visible", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
+VARIANTS = ["model", "model_union_visible", "model_restricted_to_occluders", VISIBLE_BASELINE, CONVEX_HULL_BASELINE]
