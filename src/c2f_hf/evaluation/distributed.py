@@ -7,7 +7,8 @@ group through Accelerate's `PartialState`, as training does (`training.common.bu
 process, or Accelerate's MULTI_CPU (gloo) on a machine without a GPU. Each process takes one contiguous share of
 the samples (`Processes.shard`), so concatenating the shares in process order gives back the one-process order, and
 `Processes.gather` brings every share to the main process. Run alone, nothing is imported from Accelerate and
-`Processes()` is the single process that runs everything.
+`Processes()` is the single process that runs everything. (Accelerate's own multi-CPU launcher, `accelerate
+launch --cpu`, uses mpirun; on CPUs launch with torchrun, or `accelerate launch --multi_gpu`, which runs torchrun.)
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def _launched_state():
         from accelerate import PartialState
     except ImportError as error:
         raise ValueError(
-            f"running on {os.environ['WORLD_SIZE']} processes needs Accelerate: pip install accelerate "
-            f'(or "c2f_hf[train]"); missing module {error.name}'
+            f'running on {os.environ["WORLD_SIZE"]} processes needs Accelerate, which the "data" extra brings: '
+            f'pip install "c2f_hf[data]" (missing module: {error.name})'
         ) from None
     return PartialState(cpu=not torch.cuda.is_available())
 
