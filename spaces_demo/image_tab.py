@@ -264,8 +264,8 @@ class ImageTab:
                     with gr.Accordion("Paint to add to or correct the masks", open=False):
                         editor = _editor()
                 else:
-                    editor = _editor()
                     examples = _examples(self.examples)
+                    editor = _editor()
             with gr.Column(scale=1, min_width=300):
                 segment = gr.Button("Segment", variant="primary", elem_id="segment")
                 status = gr.Markdown("Upload an image or click an example.", elem_id="status")

@@ -45,7 +45,17 @@ CSS = """
 }
 .problem {background: #fff3cd; color: #5c4400; border-left: 4px solid #e0a800; padding: 6px 10px; border-radius: 4px;}
 """
-SCROLL_TO_RESULT_JS = "() => document.querySelector('#result')?.scrollIntoView({behavior: 'smooth', block: 'nearest'})"
+# Run in the browser once a result has arrived: wait (at most 2 s) until the result's image is drawn, so that its
+# height is known, then centre it in the window.
+SCROLL_TO_RESULT_JS = """
+async () => {
+  const result = document.querySelector('#result');
+  if (!result) return;
+  const drawn = () => [...result.querySelectorAll('img')].some((image) => image.complete && image.naturalWidth);
+  for (let tries = 0; tries < 40 && !drawn(); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+  result.scrollIntoView({behavior: 'smooth', block: 'center'});
+}
+"""
 
 
 class DemoInputError(ValueError):

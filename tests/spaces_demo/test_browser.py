@@ -5,13 +5,17 @@ random SAM model configured. Screenshots go to /tmp/space_shots/.
 """
 
 import base64
+import io
 import json
 import os
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from spaces_demo_testing import DEMO_DIR
 
@@ -101,6 +105,7 @@ class DevToolsPipe:
         self.writer = os.fdopen(command_write, "wb", buffering=0)
         self.reader = os.fdopen(reply_read, "rb", buffering=0)
         self.pending, self.last_id, self.session = b"", 0, None
+        self.events: list[dict] = []
         page = next(target for target in self.send("Target.getTargets")["targetInfos"] if target["type"] == "page")
         self.session = self.send("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
 
@@ -118,6 +123,8 @@ class DevToolsPipe:
                 self.pending += chunk
             raw, self.pending = self.pending.split(b"\0", 1)
             reply = json.loads(raw)
+            if "method" in reply:
+                self.events.append(reply)
             if reply.get("id") == self.last_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -173,6 +180,48 @@ class DevToolsPipe:
             " return r.height > 0 && seen >= r.height / 2; })()"
         )
 
+    def requests_to(self, path: str) -> int:
+        """How many requests whose URL contains `path` the page sent since the last `Network.enable` or
+        `forget_requests` (events read so far: call after a `wait_for`)."""
+        self.evaluate("0")
+        return sum(
+            path in event["params"]["request"]["url"]
+            for event in self.events
+            if event["method"] == "Network.requestWillBeSent"
+        )
+
+    def forget_requests(self) -> None:
+        self.evaluate("0")
+        self.events.clear()
+
+    def paint(self, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """A mouse stroke from `start` to `end`, fractions of the first `selector` element's box."""
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            " return [r.x, r.y, r.width, r.height]; })()"
+        )
+        points = [
+            (
+                box[0] + box[2] * (start[0] + (end[0] - start[0]) * step / 12),
+                box[1] + box[3] * (start[1] + (end[1] - start[1]) * step / 12),
+            )
+            for step in range(13)
+        ]
+        for kind, (x, y), buttons in [
+            ("mouseMoved", points[0], 0),
+            ("mousePressed", points[0], 1),
+            *(("mouseMoved", point, 1) for point in points[1:]),
+            ("mouseReleased", points[-1], 0),
+        ]:
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1)
+            time.sleep(0.05)
+
+    def image_pixels(self, selector: str) -> np.ndarray:
+        """`(H, W, 3)` uint8: the pixels of the first `selector` image, fetched from its source."""
+        source = self.evaluate(f"document.querySelector({selector!r}).src")
+        with urllib.request.urlopen(source) as response:
+            return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
+
     def text(self, selector: str) -> str:
         return self.evaluate(f"(document.querySelector({selector!r}) || {{}}).innerText || ''")
 
@@ -181,8 +230,108 @@ class DevToolsPipe:
         self.process.wait(timeout=20)
 
 
+EXAMPLES = sorted(path.name.removesuffix("_mask.png") for path in (DEMO_DIR / "examples").glob("*_mask.png"))
+UPLOAD_INPUT = "input[type=file]:has(+ #upload)"
+
+
 def _click_example(browser: DevToolsPipe, index: int) -> None:
-    browser.evaluate(f"document.querySelectorAll('#image_tab button.gallery-item')[{index}].click()")
+    browser.evaluate(f"document.querySelectorAll('#examples button.gallery-item')[{index}].click()")
+
+
+def _wait_for_status(browser: DevToolsPipe, text: str, timeout: float = 60.0) -> None:
+    browser.wait_for(f"document.querySelector('#status').innerText.includes({text!r})", timeout)
+
+
+def _wait_for_result(browser: DevToolsPipe) -> None:
+    """Until the status says Done, the result is drawn and the page has scrolled to it."""
+    _wait_for_status(browser, "Done")
+    browser.wait_for("document.querySelectorAll('#result img').length >= 2")
+    time.sleep(1.0)
+
+
+def _pick_colour(browser: DevToolsPipe, number: int) -> None:
+    """Choose object `number`'s colour in the editor's brush menu."""
+    browser.evaluate("document.querySelector('#editor button[aria-label=\"Color\"]').click()")
+    browser.wait_for("document.querySelectorAll('#editor button.color').length >= 6")
+    browser.evaluate(f"document.querySelectorAll('#editor button.color')[{number - 1}].click()")
+    browser.click_at("#header", 0.9, 0.1)
+    time.sleep(0.3)
+
+
+@needs_chromium
+def test_browser_an_example_is_one_request_and_stays_correct_when_edited(server, tmp_path):
+    """Desktop: one click on an example is one queue job and shows the result in view; a stroke in a new colour
+    adds an object and keeps the example's, and the model gets the example's clean photo."""
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    try:
+        browser.set_viewport(1280, 800)
+        browser.send("Page.navigate", url=server)
+        browser.wait_for("document.querySelectorAll('#examples button.gallery-item').length >= 5")
+        browser.send("Network.enable")
+        time.sleep(0.5)
+        browser.forget_requests()
+        _click_example(browser, EXAMPLES.index("photo_ball_behind_books"))
+        _wait_for_result(browser)
+        example_jobs, example_in_view = browser.requests_to("/queue/join"), browser.in_viewport("#result")
+        handle = browser.evaluate("document.querySelector('#result .slider-wrap, #result [role=slider]') !== null")
+        browser.evaluate("window.scrollTo(0, 0)")
+        browser.wait_for("document.querySelector('#editor canvas') !== null")
+        time.sleep(0.5)
+        _pick_colour(browser, 3)
+        browser.paint("#editor canvas", (0.25, 0.2), (0.4, 0.25))
+        time.sleep(1.0)
+        browser.forget_requests()
+        browser.evaluate("document.querySelector('#segment').click()")
+        browser.wait_for("!document.querySelector('#status').innerText.includes('Done: 2 objects')")
+        _wait_for_result(browser)
+        browser.screenshot(SHOTS / "edited_example_1280x800.png")
+        status = browser.text("#status")
+        segment_jobs, result_in_view = browser.requests_to("/queue/join"), browser.in_viewport("#result")
+        before = browser.image_pixels("#result img")
+        browser.screenshot(SHOTS / "edited_example_1280x800.png")
+    finally:
+        browser.close()
+    photo = np.asarray(Image.open(DEMO_DIR / "examples" / "photo_ball_behind_books.png").convert("RGB"))
+    assert example_jobs == 1 and segment_jobs == 1, (example_jobs, segment_jobs)
+    assert example_in_view and result_in_view and handle
+    assert "Done: 3 objects 1 2 3" in status, "the example's objects 1 and 2 kept, the stroke's 3 added"
+    assert np.array_equal(before, photo), "the model gets the example's photo, not the masks drawn into it"
+
+
+@needs_chromium
+def test_browser_a_large_upload_is_scaled_down_before_the_editor_at_phone_width(server, tmp_path):
+    """Phone: a 4000x3000 photo is one upload request, reaches the editor at 1024x768 with a note, and can be
+    painted and segmented at once."""
+    photo = tmp_path / "large.jpg"
+    Image.open(DEMO_DIR / "examples" / "photo_mug_behind_box.png").convert("RGB").resize((4000, 3000)).save(photo)
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    try:
+        browser.set_viewport(390, 844)
+        browser.send("Page.navigate", url=server)
+        browser.wait_for("document.querySelector('#upload') !== null")
+        browser.send("Network.enable")
+        time.sleep(0.5)
+        browser.forget_requests()
+        start = time.monotonic()
+        browser.upload(UPLOAD_INPUT, photo)
+        _wait_for_status(browser, "Image loaded")
+        browser.wait_for("document.querySelector('#editor canvas') !== null")
+        loaded_seconds = time.monotonic() - start
+        upload_jobs, status = browser.requests_to("/queue/join"), browser.text("#status")
+        browser.evaluate("document.querySelector('#editor').scrollIntoView({block: 'center'})")
+        time.sleep(1.0)
+        browser.paint("#editor canvas", (0.45, 0.3), (0.6, 0.6))
+        time.sleep(1.0)
+        browser.evaluate("document.querySelector('#segment').click()")
+        _wait_for_result(browser)
+        done, result_in_view = browser.text("#status"), browser.in_viewport("#result")
+        problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / "large_upload_390x844.png")
+    finally:
+        browser.close()
+    assert upload_jobs == 1 and loaded_seconds < 30, (upload_jobs, loaded_seconds)
+    assert "4000x3000 pixels scaled down to 1024x768" in status and "Image loaded (1024x768)" in status
+    assert "Done: 1 object" in done and result_in_view and problems == [], problems
 
 
 @needs_chromium
@@ -191,11 +340,11 @@ def test_browser_first_visit_a_mistake_and_an_example_at_desktop_and_phone_width
     try:
         browser.set_viewport(1280, 800)
         browser.send("Page.navigate", url=server)
-        browser.wait_for("document.querySelectorAll('#image_tab button.gallery-item').length >= 5")
+        browser.wait_for("document.querySelectorAll('#examples button.gallery-item').length >= 5")
         time.sleep(1.0)
         header = browser.evaluate("[...document.querySelectorAll('#header a')].map(a => a.href)")
         desktop_problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
-        examples_in_view = browser.in_viewport("#image_tab button.gallery-item")
+        examples_in_view = browser.in_viewport("#examples button.gallery-item")
         browser.screenshot(SHOTS / "first_visit_1280x800.png")
         browser.set_viewport(390, 844)
         time.sleep(1.0)
@@ -207,10 +356,11 @@ def test_browser_first_visit_a_mistake_and_an_example_at_desktop_and_phone_width
         mistake = browser.text("#status")
         badges = browser.evaluate("[...document.querySelectorAll('.error')].filter(e => e.offsetParent).length")
         browser.screenshot(SHOTS / "mistake_after_15s_390x844.png")
-        _click_example(browser, 1)
-        browser.wait_for("document.querySelector('#status').innerText.includes('Done')")
-        browser.wait_for("document.querySelectorAll('#result img').length >= 1")
-        time.sleep(1.0)
+        browser.send("Network.enable")
+        browser.forget_requests()
+        _click_example(browser, EXAMPLES.index("photo_mug_behind_box"))
+        _wait_for_result(browser)
+        example_jobs = browser.requests_to("/queue/join")
         result_in_view = browser.in_viewport("#result")
         result_problems = browser.evaluate(LAYOUT_PROBLEMS_JS)
         browser.screenshot(SHOTS / "example_result_390x844.png")
@@ -227,6 +377,7 @@ def test_browser_first_visit_a_mistake_and_an_example_at_desktop_and_phone_width
     assert examples_in_view, "the examples must be on the first screen at 1280x800"
     assert "No image" in mistake and badges == 0
     assert result_in_view and result_problems == [], result_problems
+    assert example_jobs == 1, f"one click on an example must be one request, not {example_jobs}"
     assert "visible" in table and "occl. %" in table
 
 
@@ -236,8 +387,8 @@ def test_browser_upload_click_with_sam_and_segment(sam_server, tmp_path):
     try:
         browser.set_viewport(1280, 800)
         browser.send("Page.navigate", url=sam_server)
-        browser.wait_for("document.querySelector('#prompt_image input[type=file]') !== null")
-        browser.upload("#prompt_image input[type=file]", DEMO_DIR / "examples" / "photo_ball_behind_books.png")
+        browser.wait_for("document.querySelector('#upload') !== null")
+        browser.upload(UPLOAD_INPUT, DEMO_DIR / "examples" / "photo_ball_behind_books.png")
         browser.wait_for("document.querySelector('#status').innerText.includes('Image loaded')")
         browser.wait_for("document.querySelector('#prompt_image img') !== null")
         time.sleep(0.5)
