@@ -46,6 +46,21 @@ def test_evaluation_crop_matches_the_authors_rule_and_pastes_back(tiny_dataset):
         assert sample["occlusion_rate"] == pytest.approx(target["occlusion_rate"])
 
 
+def test_the_authors_cocoa_rule_crops_from_the_amodal_mask_on_request(tiny_dataset):
+    transform = ObjectCropTransform(crop_size=64, crop_from="amodal")
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, transform=transform)
+    differs = 0
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        target = tiny_dataset[int(sample["image_index"])]["objects"][int(sample["object_index"])]
+        visible, amodal = as_bool(target["visible_mask"]), as_bool(target["amodal_mask"])
+        assert sample["crop_box"].tolist() == object_crop_box(amodal, 2.0).to_list()
+        differs += object_crop_box(amodal, 2.0) != object_crop_box(visible, 2.0)
+    assert differs > 0, "the fixture has occluded objects whose two boxes differ"
+    with pytest.raises(ValueError, match=r"crop_from: expected one of \('visible', 'amodal'\), got 'bbox'"):
+        ObjectCropTransform(crop_from="bbox")
+
+
 def test_training_crop_uses_the_seeded_enlarge_ratio(tiny_dataset):
     dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, training=True, seed=5)
     dataset.set_epoch(2)

@@ -8,11 +8,13 @@ horizontally with probability 0.5 and the input visible mask is augmented like t
 (`VisibleMaskAugmentation`). Randomness comes from `numpy.random.default_rng([seed, epoch, index])`, so a
 sample depends only on the base seed, the epoch and its index.
 
-The crop box is always taken from the input visible mask (ground truth or pre-detected) before augmentation;
-augmentation acts on the resized crop, with the authors' pixel sizes (given for their 256-pixel crops) scaled to
-the crop's side, so a 128-pixel crop is perturbed as much, relative to the object, as theirs. `crop_box` is the box in
-the unflipped image, so `paste_crop(prediction, CropBox.from_list(crop_box), image_height, image_width)` pastes
-an (unflipped) prediction back.
+The crop box is taken from the input visible mask (ground truth or pre-detected) before augmentation, or with
+`crop_from="amodal"` from the ground-truth amodal mask: the authors crop COCOA's ground-truth objects from the
+annotation's (amodal) `bbox`, which gives the model the true extent of the object (docs/reproducing.md); an
+unmatched detection has no amodal mask and keeps its visible box. Augmentation acts on the resized crop, with the
+authors' pixel sizes (given for their 256-pixel crops) scaled to the crop's side, so a 128-pixel crop is perturbed
+as much, relative to the object, as theirs. `crop_box` is the box in the unflipped image, so `paste_crop(prediction,
+CropBox.from_list(crop_box), image_height, image_width)` pastes an (unflipped) prediction back.
 
 With pre-detected visible masks, a sample is a detection matched to a ground-truth object; evaluation may also ask
 for the unmatched detections (`include_unmatched=True`), whose targets are empty: there is no object to segment.
@@ -94,9 +96,13 @@ class VisibleMaskAugmentation:
         return (mask > self.threshold).astype(np.float32)
 
 
+CROP_SOURCES = ("visible", "amodal")
+
+
 @dataclass(frozen=True)
 class ObjectCropTransform:
-    """Crops one object of a decoded image. `enlarge_range` is used in training, `enlarge_ratio` otherwise."""
+    """Crops one object of a decoded image. `enlarge_range` is used in training, `enlarge_ratio` otherwise;
+    `crop_from` ("visible" or "amodal") is the mask the crop box is taken from."""
 
     crop_size: int = 256
     training: bool = False
@@ -104,13 +110,24 @@ class ObjectCropTransform:
     enlarge_ratio: float = 2.0
     flip_probability: float = 0.5
     augmentation: VisibleMaskAugmentation | None = VisibleMaskAugmentation()
+    crop_from: str = "visible"
+
+    def __post_init__(self):
+        if self.crop_from not in CROP_SOURCES:
+            raise ValueError(f"crop_from: expected one of {CROP_SOURCES}, got {self.crop_from!r}")
 
     @classmethod
-    def from_image_processor(cls, image_processor: C2FSegImageProcessor) -> "ObjectCropTransform":
+    def from_image_processor(
+        cls, image_processor: C2FSegImageProcessor, crop_from: str = "visible"
+    ) -> "ObjectCropTransform":
         """The evaluation crops of a (saved) image processor: its `crop_resolution` and `enlarge_ratio`, no
-        augmentation, so evaluation crops objects exactly like the processor and the pipelines."""
+        augmentation, so evaluation crops objects exactly like the processor and the pipelines (with
+        `crop_from="visible"`)."""
         return cls(
-            crop_size=image_processor.crop_resolution, training=False, enlarge_ratio=image_processor.enlarge_ratio
+            crop_size=image_processor.crop_resolution,
+            training=False,
+            enlarge_ratio=image_processor.enlarge_ratio,
+            crop_from=crop_from,
         )
 
     def __call__(
@@ -125,7 +142,8 @@ class ObjectCropTransform:
         `pixel_values` `(3, S, S)` in [0, 1], `visible_masks`, `visible_mask_targets`, `amodal_masks` `(1, S, S)`
         in {0, 1}, `crop_box` `(4,)` long (top, left, bottom, right) and `flipped` bool."""
         enlarge_ratio, flipped = self.draw_geometry(rng)
-        box = object_crop_box(visible_mask, enlarge_ratio)
+        from_amodal = self.crop_from == "amodal" and amodal_mask.any()
+        box = object_crop_box(amodal_mask if from_amodal else visible_mask, enlarge_ratio)
         sample = {
             "pixel_values": crop_image(image, box, self.crop_size),
             "visible_masks": self.augment(crop_mask(visible_mask, box, self.crop_size)[None], rng)[0],
