@@ -48,6 +48,24 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
     assert line.startswith("c2f-hf evaluate: ") and "predicted_visible_masks" in line
 
 
+def test_cli_evaluate_crops_from_the_amodal_mask_on_request(image_folder, model_folder, tmp_path, capsys):
+    arguments = ["--model", str(model_folder), "--dataset", str(image_folder), "--max-objects", "4", "--greedy"]
+    reports = {}
+    for crop_from in ("visible", "amodal"):
+        out = tmp_path / crop_from
+        assert main(["evaluate", *arguments, "--crop-from", crop_from, "--out", str(out), "--save-predictions"]) == 0
+        reports[crop_from] = json.loads((out / "metrics.json").read_text())
+        assert reports[crop_from]["run_settings"]["crop_from"] == crop_from
+    assert (
+        _saved_masks(tmp_path / "visible" / "predictions.json").keys()
+        == _saved_masks(tmp_path / "amodal" / "predictions.json").keys()
+    )
+    capsys.readouterr()
+    refused = ["--visible-source", "predicted", "--crop-from", "amodal", "--out", str(tmp_path / "no")]
+    assert main(["evaluate", *arguments, *refused]) == 1
+    assert "crop_from='amodal'" in capsys.readouterr().err
+
+
 def _saved_masks(path) -> dict[tuple[str, int], np.ndarray]:
     """`predictions.json` as {(image id, object index): full-size bool amodal mask}."""
     return {

@@ -17,7 +17,7 @@ from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
 from c2f_hf.evaluation import AmodalMetrics, evaluate_model
 from c2f_hf.evaluation.distributed import Processes
-from c2f_hf.evaluation.runner import Sampling, _checked_processor, _Run
+from c2f_hf.evaluation.runner import InferenceOptions, _checked_processor, _Run
 from c2f_testing import tiny_video_config
 from evaluation_testing import box_mask
 
@@ -65,7 +65,7 @@ def test_the_shares_of_a_video_model_run_merge_into_the_numbers_of_one(clip_data
     metrics, predictions = AmodalMetrics(), []
     for index in range(2):
         share, share_predictions = AmodalMetrics(), []
-        run = _Run(model, _checked_processor(None, model), "gt", Sampling(), share_predictions)
+        run = _Run(model, _checked_processor(None, model), "gt", InferenceOptions(), share_predictions)
         run.add_dataset(share, clip_dataset, 1, 6, Processes(index, 2), progress=False)
         assert len(share) > 0  # each process evaluates some tracks
         metrics.merge(share)

@@ -218,3 +218,21 @@ def test_evaluation_runs_the_video_model_over_windows(clip_dataset):
     results = evaluate_model(model, clip_dataset, greedy=True, progress=False, max_objects=6)
     assert list(results.variants) == VARIANTS
     assert results.num_objects_added >= 6
+
+
+def test_a_video_model_can_run_each_clip_as_one_rolled_sequence(clip_dataset):
+    torch.manual_seed(0)
+    model = C2FSegForAmodalSegmentation(tiny_video_config(num_frames=2))
+    windows, sequence = [], []
+    by_windows = evaluate_model(model, clip_dataset, greedy=True, progress=False, predictions=windows)
+    as_sequence = evaluate_model(
+        model, clip_dataset, greedy=True, progress=False, predictions=sequence, clip_mode="sequence"
+    )
+    assert as_sequence.run_settings["clip_mode"] == "sequence" and by_windows.run_settings["clip_mode"] == "windows"
+    assert as_sequence.num_objects_added == by_windows.num_objects_added
+    assert [(item["image_id"], item["object_index"]) for item in sequence] == [
+        (item["image_id"], item["object_index"]) for item in windows
+    ]
+    assert any(abs(one["score"] - other["score"]) > 1e-6 for one, other in zip(windows, sequence))
+    with pytest.raises(ValueError, match="clip_mode: expected one of"):
+        evaluate_model(model, clip_dataset, progress=False, clip_mode="clips")

@@ -13,14 +13,15 @@ import torch
 
 from ..checkpoints import default_model_path, file_sha256
 from ..data.schema import DATASET_SOURCE_HELP, REVISION_HELP, load_amodal_dataset, local_split_files
-from ..data.transforms import VISIBLE_SOURCES
+from ..data.transforms import CROP_SOURCES, VISIBLE_SOURCES
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.video_processing_c2f_seg import CLIP_MODES
 from .accumulator import EvaluationResults
 from .distributed import Processes, launched_processes
 from .predict import PredictionRun, predict_dataset
 from .report import format_markdown, write_report
-from .runner import Sampling, evaluate_model
+from .runner import InferenceOptions, check_input_options, evaluate_model
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,27 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"also write every model prediction (full-size amodal mask as COCO RLE, score) to {PREDICTIONS_FILE}",
     )
+    _add_input_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
     _add_predict(subparsers)
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """`--crop-from` and `--clip-mode`, shared by `evaluate` and `predict` (`runner.InferenceOptions`)."""
+    parser.add_argument(
+        "--crop-from",
+        choices=CROP_SOURCES,
+        default="visible",
+        help="crop image objects from their visible mask (default, as the pipelines) or from their ground-truth "
+        "amodal mask (the authors' rule for COCOA's ground-truth objects; needs --visible-source gt)",
+    )
+    parser.add_argument(
+        "--clip-mode",
+        choices=CLIP_MODES,
+        default="windows",
+        help="video models: overlapping windows of T frames (default) or the whole clip as one rolled sequence "
+        "(the authors' FISHBOWL test mode)",
+    )
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +103,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--out", type=Path, required=True, help="output folder; run the same command again to resume a killed run"
     )
+    _add_input_options(predict)
     predict.set_defaults(handler=run_predict)
 
 
@@ -144,6 +165,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             device=run_device(processes),
             predictions=predictions,
             processes=processes,
+            crop_from=args.crop_from,
+            clip_mode=args.clip_mode,
         )
         if processes.is_main:
             _write_results(results, args, predictions)
@@ -153,13 +176,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """Predict every object's amodal mask of a dataset split into `args.out` (`predict_dataset`), on every process
     of a launcher's run."""
+    check_input_options(args.crop_from, args.clip_mode, args.visible_source)
     dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
     model_path, model, image_processor = load_model(args.model)
     run = PredictionRun(
         out_dir=args.out,
         split=args.split,
         visible_source=args.visible_source,
-        sampling=Sampling(args.num_steps, args.seed, args.greedy),
+        options=InferenceOptions(args.num_steps, args.seed, args.greedy, args.crop_from, args.clip_mode),
         batch_size=args.batch_size,
         rows_per_shard=args.rows_per_shard,
         settings=_prediction_settings(args, model_path, model, image_processor, dataset.num_rows),
@@ -199,6 +223,8 @@ def _prediction_settings(
     settings.update(
         dataset_rows=num_rows,
         visible_source=args.visible_source,
+        crop_from=args.crop_from,
+        clip_mode=args.clip_mode,
         num_steps=args.num_steps or model.config.num_sampling_steps,
         seed=args.seed,
         greedy=args.greedy,
@@ -216,6 +242,7 @@ def _predict_command(args: argparse.Namespace, model_path: str) -> str:
     words = ["c2f-hf predict", f"--model {_source_name(model_path)}", f"--dataset {_source_name(args.dataset)}"]
     words += [f"--revision {args.revision}"] if args.revision else []
     words += [f"--split {args.split}", f"--visible-source {args.visible_source}", f"--seed {args.seed}"]
+    words += [f"--crop-from {args.crop_from}", f"--clip-mode {args.clip_mode}"]
     words += ["--greedy"] if args.greedy else []
     words += [f"--num-steps {args.num_steps}"] if args.num_steps else []
     words += [f"--batch-size {args.batch_size}", f"--rows-per-shard {args.rows_per_shard}", f"--out {args.out.name}"]

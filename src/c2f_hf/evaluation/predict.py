@@ -49,7 +49,7 @@ from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from .distributed import Processes
 from .runner import (
-    Sampling,
+    InferenceOptions,
     clips_of_tracks,
     evaluation_objects,
     object_batches,
@@ -68,14 +68,14 @@ PARTIAL_SUFFIX = ".partial"
 @dataclass(frozen=True)
 class PredictionRun:
     """What a prediction run writes and how: into `out_dir`, split `split` completed from `visible_source` with
-    `sampling`, `batch_size` objects per forward pass, `rows_per_shard` rows per shard; `settings` (everything that
-    changes the output, these included, compared on resume; JSON-ready, no local path) and `command` (the
-    `c2f-hf predict` line the card shows)."""
+    `options` (`InferenceOptions`), `batch_size` objects per forward pass, `rows_per_shard` rows per shard;
+    `settings` (everything that changes the output, these included, compared on resume; JSON-ready, no local
+    path) and `command` (the `c2f-hf predict` line the card shows)."""
 
     out_dir: Path
     split: str
     visible_source: str
-    sampling: Sampling
+    options: InferenceOptions
     batch_size: int
     rows_per_shard: int
     settings: dict
@@ -146,14 +146,14 @@ class _ObjectPredictor:
     def __init__(self, model, processor, dataset: datasets.Dataset, run: PredictionRun) -> None:
         self.model, self.processor, self.run = model, processor, run
         self.column = predicted_column(run.visible_source)
-        self.objects = evaluation_objects(dataset, processor, run.visible_source, run.sampling.seed)
+        self.objects = evaluation_objects(dataset, processor, run.visible_source, run.options)
         self.pairs = self.objects.pairs
 
     def predict(self, samples: range, processes: Processes) -> dict[int, dict]:
         """`{sample: PREDICTED_FIELDS values}` of this process's share of the batches of `samples`."""
         predicted = {}
         for keys, batch in object_batches(self.objects, samples, self.run.batch_size, processes):
-            masks, scores = predict_object_batch(self.model, self.processor, batch, keys, self.run.sampling)
+            masks, scores = predict_object_batch(self.model, self.processor, batch, keys, self.run.options)
             for key, mask, score in zip(keys, masks, scores):
                 predicted[key] = {"predicted_amodal_mask": mask_to_png(mask), "predicted_amodal_score": score}
         return predicted
@@ -179,7 +179,7 @@ class _TrackPredictor:
         for key, clip, frames in clips_of_tracks(self.rows, self.pairs, processes.shard(samples)):
             track = clip["objects"][int(self.pairs[key][1])]
             results = predict_track_frames(
-                self.model, self.processor, frames, track, key, self.run.sampling, self.run.batch_size
+                self.model, self.processor, frames, track, key, self.run.options, self.run.batch_size
             )
             empty = mask_to_png(np.zeros(frames[0].shape[:2], dtype=bool))
             predicted[key] = {

@@ -64,6 +64,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.transforms import (
+    CROP_SOURCES,
     VISIBLE_SOURCES,
     AmodalObjectDataset,
     ObjectCropTransform,
@@ -76,7 +77,7 @@ from ..data.video_frames import frame_dataset
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.maskgit import object_generators, object_seed
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
-from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
+from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor, check_clip_mode
 from .accumulator import AmodalMetrics, EvaluationResults
 from .distributed import Processes
 from .targets import (
@@ -92,13 +93,19 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Sampling:
-    """How objects are decoded: `num_steps` MaskGIT steps (None: the model config's), `greedy` argmax decoding, or
-    sampling with one generator per object seeded from `seed` and the object's key (`maskgit.object_generators`)."""
+class InferenceOptions:
+    """How objects are cropped and decoded: `num_steps` MaskGIT steps (None: the model config's), `greedy` argmax
+    decoding, or sampling with one generator per object seeded from `seed` and the object's key
+    (`maskgit.object_generators`); `crop_from` the mask an image object's crop box comes from ("visible", ours and
+    the pipelines'; "amodal", the authors' rule for COCOA's ground-truth objects: `ObjectCropTransform`);
+    `clip_mode` how a video model covers a clip longer than its window ("windows" or "sequence":
+    `C2FSegVideoProcessor.clip_windows`)."""
 
     num_steps: int | None = None
     seed: int = 0
     greedy: bool = False
+    crop_from: str = "visible"
+    clip_mode: str = "windows"
 
 
 def evaluate_model(
@@ -117,6 +124,8 @@ def evaluate_model(
     progress: bool = True,
     predictions: list[dict] | None = None,
     processes: Processes | None = None,
+    crop_from: str = "visible",
+    clip_mode: str = "windows",
 ) -> EvaluationResults:
     """Predict every object of `dataset` and compute mIoU_full, mIoU_occ, per-bin mIoU and AP for the model, its
     union with the input visible mask and both baselines (see the module docstring).
@@ -142,8 +151,14 @@ def evaluate_model(
             amodal mask as COCO RLE); with several processes, on the main process only.
         processes: the processes sharing the run (`distributed.launched_processes`); every one of them must call
             this and gets the same results. Default: this process alone.
+        crop_from: image objects' crop boxes from their "visible" mask (default, as the pipelines crop) or from
+            their ground-truth "amodal" mask (the authors' rule for COCOA's ground-truth objects; it tells the model
+            the object's extent, so only with `visible_source="gt"`).
+        clip_mode: video models: "windows" (overlapping windows of T frames) or "sequence" (the whole clip as one
+            rolled sequence, the authors' FISHBOWL test mode); see `C2FSegVideoProcessor.clip_windows`.
     """
     _check_arguments(batch_size, num_steps, max_objects, visible_source)
+    check_input_options(crop_from, clip_mode, visible_source)
     processor = _checked_processor(image_processor, model)
     processes = processes or Processes()
     if device is not None:
@@ -159,6 +174,9 @@ def evaluate_model(
         "seed": seed,
         "greedy": greedy,
         "visible_source": visible_source,
+        "crop_from": crop_from,
+        "clip_mode": clip_mode,
+        "dtype": str(model.dtype).removeprefix("torch."),
         "batch_size": batch_size,
         "max_objects": max_objects,
         "device": str(next(model.parameters()).device),
@@ -167,7 +185,8 @@ def evaluate_model(
     }
     metrics = AmodalMetrics(occlusion_range=occlusion_range)
     shard_predictions = None if predictions is None else []
-    run = _Run(model, processor, visible_source, Sampling(num_steps, seed, greedy), shard_predictions)
+    options = InferenceOptions(num_steps, seed, greedy, crop_from, clip_mode)
+    run = _Run(model, processor, visible_source, options, shard_predictions)
     was_training = model.training
     model.eval()
     try:
@@ -204,6 +223,17 @@ def _check_arguments(batch_size: int, num_steps: int | None, max_objects: int | 
         raise ValueError(f"`visible_source` must be one of {VISIBLE_SOURCES}, got {visible_source!r}")
 
 
+def check_input_options(crop_from: str, clip_mode: str, visible_source: str) -> None:
+    """ValueError unless `crop_from` and `clip_mode` are known and an amodal crop comes with ground-truth input."""
+    if crop_from not in CROP_SOURCES:
+        raise ValueError(f"`crop_from` must be one of {CROP_SOURCES}, got {crop_from!r}")
+    if crop_from == "amodal" and visible_source != "gt":
+        raise ValueError(
+            "`crop_from='amodal'` crops ground-truth objects from their amodal mask: use visible_source='gt'"
+        )
+    check_clip_mode(clip_mode)
+
+
 def _checked_processor(
     image_processor: C2FSegImageProcessor | None, model: C2FSegForAmodalSegmentation
 ) -> C2FSegImageProcessor:
@@ -224,15 +254,18 @@ def _check_video_arguments(dataset: datasets.Dataset, visible_source: str) -> No
 
 
 def evaluation_objects(
-    dataset: datasets.Dataset, processor: C2FSegImageProcessor, visible_source: str, seed: int = 0
+    dataset: datasets.Dataset,
+    processor: C2FSegImageProcessor,
+    visible_source: str,
+    options: InferenceOptions = InferenceOptions(),
 ) -> AmodalObjectDataset:
     """The evaluation samples of an image dataset: every object's crop (with "predicted": every detection's, matched
-    or not), in dataset order, cropped by `processor` without augmentation."""
+    or not), in dataset order, cropped by `processor` without augmentation, from `options.crop_from`."""
     return AmodalObjectDataset(
         dataset,
-        seed=seed,
+        seed=options.seed,
         visible_source=visible_source,
-        transform=ObjectCropTransform.from_image_processor(processor),
+        transform=ObjectCropTransform.from_image_processor(processor, crop_from=options.crop_from),
         include_unmatched=visible_source == "predicted",
     )
 
@@ -298,7 +331,7 @@ def predict_object_batch(
     processor: C2FSegImageProcessor,
     batch: dict[str, torch.Tensor],
     keys: Sequence[int],
-    sampling: Sampling,
+    options: InferenceOptions,
 ) -> tuple[list[np.ndarray], list[float]]:
     """The full-size amodal masks (numpy bool `(H_i, W_i)`, `paste_amodal_masks`) and the model's scores (mean token
     confidence) of a collated batch of `evaluation_objects`; sample i draws from the generator of key `keys[i]`."""
@@ -306,23 +339,24 @@ def predict_object_batch(
     output = model.generate(
         processor.normalize_crops(batch["pixel_values"]).to(device),
         batch["visible_masks"].to(device),
-        num_steps=sampling.num_steps,
-        generator=object_generators(sampling.seed, keys, device),
-        greedy=sampling.greedy,
+        num_steps=options.num_steps,
+        generator=object_generators(options.seed, keys, device),
+        greedy=options.greedy,
     )
     return paste_amodal_masks(output.amodal_masks, batch, processor), output.scores.float().cpu().tolist()
 
 
 def track_windows(
-    processor: C2FSegVideoProcessor, track: dict, frames: list[np.ndarray], num_frames: int
+    processor: C2FSegVideoProcessor, track: dict, frames: list[np.ndarray], num_frames: int, clip_mode: str = "windows"
 ) -> list[dict]:
-    """The windows of one track (`processor.clip_windows`) that keep at least one frame where it is visible:
+    """The windows of one track (`processor.clip_windows` in `clip_mode`) that keep at least one frame where it is
+    visible:
     `window` (a `FrameWindow` whose `kept` holds only those frames), `track` (the `(F, H, W)` bool visible masks of
     the whole track) and the window's crops (`processor.preprocess_window`: `pixel_values (T, 3, S, S)`,
     `visible_masks (T, 1, S, S)`, `crop_box`)."""
     visible_masks = np.stack([decode_mask(mask) for mask in track["visible_masks"]])
     windows = []
-    for window in processor.clip_windows(len(frames), num_frames):
+    for window in processor.clip_windows(len(frames), num_frames, clip_mode):
         kept = tuple(position for position in window.kept if visible_masks[window.frame_indices[position]].any())
         if not kept:
             continue
@@ -354,14 +388,14 @@ def predict_track_frames(
     frames: list[np.ndarray],
     track: dict,
     key: int,
-    sampling: Sampling,
+    options: InferenceOptions,
     batch_size: int,
 ) -> dict[int, dict]:
     """A video model's results on one track (a video row's `objects` entry, as Python) of a clip (`frames`, `(H, W,
     3)` uint8 each): `{frame index: processor.post_process_window result}` (`amodal_mask`, `score`, ...) for every
     frame where the track is visible, in frame order. Its windows (`track_windows`) run `batch_size` at a time;
     each window draws from the generator keyed by the window's first frame under the track's `key`."""
-    windows = track_windows(processor, track, frames, model.config.transformer_config.num_frames)
+    windows = track_windows(processor, track, frames, model.config.transformer_config.num_frames, options.clip_mode)
     device = next(model.parameters()).device
     results = {}
     for start in range(0, len(windows), batch_size):
@@ -369,11 +403,11 @@ def predict_track_frames(
         output = model.generate(
             torch.stack([window["pixel_values"] for window in batch]).to(device),
             torch.stack([window["visible_masks"] for window in batch]).to(device),
-            num_steps=sampling.num_steps,
+            num_steps=options.num_steps,
             generator=object_generators(
-                object_seed(sampling.seed, key), [window["window"].start for window in batch], device
+                object_seed(options.seed, key), [window["window"].start for window in batch], device
             ),
-            greedy=sampling.greedy,
+            greedy=options.greedy,
         )
         for index, window in enumerate(batch):
             window_outputs = {name: output[name][index].cpu() for name in ("amodal_masks", "pred_visible_masks")}
@@ -386,13 +420,13 @@ def predict_track_frames(
 
 @dataclass
 class _Run:
-    """What every batch of one evaluation shares: the model, its processor, the visible source, the sampling and,
+    """What every batch of one evaluation shares: the model, its processor, the visible source, the options and,
     when a list, where this process's model predictions are saved."""
 
     model: C2FSegForAmodalSegmentation
     processor: C2FSegImageProcessor
     visible_source: str
-    sampling: Sampling
+    options: InferenceOptions
     predictions: list[dict] | None = None
 
     def add_dataset(
@@ -413,7 +447,7 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="c2f_hf_frames_") as frames_dir:
             if "frames" in dataset.column_names:
                 dataset = frame_dataset(dataset, frames_dir, max_objects)
-            objects = evaluation_objects(dataset, self.processor, self.visible_source, self.sampling.seed)
+            objects = evaluation_objects(dataset, self.processor, self.visible_source, self.options)
             rows = dataset.with_format("arrow")
             self.add_images(metrics, rows, objects, batch_size, max_objects, processes, progress)
 
@@ -460,7 +494,7 @@ class _Run:
                     occluders = clip_occluder_masks(clip["objects"])  # (N, F, H, W): the other tracks per frame
                 track_index = int(tracks[key][1])
                 results = predict_track_frames(
-                    self.model, self.processor, frames, clip["objects"][track_index], key, self.sampling, batch_size
+                    self.model, self.processor, frames, clip["objects"][track_index], key, self.options, batch_size
                 )
                 self.add_track(metrics, results, clip, track_index, occluders[track_index])
                 bar.update(len(results))
@@ -491,7 +525,7 @@ class _Run:
     ) -> None:
         """Predict one collated batch of `evaluation_objects` (sample indices `keys`) and add its objects and its
         unmatched detections (`object_index` -1) to `metrics`; saved predictions keep the samples' order."""
-        pred_amodal_masks, model_scores = predict_object_batch(self.model, self.processor, batch, keys, self.sampling)
+        pred_amodal_masks, model_scores = predict_object_batch(self.model, self.processor, batch, keys, self.options)
         object_indices = batch["object_index"].tolist()
         matched = [index for index, object_index in enumerate(object_indices) if object_index >= 0]
         unmatched = [index for index, object_index in enumerate(object_indices) if object_index < 0]
@@ -511,7 +545,8 @@ class _Run:
 
 
 __all__ = [
-    "Sampling",
+    "InferenceOptions",
+    "check_input_options",
     "clips_of_tracks",
     "evaluate_model",
     "evaluation_objects",

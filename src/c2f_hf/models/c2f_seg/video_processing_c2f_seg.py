@@ -184,8 +184,12 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         settings = image_processor.to_dict()
         return cls(**{key: settings[key] for key in cls.valid_kwargs.__annotations__ if key in settings})
 
-    def clip_windows(self, num_frames: int, window_length: int) -> list[FrameWindow]:
-        """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames."""
+    def clip_windows(self, num_frames: int, window_length: int, clip_mode: str = "windows") -> list[FrameWindow]:
+        """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames: the
+        overlapping windows of `frame_windows`, or with `clip_mode="sequence"` the one `sequence_window`."""
+        check_clip_mode(clip_mode)
+        if clip_mode == "sequence":
+            return [sequence_window(num_frames, window_length)]
         return frame_windows(num_frames, window_length)
 
     def object_windows(
