@@ -171,15 +171,24 @@ class ImageTab:
             seconds=seconds,
         )
 
-    def predict(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float):
-        """Gradio handler: (before/after pair, coarse, refined, table, status). A user's mistake empties the
-        results and puts its message in the status."""
+    def predict(
+        self, editor_value: dict | None, num_steps: int, seed: int, threshold: float, in_page: bool = False
+    ):
+        """The `/segment` endpoint: (before/after pair, coarse, refined, table, status). A user's mistake empties
+        the results and puts its message in the status. `in_page`: the pair as an update of the page's slider
+        whose handle starts at the result's `slider_position` (an API client gets plain values)."""
         try:
             output = self.run_demo(editor_value, num_steps, seed, threshold)
         except DemoInputError as error:
             return None, None, None, None, problem(str(error))
-        slider = gr.update(value=(output.image, output.overlay), slider_position=output.slider_position)
+        slider = (output.image, output.overlay)
+        if in_page:
+            slider = gr.update(value=slider, slider_position=output.slider_position)
         return slider, output.coarse, output.refined, output.rows, result_status(output)
+
+    def predict_in_page(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float):
+        """Gradio handler of the Segment button: `predict` with `in_page`."""
+        return self.predict(editor_value, num_steps, seed, threshold, in_page=True)
 
     def load_image(self, picture: np.ndarray | str | None):
         """Gradio handler for an upload (a file path, or an image array): (prompt image, working image, editor,
@@ -239,7 +248,7 @@ class ImageTab:
             num_steps,
             0,
             threshold,
-            *self.predict(value, num_steps, 0, threshold),
+            *self.predict_in_page(value, num_steps, 0, threshold),
         )
 
     def build(self) -> None:
@@ -288,9 +297,12 @@ class ImageTab:
         clear_button.click(
             clear_objects, image_state, [prompt_image, editor, prompts, status], api_visibility="private"
         )
-        segment.click(self.predict, [editor, steps, seed, mask_threshold], result_outputs, api_name="segment").then(
+        inputs = [editor, steps, seed, mask_threshold]
+        segment.click(self.predict_in_page, inputs, result_outputs, api_visibility="private").then(
             None, js=SCROLL_TO_RESULT_JS
         )
+        # The `/segment` endpoint has its own (hidden) trigger: it answers plain values, not the page's update.
+        gr.Button(visible=False).click(self.predict, inputs, result_outputs, api_name="segment")
 
 
 def _examples(examples: list[Example]) -> gr.Dataset:
