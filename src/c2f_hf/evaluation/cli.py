@@ -38,14 +38,7 @@ def _positive_int(text: str) -> int:
 def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `evaluate` and `predict` (their one-line help is `c2f_hf.cli.COMMANDS`')."""
     evaluate = subparsers.add_parser("evaluate")
-    evaluate.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
-    evaluate.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
-    evaluate.add_argument("--revision", help=REVISION_HELP)
-    evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--visible-source", choices=VISIBLE_SOURCES, default="gt", help="model input masks")
-    evaluate.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
+    _add_run_options(evaluate, visible_source_help="model input masks")
     evaluate.add_argument("--batch-size", type=_positive_int, default=8)
     evaluate.add_argument(
         "--occlusion-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="count only these occlusion rates"
@@ -60,6 +53,18 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
     _add_predict(subparsers)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, visible_source_help: str) -> None:
+    """The model, data and decoding options shared by `evaluate` and `predict`."""
+    parser.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
+    parser.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
+    parser.add_argument("--revision", help=REVISION_HELP)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--visible-source", choices=VISIBLE_SOURCES, default="gt", help=visible_source_help)
+    parser.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -83,19 +88,11 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     """Add `predict` (its one-line help is `c2f_hf.cli.COMMANDS`')."""
     predict = subparsers.add_parser("predict")
-    predict.add_argument("--model", help="save_pretrained folder or Hub id (default: the shipped default model)")
-    predict.add_argument("--dataset", required=True, help=DATASET_SOURCE_HELP)
-    predict.add_argument("--revision", help=REVISION_HELP)
-    predict.add_argument("--split", default="test")
-    predict.add_argument(
-        "--visible-source",
-        choices=VISIBLE_SOURCES,
-        default="gt",
-        help="complete the objects from their visible masks (gt) or every pre-detected visible mask (predicted)",
+    _add_run_options(
+        predict,
+        visible_source_help="complete the objects from their visible masks (gt) or every pre-detected visible mask "
+        "(predicted)",
     )
-    predict.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
-    predict.add_argument("--seed", type=int, default=0)
-    predict.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
     predict.add_argument("--batch-size", type=_positive_int, default=8, help="objects per forward pass")
     predict.add_argument(
         "--rows-per-shard", type=_positive_int, default=1000, help="rows per Parquet shard (the unit of resuming)"
