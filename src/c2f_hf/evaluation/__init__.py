@@ -3,8 +3,10 @@
 Modules, one concern each: `metrics` (IoU_full, IoU_occ, occlusion-rate bins), `baselines` (visible mask, convex
 hull, `prediction_variants`), `coco` (COCO AP / AR via pycocotools), `accumulator` (`AmodalMetrics`,
 `EvaluationResults`), `report` (`write_report`: JSON, Markdown, chart), `runner` (`evaluate_model`: a model over a
-dataset) and `cli` (`c2f-hf evaluate`). The mask policy (binarisation, union with the visible mask, occluded mask,
-occlusion rate) is the image processor's (`c2f_hf.models.c2f_seg.image_processing_c2f_seg`); import it from there.
+dataset), `distributed` (the processes of a launcher: sharding, gathering), `predict` (`predict_dataset`: every
+object's amodal mask written back into the dataset) and `cli` (`c2f-hf evaluate`, `c2f-hf predict`). The mask policy
+(binarisation, union with the visible mask, occluded mask, occlusion rate) is the image processor's
+(`c2f_hf.models.c2f_seg.image_processing_c2f_seg`); import it from there.
 
 Conventions shared by every module of this package (the others refer to this list):
 
@@ -36,6 +38,9 @@ Conventions shared by every module of this package (the others refer to this lis
 * **Union with visible** (the authors report it next to the raw prediction) is `pred_amodal ∪ input_visible`,
   where the input visible mask is the one the model received (for benchmarks with a detector, the predicted
   visible mask; otherwise the ground-truth one).
+* **Restricted to occluders** (the authors' MOViD-A post-processing) is `input_visible ∪ (pred_amodal ∩
+  occluders)`, the occluders being the union of the other objects' input visible masks of the same image or frame
+  (`mask_policy.restrict_to_occluders`): a hidden part may only lie behind another object.
 """
 
 from ..lazy_exports import lazy_exports
@@ -48,6 +53,7 @@ __getattr__ = lazy_exports(
         "accumulator": ("AmodalMetrics", "EvaluationResults"),
         "baselines": (
             "CONVEX_HULL_BASELINE",
+            "RESTRICTED_TO_OCCLUDERS_SUFFIX",
             "UNION_WITH_VISIBLE_SUFFIX",
             "VISIBLE_BASELINE",
             "convex_hull_mask",
@@ -56,6 +62,7 @@ __getattr__ = lazy_exports(
         "coco": ("MaskAnnotation", "coco_mask_ap"),
         "metrics": ("DEFAULT_BIN_EDGES", "FISHBOWL_OCCLUSION_RANGE", "iou", "occluded_iou"),
         "report": ("format_markdown", "write_report"),
+        "predict": ("PredictionRun", "predict_dataset"),
         "runner": ("evaluate_model",),
     },
 )
@@ -64,17 +71,20 @@ __all__ = [
     "CONVEX_HULL_BASELINE",
     "DEFAULT_BIN_EDGES",
     "FISHBOWL_OCCLUSION_RANGE",
+    "RESTRICTED_TO_OCCLUDERS_SUFFIX",
     "UNION_WITH_VISIBLE_SUFFIX",
     "VISIBLE_BASELINE",
     "AmodalMetrics",
     "EvaluationResults",
     "MaskAnnotation",
+    "PredictionRun",
     "coco_mask_ap",
     "convex_hull_mask",
     "evaluate_model",
     "format_markdown",
     "iou",
     "occluded_iou",
+    "predict_dataset",
     "prediction_variants",
     "write_report",
 ]

@@ -24,7 +24,12 @@ from safetensors import safe_open
 
 from ..checkpoints import file_sha256
 from ..evaluation.accumulator import EvaluationResults
-from ..evaluation.baselines import CONVEX_HULL_BASELINE, UNION_WITH_VISIBLE_SUFFIX, VISIBLE_BASELINE
+from ..evaluation.baselines import (
+    CONVEX_HULL_BASELINE,
+    RESTRICTED_TO_OCCLUDERS_SUFFIX,
+    UNION_WITH_VISIBLE_SUFFIX,
+    VISIBLE_BASELINE,
+)
 from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 
 MODEL_VARIANT = "model"
@@ -46,6 +51,7 @@ CONVERTED_MARKER = "converted from the authors' release"
 VARIANT_TITLES = {
     MODEL_VARIANT: "this model",
     MODEL_VARIANT + UNION_WITH_VISIBLE_SUFFIX: "this model ∪ input visible mask",
+    MODEL_VARIANT + RESTRICTED_TO_OCCLUDERS_SUFFIX: "this model, hidden parts only behind other objects",
     VISIBLE_BASELINE: "baseline: visible mask",
     CONVEX_HULL_BASELINE: "baseline: convex hull of the visible mask",
 }
