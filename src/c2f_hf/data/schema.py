@@ -20,6 +20,11 @@ Video datasets, one row per clip: `video_id` string, `frames` list of Image, `ob
 `[x, y, width, height]` (zeros where the amodal mask is empty), `category` string, `occlusion_rates` list of
 float32 (0 where the amodal mask is empty) }.
 
+`c2f-hf predict` (`c2f_hf.evaluation.predict`) writes the same rows with two optional fields on each completed
+entry (each `objects` entry, or each `predicted_visible_masks` entry): `predicted_amodal_mask` Image and
+`predicted_amodal_score` float32; on video tracks `predicted_amodal_masks` list of Image and
+`predicted_amodal_scores` list of float32 (null where the track is hidden). Extra fields pass `check_features`.
+
 On disk a dataset is one folder holding `<split>.parquet` files (e.g. `train.parquet`, `test.parquet`) and a
 `README.md` card; on the Hub (and in a clone of a Hub repo) the splits are shards `data/<split>-00000-of-00001.parquet`
 (`c2f_hf.data.push`). `load_amodal_dataset(folder_or_hub_id, split, revision=...)` reads one split back from
