@@ -106,6 +106,20 @@ def test_accumulator_computes_ap_when_scores_are_present():
     assert variants["model"].ap["AP"] == 1.0 and variants["wrong"].ap["AP"] == 0.0
 
 
+def test_an_object_paired_with_two_detections_is_one_ground_truth_of_ap():
+    first, second = box_mask(0, 0, 4, 4), box_mask(6, 6, 10, 10)
+    aps = {}
+    for keyed in (False, True):
+        metrics = AmodalMetrics()
+        for mask, score, key in ((first, 0.9, 0), (first, 0.8, 0), (second, 0.7, 1)):
+            object_key = key if keyed else None
+            metrics.add({"model": mask}, mask, mask, image_id=0, score=score, object_key=object_key)
+        aps[keyed] = metrics.compute().variants["model"].ap
+    assert aps[False]["AP50"] == pytest.approx(1.0)  # three ground truths, three true positives
+    # One ground truth per object: the second detection of the first object is a false positive ranked second.
+    assert aps[True]["AP50"] < 1.0 and aps[True]["AR100"] == pytest.approx(1.0)
+
+
 def test_accumulator_skips_ap_when_some_scores_are_missing():
     metrics = AmodalMetrics()
     amodal = box_mask(0, 0, 4, 4)

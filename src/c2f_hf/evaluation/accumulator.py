@@ -118,6 +118,19 @@ class _ObjectRecord:
     iou_occ: dict[str, float | None]
     ground_truth: MaskAnnotation | None
     detections: dict[str, MaskAnnotation] | None
+    object_key: Hashable | None = None
+
+
+def _unique_ground_truths(records: list[_ObjectRecord]) -> list[MaskAnnotation]:
+    """The records' ground truths, an object added several times (the same `object_key` in its image) once."""
+    seen, ground_truths = set(), []
+    for record in records:
+        if record.object_key is not None:
+            if (record.image_id, record.object_key) in seen:
+                continue
+            seen.add((record.image_id, record.object_key))
+        ground_truths.append(record.ground_truth)
+    return ground_truths
 
 
 @dataclass(frozen=True)
@@ -214,6 +227,7 @@ class AmodalMetrics:
         category: Hashable = 1,
         occlusion_rate: float | None = None,
         score: float | None = None,
+        object_key: Hashable | None = None,
     ) -> None:
         """Add one object.
 
@@ -226,6 +240,10 @@ class AmodalMetrics:
             occlusion_rate: fraction in [0, 1]; None computes it from the two ground-truth masks.
             score: the detector's confidence for this object, shared by every variant (they all derive from the
                 same detected visible mask); needed for AP.
+            object_key: the ground-truth object's identity within its image when several detections may be paired
+                with it (the authors' COCOA list, `--pairing per-detection`): AP / AR count its ground truth once,
+                with the first such detection added, and the others are detections like any other (a duplicate is a
+                false positive). None: every added object is its own ground truth.
         """
         self._check_variants(predictions)
         gt_amodal = to_bool_mask(amodal_mask, "amodal_mask")
@@ -244,7 +262,9 @@ class AmodalMetrics:
                 detections[name] = MaskAnnotation.from_mask(pred_amodal, image_id, category, score)
         ground_truth = None if score is None else MaskAnnotation.from_mask(gt_amodal, image_id, category)
         self._records.append(
-            _ObjectRecord(image_id, rate, iou_full, iou_occ, ground_truth, detections if score is not None else None)
+            _ObjectRecord(
+                image_id, rate, iou_full, iou_occ, ground_truth, detections if score is not None else None, object_key
+            )
         )
 
     def add_batch(
@@ -375,7 +395,7 @@ class AmodalMetrics:
         self, name: str, records: list[_ObjectRecord], missed_objects: list[_MissedObject]
     ) -> dict[str, float | None]:
         """COCO AP / AR of variant `name`: every counted object and missed object against every detection."""
-        ground_truths = [record.ground_truth for record in records] + [item.ground_truth for item in missed_objects]
+        ground_truths = _unique_ground_truths(records) + [item.ground_truth for item in missed_objects]
         detections = [record.detections[name] for record in records]
         detections += [detection[name] for detection in self._unmatched_detections]
         return coco_mask_ap(ground_truths, detections)

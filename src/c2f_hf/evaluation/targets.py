@@ -170,6 +170,7 @@ def add_objects(
             category=target.category,
             occlusion_rate=target.occlusion_rate,
             score=score,
+            object_key=target.object_index,
         )
         if predictions is not None:
             predictions.append(
