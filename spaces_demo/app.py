@@ -4,10 +4,11 @@ Image tab (`image_tab`). The visible masks live in the editor (`gr.ImageMask`, d
 colour is one object, numbered in palette order (`c2f_hf.visualization.OBJECT_COLOURS`). With a SAM model
 configured (`C2F_HF_SAM_MODEL`, a Hub id or folder, served through the pipeline's `visible_mask_model`), clicks
 and boxes on the prompt image give an object's visible mask (`sam_prompts`), written into the editor in its
-colour; painting adds to it or corrects it. One click on an example loads its image and visible masks into the
-editor and shows the finished result. Results: a before/after slider over the image (visible part tinted, hidden
-part hatched, each object outlined and numbered), the coarse (VQ) and refined masks side by side, and a table
-whose columns add up (amodal = visible + hidden).
+colour; painting adds to it or corrects it. Photos come from an upload button and are scaled down before they
+reach the editor. One click on an example loads its photo and, as the editor's layer, its visible masks, and shows
+the finished result, in one request. Results: a before/after slider over the image (visible part tinted, hidden
+part hatched, each object outlined in its colour, no number drawn over it), the coarse (VQ) and refined masks side
+by side, and a table whose columns add up (amodal = visible + hidden).
 
 Video tab (`video_tab`). A clip as a PNG film strip (frames side by side) or an animated GIF / APNG / WebP, plus a
 mask strip of the same layout (`video_inputs`): each object's visible part painted in its colour of the palette
@@ -44,7 +45,7 @@ def build_demo(sources: ModelSources | None = None) -> gr.Blocks:
     the image model's defaults, read from its config and processor files."""
     sources = ModelSources.from_environment() if sources is None else sources
     with gr.Blocks(title="C2F-Seg amodal segmentation") as demo:
-        gr.Markdown(header_markdown(sources.model_card_url()), elem_id="header")
+        gr.Markdown(header_markdown(sources.model_card_url(), bool(sources.sam)), elem_id="header")
         with gr.Tab("Image", elem_id="image_tab"):
             ImageTab(sources).build()
         with gr.Tab("Video", elem_id="video_tab"):

@@ -29,13 +29,13 @@ from editor import (
 )
 from page import (
     LEGEND_HTML,
-    SCROLL_TO_RESULT_JS,
     TABLE_HELP,
     DemoInputError,
     object_chip,
     palette_chips,
     problem,
     sam_help,
+    scroll_into_view_js,
 )
 from sam_prompts import CLICK_MODES, add_click, clear_objects, draw_prompts, empty_prompts, next_object, sam_mask
 from segmenters import ModelSources, result_mask
@@ -161,7 +161,7 @@ class ImageTab:
         refined = [result_mask(result["amodal_mask"]) for result in results]
         return DemoOutput(
             image=image,
-            overlay=draw_amodal_overlay(image, visibles, refined, colours),
+            overlay=draw_amodal_overlay(image, visibles, refined, colours, numbers=False),
             coarse=draw_filled_masks(image, [result_mask(result["coarse_amodal_mask"]) for result in results], colours),
             refined=draw_filled_masks(image, refined, colours),
             rows=table_rows(numbers, results),
@@ -171,9 +171,7 @@ class ImageTab:
             seconds=seconds,
         )
 
-    def predict(
-        self, editor_value: dict | None, num_steps: int, seed: int, threshold: float, in_page: bool = False
-    ):
+    def predict(self, editor_value: dict | None, num_steps: int, seed: int, threshold: float, in_page: bool = False):
         """The `/segment` endpoint: (before/after pair, coarse, refined, table, status). A user's mistake empties
         the results and puts its message in the status. `in_page`: the pair as an update of the page's slider
         whose handle starts at the result's `slider_position` (an API client gets plain values)."""
@@ -283,7 +281,7 @@ class ImageTab:
         result_outputs = [result, coarse, refined, table, status]
         example_outputs = [prompt_image, image_state, editor, prompts, steps, seed, mask_threshold, *result_outputs]
         examples.click(self.example_result, examples, example_outputs, api_visibility="private").then(
-            None, js=SCROLL_TO_RESULT_JS
+            None, js=scroll_into_view_js("#result")
         )
         upload_outputs = [prompt_image, image_state, editor, prompts, status]
         upload.upload(self.load_image, upload, upload_outputs, api_visibility="private")
@@ -299,7 +297,7 @@ class ImageTab:
         )
         inputs = [editor, steps, seed, mask_threshold]
         segment.click(self.predict_in_page, inputs, result_outputs, api_visibility="private").then(
-            None, js=SCROLL_TO_RESULT_JS
+            None, js=scroll_into_view_js("#result")
         )
         # The `/segment` endpoint has its own (hidden) trigger: it answers plain values, not the page's update.
         gr.Button(visible=False).click(self.predict, inputs, result_outputs, api_name="segment")

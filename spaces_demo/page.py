@@ -22,7 +22,7 @@ LEGEND_HTML = """
   <span><i class="swatch tint"></i>visible part (input): light tint</span>
   <span><i class="swatch hatch"></i>hidden part (predicted): hatched</span>
   <span><i class="swatch outline"></i>outline: whole predicted shape</span>
-  <span>colour and number: one object</span>
+  <span>colour: one object (its number in the status and the table)</span>
 </div>
 """
 CSS = """
@@ -39,22 +39,12 @@ CSS = """
 #video_overlays .grid-wrap {height: auto !important; max-height: none !important;}
 #video_overlays .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
 @media (max-width: 600px) {
+  #video_overlays .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important;}
   #objects th, #objects td, #tracks th, #tracks td {padding: 2px 3px !important;}
   #objects .cell-wrap, #tracks .cell-wrap {padding: 2px !important;}
   #objects th *, #objects .cell-wrap *, #tracks th *, #tracks .cell-wrap * {font-size: 11px !important;}
 }
 .problem {background: #fff3cd; color: #5c4400; border-left: 4px solid #e0a800; padding: 6px 10px; border-radius: 4px;}
-"""
-# Run in the browser once a result has arrived: wait (at most 2 s) until the result's image is drawn, so that its
-# height is known, then centre it in the window.
-SCROLL_TO_RESULT_JS = """
-async () => {
-  const result = document.querySelector('#result');
-  if (!result) return;
-  const drawn = () => [...result.querySelectorAll('img')].some((image) => image.complete && image.naturalWidth);
-  for (let tries = 0; tries < 40 && !drawn(); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
-  result.scrollIntoView({behavior: 'smooth', block: 'center'});
-}
 """
 
 
@@ -66,6 +56,21 @@ def problem(message: str) -> str:
     """Log a user's mistake as one line and return it as status Markdown."""
     logger.warning("input problem: %s", message)
     return f'<div class="problem">⚠ {message}</div>'
+
+
+def scroll_into_view_js(selector: str, block: str = "center") -> str:
+    """Browser code to run once a result has arrived: wait (at most 2 s) until an image under the `selector`
+    element is drawn, so that its height is known, then scroll it into view (`block`: where in the window, as
+    `scrollIntoView` takes it)."""
+    return f"""
+async () => {{
+  const result = document.querySelector({selector!r});
+  if (!result) return;
+  const drawn = () => [...result.querySelectorAll('img')].some((image) => image.complete && image.naturalWidth);
+  for (let tries = 0; tries < 40 && !drawn(); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+  result.scrollIntoView({{behavior: 'smooth', block: {block!r}}});
+}}
+"""
 
 
 def hex_colour(colour: tuple[int, int, int]) -> str:
@@ -83,18 +88,20 @@ def palette_chips() -> str:
     return " ".join(object_chip(number) for number in range(1, len(OBJECT_COLOURS) + 1))
 
 
-def header_markdown(model_card_url: str) -> str:
-    """What the page is, where it comes from (with the image model's card at `model_card_url`) and how far to
-    trust it."""
+def header_markdown(model_card_url: str, sam: bool) -> str:
+    """What the page is, how to give a visible mask (clicking needs a SAM model: `sam`), where it comes from (with
+    the image model's card at `model_card_url`) and how far to trust it."""
+    how = "click it, paint it" if sam else "paint it"
     return f"""
 # C2F-Seg: see the hidden part of objects
-Give the **visible** part of an object (click it, paint it, or pick an example) and the model predicts its
-**whole** shape, the hidden part included (*amodal segmentation*).
+Give the **visible** part of an object ({how}, or pick an example) and the model predicts its **whole** shape,
+the hidden part included (*amodal segmentation*).
 [Paper (Gao et al., ICCV 2023)]({PAPER_URL}) · [model card]({model_card_url}) ·
 [authors' code]({AUTHORS_CODE_URL}) · this demo: the `c2f_hf` transformers package.
 
-**How far to trust it:** the default model is tiny and was trained on **synthetic shapes only** (discs,
-rectangles, stars, ... over flat backgrounds). It completes simple shapes; on real photos expect rough guesses.
+**How far to trust it:** the default model is small (1.7 M parameters) and was trained on **synthetic shapes
+only** (discs, rectangles, stars, ... drawn over generated backgrounds). Its masks on real photos have not been
+measured: treat them as rough guesses.
 """
 
 
@@ -117,12 +124,11 @@ def video_help(max_frames: int) -> str:
     """The video tab's introduction: what it does and the clip and mask strip it takes (at most `max_frames`
     frames)."""
     return f"""
-Track objects through a short clip: the video model predicts each object's **whole** shape in every frame, also
-in frames where it is completely hidden. Give the clip as a **film strip** (frames side by side, PNG) or an
-**animated GIF / APNG / WebP** (at most {max_frames} frames), and a **mask strip** of the same layout: each
-object's visible part painted in its colour {palette_chips()}
-on black (a grayscale strip with value k for object k works too). No video tracker is built in, so prompts on the
-first frame cannot be carried through the clip: every frame needs its masks. An object may vanish for some
-frames; a frame a whole model window or more away from every frame where it is visible is not completed (its
-masks come back empty).
+Track objects through a short clip: the video model predicts each object's **whole** shape in every frame. Give
+the clip as a **film strip** (frames side by side, PNG) or an **animated GIF / APNG / WebP** (at most
+{max_frames} frames), and a **mask strip** of the same layout: each object's visible part painted in its colour
+{palette_chips()} on black (a grayscale strip with value k for object k works too). No video tracker is built
+in, so prompts on the first frame cannot be carried through the clip: every frame needs its masks. An object may
+vanish for some frames; a frame a whole model window or more away from every frame where it is visible is not
+completed (its masks come back empty).
 """

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay
-from page import LEGEND_HTML, TABLE_HELP, DemoInputError, object_chip, problem, video_help
+from page import LEGEND_HTML, TABLE_HELP, DemoInputError, object_chip, problem, scroll_into_view_js, video_help
 from segmenters import ModelSources, result_mask
 from video_inputs import MAX_VIDEO_FRAMES, labels_from_mask_strip, read_video_inputs
 
@@ -66,6 +66,7 @@ def video_overlays(
             [visible[frame] for _, visible in objects],
             [result_mask(result["amodal_masks"][frame]) for result in results],
             colours,
+            numbers=False,
         )
         for frame, image in enumerate(frames)
     ]
@@ -187,7 +188,7 @@ class VideoTab:
         outputs = [gallery, table, status]
         rows = video_example_rows()
         with examples_slot:
-            gr.Examples(
+            examples = gr.Examples(
                 rows,
                 inputs=inputs,
                 fn=self.predict_video,
@@ -197,7 +198,10 @@ class VideoTab:
                 example_labels=[video_example_label(row[1]) for row in rows],
                 label="Example clips (synthetic, 8 frames): one click shows the result",
             )
-        segment.click(self.predict_video, inputs=inputs, outputs=outputs, api_name="segment_video")
+        examples.load_input_event.then(None, js=scroll_into_view_js("#video_overlays", "start"))
+        segment.click(self.predict_video, inputs=inputs, outputs=outputs, api_name="segment_video").then(
+            None, js=scroll_into_view_js("#video_overlays", "start")
+        )
 
 
 def _clip_inputs() -> tuple:
