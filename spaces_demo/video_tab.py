@@ -94,6 +94,7 @@ class VideoTab:
 
     def __init__(self, sources: ModelSources):
         self.sources = sources
+        self.example_rows = video_example_rows()
 
     def segment_tracks(
         self, frames: list[np.ndarray], objects: list[tuple[int, np.ndarray]], seed: int, greedy: bool
@@ -154,6 +155,17 @@ class VideoTab:
         status = f"Done: {objects} {chips} over {frames} in "
         return gallery, output.rows, status + f"{output.seconds:.2f} s. Hatched = hidden part the model predicts."
 
+    def example_result(self, index: int | None):
+        """Gradio handler of a click on example clip `index` (of `video_example_rows`): its strips and settings in
+        the inputs and the finished result, read and computed on the server in one request."""
+        if index is None:
+            return (gr.skip(),) * 9
+        clip_file, frames_path, mask_path, num_frames, seed, greedy = self.example_rows[index]
+        frames = np.asarray(Image.open(frames_path).convert("RGB"))
+        masks = np.asarray(Image.open(mask_path).convert("RGB"))
+        results = self.predict_video(clip_file, frames, masks, num_frames, seed, greedy)
+        return clip_file, frames, masks, num_frames, seed, greedy, *results
+
     def build(self) -> None:
         """The video UI: the clip and mask strip, controls, the per-frame gallery, the table and the example
         clips."""
@@ -186,19 +198,17 @@ class VideoTab:
         gr.Markdown(TABLE_HELP)
         inputs = [clip_file, frames_strip, mask_strip, num_frames, seed, greedy]
         outputs = [gallery, table, status]
-        rows = video_example_rows()
         with examples_slot:
-            examples = gr.Examples(
-                rows,
-                inputs=inputs,
-                fn=self.predict_video,
-                outputs=outputs,
-                run_on_click=True,
-                cache_examples=False,
-                example_labels=[video_example_label(row[1]) for row in rows],
+            examples = gr.Dataset(
+                components=[gr.Textbox(render=False)],
+                samples=[[video_example_label(row[1])] for row in self.example_rows],
+                type="index",
                 label="Example clips (synthetic, 8 frames): one click shows the result",
+                elem_id="video_examples",
             )
-        examples.load_input_event.then(None, js=scroll_into_view_js("#video_overlays", "start"))
+        examples.click(self.example_result, examples, [*inputs, *outputs], api_visibility="private").then(
+            None, js=scroll_into_view_js("#video_overlays", "start")
+        )
         segment.click(self.predict_video, inputs=inputs, outputs=outputs, api_name="segment_video").then(
             None, js=scroll_into_view_js("#video_overlays", "start")
         )

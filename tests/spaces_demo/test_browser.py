@@ -406,3 +406,43 @@ def test_browser_upload_click_with_sam_and_segment(sam_server, tmp_path):
         browser.close()
     assert "Done: 1 object" in status, status
     assert result_in_view
+
+
+@needs_chromium
+def test_browser_a_video_example_is_one_request_with_a_readable_gallery_at_both_widths(server, tmp_path):
+    """One click on an example clip is one queue job; the page scrolls to the per-frame gallery, whose frames are
+    shown at least at their own size (128 px) at 1280x800 and at 390x844."""
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    frame_widths = (
+        "[...document.querySelectorAll('#video_overlays img')].map((image) => image.getBoundingClientRect().width)"
+    )
+    try:
+        browser.set_viewport(1280, 800)
+        browser.send("Page.navigate", url=server)
+        browser.wait_for("document.querySelector('#video_tab-button, button[role=tab]') !== null")
+        browser.evaluate(
+            "[...document.querySelectorAll('button[role=tab]')].find((tab) => tab.innerText.includes('Video')).click()"
+        )
+        browser.wait_for("document.querySelectorAll('#video_examples button').length >= 3")
+        browser.send("Network.enable")
+        time.sleep(0.5)
+        browser.forget_requests()
+        browser.evaluate("document.querySelectorAll('#video_examples button')[0].click()")
+        browser.wait_for("document.querySelector('#video_status').innerText.includes('Done')", 120)
+        browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
+        time.sleep(1.5)
+        jobs, gallery_in_view = browser.requests_to("/queue/join"), browser.in_viewport("#video_overlays img")
+        desktop_widths, desktop_problems = browser.evaluate(frame_widths), browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / "video_example_1280x800.png")
+        browser.set_viewport(390, 844)
+        time.sleep(1.0)
+        phone_widths, phone_problems = browser.evaluate(frame_widths), browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / "video_example_390x844.png", full_page=True)
+    finally:
+        browser.close()
+    assert jobs == 1 and gallery_in_view, (jobs, gallery_in_view)
+    assert len(desktop_widths) == 8 and min(desktop_widths) >= 128 and min(phone_widths) >= 128, (
+        desktop_widths,
+        phone_widths,
+    )
+    assert desktop_problems == [] and phone_problems == [], (desktop_problems, phone_problems)

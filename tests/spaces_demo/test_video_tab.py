@@ -90,3 +90,11 @@ def test_the_status_counts_objects_and_frames_in_the_right_number(video_tab):
     assert " over 1 frame in " in status and len(table) >= 1, status
     _, _, status = video_tab.predict_video(None, frames, strip, 8, 0, True)
     assert " over 8 frames in " in status, status
+
+
+def test_an_example_click_fills_the_inputs_and_gives_the_result_in_one_call(video_tab):
+    clip_file, frames, masks, num_frames, seed, greedy, gallery, table, status = video_tab.example_result(0)
+    expected_frames, expected_masks = video_example(video_tab.example_rows[0][1].split("/")[-1][: -len("_frames.png")])
+    assert clip_file is None and (num_frames, seed, greedy) == (8, 0, False)
+    assert np.array_equal(frames, expected_frames) and np.array_equal(masks, expected_masks)
+    assert len(gallery) == 8 and "Done: 3 objects" in status and len(table) == 3 * 8
