@@ -250,7 +250,7 @@ class ImageTab:
         )
 
     def build(self) -> None:
-        """The image UI: upload button, prompts, editor and examples on the left; button, status and results on
+        """The image UI: upload button, examples, prompts and editor on the left; button, status and results on
         the right. Each user action is one request: the examples are a dataset of thumbnails whose click sends its
         index (the example's files stay on the server), uploads come from a button (the editor's own upload event
         would also fire when the app sets its image), and scrolling to the result runs in the browser."""
@@ -265,13 +265,12 @@ class ImageTab:
                     size="sm",
                     elem_id="upload",
                 )
+                examples = _examples(self.examples)
                 prompt_image, mode, next_button, clear_button = _prompt_controls(sam)
                 if sam:
-                    examples = _examples(self.examples)
                     with gr.Accordion("Paint to add to or correct the masks", open=False):
                         editor = _editor()
                 else:
-                    examples = _examples(self.examples)
                     editor = _editor()
             with gr.Column(scale=1, min_width=300):
                 segment = gr.Button("Segment", variant="primary", elem_id="segment")

@@ -387,7 +387,8 @@ def test_browser_upload_click_with_sam_and_segment(sam_server, tmp_path):
     try:
         browser.set_viewport(1280, 800)
         browser.send("Page.navigate", url=sam_server)
-        browser.wait_for("document.querySelector('#upload') !== null")
+        browser.wait_for("document.querySelectorAll('#examples button.gallery-item').length >= 5")
+        examples_in_view = browser.in_viewport("#examples button.gallery-item")
         browser.upload(UPLOAD_INPUT, DEMO_DIR / "examples" / "photo_ball_behind_books.png")
         browser.wait_for("document.querySelector('#status').innerText.includes('Image loaded')")
         browser.wait_for("document.querySelector('#prompt_image img') !== null")
@@ -405,7 +406,7 @@ def test_browser_upload_click_with_sam_and_segment(sam_server, tmp_path):
     finally:
         browser.close()
     assert "Done: 1 object" in status, status
-    assert result_in_view
+    assert result_in_view and examples_in_view
 
 
 @needs_chromium
