@@ -261,7 +261,8 @@ def _pick_colour(browser: DevToolsPipe, number: int) -> None:
 @needs_chromium
 def test_browser_an_example_is_one_request_and_stays_correct_when_edited(server, tmp_path):
     """Desktop: one click on an example is one queue job and shows the result in view; a stroke in a new colour
-    adds an object and keeps the example's, and the model gets the example's clean photo."""
+    adds an object and keeps the example's, and the model gets the example's clean photo; erasing the stroke
+    removes that object only."""
     browser = DevToolsPipe(tmp_path / "chromium-profile")
     try:
         browser.set_viewport(1280, 800)
@@ -289,12 +290,23 @@ def test_browser_an_example_is_one_request_and_stays_correct_when_edited(server,
         segment_jobs, result_in_view = browser.requests_to("/queue/join"), browser.in_viewport("#result")
         before = browser.image_pixels("#result img")
         browser.screenshot(SHOTS / "edited_example_1280x800.png")
+        browser.evaluate("window.scrollTo(0, 0)")
+        browser.evaluate("document.querySelector('#editor button[aria-label=Erase]').click()")
+        time.sleep(0.3)
+        for offset in (-0.01, 0.0, 0.01):
+            browser.paint("#editor canvas", (0.24, 0.2 + offset), (0.41, 0.25 + offset))
+        time.sleep(1.0)
+        browser.evaluate("document.querySelector('#segment').click()")
+        browser.wait_for("!document.querySelector('#status').innerText.includes('Done: 3 objects')")
+        _wait_for_status(browser, "Done")
+        erased = browser.text("#status")
     finally:
         browser.close()
     photo = np.asarray(Image.open(DEMO_DIR / "examples" / "photo_ball_behind_books.png").convert("RGB"))
     assert example_jobs == 1 and segment_jobs == 1, (example_jobs, segment_jobs)
     assert example_in_view and result_in_view and handle
     assert "Done: 3 objects 1 2 3" in status, "the example's objects 1 and 2 kept, the stroke's 3 added"
+    assert "Done: 2 objects 1 2" in erased, "erasing the stroke removes object 3 and keeps the example's"
     assert np.array_equal(before, photo), "the model gets the example's photo, not the masks drawn into it"
 
 
