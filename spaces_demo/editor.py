@@ -74,7 +74,7 @@ def read_editor(editor_value: dict | None) -> tuple[np.ndarray, np.ndarray, list
     it to the image)."""
     background = (editor_value or {}).get("background")
     if background is None:
-        raise DemoInputError("No image: upload an image or click one of the examples first.")
+        raise DemoInputError("No image: press Upload a photo or click one of the examples first.")
     image, notes = prepare_image(background)
     return image, painted_layer(editor_value, np.asarray(background).shape[:2]), notes
 

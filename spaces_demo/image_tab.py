@@ -274,7 +274,7 @@ class ImageTab:
                     editor = _editor()
             with gr.Column(scale=1, min_width=300):
                 segment = gr.Button("Segment", variant="primary", elem_id="segment")
-                status = gr.Markdown("Upload an image or click an example.", elem_id="status")
+                status = gr.Markdown("Click an example, or press **Upload a photo**.", elem_id="status")
                 result, coarse, refined, table = _results()
                 steps, seed, mask_threshold = _settings(*self.sources.default_settings())
         result_outputs = [result, coarse, refined, table, status]
