@@ -123,10 +123,13 @@ def test_seeded_calls_are_reproducible(segmenter):
     assert_same_objects(segmenter(image, visible_masks=masks, seed=3), segmenter(image, visible_masks=masks, seed=3))
 
 
-def test_seeded_sampling_does_not_depend_on_the_batch_size(segmenter):
+def test_seeded_sampling_does_not_depend_on_the_batch_size_nor_on_the_other_objects(segmenter):
     image, masks = scene()
     one_at_a_time = segmenter(image, visible_masks=masks, seed=3, batch_size=1)
     assert_same_objects(segmenter(image, visible_masks=masks, seed=3, batch_size=3), one_at_a_time)
+    reversed_call = segmenter(image, visible_masks=masks[::-1], seed=3, batch_size=2)
+    assert_same_objects(reversed_call[::-1], one_at_a_time)
+    assert_same_objects(segmenter(image, visible_masks=masks[2:], seed=3), one_at_a_time[2:])
     other_seed = segmenter(image, visible_masks=masks, seed=4, batch_size=3)
     assert any(
         not np.array_equal(np.asarray(first["mask"]), np.asarray(second["mask"]))

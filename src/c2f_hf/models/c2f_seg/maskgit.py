@@ -8,9 +8,11 @@ current amodal tokens to logits.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 RandomSource = torch.Generator | Sequence[torch.Generator] | None
@@ -58,6 +60,14 @@ def object_generators(
     fixed for the object (its index in the image, in the dataset), and its sampled masks no longer depend on which
     objects share its batch or on the batch size."""
     return [torch.Generator(device=device).manual_seed(object_seed(seed, int(key))) for key in object_keys]
+
+
+def mask_key(mask: np.ndarray) -> int:
+    """A key of an object for `object_generators` taken from its `(H, W)` (or `(F, H, W)`) bool visible mask: the
+    CRC-32 of its shape and packed pixels. An object keyed by its mask samples the same whatever else is in the call
+    and in whatever order."""
+    mask = np.asarray(mask, dtype=bool)
+    return zlib.crc32(np.packbits(mask).tobytes(), zlib.crc32(np.asarray(mask.shape, dtype=np.int64).tobytes()))
 
 
 def check_random_source(generator: RandomSource, batch_size: int) -> None:
@@ -253,6 +263,7 @@ __all__ = [
     "cosine_mask_ratio",
     "draw_training_mask",
     "keep_top_k_logits",
+    "mask_key",
     "object_generators",
     "object_seed",
 ]

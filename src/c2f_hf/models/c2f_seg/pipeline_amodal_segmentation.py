@@ -2,7 +2,8 @@
 
 Each object is a chunk, so objects of one image and of several images are batched through the model together up
 to `batch_size`. Sampling with `seed` is reproducible and independent of batching: each object draws from its own
-generator, seeded from `seed` and the object's index in its image; `greedy=True` is deterministic.
+generator, seeded from `seed` and the object's visible mask (`maskgit.mask_key`), so an object's result does not
+change with `batch_size` nor with the other objects of the call; `greedy=True` is deterministic.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from transformers.pipelines.base import ChunkPipeline
 from .configuration_c2f_seg import C2FSegConfig
 from .image_loading import load_rgb_image
 from .image_processing_c2f_seg import C2FSegImageProcessor
-from .maskgit import check_num_steps, object_generators
+from .maskgit import check_num_steps, mask_key, object_generators
 from .visible_mask_sources import (
     PromptableMaskSource,
     VisibleObject,
@@ -253,7 +254,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             yield {
                 "pixel_values": crops["pixel_values"][index : index + 1],
                 "visible_masks": crops["visible_masks"][index : index + 1],
-                "sample_keys": torch.tensor([index]),
+                "sample_keys": torch.tensor([mask_key(mask)]),
                 "object_info": info,
                 "is_last": index == len(masks) - 1,
             }

@@ -8,7 +8,8 @@ on frames where the object is fully hidden: a window in which the object is hidd
 that reaches its nearest visible frame (`C2FSegVideoProcessor.object_windows`); a frame T or more frames away from
 every visible frame is marked `completed=False` with empty masks, and a warning names it. Each (object, window) is
 a chunk, so windows are batched up to `batch_size`. With a `seed`, each chunk samples from its own generator
-(seeded from `seed`, the object's index and the window's first frame), so results do not depend on `batch_size`.
+(seeded from `seed`, the object's visible masks and the window's first frame), so an object's results depend
+neither on `batch_size` nor on the other objects of the call.
 """
 
 import logging
@@ -21,6 +22,7 @@ from transformers.pipelines.base import ChunkPipeline
 
 from .mask_geometry import CropBox
 from .mask_policy import object_result, occluder_masks_from_visible
+from .maskgit import mask_key
 from .pipeline_amodal_segmentation import (
     check_flag,
     check_generation_parameters,
@@ -178,7 +180,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         return {
             "pixel_values": crops["pixel_values"][None],
             "visible_masks": crops["visible_masks"][None],
-            "sample_keys": torch.tensor([object_index << 32 | window.start]),
+            "sample_keys": torch.tensor([mask_key(track) << 24 | window.start]),
             "window_info": info,
             "is_last": is_last,
         }
