@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from huggingface_hub import try_to_load_from_cache
 from transformers import AutoConfig, AutoImageProcessor, Pipeline, pipeline
 
 from c2f_hf import C2FSegImageProcessor
@@ -16,6 +17,14 @@ from c2f_hf.checkpoints import default_model_path, default_video_model_path
 
 SHIPPED_MODEL_CARD_URL = "https://huggingface.co/c2f-hf/c2f-seg-synthetic-tiny"
 SOURCE_VARIABLES = ("C2F_HF_MODEL", "C2F_HF_VIDEO_MODEL", "C2F_HF_SAM_MODEL")
+PRELOADED_SAM_MODEL = "facebook/sam-vit-base"  # in the Space README's preload_from_hub
+
+
+def preloaded_sam(cache_dir: str | Path | None = None) -> str | None:
+    """`PRELOADED_SAM_MODEL` when the Hub cache holds it (the Space downloads it at build time, `preload_from_hub`),
+    else None: prompts are the default wherever the Space can serve them without a download."""
+    cached = try_to_load_from_cache(PRELOADED_SAM_MODEL, "config.json", cache_dir=cache_dir)
+    return PRELOADED_SAM_MODEL if isinstance(cached, str) else None
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,11 @@ class ModelSources:
 
     @classmethod
     def from_environment(cls) -> ModelSources:
-        """The sources named by the Space variables. Read once at start: the layout (prompt image or not) is
-        built from them."""
-        return cls(*(os.environ.get(variable) or None for variable in SOURCE_VARIABLES))
+        """The sources named by the Space variables. `C2F_HF_SAM_MODEL` unset means the preloaded SAM when it is
+        in the Hub cache (`preloaded_sam`), set but empty painting only. Read once at start: the layout (prompt
+        image or not) is built from them."""
+        image, video, sam = (os.environ.get(variable) for variable in SOURCE_VARIABLES)
+        return cls(image or None, video or None, preloaded_sam() if sam is None else sam or None)
 
     @property
     def image_model(self) -> str:

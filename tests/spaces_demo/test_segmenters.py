@@ -3,8 +3,11 @@ loading the model, equal to the loaded pipeline's."""
 
 import shutil
 
+import yaml
+
 from c2f_hf.checkpoints import default_model_path, default_video_model_path
-from segmenters import SHIPPED_MODEL_CARD_URL, ModelSources, load_segmenter
+from segmenters import PRELOADED_SAM_MODEL, SHIPPED_MODEL_CARD_URL, ModelSources, load_segmenter, preloaded_sam
+from spaces_demo_testing import DEMO_DIR
 
 
 def test_sources_come_from_the_space_variables(monkeypatch, tmp_path):
@@ -18,6 +21,20 @@ def test_sources_come_from_the_space_variables(monkeypatch, tmp_path):
     shipped = ModelSources()
     assert (shipped.image_model, shipped.video_model) == (str(default_model_path()), str(default_video_model_path()))
     assert shipped.model_card_url() == SHIPPED_MODEL_CARD_URL
+
+
+def test_the_sam_the_space_preloads_is_its_default_prompt_model_once_in_the_hub_cache(monkeypatch, tmp_path):
+    front_matter = yaml.safe_load((DEMO_DIR / "README.md").read_text().split("---\n")[1])
+    assert PRELOADED_SAM_MODEL in front_matter["preload_from_hub"]
+    assert preloaded_sam(cache_dir=tmp_path) is None
+    snapshot = tmp_path / f"models--{PRELOADED_SAM_MODEL.replace('/', '--')}" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abc")
+    assert preloaded_sam(cache_dir=tmp_path) == PRELOADED_SAM_MODEL
+    monkeypatch.delenv("C2F_HF_SAM_MODEL", raising=False)
+    assert ModelSources.from_environment().sam == preloaded_sam()
 
 
 def test_default_settings_are_the_loaded_pipelines_with_or_without_a_processor_file(tiny_model, tmp_path):
