@@ -105,8 +105,9 @@ def crop_and_resize(array: torch.Tensor, box: CropBox, size: int, mode: str) -> 
 
 def crop_image(image: np.ndarray, box: CropBox, size: int) -> torch.Tensor:
     """`(H, W, 3)` uint8 RGB -> `(3, size, size)` float RGB in [0, 1]."""
-    window = np.ascontiguousarray(image[box.top : box.bottom, box.left : box.right])
-    pixels = torch.from_numpy(window).permute(2, 0, 1).float().div_(255.0)
+    window = image[box.top : box.bottom, box.left : box.right]
+    # A copy: the image may be a read-only view (np.asarray of a PIL image), which torch.from_numpy warns about.
+    pixels = torch.tensor(window, dtype=torch.float32).permute(2, 0, 1).div_(255.0)
     whole = CropBox(0, 0, box.height, box.width)
     return crop_and_resize(pixels, whole, size, "bilinear").clamp_(0.0, 1.0)
 
