@@ -54,9 +54,7 @@ def build_model(config: TrainingConfig) -> C2FSegForAmodalSegmentation:
     `config.model_overrides` applied to its config either way."""
     if config.init_model:
         model_config = dataclasses.replace(C2FSegConfig.from_pretrained(config.init_model), **config.model_overrides)
-        model = C2FSegForAmodalSegmentation.from_pretrained(
-            config.init_model, config=model_config, dtype=torch.float32
-        )
+        model = C2FSegForAmodalSegmentation.from_pretrained(config.init_model, config=model_config, dtype=torch.float32)
         model.vq_model.requires_grad_(False)
         return model
     model = C2FSegForAmodalSegmentation(dataclasses.replace(config.architecture(), **config.model_overrides))
