@@ -99,6 +99,12 @@ class VisibleMaskAugmentation:
 CROP_SOURCES = ("visible", "amodal")
 
 
+def check_crop_source(crop_from) -> None:
+    """Raise ValueError unless `crop_from` is one of `CROP_SOURCES`."""
+    if crop_from not in CROP_SOURCES:
+        raise ValueError(f"crop_from: expected one of {CROP_SOURCES}, got {crop_from!r}")
+
+
 @dataclass(frozen=True)
 class ObjectCropTransform:
     """Crops one object of a decoded image. `enlarge_range` is used in training, `enlarge_ratio` otherwise;
@@ -113,8 +119,7 @@ class ObjectCropTransform:
     crop_from: str = "visible"
 
     def __post_init__(self):
-        if self.crop_from not in CROP_SOURCES:
-            raise ValueError(f"crop_from: expected one of {CROP_SOURCES}, got {self.crop_from!r}")
+        check_crop_source(self.crop_from)
 
     @classmethod
     def from_image_processor(

@@ -64,10 +64,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.transforms import (
-    CROP_SOURCES,
     VISIBLE_SOURCES,
     AmodalObjectDataset,
     ObjectCropTransform,
+    check_crop_source,
     collate_object_crops,
     decode_mask,
     decode_rgb,
@@ -225,8 +225,7 @@ def _check_arguments(batch_size: int, num_steps: int | None, max_objects: int | 
 
 def check_input_options(crop_from: str, clip_mode: str, visible_source: str) -> None:
     """ValueError unless `crop_from` and `clip_mode` are known and an amodal crop comes with ground-truth input."""
-    if crop_from not in CROP_SOURCES:
-        raise ValueError(f"`crop_from` must be one of {CROP_SOURCES}, got {crop_from!r}")
+    check_crop_source(crop_from)
     if crop_from == "amodal" and visible_source != "gt":
         raise ValueError(
             "`crop_from='amodal'` crops ground-truth objects from their amodal mask: use visible_source='gt'"
@@ -350,10 +349,9 @@ def track_windows(
     processor: C2FSegVideoProcessor, track: dict, frames: list[np.ndarray], num_frames: int, clip_mode: str = "windows"
 ) -> list[dict]:
     """The windows of one track (`processor.clip_windows` in `clip_mode`) that keep at least one frame where it is
-    visible:
-    `window` (a `FrameWindow` whose `kept` holds only those frames), `track` (the `(F, H, W)` bool visible masks of
-    the whole track) and the window's crops (`processor.preprocess_window`: `pixel_values (T, 3, S, S)`,
-    `visible_masks (T, 1, S, S)`, `crop_box`)."""
+    visible: `window` (a `FrameWindow` whose `kept` holds only those frames), `track` (the `(F, H, W)` bool visible
+    masks of the whole track) and the window's crops (`processor.preprocess_window`: `pixel_values (L, 3, S, S)`,
+    `visible_masks (L, 1, S, S)`, `crop_box`; L = T, or a multiple of T in the "sequence" mode)."""
     visible_masks = np.stack([decode_mask(mask) for mask in track["visible_masks"]])
     windows = []
     for window in processor.clip_windows(len(frames), num_frames, clip_mode):

@@ -125,7 +125,7 @@ class C2FSegTransformerConfig(PreTrainedConfig):
         vocab_size (`int`, defaults to 256): codes the transformer embeds and predicts; index `vocab_size` is the
             [MASK] token. At least the VQ codebook size, usually equal to it; the authors' Fishbowl model has 256
             for a codebook of 32: the codes from `codebook_size` up are never sampled (their logits are cut before
-            the top-k, `C2FSegForAmodalSegmentation.code_logits`) and never occur among the inputs.
+            the top-k, `C2FSegForAmodalSegmentation.decodable_logits`) and never occur among the inputs.
         sequence_length (`int`, defaults to 256): number of grid cells (a square grid).
         image_feature_channels (`int`, defaults to 2048): channels of the backbone's last feature map.
         hidden_size (`int`, defaults to 768): the authors' `n_embd`.

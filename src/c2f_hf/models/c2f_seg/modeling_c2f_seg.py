@@ -942,8 +942,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     def _frames_as_batch(self, pixel_values: torch.Tensor, *masks: torch.Tensor | None) -> list[torch.Tensor | None]:
         """Video models take clips `(batch, L, C, S, S)` (L a multiple of T, `clip_length_of`) and run the backbone,
         the VQ model and the refiner on `(batch * L, C, S, S)` frames; image models take `(batch, C, S, S)` crops
-        unchanged."""
-        self.clip_length_of(pixel_values)
+        unchanged. The callers check the layout first (`clip_length_of`)."""
         if self.num_frames is None:
             return [pixel_values, *masks]
         return [None if tensor is None else tensor.flatten(0, 1) for tensor in (pixel_values, *masks)]
@@ -1052,7 +1051,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
     def _coarse_from_logits(self, logits: torch.Tensor, generator: RandomSource, greedy: bool) -> torch.FloatTensor:
         """Draw one code per cell from the top-k logits (argmax when greedy) and decode it, without gradient."""
         with torch.no_grad():
-            codes = logits[..., : self.config.vq_config.codebook_size].float()
+            codes = self.decodable_logits(logits)[..., : self.mask_token_id].float()
             candidates = keep_top_k_logits(codes, self.config.training_top_k)
             tokens = sample_from_probabilities(torch.softmax(candidates, dim=-1), generator, greedy)
             return self.decode_tokens(tokens)

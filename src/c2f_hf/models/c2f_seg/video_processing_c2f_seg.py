@@ -132,6 +132,12 @@ def load_frames(frames) -> list[np.ndarray]:
     return arrays
 
 
+def check_ever_visible(visible_frames: np.ndarray) -> None:
+    """Raise ValueError unless the object is visible on some frame (`visible_frames (F,)` bool)."""
+    if not visible_frames.any():
+        raise ValueError("the object's visible mask is empty on every frame: there is nothing to complete")
+
+
 def object_windows(visible_frames: np.ndarray, window_length: int) -> tuple[list[FrameWindow], list[int]]:
     """The windows one object is run through (see the module docstring) and the frames none can complete.
 
@@ -143,9 +149,8 @@ def object_windows(visible_frames: np.ndarray, window_length: int) -> tuple[list
         Windows (sorted by start) that together keep every frame at most T - 1 frames from a visible frame exactly
         once, and the sorted indices of the other frames. Raises ValueError when the object is never visible.
     """
+    check_ever_visible(visible_frames)
     visible = np.flatnonzero(visible_frames)
-    if visible.size == 0:
-        raise ValueError("the object's visible mask is empty on every frame: there is nothing to complete")
     num_frames = len(visible_frames)
     kept_by_start: dict[int, list[int]] = {}
     unreachable = []
@@ -202,8 +207,7 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
         visible_frames = track.reshape(len(track), -1).any(axis=1)
         if clip_mode == "windows":
             return object_windows(visible_frames, window_length)
-        if not visible_frames.any():
-            raise ValueError("the object's visible mask is empty on every frame: there is nothing to complete")
+        check_ever_visible(visible_frames)
         return [sequence_window(len(track), window_length)], []
 
     def load_tracks(self, visible_masks, num_frames: int, image_size: tuple[int, int]) -> list[np.ndarray]:
