@@ -194,6 +194,13 @@ class DevToolsPipe:
         self.evaluate("0")
         self.events.clear()
 
+    def count_requests_from_now(self) -> None:
+        """Record the page's requests from here on (`requests_to` counts them), forgetting those before: network
+        events on, a moment for the ones already in flight, then the slate cleared."""
+        self.send("Network.enable")
+        time.sleep(0.5)
+        self.forget_requests()
+
     def paint(self, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:
         """A mouse stroke from `start` to `end`, fractions of the first `selector` element's box."""
         box = self.evaluate(
@@ -268,9 +275,7 @@ def test_browser_an_example_is_one_request_and_stays_correct_when_edited(server,
         browser.set_viewport(1280, 800)
         browser.send("Page.navigate", url=server)
         browser.wait_for("document.querySelectorAll('#examples button.gallery-item').length >= 5")
-        browser.send("Network.enable")
-        time.sleep(0.5)
-        browser.forget_requests()
+        browser.count_requests_from_now()
         _click_example(browser, EXAMPLES.index("photo_ball_behind_books"))
         _wait_for_result(browser)
         example_jobs, example_in_view = browser.requests_to("/queue/join"), browser.in_viewport("#result")
@@ -321,9 +326,7 @@ def test_browser_a_large_upload_is_scaled_down_before_the_editor_at_phone_width(
         browser.set_viewport(390, 844)
         browser.send("Page.navigate", url=server)
         browser.wait_for("document.querySelector('#upload') !== null")
-        browser.send("Network.enable")
-        time.sleep(0.5)
-        browser.forget_requests()
+        browser.count_requests_from_now()
         start = time.monotonic()
         browser.upload(UPLOAD_INPUT, photo)
         _wait_for_status(browser, "Image loaded")
@@ -368,8 +371,7 @@ def test_browser_first_visit_a_mistake_and_an_example_at_desktop_and_phone_width
         mistake = browser.text("#status")
         badges = browser.evaluate("[...document.querySelectorAll('.error')].filter(e => e.offsetParent).length")
         browser.screenshot(SHOTS / "mistake_after_15s_390x844.png")
-        browser.send("Network.enable")
-        browser.forget_requests()
+        browser.count_requests_from_now()
         _click_example(browser, EXAMPLES.index("photo_mug_behind_box"))
         _wait_for_result(browser)
         example_jobs = browser.requests_to("/queue/join")
@@ -437,9 +439,7 @@ def test_browser_a_video_example_is_one_request_with_a_readable_gallery_at_both_
             "[...document.querySelectorAll('button[role=tab]')].find((tab) => tab.innerText.includes('Video')).click()"
         )
         browser.wait_for("document.querySelectorAll('#video_examples button').length >= 3")
-        browser.send("Network.enable")
-        time.sleep(0.5)
-        browser.forget_requests()
+        browser.count_requests_from_now()
         browser.evaluate("document.querySelectorAll('#video_examples button')[0].click()")
         browser.wait_for("document.querySelector('#video_status').innerText.includes('Done')", 120)
         browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
