@@ -215,3 +215,67 @@ def save_tiny_mask2former(folder: Path, seed: int = 0) -> Path:
     Mask2FormerForUniversalSegmentation(config).save_pretrained(folder)
     Mask2FormerImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
     return folder
+
+
+def save_tiny_sam2(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised tiny SAM 2 video model (`Sam2VideoModel`, model_type "sam2_video" as the Hub's
+    facebook/sam2.1-hiera-* checkpoints: the image pipeline runs its `Sam2Model` part) with its `Sam2VideoProcessor`
+    (64-pixel input) saved in `folder`. Widths stay at 128 (transformers' memory code breaks below it) and weights
+    are drawn with a large `initializer_range` so the object score is far from zero and masks are not blank."""
+    from transformers import (
+        Sam2HieraDetConfig,
+        Sam2ImageProcessor,
+        Sam2VideoConfig,
+        Sam2VideoModel,
+        Sam2VideoProcessor,
+        Sam2VideoVideoProcessor,
+        Sam2VisionConfig,
+    )
+    from transformers.models.sam2_video.configuration_sam2_video import (
+        Sam2VideoMaskDecoderConfig,
+        Sam2VideoPromptEncoderConfig,
+    )
+
+    backbone = Sam2HieraDetConfig(
+        hidden_size=16,
+        image_size=[64, 64],
+        blocks_per_stage=[1, 1, 1, 1],
+        embed_dim_per_stage=[16, 32, 64, 128],
+        num_attention_heads_per_stage=[1, 1, 1, 1],
+        window_size_per_stage=[2, 2, 2, 2],
+        global_attention_blocks=[],
+        window_positional_embedding_background_size=[2, 2],
+    )
+    vision = Sam2VisionConfig(
+        backbone_config=backbone.to_dict(),
+        backbone_channel_list=[128, 64, 32, 16],
+        backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]],
+        fpn_hidden_size=128,
+    )
+    prompt = Sam2VideoPromptEncoderConfig(hidden_size=128, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = Sam2VideoMaskDecoderConfig(
+        hidden_size=128, mlp_dim=64, num_hidden_layers=1, num_attention_heads=2, iou_head_hidden_dim=16
+    )
+    config = Sam2VideoConfig(
+        vision_config=vision.to_dict(),
+        prompt_encoder_config=prompt.to_dict(),
+        mask_decoder_config=decoder.to_dict(),
+        image_size=64,
+        initializer_range=0.2,
+        num_maskmem=2,
+        max_object_pointers_in_encoder=2,
+        memory_attention_hidden_size=128,
+        memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64,
+        memory_attention_rope_feat_sizes=[4, 4],
+        memory_encoder_hidden_size=128,
+        mask_downsampler_embed_dim=128,
+        memory_fuser_embed_dim=128,
+        memory_fuser_intermediate_dim=64,
+    )
+    torch.manual_seed(seed)
+    Sam2VideoModel(config).save_pretrained(folder)
+    image_processor = Sam2ImageProcessor(size={"height": 64, "width": 64}, mask_size={"height": 16, "width": 16})
+    video_processor = Sam2VideoVideoProcessor(size={"height": 64, "width": 64})
+    Sam2VideoProcessor(image_processor=image_processor, video_processor=video_processor).save_pretrained(folder)
+    return folder

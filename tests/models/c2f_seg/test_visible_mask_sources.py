@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import SamModel, SamProcessor, pipeline
 
-from c2f_testing import save_tiny_mask2former, save_tiny_model, save_tiny_sam
+from c2f_testing import save_tiny_mask2former, save_tiny_model, save_tiny_sam, save_tiny_sam2
 
 HEIGHT, WIDTH = 90, 110
 
@@ -241,3 +241,59 @@ def test_an_image_classifier_is_refused_as_a_visible_mask_source(plain_segmenter
     for source in (str(tiny_classifier), pipeline("image-classification", model=str(tiny_classifier))):
         with pytest.raises(ValueError, match=message):
             pipeline("amodal-segmentation", model=plain_segmenter.model, visible_mask_model=source)
+
+
+@pytest.fixture(scope="module")
+def sam2_folder(tmp_path_factory):
+    pytest.importorskip("torchvision")
+    return save_tiny_sam2(tmp_path_factory.mktemp("sam2") / "sam2")
+
+
+def sam2_best_masks(folder, image, **prompts):
+    """SAM 2's best-IoU mask and IoU per prompt, computed directly with transformers' `Sam2Model` (the image part of
+    the saved "sam2_video" folder) and its processor."""
+    from transformers import AutoProcessor, Sam2Config, Sam2Model, Sam2VideoConfig
+
+    video_config = Sam2VideoConfig.from_pretrained(folder)
+    config = Sam2Config(
+        vision_config=video_config.vision_config.to_dict(),
+        prompt_encoder_config=video_config.prompt_encoder_config.to_dict(),
+        mask_decoder_config=video_config.mask_decoder_config.to_dict(),
+    )
+    model, processor = Sam2Model.from_pretrained(folder, config=config).eval(), AutoProcessor.from_pretrained(folder)
+    inputs = processor(images=PIL.Image.fromarray(image), return_tensors="pt", **prompts)
+    with torch.no_grad():
+        outputs = model(**inputs, multimask_output=True)
+    masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"])[0]
+    scores, best = outputs.iou_scores[0].max(dim=-1)
+    return [masks[index, choice].numpy() for index, choice in enumerate(best.tolist())], scores.tolist()
+
+
+def test_sam2_prompts_give_its_best_iou_mask_per_object(folders, sam2_folder, image):
+    segmenter = pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=str(sam2_folder))
+    points, labels, boxes = [[[20, 20], [30, 35]], [[80, 60]]], [[1, 0], [1]], [[10, 10, 50, 60], [40, 30, 100, 85]]
+    objects = segmenter(image, input_points=points, input_labels=labels, input_boxes=boxes, greedy=True)
+    padded_points, padded_labels = [[[20, 20], [30, 35]], [[80, 60], [-10, -10]]], [[1, 0], [1, -10]]
+    expected_masks, expected_scores = sam2_best_masks(
+        sam2_folder, image, input_points=[padded_points], input_labels=[padded_labels], input_boxes=[boxes]
+    )
+    assert len(objects) == 2
+    for result, mask, score in zip(objects, expected_masks, expected_scores):
+        assert mask.any() and np.array_equal(np.asarray(result["visible_mask"]) > 0, mask)
+        assert result["detection_score"] == pytest.approx(score, abs=1e-5)
+        assert result["mask"].size == (WIDTH, HEIGHT)
+    with pytest.raises(ValueError, match=r"input_points\[1\]\[0\]: \[500, 5\] is outside the 110x90 image"):
+        segmenter(image, input_points=[[[5, 5]], [[500, 5]]])
+
+
+def test_a_loaded_sam2_video_model_serves_the_image_pipeline_with_its_image_part(folders, sam2_folder, image):
+    from transformers import Sam2VideoModel
+
+    from_folder = pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=str(sam2_folder))
+    from_model = pipeline(
+        "amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=Sam2VideoModel.from_pretrained(sam2_folder)
+    )
+    expected = from_folder(image, input_boxes=[[10, 10, 50, 60]], greedy=True)
+    (result,) = from_model(image, input_boxes=[[10, 10, 50, 60]], greedy=True)
+    assert np.array_equal(np.asarray(result["visible_mask"]), np.asarray(expected[0]["visible_mask"]))
+    assert result["detection_score"] == pytest.approx(expected[0]["detection_score"], abs=1e-6)

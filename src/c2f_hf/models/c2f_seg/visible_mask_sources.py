@@ -3,11 +3,12 @@
 C2F-Seg completes visible masks; a photo alone has none. The amodal-segmentation pipeline takes a
 `visible_mask_model` and asks it for them:
 
-- **Promptable** (`SamModel` from transformers, `model_type` "sam"): one object per prompt, prompts named as in
+- **Promptable** (`SamModel` from transformers, `model_type` "sam", or SAM 2: `Sam2Model`, "sam2", run from a
+  "sam2" or "sam2_video" folder such as facebook/sam2.1-hiera-tiny): one object per prompt, prompts named as in
   `SamProcessor` but for one image: `input_boxes=[[x0, y0, x1, y1], ...]` and/or
   `input_points=[[[x, y], ...], ...]` with `input_labels=[[1, ...], ...]` (1 = on the object, 0 = background; all 1
-  when omitted). Of SAM's three candidate masks per prompt, the one with the best predicted IoU is used, and that
-  IoU is the object's `detection_score`.
+  when omitted). Of the model's three candidate masks per prompt, the one with the best predicted IoU is used, and
+  that IoU is the object's `detection_score`. SAM 2's processors need torchvision.
 - **Segmentation** (anything transformers' `image-segmentation` pipeline runs: Mask2Former, OneFormer, MaskFormer,
   DETR, ...): no prompt; every instance (panoptic segment where the model has no instance mode) scoring at least
   `detection_threshold` becomes an object with the detector's `label` and `score`.
@@ -19,6 +20,7 @@ user can also pass it as `visible_masks=` directly.
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -27,7 +29,17 @@ import PIL.Image
 import torch
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
-from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline, PreTrainedModel, pipeline
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoProcessor,
+    Pipeline,
+    PreTrainedConfig,
+    PreTrainedModel,
+    Sam2Config,
+    Sam2Model,
+    pipeline,
+)
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_IMAGE_SEGMENTATION_MAPPING_NAMES,
     MODEL_FOR_INSTANCE_SEGMENTATION_MAPPING_NAMES,
@@ -37,7 +49,9 @@ from transformers.models.auto.modeling_auto import (
 
 from .image_loading import load_binary_mask
 
-PROMPTABLE_MODEL_TYPES = ("sam",)
+SAM2_MODEL_TYPES = ("sam2", "sam2_video")
+PROMPTABLE_MODEL_TYPES = ("sam", *SAM2_MODEL_TYPES)
+TORCHVISION_INSTALL = "pip install torch==2.14.1 torchvision==0.29.1"
 # SAM's "no point" marker: shorter point lists are padded with it (coordinates and label), as SamProcessor does.
 POINT_PAD_VALUE = -10
 
@@ -57,9 +71,9 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_boxes(input_boxes, image_size: tuple[int, int]) -> list[list[float]]:
-    """`[[x0, y0, x1, y1], ...]` inside an image of `(height, width)`, x0 < x1 and y0 < y1; raises ValueError
-    naming `input_boxes[i]` otherwise."""
+def check_boxes(input_boxes, image_size: tuple[int, int], picture: str = "image") -> list[list[float]]:
+    """`[[x0, y0, x1, y1], ...]` inside an image (a video `picture="frame"`) of `(height, width)`, x0 < x1 and
+    y0 < y1; raises ValueError naming `input_boxes[i]` otherwise."""
     height, width = image_size
     if not isinstance(input_boxes, (list, tuple)) or len(input_boxes) == 0:
         raise ValueError("input_boxes: expected a non-empty list of [x0, y0, x1, y1] boxes, one per object")
@@ -70,16 +84,16 @@ def check_boxes(input_boxes, image_size: tuple[int, int]) -> list[list[float]]:
         x0, y0, x1, y1 = (float(value) for value in box)
         if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
             raise ValueError(
-                f"input_boxes[{index}]: {list(box)} is not a box inside the {width}x{height} image "
+                f"input_boxes[{index}]: {list(box)} is not a box inside the {width}x{height} {picture} "
                 "(need 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height)"
             )
         boxes.append([x0, y0, x1, y1])
     return boxes
 
 
-def check_points(input_points, input_labels, image_size: tuple[int, int]) -> tuple[list, list]:
-    """Per object a list of `[x, y]` points inside the image and, per point, a label 0 or 1 (all 1 when
-    `input_labels` is None); raises ValueError naming the argument and index otherwise."""
+def check_points(input_points, input_labels, image_size: tuple[int, int], picture: str = "image") -> tuple[list, list]:
+    """Per object a list of `[x, y]` points inside the image (a video `picture="frame"`) and, per point, a label 0
+    or 1 (all 1 when `input_labels` is None); raises ValueError naming the argument and index otherwise."""
     height, width = image_size
     if not isinstance(input_points, (list, tuple)) or len(input_points) == 0:
         raise ValueError("input_points: expected a non-empty list with, per object, a list of [x, y] points")
@@ -104,7 +118,7 @@ def check_points(input_points, input_labels, image_size: tuple[int, int]) -> tup
             if not isinstance(point, (list, tuple)) or len(point) != 2 or not all(is_number(v) for v in point):
                 raise ValueError(f"{name}: expected [x, y], got {point!r}")
             if not (0 <= point[0] < width and 0 <= point[1] < height):
-                raise ValueError(f"{name}: {list(point)} is outside the {width}x{height} image")
+                raise ValueError(f"{name}: {list(point)} is outside the {width}x{height} {picture}")
             if label not in (0, 1) or isinstance(label, bool):
                 raise ValueError(
                     f"input_labels[{index}][{number}]: expected 1 (object) or 0 (background), got {label!r}"
@@ -125,8 +139,41 @@ def padded_points(points: list, labels: list) -> tuple[list, list]:
     )
 
 
+def checked_prompts(
+    input_boxes, input_points, input_labels, image_size: tuple[int, int], picture: str = "image"
+) -> dict[str, list]:
+    """The prompts of one image (or video frame) checked and nested as SAM's and SAM 2's processors take them for a
+    batch of one: `{"input_boxes": [boxes], "input_points": [points], "input_labels": [labels]}` (only those given;
+    point lists padded to one length). Raises ValueError naming the argument (see the module docstring)."""
+    if input_points is None and input_labels is not None:
+        raise ValueError("input_labels: given without input_points")
+    if input_boxes is None and input_points is None:
+        raise ValueError(
+            "a promptable visible_mask_model needs prompts: pass input_boxes=[[x0, y0, x1, y1], ...] and/or "
+            "input_points=[[[x, y], ...], ...] (or visible_masks / label_map)"
+        )
+    prompts = {}
+    if input_boxes is not None:
+        prompts["input_boxes"] = [check_boxes(input_boxes, image_size, picture)]
+    if input_points is not None:
+        points, labels = padded_points(*check_points(input_points, input_labels, image_size, picture))
+        prompts["input_points"], prompts["input_labels"] = [points], [labels]
+    if input_boxes is not None and input_points is not None and len(input_boxes) != len(input_points):
+        raise ValueError(
+            f"input_boxes and input_points: give one of each per object, got {len(input_boxes)} boxes and "
+            f"{len(input_points)} point lists"
+        )
+    return prompts
+
+
+def prompt_name(prompts: dict[str, list]) -> str:
+    """The argument an object's prompt came from, for errors: `input_boxes` when boxes were given."""
+    return "input_boxes" if "input_boxes" in prompts else "input_points"
+
+
 class PromptableMaskSource:
-    """A SAM model and its processor: prompts in, one `VisibleObject` per prompt out (see the module docstring)."""
+    """A SAM or SAM 2 model and its processor: prompts in, one `VisibleObject` per prompt out (see the module
+    docstring)."""
 
     def __init__(self, model: PreTrainedModel, processor):
         self.model = model.eval()
@@ -135,39 +182,28 @@ class PromptableMaskSource:
     @torch.no_grad()
     def __call__(self, image: PIL.Image.Image, input_boxes=None, input_points=None, input_labels=None):
         """The visible objects of `image` (an RGB PIL image) for the given prompts (see the module docstring)."""
-        size = (image.height, image.width)
-        if input_points is None and input_labels is not None:
-            raise ValueError("input_labels: given without input_points")
-        if input_boxes is None and input_points is None:
-            raise ValueError(
-                "a promptable visible_mask_model needs prompts: pass input_boxes=[[x0, y0, x1, y1], ...] and/or "
-                "input_points=[[[x, y], ...], ...] (or visible_masks / label_map)"
-            )
-        prompts = {}
-        if input_boxes is not None:
-            prompts["input_boxes"] = [check_boxes(input_boxes, size)]
-        if input_points is not None:
-            points, labels = padded_points(*check_points(input_points, input_labels, size))
-            prompts["input_points"], prompts["input_labels"] = [points], [labels]
-        if input_boxes is not None and input_points is not None and len(input_boxes) != len(input_points):
-            raise ValueError(
-                f"input_boxes and input_points: give one of each per object, got {len(input_boxes)} boxes and "
-                f"{len(input_points)} point lists"
-            )
+        prompts = checked_prompts(input_boxes, input_points, input_labels, (image.height, image.width))
         inputs = self.processor(images=image, return_tensors="pt", **prompts).to(self.model.device)
         outputs = self.model(**inputs, multimask_output=True)
-        masks = self.processor.image_processor.post_process_masks(
-            outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu()
-        )[0]
+        masks = self._full_size_masks(outputs.pred_masks, inputs)
         scores = outputs.iou_scores[0].float().cpu()
         objects = []
         for index, choice in enumerate(scores.argmax(dim=-1).tolist()):
             mask = masks[index, choice].numpy().astype(bool)
             if not mask.any():
-                prompt = "input_boxes" if input_boxes is not None else "input_points"
-                raise ValueError(f"{prompt}[{index}]: the visible_mask_model found no pixel of an object there")
+                raise ValueError(
+                    f"{prompt_name(prompts)}[{index}]: the visible_mask_model found no pixel of an object there"
+                )
             objects.append(VisibleObject(mask, None, float(scores[index, choice])))
         return objects
+
+    def _full_size_masks(self, pred_masks: torch.Tensor, inputs) -> torch.Tensor:
+        """`pred_masks (1, objects, 3, h, w)` logits -> `(objects, 3, H, W)` bool at the image size. SAM pads its
+        input (its processor gives `reshaped_input_sizes`); SAM 2 resizes the whole image."""
+        sizes = [inputs["original_sizes"].cpu()]
+        if "reshaped_input_sizes" in inputs:
+            sizes.append(inputs["reshaped_input_sizes"].cpu())
+        return self.processor.image_processor.post_process_masks(pred_masks.cpu(), *sizes)[0]
 
 
 class SegmentationMaskSource:
@@ -274,24 +310,86 @@ def source_model_type(source) -> str:
         raise ValueError(f"visible_mask_model: could not load a model config from {path!r}: {error}") from None
 
 
+def check_torchvision(name: str) -> None:
+    """Raise ImportError, saying how to install it, when torchvision (which transformers' SAM 2 processors need)
+    does not import (or, built for another torch, fails to load its operators)."""
+    try:
+        importlib.import_module("torchvision")
+    except (ImportError, RuntimeError, OSError):
+        raise ImportError(
+            f"visible_mask_model: {name} is a SAM 2 model, and transformers' SAM 2 processors (Sam2Processor, "
+            f"Sam2VideoProcessor) need torchvision, which does not import here; install it beside torch: "
+            f"{TORCHVISION_INSTALL}"
+        ) from None
+
+
+def source_name(source) -> str:
+    """How errors name a `visible_mask_model`: its folder or Hub id, else its class."""
+    return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+
+
+def sam2_image_config(config: PreTrainedConfig) -> Sam2Config:
+    """The `Sam2Config` of a "sam2" or "sam2_video" config: the video model is the image model (same vision
+    encoder, prompt encoder and mask decoder, same weight names) plus memory modules."""
+    if isinstance(config, Sam2Config):
+        return config
+    return Sam2Config(
+        vision_config=config.vision_config.to_dict(),
+        prompt_encoder_config=config.prompt_encoder_config.to_dict(),
+        mask_decoder_config=config.mask_decoder_config.to_dict(),
+        initializer_range=config.initializer_range,
+    )
+
+
+def sam2_image_model(source) -> Sam2Model:
+    """A `Sam2Model` from a "sam2" or "sam2_video" folder, Hub id or loaded model (a `Sam2VideoModel` gives its
+    image part, sharing its weights)."""
+    if isinstance(source, Sam2Model):
+        return source
+    if isinstance(source, PreTrainedModel):
+        model = Sam2Model(sam2_image_config(source.config))
+        model.load_state_dict(source.state_dict(), strict=False, assign=True)
+        model.name_or_path = source.name_or_path
+        return model.to(source.device)
+    return Sam2Model.from_pretrained(source, config=sam2_image_config(AutoConfig.from_pretrained(source)))
+
+
+def source_processor(model: PreTrainedModel, processor):
+    """`processor`, or the processor saved beside `model` (its `name_or_path`). Raises ValueError for a model
+    object that does not know its folder."""
+    if processor is not None:
+        return processor
+    if not model.name_or_path:
+        raise ValueError("visible_mask_processor: needed with a model object that was not loaded from a folder")
+    return AutoProcessor.from_pretrained(model.name_or_path)
+
+
 def load_visible_mask_source(source, processor=None, device=None) -> PromptableMaskSource | SegmentationMaskSource:
     """A visible-mask source from a Hub id or folder, a loaded transformers model (with its `processor` when the
     model does not know the folder it came from), or an `image-segmentation` pipeline (see the module docstring).
     Raises ValueError for a missing folder and for a model that is neither promptable nor a segmentation model
-    transformers' image-segmentation pipeline runs (an image classifier, say), naming its class and type."""
+    transformers' image-segmentation pipeline runs (an image classifier, say), naming its class and type, and
+    ImportError for SAM 2 without torchvision."""
     if isinstance(source, (PromptableMaskSource, SegmentationMaskSource)):
         return source
     if isinstance(source, Pipeline):
         return checked_segmentation_source(source, type(source).__name__)
     model_type = source_model_type(source)
-    if model_type in PROMPTABLE_MODEL_TYPES:
+    if model_type in SAM2_MODEL_TYPES:
+        check_torchvision(source_name(source))
+        model = sam2_image_model(source)
+    elif model_type in PROMPTABLE_MODEL_TYPES:
         model = source if isinstance(source, PreTrainedModel) else AutoModel.from_pretrained(source)
-        if processor is None:
-            if not model.name_or_path:
-                raise ValueError("visible_mask_processor: needed with a model object that was not loaded from a folder")
-            processor = AutoProcessor.from_pretrained(model.name_or_path)
-        return PromptableMaskSource(model.to(device) if device is not None else model, processor)
-    name = repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+    else:
+        return segmentation_source(source, processor, device, model_type)
+    processor = source_processor(model, processor)
+    return PromptableMaskSource(model.to(device) if device is not None else model, processor)
+
+
+def segmentation_source(source, processor, device, model_type: str) -> SegmentationMaskSource:
+    """An `image-segmentation` pipeline of `source` as a source; raises ValueError naming the model when
+    transformers' pipeline cannot run it or it is no segmentation model."""
+    name = source_name(source)
     try:
         segmenter = pipeline("image-segmentation", model=source, image_processor=processor, device=device)
     except (ValueError, KeyError, OSError) as error:
@@ -305,6 +403,8 @@ __all__ = [
     "VisibleObject",
     "check_boxes",
     "check_points",
+    "check_torchvision",
+    "checked_prompts",
     "is_number",
     "is_segment_list",
     "load_visible_mask_source",
