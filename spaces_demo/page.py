@@ -120,15 +120,27 @@ def sam_help(sam_source: str | None) -> str:
     )
 
 
-def video_help(max_frames: int) -> str:
-    """The video tab's introduction: what it does and the clip and mask strip it takes (at most `max_frames`
-    frames)."""
+def video_help(max_frames: int, sam2_source: str | None) -> str:
+    """The video tab's introduction: what it does and the clips it takes (at most `max_frames` frames): with SAM 2
+    (`sam2_source`) objects clicked on the first frame, else (None) a mask strip of every frame's visible masks."""
+    strips = (
+        f"a **mask strip** of the same layout: each object's visible part painted in its colour {palette_chips()} "
+        "on black (a grayscale strip with value k for object k works too)"
+    )
+    vanish = (
+        "An object may vanish for some frames; a frame a whole model window or more away from every frame where it "
+        "is visible is not completed (its masks come back empty)."
+    )
+    if sam2_source:
+        return f"""
+Track objects through a short clip and see each one's **whole** shape in every frame. **1. Upload** an animated
+**GIF / APNG / WebP** (at most {max_frames} frames) or click an example clip. **2. Click each object** on the first
+frame (SAM 2: `{sam2_source}` tracks it through the clip; **Next object** for the next one, one colour each).
+**3. Segment clip.** Instead of clicks, film strips work too: the frames side by side (PNG) and {strips}. {vanish}
+"""
     return f"""
 Track objects through a short clip: the video model predicts each object's **whole** shape in every frame. Give
 the clip as a **film strip** (frames side by side, PNG) or an **animated GIF / APNG / WebP** (at most
-{max_frames} frames), and a **mask strip** of the same layout: each object's visible part painted in its colour
-{palette_chips()} on black (a grayscale strip with value k for object k works too). No video tracker is built
-in, so prompts on the first frame cannot be carried through the clip: every frame needs its masks. An object may
-vanish for some frames; a frame a whole model window or more away from every frame where it is visible is not
-completed (its masks come back empty).
+{max_frames} frames), and {strips}. This Space has no video tracker configured (`C2F_HF_SAM2_MODEL`), so
+clicks on the first frame cannot be carried through the clip: every frame needs its masks. {vanish}
 """

@@ -1,5 +1,6 @@
-"""SAM prompting in the image tab: clicks and boxes per object number, drawn over the image, turned into visible
-masks by the image pipeline's SAM source; the handlers that move to the next object and clear them all.
+"""Click prompts: in the image tab, clicks and boxes per object number, drawn over the image, turned into visible
+masks by the image pipeline's SAM source; in the video tab, clicks on a clip's first frame, turned into the video
+pipeline's point prompts for SAM 2 (`point_prompts`); the handlers that move to the next object and clear them all.
 
 Prompt state (a `gr.State`): `{"objects": {"k": {"points", "labels", "box"}}, "current": k, "corner": [x, y] or
 None}`, object numbers as strings, coordinates in pixels of the working image.
@@ -17,6 +18,7 @@ from editor import composite, editor_update, masks_from_layer
 from page import DemoInputError, object_chip, problem
 
 CLICK_MODES = ["point on the object", "point on the background", "box: two opposite corners"]
+POINT_MODES = CLICK_MODES[:2]
 
 
 def empty_prompts() -> dict:
@@ -36,6 +38,22 @@ def sam_mask(segmenter: Pipeline, image: np.ndarray, prompt: dict) -> np.ndarray
         return segmenter.visible_mask_source(Image.fromarray(image), **arguments)[0].mask
     except ValueError as error:
         raise DemoInputError(f"SAM found no mask for this prompt ({str(error).split(': ', 1)[-1]}).") from error
+
+
+def point_prompts(prompts: dict) -> tuple[list[int], list[list[list[int]]], list[list[int]]]:
+    """The clicked objects of `prompts`, in number order, as the video pipeline takes them: (object numbers,
+    `input_points` `[[[x, y], ...], ...]`, `input_labels` `[[1 or 0, ...], ...]`), one entry per object. Raises
+    DemoInputError when there is no click, or an object has background points only (SAM 2 would not know it)."""
+    numbers = sorted(int(number) for number in prompts["objects"])
+    if not numbers:
+        raise DemoInputError("No object clicked: click each object on the first frame.")
+    chosen = [prompts["objects"][str(number)] for number in numbers]
+    for number, prompt in zip(numbers, chosen):
+        if not any(prompt["labels"]):
+            raise DemoInputError(
+                f"Object {number} has background points only: click on the object itself at least once."
+            )
+    return numbers, [prompt["points"] for prompt in chosen], [prompt["labels"] for prompt in chosen]
 
 
 def add_click(prompts: dict, mode: str, x: int, y: int) -> bool:
@@ -74,8 +92,9 @@ def draw_prompts(image: np.ndarray, layer: np.ndarray, prompts: dict) -> np.ndar
     return np.asarray(picture)
 
 
-def next_object(prompts: dict, editor_value: dict | None):
-    """Gradio handler: (prompts, status) with the next free object number as the one being prompted."""
+def next_object(prompts: dict, editor_value: dict | None = None):
+    """Gradio handler: (prompts, status) with the next free object number as the one being prompted (free: neither
+    clicked nor painted in the editor of `editor_value`, if any)."""
     layer = (editor_value or {}).get("layers") or []
     used = set(masks_from_layer(np.asarray(layer[0]))) if layer and layer[0] is not None else set()
     used |= {int(number) for number in prompts["objects"]}

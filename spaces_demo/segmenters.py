@@ -16,34 +16,49 @@ from c2f_hf import C2FSegImageProcessor
 from c2f_hf.checkpoints import default_model_path, default_video_model_path
 
 SHIPPED_MODEL_CARD_URL = "https://huggingface.co/c2f-hf/c2f-seg-synthetic-tiny"
-SOURCE_VARIABLES = ("C2F_HF_MODEL", "C2F_HF_VIDEO_MODEL", "C2F_HF_SAM_MODEL")
+SOURCE_VARIABLES = ("C2F_HF_MODEL", "C2F_HF_VIDEO_MODEL", "C2F_HF_SAM_MODEL", "C2F_HF_SAM2_MODEL")
 PRELOADED_SAM_MODEL = "facebook/sam-vit-base"  # in the Space README's preload_from_hub
+PRELOADED_SAM2_MODEL = "facebook/sam2.1-hiera-tiny"  # in the Space README's preload_from_hub
 
 
-def preloaded_sam(cache_dir: str | Path | None = None) -> str | None:
-    """`PRELOADED_SAM_MODEL` when the Hub cache holds it (the Space downloads it at build time, `preload_from_hub`),
-    else None: prompts are the default wherever the Space can serve them without a download."""
-    cached = try_to_load_from_cache(PRELOADED_SAM_MODEL, "config.json", cache_dir=cache_dir)
-    return PRELOADED_SAM_MODEL if isinstance(cached, str) else None
+def preloaded(repo_id: str, cache_dir: str | Path | None = None) -> str | None:
+    """`repo_id` when the Hub cache holds it (the Space downloads it at build time, `preload_from_hub`), else None:
+    prompts are the default wherever the Space can serve them without a download."""
+    cached = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+    return repo_id if isinstance(cached, str) else None
+
+
+def prompt_source(variable: str | None, preloaded_id: str) -> str | None:
+    """A prompt model's source from its Space variable's value: unset means `preloaded_id` when the Hub cache
+    holds it (`preloaded`), set but empty none (no prompts)."""
+    return preloaded(preloaded_id) if variable is None else variable or None
 
 
 @dataclass(frozen=True)
 class ModelSources:
     """The Space's models, each a Hub id or a folder. `image` (`C2F_HF_MODEL`, a repo written by `c2f-hf export`)
     and `video` (`C2F_HF_VIDEO_MODEL`): None for the models shipped in `c2f_hf`. `sam` (`C2F_HF_SAM_MODEL`, e.g.
-    facebook/sam-vit-base, served through the image pipeline's `visible_mask_model`): None for painting only."""
+    facebook/sam-vit-base, served through the image pipeline's `visible_mask_model`): None for painting only.
+    `sam2` (`C2F_HF_SAM2_MODEL`, e.g. facebook/sam2.1-hiera-tiny, the video pipeline's `visible_mask_model`, which
+    tracks objects clicked on a clip's first frame): None for mask strips only."""
 
     image: str | None = None
     video: str | None = None
     sam: str | None = None
+    sam2: str | None = None
 
     @classmethod
     def from_environment(cls) -> ModelSources:
-        """The sources named by the Space variables. `C2F_HF_SAM_MODEL` unset means the preloaded SAM when it is
-        in the Hub cache (`preloaded_sam`), set but empty painting only. Read once at start: the layout (prompt
-        image or not) is built from them."""
-        image, video, sam = (os.environ.get(variable) for variable in SOURCE_VARIABLES)
-        return cls(image or None, video or None, preloaded_sam() if sam is None else sam or None)
+        """The sources named by the Space variables. `C2F_HF_SAM_MODEL` / `C2F_HF_SAM2_MODEL` unset mean the
+        preloaded SAM / SAM 2 when it is in the Hub cache (`prompt_source`), set but empty no prompts. Read once at
+        start: the layout (prompt images or not) is built from them."""
+        image, video, sam, sam2 = (os.environ.get(variable) for variable in SOURCE_VARIABLES)
+        return cls(
+            image or None,
+            video or None,
+            prompt_source(sam, PRELOADED_SAM_MODEL),
+            prompt_source(sam2, PRELOADED_SAM2_MODEL),
+        )
 
     @property
     def image_model(self) -> str:
@@ -66,8 +81,8 @@ class ModelSources:
         return load_segmenter(self.image_model, self.sam)
 
     def video_segmenter(self) -> Pipeline:
-        """The video pipeline (loaded on the first call)."""
-        return load_video_segmenter(self.video_model)
+        """The video pipeline, with SAM 2 when configured (loaded on the first call)."""
+        return load_video_segmenter(self.video_model, self.sam2)
 
     def default_settings(self) -> tuple[int, float]:
         """The image model's MaskGIT steps K and mask threshold, read without loading it."""
@@ -86,10 +101,12 @@ def load_segmenter(source: str, sam_source: str | None) -> Pipeline:
 
 
 @cache
-def load_video_segmenter(source: str) -> Pipeline:
-    """The `video-amodal-segmentation` pipeline of `source`, loaded once per process, its model converted with
-    `optimize_for_cpu()`."""
-    segmenter = pipeline("video-amodal-segmentation", model=source, trust_remote_code=True, device="cpu")
+def load_video_segmenter(source: str, sam2_source: str | None) -> Pipeline:
+    """The `video-amodal-segmentation` pipeline of `source` (with SAM 2 `sam2_source` as its visible-mask source,
+    the tracker of clicked objects, unless None), loaded once per process, its model converted with
+    `optimize_for_cpu()`. With SAM 2 it still takes mask strips (`visible_masks`)."""
+    tracker = {"visible_mask_model": sam2_source} if sam2_source else {}
+    segmenter = pipeline("video-amodal-segmentation", model=source, trust_remote_code=True, device="cpu", **tracker)
     segmenter.model.optimize_for_cpu()
     return segmenter
 

@@ -1,13 +1,13 @@
-"""The video tab: a clip and its mask strip (`video_inputs`), one video pipeline call for all objects' tracks, and
-the results: one overlay per frame in a gallery and a table per object and frame. There is no video tracker, so
-every frame needs its masks. `VideoTab` holds its handlers and lays it out; the example clips come from
-`examples/video/`."""
+"""The video tab: a clip with, per object, either clicks on its first frame (tracked through the clip by the video
+pipeline's SAM 2 source, when the Space has one) or a mask strip of every frame's visible masks (`video_inputs`);
+one video pipeline call for all objects, and the results: one overlay per frame in a gallery and a table per object
+and frame. `VideoTab` holds its handlers and lays it out; the example clips come from `examples/video/`."""
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -16,30 +16,51 @@ from PIL import Image
 
 from c2f_hf.visualization import OBJECT_COLOURS, draw_amodal_overlay
 from page import LEGEND_HTML, TABLE_HELP, DemoInputError, object_chip, problem, scroll_into_view_js, video_help
+from sam_prompts import POINT_MODES, add_click, draw_prompts, empty_prompts, next_object, point_prompts
 from segmenters import ModelSources, result_mask
-from video_inputs import MAX_VIDEO_FRAMES, labels_from_mask_strip, read_video_inputs
+from video_inputs import MAX_VIDEO_FRAMES, clip_frames, labels_from_mask_strip, read_video_inputs
 
 VIDEO_EXAMPLES_DIR = Path(__file__).resolve().parent / "examples" / "video"
 VIDEO_TABLE_HEADERS = ["#", "frame", "visible", "hidden", "amodal", "occl. %", "score"]
+OBJECT_ARGUMENT = re.compile(r"(?:visible_masks|input_points|input_labels)\[(\d+)\]")
 
 
 @dataclass
 class VideoDemoOutput:
     """What one video request produces: one `(H, W, 3)` uint8 overlay per frame, one table row per object and
-    frame, and the seconds the model took."""
+    frame, the seconds the model took, and notes to show."""
 
     overlays: list[np.ndarray]
     rows: list[list]
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 def object_problem(error: ValueError, numbers: list[int]) -> DemoInputError:
-    """The video pipeline's complaint as a DemoInputError: one about track `visible_masks[i]` names object
-    `numbers[i]` instead; one about the clip as it is."""
-    track = re.match(r"visible_masks\[(\d+)\]", str(error))
+    """The video pipeline's complaint as a DemoInputError: one about object `i`'s track or prompt
+    (`visible_masks[i]`, `input_points[i]...`, `input_labels[i]...`) names object `numbers[i]` instead; one about
+    the clip as it is."""
+    track = OBJECT_ARGUMENT.match(str(error))
     if track is None:
         return DemoInputError(f"{error}.")
     return DemoInputError(f"Object {numbers[int(track[1])]}: {str(error).split(': ', 1)[-1]}.")
+
+
+def has_clicks(prompts: dict | None) -> bool:
+    """Whether the prompt state `prompts` holds a clicked object (then the clicks, not a mask strip, give the
+    visible masks)."""
+    return bool(prompts and prompts["objects"])
+
+
+def lost_object_notes(objects: list[tuple[int, np.ndarray]]) -> list[str]:
+    """One note per tracked object whose `(F, H, W)` visible masks are empty on some frames: which frames SAM 2
+    found no visible part of it on (hidden there, or lost)."""
+    notes = []
+    for number, visible in objects:
+        empty = [frame for frame, mask in enumerate(visible) if not mask.any()]
+        if empty:
+            notes.append(f"SAM 2 found no visible part of object {object_chip(number)} on frames {empty}.")
+    return notes
 
 
 def video_rows(objects: list[tuple[int, np.ndarray]], results: list[dict]) -> list[list]:
@@ -90,7 +111,8 @@ def video_example_label(frames_path: str) -> str:
 
 
 class VideoTab:
-    """The video tab for the video model of `sources`: its Gradio handlers and its layout (`build`)."""
+    """The video tab for the video model (and SAM 2, if any) of `sources`: its Gradio handlers and its layout
+    (`build`)."""
 
     def __init__(self, sources: ModelSources):
         self.sources = sources
@@ -113,6 +135,31 @@ class VideoTab:
         except ValueError as error:
             raise object_problem(error, [number for number, _ in objects]) from error
 
+    def track_clicked_objects(
+        self, frames: list[np.ndarray], prompts: dict, seed: int, greedy: bool
+    ) -> tuple[list[tuple[int, np.ndarray]], list[dict]]:
+        """The objects clicked on the first frame (`prompts`), tracked through `frames` by SAM 2 and completed by
+        the video model, in one pipeline call: (per object its number and tracked `(F, H, W)` bool visible masks,
+        the pipeline's results); its complaints become a DemoInputError naming the object."""
+        if not self.sources.sam2:
+            raise DemoInputError("Clicks need SAM 2, which this Space does not have (`C2F_HF_SAM2_MODEL`).")
+        numbers, points, labels = point_prompts(prompts)
+        segmenter = self.sources.video_segmenter()
+        try:
+            results = segmenter(
+                frames,
+                input_points=points,
+                input_labels=labels,
+                prompt_frame=0,
+                seed=seed,
+                greedy=greedy,
+                union_with_visible=True,
+            )
+        except ValueError as error:
+            raise object_problem(error, numbers) from error
+        tracked = [np.stack([result_mask(mask) for mask in result["visible_masks"]]) for result in results]
+        return list(zip(numbers, tracked)), results
+
     def run_video_demo(
         self,
         clip_file: str | None,
@@ -121,15 +168,27 @@ class VideoTab:
         num_frames: int,
         seed: int,
         greedy: bool,
+        prompts: dict | None = None,
     ) -> VideoDemoOutput:
-        """Segment every object of a clip in every frame; raises DemoInputError for bad input."""
-        frames, objects = read_video_inputs(clip_file, frames_strip, mask_strip, num_frames)
+        """Segment every object of a clip in every frame: the objects clicked on its first frame (`prompts`) when
+        there are any, else those of the mask strip; raises DemoInputError for bad input."""
+        clicked = has_clicks(prompts)
+        if clicked:
+            frames = clip_frames(clip_file, frames_strip, int(num_frames))
+        else:
+            frames, objects = read_video_inputs(clip_file, frames_strip, mask_strip, num_frames)
         self.sources.video_segmenter()
         start = time.perf_counter()
-        results = self.segment_tracks(frames, objects, int(seed), bool(greedy))
+        if clicked:
+            objects, results = self.track_clicked_objects(frames, prompts, int(seed), bool(greedy))
+        else:
+            results = self.segment_tracks(frames, objects, int(seed), bool(greedy))
         seconds = time.perf_counter() - start
         return VideoDemoOutput(
-            overlays=video_overlays(frames, objects, results), rows=video_rows(objects, results), seconds=seconds
+            overlays=video_overlays(frames, objects, results),
+            rows=video_rows(objects, results),
+            seconds=seconds,
+            notes=lost_object_notes(objects) if clicked else [],
         )
 
     def predict_video(
@@ -140,11 +199,12 @@ class VideoTab:
         num_frames: int,
         seed: int,
         greedy: bool,
+        prompts: dict | None = None,
     ):
         """Gradio handler: (gallery of per-frame overlays, table, status). A user's mistake empties the results and
         puts its message in the status."""
         try:
-            output = self.run_video_demo(clip_file, frames_strip, mask_strip, num_frames, seed, greedy)
+            output = self.run_video_demo(clip_file, frames_strip, mask_strip, num_frames, seed, greedy, prompts)
         except DemoInputError as error:
             return None, None, problem(str(error))
         gallery = [(overlay, f"frame {frame}") for frame, overlay in enumerate(output.overlays)]
@@ -152,27 +212,71 @@ class VideoTab:
         chips = " ".join(object_chip(number) for number in numbers)
         objects = f"{len(numbers)} object{'s' if len(numbers) > 1 else ''}"
         frames = f"{len(gallery)} frame{'s' if len(gallery) > 1 else ''}"
-        status = f"Done: {objects} {chips} over {frames} in "
-        return gallery, output.rows, status + f"{output.seconds:.2f} s. Hatched = hidden part the model predicts."
+        how = "tracked by SAM 2 and " if has_clicks(prompts) else ""
+        status = (
+            f"Done: {objects} {chips} {how}segmented over {frames} in {output.seconds:.2f} s. "
+            "Hatched = hidden part the model predicts."
+        )
+        if self.sources.sam2 and not how:
+            status += " To track other objects, click them on the first frame and press **Segment clip** again."
+        return gallery, output.rows, "\n\n".join([status, *output.notes])
+
+    def load_clip(self, clip_file: str | None, frames_strip: np.ndarray | None, num_frames: int):
+        """Gradio handler of a new clip: (prompt image, first frame, prompts, status): its first frame to click
+        on, no object clicked yet."""
+        try:
+            frames = clip_frames(clip_file, frames_strip, int(num_frames))
+        except DemoInputError as error:
+            return None, None, empty_prompts(), problem(str(error))
+        height, width = frames[0].shape[:2]
+        status = (
+            f"Clip loaded: {len(frames)} frames of {width}x{height}. Click object {object_chip(1)} on its first frame."
+        )
+        return frames[0], frames[0], empty_prompts(), status
+
+    def click_first_frame(self, first_frame: np.ndarray | None, prompts: dict, mode: str, event: gr.SelectData):
+        """Gradio handler of a click on the first frame: (prompt image, prompts, status), the click recorded for
+        the current object and drawn; SAM 2 runs when the clip is segmented."""
+        if first_frame is None:
+            return gr.skip(), prompts, problem("No clip: upload an animated GIF or click an example clip first.")
+        x, y = (int(value) for value in event.index)
+        add_click(prompts, mode, x, y)
+        number = prompts["current"]
+        count = len(prompts["objects"][str(number)]["points"])
+        status = (
+            f"Object {object_chip(number)}: {count} point{'s' if count > 1 else ''}. Click more to refine it, "
+            "press **Next object**, or **Segment clip**."
+        )
+        return _drawn_clicks(first_frame, prompts), prompts, status
+
+    def clear_clicks(self, first_frame: np.ndarray | None):
+        """Gradio handler: (prompt image, prompts, status) with every click removed."""
+        if first_frame is None:
+            return gr.skip(), empty_prompts(), "Nothing to clear."
+        return first_frame, empty_prompts(), f"Clicks cleared. Object {object_chip(1)} next."
 
     def example_result(self, index: int | None):
         """Gradio handler of a click on example clip `index` (of `video_example_rows`): its strips and settings in
-        the inputs and the finished result, read and computed on the server in one request."""
+        the inputs, its first frame to click on (no click yet), and the finished result from its mask strip, read
+        and computed on the server in one request."""
         if index is None:
-            return (gr.skip(),) * 9
+            return (gr.skip(),) * 12
         clip_file, frames_path, mask_path, num_frames, seed, greedy = self.example_rows[index]
         frames = np.asarray(Image.open(frames_path).convert("RGB"))
         masks = np.asarray(Image.open(mask_path).convert("RGB"))
+        first_frame = clip_frames(clip_file, frames, num_frames)[0]
         results = self.predict_video(clip_file, frames, masks, num_frames, seed, greedy)
-        return clip_file, frames, masks, num_frames, seed, greedy, *results
+        return clip_file, frames, masks, num_frames, seed, greedy, first_frame, first_frame, empty_prompts(), *results
 
     def build(self) -> None:
-        """The video UI: the clip and mask strip, controls, the per-frame gallery, the table and the example
-        clips."""
-        gr.Markdown(video_help(MAX_VIDEO_FRAMES))
+        """The video UI: the clip, the first frame to click on (with SAM 2) and the mask strip, controls, the
+        per-frame gallery, the table and the example clips."""
+        sam2 = bool(self.sources.sam2)
+        first_frame, prompts = gr.State(None), gr.State(empty_prompts())
+        gr.Markdown(video_help(MAX_VIDEO_FRAMES, self.sources.sam2), elem_id="video_how_to")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                frames_strip, clip_file, mask_strip = _clip_inputs()
+                frames_strip, clip_file, mask_strip, prompt_image, mode, next_button, clear_button = _clip_inputs(sam2)
             with gr.Column(scale=2, min_width=300):
                 segment = gr.Button("Segment clip", variant="primary", elem_id="segment_video")
                 status = gr.Markdown(elem_id="video_status")
@@ -197,6 +301,7 @@ class VideoTab:
         )
         gr.Markdown(TABLE_HELP)
         inputs = [clip_file, frames_strip, mask_strip, num_frames, seed, greedy]
+        clip_outputs = [prompt_image, first_frame, prompts]
         outputs = [gallery, table, status]
         with examples_slot:
             examples = gr.Dataset(
@@ -206,37 +311,79 @@ class VideoTab:
                 label="Example clips (synthetic, 8 frames): one click shows the result",
                 elem_id="video_examples",
             )
-        examples.click(self.example_result, examples, [*inputs, *outputs], api_visibility="private").then(
+        examples.click(
+            self.example_result, examples, [*inputs, *clip_outputs, *outputs], api_visibility="private"
+        ).then(None, js=scroll_into_view_js("#video_overlays", "start"))
+        segment.click(self.predict_video, inputs=[*inputs, prompts], outputs=outputs, api_name="segment_video").then(
             None, js=scroll_into_view_js("#video_overlays", "start")
         )
-        segment.click(self.predict_video, inputs=inputs, outputs=outputs, api_name="segment_video").then(
-            None, js=scroll_into_view_js("#video_overlays", "start")
+        if not sam2:
+            return
+        for upload in (clip_file.upload, frames_strip.upload):
+            upload(
+                self.load_clip, [clip_file, frames_strip, num_frames], [*clip_outputs, status], api_visibility="private"
+            )
+        prompt_image.select(
+            self.click_first_frame,
+            [first_frame, prompts, mode],
+            [prompt_image, prompts, status],
+            api_name="click_video",
         )
+        next_button.click(next_object, prompts, [prompts, status], api_visibility="private")
+        clear_button.click(self.clear_clicks, first_frame, [prompt_image, prompts, status], api_visibility="private")
 
 
-def _clip_inputs() -> tuple:
-    """The frames strip, the animated clip file and the mask strip."""
-    frames_strip = gr.Image(
-        label="Frames strip",
-        type="numpy",
-        image_mode="RGB",
-        sources=["upload", "clipboard"],
-        elem_id="frames_strip",
-    )
-    clip_file = gr.File(
-        label="…or an animated clip",
-        file_types=[".gif", ".png", ".webp"],
-        type="filepath",
-        elem_id="clip_file",
-    )
-    mask_strip = gr.Image(
-        label="Mask strip",
-        type="numpy",
-        image_mode="RGB",
-        sources=["upload", "clipboard"],
-        elem_id="mask_strip",
-    )
-    return frames_strip, clip_file, mask_strip
+def _drawn_clicks(frame: np.ndarray, prompts: dict) -> np.ndarray:
+    """`(H, W, 3)` uint8: `frame` with the clicks of `prompts` drawn over it (`draw_prompts`, no masks)."""
+    return draw_prompts(frame, np.zeros((*frame.shape[:2], 4), dtype=np.uint8), prompts)
+
+
+def _clip_inputs(sam2: bool) -> tuple:
+    """The clip's inputs: without SAM 2 the frames strip, the animated clip file and the mask strip; with SAM 2
+    the animated clip first, then the first frame to click on with its click mode and buttons, and the film
+    strips in a closed accordion. Returns (frames strip, clip file, mask strip, prompt image, click mode, next
+    object button, clear button); the prompt controls are hidden without SAM 2."""
+    if sam2:
+        clip_file = _clip_file("Animated clip (GIF / APNG / WebP)")
+        prompt_controls = _first_frame_controls(sam2)
+        with gr.Accordion("Film strips: frames side by side, and every frame's masks instead of clicks", open=False):
+            frames_strip, mask_strip = _strip("Frames strip", "frames_strip"), _strip("Mask strip", "mask_strip")
+        return frames_strip, clip_file, mask_strip, *prompt_controls
+    frames_strip = _strip("Frames strip", "frames_strip")
+    clip_file = _clip_file("…or an animated clip")
+    mask_strip = _strip("Mask strip", "mask_strip")
+    return frames_strip, clip_file, mask_strip, *_first_frame_controls(sam2)
+
+
+def _strip(label: str, elem_id: str) -> gr.Image:
+    """A film strip upload (frames or masks side by side)."""
+    return gr.Image(label=label, type="numpy", image_mode="RGB", sources=["upload", "clipboard"], elem_id=elem_id)
+
+
+def _clip_file(label: str) -> gr.File:
+    """The animated clip upload (GIF, APNG, WebP)."""
+    return gr.File(label=label, file_types=[".gif", ".png", ".webp"], type="filepath", elem_id="clip_file")
+
+
+def _first_frame_controls(sam2: bool) -> tuple:
+    """The clip's first frame to click objects on (shown, not an upload point), under its click mode and buttons
+    (hidden without SAM 2): (prompt image, click mode, next object button, clear button)."""
+    with gr.Group(visible=sam2):
+        mode = gr.Radio(
+            POINT_MODES, value=POINT_MODES[0], label="A click on the first frame adds", elem_id="video_click_mode"
+        )
+        with gr.Row():
+            next_button = gr.Button("Next object", size="sm", elem_id="video_next_object")
+            clear_button = gr.Button("Clear clicks", size="sm", elem_id="video_clear_clicks")
+        prompt_image = gr.Image(
+            label="First frame: click each object",
+            type="numpy",
+            interactive=False,
+            buttons=[],
+            height=340,
+            elem_id="video_prompt_image",
+        )
+    return prompt_image, mode, next_button, clear_button
 
 
 def _video_settings() -> tuple:

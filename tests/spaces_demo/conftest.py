@@ -1,5 +1,5 @@
 """Shared fixtures of the Space tests: a tiny image model, the Space's tabs on it (with and without a tiny random
-SAM model), and the app launched on 127.0.0.1.
+SAM model, and with a tiny random SAM 2 tracker for the video tab), and the app launched on 127.0.0.1.
 
 The Space's modules import each other by plain name, as they do when the Space runs `python app.py` in its
 folder, so spaces_demo/ goes first on `sys.path` before the test modules import them.
@@ -49,6 +49,16 @@ def sam_sources(tiny_model, tmp_path_factory) -> ModelSources:
 
 
 @pytest.fixture(scope="session")
+def sam2_sources(tiny_model, tmp_path_factory) -> ModelSources:
+    """The tiny image model and the shipped video model with a tiny random SAM 2 tracker (`C2F_HF_SAM2_MODEL`);
+    skips without torchvision, which SAM 2's processors need."""
+    pytest.importorskip("torchvision")
+    from c2f_testing import save_tiny_sam2
+
+    return ModelSources(image=str(tiny_model), sam2=str(save_tiny_sam2(tmp_path_factory.mktemp("tiny_sam2"))))
+
+
+@pytest.fixture(scope="session")
 def image_tab(sources) -> ImageTab:
     return ImageTab(sources)
 
@@ -61,6 +71,11 @@ def sam_image_tab(sam_sources) -> ImageTab:
 @pytest.fixture(scope="session")
 def video_tab(sources) -> VideoTab:
     return VideoTab(sources)
+
+
+@pytest.fixture(scope="session")
+def sam2_video_tab(sam2_sources) -> VideoTab:
+    return VideoTab(sam2_sources)
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +106,11 @@ def sam_server(sam_sources):
     url = launched(sam_demo)
     yield url
     sam_demo.close()
+
+
+@pytest.fixture(scope="session")
+def sam2_server(sam2_sources):
+    sam2_demo = build_demo(sam2_sources)
+    url = launched(sam2_demo)
+    yield url
+    sam2_demo.close()

@@ -31,13 +31,25 @@ SPACE_MODULES = {
 }
 
 
+def is_import_call(node: ast.AST) -> bool:
+    """Whether `node` is `importlib.import_module("name")` (or `import_module("name")`) with a literal name."""
+    if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+        return False
+    function = node.func
+    name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
+    return name == "import_module" and isinstance(node.args[0].value, str)
+
+
 def imported_modules(path: Path, module: str) -> set[str]:
     """The dotted names module `module` (file `path`) imports anywhere in its code, relative imports resolved;
-    `from X import Y` gives X and X.Y (Y may be a module)."""
+    `from X import Y` gives X and X.Y (Y may be a module); `importlib.import_module("X")` with a literal name (as
+    the SAM 2 sources import torchvision, which transformers' SAM 2 processors need) gives X."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if is_import_call(node):
+            names.add(node.args[0].value)
+        elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""

@@ -3,10 +3,19 @@ loading the model, equal to the loaded pipeline's."""
 
 import shutil
 
+import huggingface_hub.constants
+import pytest
 import yaml
 
 from c2f_hf.checkpoints import default_model_path, default_video_model_path
-from segmenters import PRELOADED_SAM_MODEL, SHIPPED_MODEL_CARD_URL, ModelSources, load_segmenter, preloaded_sam
+from segmenters import (
+    PRELOADED_SAM2_MODEL,
+    PRELOADED_SAM_MODEL,
+    SHIPPED_MODEL_CARD_URL,
+    ModelSources,
+    load_segmenter,
+    preloaded,
+)
 from spaces_demo_testing import DEMO_DIR
 
 
@@ -14,27 +23,35 @@ def test_sources_come_from_the_space_variables(monkeypatch, tmp_path):
     monkeypatch.setenv("C2F_HF_MODEL", "someone/c2f-seg")
     monkeypatch.setenv("C2F_HF_VIDEO_MODEL", str(tmp_path))
     monkeypatch.setenv("C2F_HF_SAM_MODEL", "")
+    monkeypatch.setenv("C2F_HF_SAM2_MODEL", "")
     sources = ModelSources.from_environment()
-    assert sources == ModelSources(image="someone/c2f-seg", video=str(tmp_path), sam=None)
+    assert sources == ModelSources(image="someone/c2f-seg", video=str(tmp_path), sam=None, sam2=None)
     assert sources.model_card_url() == "https://huggingface.co/someone/c2f-seg"
     assert ModelSources(image=str(tmp_path)).model_card_url() == SHIPPED_MODEL_CARD_URL
     shipped = ModelSources()
     assert (shipped.image_model, shipped.video_model) == (str(default_model_path()), str(default_video_model_path()))
     assert shipped.model_card_url() == SHIPPED_MODEL_CARD_URL
+    monkeypatch.setenv("C2F_HF_SAM2_MODEL", "someone/sam2")
+    assert ModelSources.from_environment().sam2 == "someone/sam2"
 
 
-def test_the_sam_the_space_preloads_is_its_default_prompt_model_once_in_the_hub_cache(monkeypatch, tmp_path):
+@pytest.mark.parametrize(("repo_id", "field"), [(PRELOADED_SAM_MODEL, "sam"), (PRELOADED_SAM2_MODEL, "sam2")])
+def test_the_prompt_models_the_space_preloads_are_its_defaults_once_in_the_hub_cache(
+    monkeypatch, tmp_path, repo_id, field
+):
     front_matter = yaml.safe_load((DEMO_DIR / "README.md").read_text().split("---\n")[1])
-    assert PRELOADED_SAM_MODEL in front_matter["preload_from_hub"]
-    assert preloaded_sam(cache_dir=tmp_path) is None
-    snapshot = tmp_path / f"models--{PRELOADED_SAM_MODEL.replace('/', '--')}" / "snapshots" / "0123abc"
+    assert repo_id in front_matter["preload_from_hub"]
+    assert preloaded(repo_id, cache_dir=tmp_path) is None
+    snapshot = tmp_path / f"models--{repo_id.replace('/', '--')}" / "snapshots" / "0123abc"
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text("{}")
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("0123abc")
-    assert preloaded_sam(cache_dir=tmp_path) == PRELOADED_SAM_MODEL
+    assert preloaded(repo_id, cache_dir=tmp_path) == repo_id
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.delenv("C2F_HF_SAM_MODEL", raising=False)
-    assert ModelSources.from_environment().sam == preloaded_sam()
+    monkeypatch.delenv("C2F_HF_SAM2_MODEL", raising=False)
+    assert getattr(ModelSources.from_environment(), field) == repo_id
 
 
 def test_default_settings_are_the_loaded_pipelines_with_or_without_a_processor_file(tiny_model, tmp_path):

@@ -1,5 +1,6 @@
 """The video tab (spaces_demo/video_tab.py, video_inputs.py) on the shipped video model: the example clips, mask
-strips, animated clips, mistakes, and one pipeline call for all objects of a clip."""
+strips, animated clips, mistakes, and one pipeline call for all objects of a clip; clicks on a clip's first frame
+turned into point prompts, and tracked by a tiny random SAM 2 (`sam2_video_tab`)."""
 
 import logging
 
@@ -8,9 +9,25 @@ import pytest
 from PIL import Image
 
 from page import DemoInputError
+from sam_prompts import POINT_MODES, add_click, empty_prompts, next_object, point_prompts
 from spaces_demo_testing import video_example
-from video_inputs import labels_from_mask_strip, read_video_inputs
-from video_tab import video_example_rows
+from video_inputs import clip_frames, labels_from_mask_strip, read_video_inputs
+from video_tab import object_problem, video_example_rows
+
+
+class Click:
+    """What gradio hands a select handler: the clicked pixel as `index`."""
+
+    def __init__(self, x: int, y: int):
+        self.index = (x, y)
+
+
+def clip_gif(folder, name: str = "clip_3"):
+    """A shipped example clip as an animated GIF file in `folder`; returns its path and frames strip."""
+    frames, _ = video_example(name)
+    pictures = [Image.fromarray(frames[:, index * 128 : (index + 1) * 128]) for index in range(8)]
+    pictures[0].save(folder / f"{name}.gif", save_all=True, append_images=pictures[1:], duration=100)
+    return str(folder / f"{name}.gif"), frames
 
 
 def test_video_examples_are_colour_strips_with_a_fully_hidden_object():
@@ -93,8 +110,89 @@ def test_the_status_counts_objects_and_frames_in_the_right_number(video_tab):
 
 
 def test_an_example_click_fills_the_inputs_and_gives_the_result_in_one_call(video_tab):
-    clip_file, frames, masks, num_frames, seed, greedy, gallery, table, status = video_tab.example_result(0)
+    clip_file, frames, masks, num_frames, seed, greedy, shown, first_frame, prompts, gallery, table, status = (
+        video_tab.example_result(0)
+    )
     expected_frames, expected_masks = video_example(video_tab.example_rows[0][1].split("/")[-1][: -len("_frames.png")])
     assert clip_file is None and (num_frames, seed, greedy) == (8, 0, False)
     assert np.array_equal(frames, expected_frames) and np.array_equal(masks, expected_masks)
+    assert np.array_equal(shown, expected_frames[:, :128]) and np.array_equal(first_frame, shown)
+    assert prompts == empty_prompts(), "the first frame of the example waits for clicks"
     assert len(gallery) == 8 and "Done: 3 objects" in status and len(table) == 3 * 8
+
+
+def test_clicks_become_one_point_prompt_per_object_in_number_order():
+    prompts = empty_prompts()
+    add_click(prompts, POINT_MODES[0], 40, 50)
+    add_click(prompts, POINT_MODES[1], 5, 6)
+    prompts, _ = next_object(prompts)
+    add_click(prompts, POINT_MODES[0], 90, 100)
+    assert point_prompts(prompts) == ([1, 2], [[[40, 50], [5, 6]], [[90, 100]]], [[1, 0], [1]])
+    with pytest.raises(DemoInputError, match="^No object clicked"):
+        point_prompts(empty_prompts())
+    prompts, _ = next_object(prompts)
+    add_click(prompts, POINT_MODES[1], 7, 8)
+    with pytest.raises(DemoInputError, match="^Object 3 has background points only"):
+        point_prompts(prompts)
+
+
+def test_the_pipelines_complaint_about_an_objects_prompt_names_that_object():
+    error = ValueError("input_points[1][0]: [200, 3] is outside the 128x128 frame")
+    assert str(object_problem(error, [1, 3])) == "Object 3: [200, 3] is outside the 128x128 frame."
+    assert str(object_problem(ValueError("input_labels[0][1]: expected 1 or 0"), [2])) == "Object 2: expected 1 or 0."
+    assert str(object_problem(ValueError("prompt_frame: 9 is not a frame"), [2])) == "prompt_frame: 9 is not a frame."
+
+
+def test_a_clip_shows_its_first_frame_to_click_on_and_clicks_are_drawn(video_tab, tmp_path):
+    clip_file, frames = clip_gif(tmp_path)
+    shown, first_frame, prompts, status = video_tab.load_clip(clip_file, None, 8)
+    assert np.array_equal(first_frame, frames[:, :128]) and np.array_equal(shown, first_frame)
+    assert prompts == empty_prompts() and "8 frames of 128x128" in status
+    shown, prompts, status = video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(30, 40))
+    assert prompts["objects"] == {"1": {"points": [[30, 40]], "labels": [1], "box": None}} and "1 point" in status
+    assert shown.shape == first_frame.shape and not np.array_equal(shown[40, 30], first_frame[40, 30])
+    shown, prompts, status = video_tab.clear_clicks(first_frame)
+    assert prompts == empty_prompts() and np.array_equal(shown, first_frame)
+    assert "No clip" in video_tab.load_clip(None, None, 8)[-1]
+    _, _, status = video_tab.click_first_frame(None, empty_prompts(), POINT_MODES[0], Click(1, 1))
+    assert "No clip" in status
+
+
+def test_clicks_without_sam2_are_a_status_message(video_tab, tmp_path):
+    clip_file, _ = clip_gif(tmp_path)
+    prompts = empty_prompts()
+    add_click(prompts, POINT_MODES[0], 30, 40)
+    gallery, table, status = video_tab.predict_video(clip_file, None, None, 8, 0, True, prompts)
+    assert (gallery, table) == (None, None) and "Clicks need SAM 2" in status
+
+
+def test_clicked_objects_are_tracked_by_sam2_and_completed_in_one_pipeline_call(sam2_video_tab, tmp_path):
+    clip_file, _ = clip_gif(tmp_path, "clip_9")
+    _, first_frame, prompts, _ = sam2_video_tab.load_clip(clip_file, None, 8)
+    for number, (x, y) in enumerate([(40, 40), (90, 80)], start=1):
+        if number > 1:
+            prompts, _ = next_object(prompts)
+        _, prompts, _ = sam2_video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(x, y))
+    gallery, table, status = sam2_video_tab.predict_video(clip_file, None, None, 8, 0, True, prompts)
+    assert len(gallery) == 8 and len(table) == 2 * 8 and "tracked by SAM 2" in status, status
+    assert [row[:2] for row in table] == [[number, frame] for number in (1, 2) for frame in range(8)]
+    direct = sam2_video_tab.sources.video_segmenter()(
+        clip_frames(clip_file, None, 8),
+        input_points=[[[40, 40]], [[90, 80]]],
+        input_labels=[[1], [1]],
+        prompt_frame=0,
+        greedy=True,
+        seed=0,
+        union_with_visible=True,
+    )
+    for number, result in enumerate(direct, start=1):
+        rows = [row for row in table if row[0] == number]
+        assert [row[2] for row in rows] == [int((np.asarray(mask) > 0).sum()) for mask in result["visible_masks"]]
+        assert [row[4] for row in rows] == [int((np.asarray(mask) > 0).sum()) for mask in result["amodal_masks"]]
+
+
+def test_a_prompt_the_pipeline_refuses_names_the_object(sam2_video_tab, tmp_path):
+    clip_file, _ = clip_gif(tmp_path)
+    prompts = {"objects": {"2": {"points": [[500, 5]], "labels": [1], "box": None}}, "current": 2, "corner": None}
+    gallery, _, status = sam2_video_tab.predict_video(clip_file, None, None, 8, 0, True, prompts)
+    assert gallery is None and "Object 2: " in status and "500" in status, status
