@@ -10,6 +10,9 @@ every visible frame is marked `completed=False` with empty masks, and a warning 
 a chunk, so windows are batched up to `batch_size`. With a `seed`, each chunk samples from its own generator
 (seeded from `seed`, the object's visible masks and the window's first frame), so an object's results depend
 neither on `batch_size` nor on the other objects of the call.
+
+Without visible masks, a SAM 2 video model given at construction (`visible_mask_model`, see `video_mask_sources`)
+tracks each prompted object through the clip, and its tracks are completed like given ones.
 """
 
 import logging
@@ -24,6 +27,7 @@ from .mask_geometry import CropBox
 from .mask_policy import object_result, occluder_masks_from_visible
 from .maskgit import mask_key
 from .pipeline_amodal_segmentation import (
+    PROMPT_NAMES,
     check_flag,
     check_generation_parameters,
     check_inputs_not_empty,
@@ -33,6 +37,7 @@ from .pipeline_amodal_segmentation import (
     mask_to_image,
     use_default_batch_size,
 )
+from .video_mask_sources import TrackedObject, load_video_mask_source
 from .video_processing_c2f_seg import C2FSegVideoProcessor, FrameWindow, check_clip_mode, load_frames
 
 logger = logging.getLogger(__name__)
@@ -40,12 +45,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WindowInfo:
-    """What postprocessing needs of one (object, window) chunk besides the model outputs."""
+    """What postprocessing needs of one (object, window) chunk besides the model outputs: the object's `(F, H, W)`
+    bool visible masks (`track`) and, for a tracked object, the tracker's `(F,)` per-frame scores."""
 
     object_index: int
     crop_box: CropBox
     window: FrameWindow
     track: np.ndarray
+    detection_scores: np.ndarray | None = None
 
 
 def uncompleted_frame_result(image_size: tuple[int, int]) -> dict:
@@ -54,9 +61,10 @@ def uncompleted_frame_result(image_size: tuple[int, int]) -> dict:
     return {**object_result(empty, empty, empty, 0.0, add_visible=False), "completed": False}
 
 
-def track_result(frames: dict[int, dict], track: np.ndarray) -> dict:
-    """Per-frame results of one object (`{frame: result}`) and its `(F, H, W)` track -> one dict of per-frame
-    lists; frames without a result are marked uncompleted. `score` is the mean over completed frames."""
+def track_result(frames: dict[int, dict], track: np.ndarray, detection_scores: np.ndarray | None = None) -> dict:
+    """Per-frame results of one object (`{frame: result}`), its `(F, H, W)` visible track and the tracker's `(F,)`
+    scores (None for given masks) -> one dict of per-frame lists; frames without a result are marked uncompleted.
+    `score` is the mean over completed frames."""
     ordered = [frames.get(frame) or uncompleted_frame_result(track.shape[1:]) for frame in range(len(track))]
     completed = [result.get("completed", True) for result in ordered]
     scores = [result["score"] for result in ordered]
@@ -69,6 +77,8 @@ def track_result(frames: dict[int, dict], track: np.ndarray) -> dict:
         "scores": scores,
         "completed": completed,
         "score": float(np.mean([score for score, done in zip(scores, completed) if done])),
+        "visible_masks": [mask_to_image(mask) for mask in track],
+        "detection_scores": [None] * len(track) if detection_scores is None else detection_scores.tolist(),
     }
 
 
@@ -91,11 +101,22 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
     `scores` (the mean token confidence of the window the frame came from) and `completed` (False on a frame too
     far from every visible frame to share a window with one: its masks are empty and its score 0), and `score` (the
     mean of `scores` over completed frames). The mask policy is the image processor's, applied per frame.
+
+    Without masks, a SAM 2 video model given at construction (`pipeline(..., visible_mask_model=ID_OR_MODEL)`, model
+    type "sam2_video", e.g. facebook/sam2.1-hiera-tiny; needs torchvision) tracks the objects prompted on frame
+    `prompt_frame` (default 0): `input_boxes=[[x0, y0, x1, y1], ...]` and / or `input_points=[[[x, y], ...], ...]`,
+    `input_labels=[[1, ...], ...]`, one object per prompt, as in the image pipeline. Each object dict also holds
+    `visible_masks` (the per-frame visible masks that were completed: the tracked ones, or the given ones) and
+    `detection_scores` (per frame SAM 2's object presence probability; None for given masks).
     """
 
     def _sanitize_parameters(
         self,
         visible_masks=None,
+        input_boxes=None,
+        input_points=None,
+        input_labels=None,
+        prompt_frame=None,
         num_steps=None,
         seed=None,
         greedy=None,
@@ -114,11 +135,17 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             "union_with_visible": bool(union_with_visible),
             "restrict_to_occluders": bool(restrict_to_occluders),
         }
-        preprocess = {"visible_masks": visible_masks, "clip_mode": clip_mode}
+        prompts = {"input_boxes": input_boxes, "input_points": input_points, "input_labels": input_labels}
+        preprocess = {
+            "visible_masks": visible_masks,
+            "clip_mode": clip_mode,
+            "prompts": {name: value for name, value in prompts.items() if value is not None} or None,
+            "prompt_frame": prompt_frame,
+        }
         preprocess = {name: value for name, value in preprocess.items() if value is not None}
         return preprocess, {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}, postprocess
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, visible_mask_model=None, visible_mask_processor=None, **kwargs):
         super().__init__(*args, **kwargs)
         use_default_batch_size(self)
         self.image_processor = checked_model_and_processor(self.model, self.image_processor)
@@ -129,6 +156,11 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             )
         if not isinstance(self.video_processor, C2FSegVideoProcessor):
             self.video_processor = C2FSegVideoProcessor.from_image_processor(self.image_processor)
+        self.visible_mask_source = None
+        if visible_mask_model is not None:
+            self.visible_mask_source = load_video_mask_source(
+                visible_mask_model, visible_mask_processor, device=self.device
+            )
 
     def __call__(self, inputs, **kwargs):
         """See the class docstring. A list of frames, or the path of a GIF, is one clip; a list of dicts is several
@@ -140,20 +172,47 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             inputs = {"frames": list(inputs)}
         return super().__call__(inputs, **kwargs)
 
-    def preprocess(self, inputs, visible_masks=None, clip_mode="windows"):
+    def preprocess(self, inputs, visible_masks=None, clip_mode="windows", prompts=None, prompt_frame=None):
+        prompts = dict(prompts or {})
         if isinstance(inputs, dict):
             visible_masks = inputs.get("visible_masks", visible_masks)
+            prompts.update({name: inputs[name] for name in PROMPT_NAMES if inputs.get(name) is not None})
+            prompt_frame = inputs.get("prompt_frame", prompt_frame)
             inputs = inputs.get("frames")
         frames = load_frames(inputs)
-        tracks = self.video_processor.load_tracks(visible_masks, len(frames), frames[0].shape[:2])
+        tracked = self._tracked_objects(frames, visible_masks, prompts, prompt_frame)
+        if tracked is None:
+            tracks = self.video_processor.load_tracks(visible_masks, len(frames), frames[0].shape[:2])
+            tracked = [TrackedObject(track, None) for track in tracks]
         window_length = self.model.config.transformer_config.num_frames
         chunks = [
             (object_index, window)
-            for object_index, track in enumerate(tracks)
-            for window in self._object_windows(object_index, track, window_length, clip_mode)
+            for object_index, item in enumerate(tracked)
+            for window in self._object_windows(object_index, item.masks, window_length, clip_mode)
         ]
         for number, (object_index, window) in enumerate(chunks):
-            yield self._window_inputs(frames, tracks[object_index], object_index, window, number == len(chunks) - 1)
+            yield self._window_inputs(frames, tracked[object_index], object_index, window, number == len(chunks) - 1)
+
+    def _tracked_objects(
+        self, frames: list[np.ndarray], visible_masks, prompts: dict, prompt_frame: int | None
+    ) -> list[TrackedObject] | None:
+        """The objects the SAM 2 `visible_mask_model` tracks from the prompts; None when `visible_masks` are given.
+        Raises ValueError for prompts beside visible masks or without a SAM 2 model."""
+        given = list(prompts) + (["prompt_frame"] if prompt_frame is not None else [])
+        if visible_masks is not None:
+            if given:
+                raise ValueError(
+                    f"{given[0]}: give either prompts (input_boxes / input_points) or visible_masks, not both"
+                )
+            return None
+        if self.visible_mask_source is None:
+            if given:
+                raise ValueError(
+                    f"{given[0]}: prompts need a SAM 2 visible_mask_model, e.g. pipeline('video-amodal-segmentation', "
+                    "model=..., visible_mask_model='facebook/sam2.1-hiera-tiny')"
+                )
+            return None
+        return self.visible_mask_source(frames, 0 if prompt_frame is None else prompt_frame, **prompts)
 
     def _object_windows(
         self, object_index: int, track: np.ndarray, window_length: int, clip_mode: str
@@ -173,10 +232,13 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             )
         return windows
 
-    def _window_inputs(self, frames, track: np.ndarray, object_index: int, window: FrameWindow, is_last: bool) -> dict:
+    def _window_inputs(
+        self, frames, tracked: TrackedObject, object_index: int, window: FrameWindow, is_last: bool
+    ) -> dict:
         """Crops `(1, T, 3, S, S)` and `(1, T, 1, S, S)` of one object over one window."""
+        track = tracked.masks
         crops = self.video_processor.preprocess_window(frames, track, window)
-        info = WindowInfo(object_index, crops["crop_box"], window, track)
+        info = WindowInfo(object_index, crops["crop_box"], window, track, tracked.detection_scores)
         return {
             "pixel_values": crops["pixel_values"][None],
             "visible_masks": crops["visible_masks"][None],
@@ -205,6 +267,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
             }
             windows.append((info[0] if isinstance(info, list) else info, window_outputs))
         tracks = {info.object_index: info.track for info, _ in windows}
+        detection_scores = {info.object_index: info.detection_scores for info, _ in windows}
         occluders = dict.fromkeys(tracks)
         if restrict_to_occluders:
             # Every object of the clip has a window: the chunks of one clip reach postprocess together.
@@ -222,7 +285,10 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
                     occluder_track=occluders[info.object_index],
                 )
             )
-        return [track_result(frames_per_object[index], tracks[index]) for index in sorted(frames_per_object)]
+        return [
+            track_result(frames_per_object[index], tracks[index], detection_scores[index])
+            for index in sorted(frames_per_object)
+        ]
 
 
 __all__ = ["VideoAmodalSegmentationPipeline"]

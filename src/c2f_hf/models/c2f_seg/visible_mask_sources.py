@@ -150,7 +150,7 @@ def checked_prompts(
     if input_boxes is None and input_points is None:
         raise ValueError(
             "a promptable visible_mask_model needs prompts: pass input_boxes=[[x0, y0, x1, y1], ...] and/or "
-            "input_points=[[[x, y], ...], ...] (or visible_masks / label_map)"
+            "input_points=[[[x, y], ...], ...] (or the visible masks themselves)"
         )
     prompts = {}
     if input_boxes is not None:
