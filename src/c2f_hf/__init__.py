@@ -1,9 +1,12 @@
 """c2f_hf: C2F-Seg amodal segmentation as Hugging Face transformers models.
 
-`import c2f_hf` registers the configurations and models with the `transformers` Auto classes, and marks them for
-`trust_remote_code` export so a saved folder also loads where this package is not installed. It registers the
+`import c2f_hf` registers the configurations and models with the `transformers` Auto classes, the image processor
+for both of `AutoImageProcessor`'s backends (it works on PIL / numpy; where torchvision is installed,
+transformers asks for a "torchvision" processor first and would warn on every load), and the
 `amodal-segmentation` and `video-amodal-segmentation` pipelines with the shipped models as their defaults, so
-`pipeline("amodal-segmentation")` works offline.
+`pipeline("amodal-segmentation")` works offline. A folder written by `save_pretrained` holds no `auto_map`, so it
+loads without a `trust_remote_code` question; `c2f-hf export` adds one (`hub.export.marked_for_remote_code`)
+together with the code it names.
 """
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
@@ -40,10 +43,11 @@ def _register_auto_classes() -> None:
     for config_class, model_class in _MODEL_CLASSES.items():
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
-        config_class.register_for_auto_class()
-        model_class.register_for_auto_class("AutoModel")
-    AutoImageProcessor.register(C2FSegConfig, image_processor_classes={"pil": C2FSegImageProcessor}, exist_ok=True)
-    C2FSegImageProcessor.register_for_auto_class()
+    AutoImageProcessor.register(
+        C2FSegConfig,
+        image_processor_classes={"pil": C2FSegImageProcessor, "torchvision": C2FSegImageProcessor},
+        exist_ok=True,
+    )
     PIPELINE_REGISTRY.register_pipeline(
         "amodal-segmentation",
         pipeline_class=AmodalSegmentationPipeline,

@@ -153,3 +153,29 @@ def test_a_video_model_exports_with_the_video_pipeline_and_a_runnable_card(tmp_p
     result = run_without_package(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "amodal_mask_frame3.png").is_file() and "[True, True, True, True, True, True]" in result.stdout
+
+
+def test_a_plain_saved_folder_names_no_remote_code_and_loads_without_a_question(
+    exported, model_folder, tmp_path, monkeypatch, caplog
+):
+    """Only an export writes `auto_map` (and only inside it): a folder written by `save_pretrained`, even after an
+    export in the same process, loads through `pipeline()` with `trust_remote_code` unset, asking nothing, and
+    `AutoImageProcessor` loads its processor without a backend warning (torchvision installed or not)."""
+    from transformers import AutoImageProcessor
+
+    from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+
+    def no_question(prompt=""):
+        raise AssertionError(f"asked: {prompt}")
+
+    monkeypatch.setattr("builtins.input", no_question)
+    C2FSegForAmodalSegmentation.from_pretrained(model_folder).save_pretrained(tmp_path)
+    C2FSegImageProcessor.from_pretrained(model_folder).save_pretrained(tmp_path)
+    assert "auto_map" not in json.loads((tmp_path / "config.json").read_text())
+    assert "auto_map" not in json.loads((tmp_path / "preprocessor_config.json").read_text())
+    with caplog.at_level("WARNING"):
+        processor = AutoImageProcessor.from_pretrained(tmp_path)
+    assert type(processor) is C2FSegImageProcessor
+    assert not [record for record in caplog.records if "backend" in record.getMessage()]
+    segmenter = pipeline("amodal-segmentation", model=str(tmp_path))
+    assert type(segmenter.model) is C2FSegForAmodalSegmentation

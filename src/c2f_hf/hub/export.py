@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from transformers import pipeline
 
 from ..checkpoints import DEFAULT_MODEL_NAME
 from ..models import c2f_seg as bundle
+from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 from .cards import ConversionRecord, EvaluationSource, ModelCardInputs, build_model_card, is_converted_folder
@@ -131,6 +133,28 @@ def check_remote_code(repo_dir: str | Path) -> None:
         raise ValueError(f"{repo_dir} would not load with trust_remote_code: " + "; ".join(problems))
 
 
+# The classes an exported repo names in its `auto_map`, and the Auto class each stands for.
+REMOTE_CODE_CLASSES = {
+    C2FSegConfig: "AutoConfig",
+    C2FSegForAmodalSegmentation: "AutoModel",
+    C2FSegImageProcessor: "AutoImageProcessor",
+}
+
+
+@contextmanager
+def marked_for_remote_code() -> Iterator[None]:
+    """Within the block, `save_pretrained` writes the `auto_map` entries `trust_remote_code` reads
+    (`register_for_auto_class` on `REMOTE_CODE_CLASSES`); after it, plain folders hold none again, so a folder
+    saved outside an export loads without a `trust_remote_code` question."""
+    for cls, auto_class in REMOTE_CODE_CLASSES.items():
+        cls.register_for_auto_class(auto_class)
+    try:
+        yield
+    finally:
+        for cls in REMOTE_CODE_CLASSES:
+            cls._auto_class = None
+
+
 def drop_pipeline_default(config_path: Path, task: str) -> None:
     """Remove the `default` model of `custom_pipelines[task]` from a saved `config.json`: `save_pretrained` writes
     the registered default there, the shipped model's path in this installation, which means nothing elsewhere
@@ -173,7 +197,8 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     task = model_task(model.config.to_dict())
     segmenter = pipeline(task, model=model, image_processor=processor, trust_remote_code=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    segmenter.save_pretrained(out_dir)
+    with marked_for_remote_code():
+        segmenter.save_pretrained(out_dir)
     drop_pipeline_default(out_dir / "config.json", task)
     for name in CODE_FILES:
         shutil.copyfile(BUNDLE_DIR / name, out_dir / name)
@@ -182,4 +207,12 @@ def export_model(model_dir: str | Path, out_dir: str | Path, options: ExportOpti
     return sorted(path for path in out_dir.iterdir() if path.is_file())
 
 
-__all__ = ["ExportOptions", "check_new_folder", "check_remote_code", "export_model", "missing_files", "model_task"]
+__all__ = [
+    "ExportOptions",
+    "check_new_folder",
+    "check_remote_code",
+    "export_model",
+    "marked_for_remote_code",
+    "missing_files",
+    "model_task",
+]
