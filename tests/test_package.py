@@ -156,6 +156,7 @@ def test_the_extras():
     assert {"data", "train", "hub", "demo", "tensorboard", "dev"} <= extras.keys()
     assert "accelerate" in requirements("train") and requirements("data") <= requirements("train")
     assert "gradio" in requirements("demo") and "gradio" not in requirements()
+    assert requirements("sam2") == {"torchvision"}, "SAM 2's processors need torchvision; nothing else needs it"
     development = requirements("dev")
     assert {"pytest", "ruff"} <= development
     for extra in extras:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from c2f_testing import run_python
 
-BLOCKED_MODULES = ("accelerate", "datasets", "gradio", "jinja2", "pyarrow", "pycocotools", "scipy")
+BLOCKED_MODULES = ("accelerate", "datasets", "gradio", "jinja2", "pyarrow", "pycocotools", "scipy", "torchvision")
 
 _BLOCK_EXTRAS = f"""
 import sys
