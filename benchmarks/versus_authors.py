@@ -49,19 +49,23 @@ before building anything, with a one-line error that says which.
 """
 
 import argparse
+import atexit
 import copy
 import importlib
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import torch
 from common import (
     fill_unset_arguments,
@@ -74,8 +78,9 @@ from common import (
     synthetic_objects,
 )
 from torch import nn
+from transformers import pipeline
 
-from c2f_hf import C2FSegForAmodalSegmentation
+from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.cpu_memory import reuse_freed_memory
 from c2f_hf.hub.convert import build_config_from_yaml
 from c2f_hf.models.c2f_seg.convert_original_checkpoint import build_converted_model
@@ -249,7 +254,8 @@ class Models:
 class Runner:
     """One mode. `prepare` turns synthetic objects (`(batch, 3, S, S)` RGB in [0, 1], `(batch, 1, S, S)` masks)
     into what that code's data loader hands it (not timed); `predict` runs one batch (timed) and returns the
-    refined amodal probabilities `(batch, 1, S, S)`."""
+    refined amodal probabilities `(batch, 1, S, S)` (the pipeline mode: its thresholded masks, `(batch, S, batch * S)`
+    on the image holding the objects)."""
 
     prepare: Callable[[torch.Tensor, torch.Tensor], object]
     predict: Callable[[object], torch.Tensor]
@@ -304,6 +310,41 @@ def ours_optimized(models: Models) -> Runner:
     return our_runner(copy.deepcopy(models.ours).optimize_for_cpu(), models.num_steps)
 
 
+def objects_side_by_side(
+    pixel_values: torch.Tensor, visible_masks: torch.Tensor
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The crops `(batch, 3, S, S)` laid side by side as one `(S, batch * S, 3)` uint8 image, and each object's
+    `(S, batch * S)` bool visible mask at its place: one image holding the batch's objects, as a user hands it to
+    the pipeline."""
+    image = (pixel_values.permute(2, 0, 3, 1).flatten(1, 2) * 255).round().to(torch.uint8).cpu().numpy()
+    batch, _, size, _ = visible_masks.shape
+    masks = []
+    for index in range(batch):
+        mask = np.zeros((size, batch * size), dtype=bool)
+        mask[:, index * size : (index + 1) * size] = visible_masks[index, 0].cpu().numpy() > 0.5
+        masks.append(mask)
+    return image, masks
+
+
+def ours_pipeline(models: Models) -> Runner:
+    """`pipeline("amodal-segmentation")` with its defaults, as a user calls it: our model saved to a temporary
+    folder and loaded by the pipeline (so it runs the default path of `from_pretrained`, on the CPU the one of
+    `optimize_for_cpu()`), the objects of a batch in one image (`objects_side_by_side`), every object of the call
+    in one forward pass (the default `batch_size`); cropping and pasting back are timed too."""
+    folder = Path(tempfile.mkdtemp(prefix="versus_authors_model_"))
+    atexit.register(shutil.rmtree, folder, True)
+    models.ours.save_pretrained(folder)
+    C2FSegImageProcessor(crop_resolution=CROP_SIZE).save_pretrained(folder)
+    segmenter = pipeline("amodal-segmentation", model=str(folder), device=models.device)
+
+    def predict(inputs: tuple[np.ndarray, list[np.ndarray]]) -> torch.Tensor:
+        image, masks = inputs
+        objects = segmenter(image, visible_masks=masks, num_steps=models.num_steps)
+        return torch.stack([torch.from_numpy(np.asarray(item["amodal_mask"]) > 0) for item in objects])
+
+    return Runner(objects_side_by_side, predict)
+
+
 def ours_gpu_fast(models: Models) -> Runner:
     """A copy of ours in the `gpu-fast` mode (`common.made_gpu_fast`)."""
     return our_runner(made_gpu_fast(copy.deepcopy(models.ours)), models.num_steps)
@@ -314,6 +355,7 @@ MODES: dict[str, Callable[[Models], Runner]] = {
     "authors-bf16": authors_bf16,
     "ours-fp32": ours_fp32,
     "ours-optimized": ours_optimized,
+    "ours-pipeline": ours_pipeline,
     "ours-gpu-fast": ours_gpu_fast,
 }
 DEFAULT_MODES = {
