@@ -56,10 +56,12 @@ def test_pipeline_outputs_per_object_per_frame_masks_at_the_original_size(video_
     frames, tracks = moving_clip(5)
     objects = video_segmenter(frames, visible_masks=tracks, seed=0)
     assert len(objects) == 2
-    for item in objects:
+    for item, track in zip(objects, tracks):
         assert len(item["amodal_masks"]) == 5 and len(item["scores"]) == 5
         assert all(mask.mode == "L" and mask.size == (60, 48) for mask in item["amodal_masks"])
         assert item["score"] == pytest.approx(np.mean(item["scores"]))
+        assert np.array_equal(np.stack([np.asarray(mask) > 0 for mask in item["visible_masks"]]), np.stack(track))
+        assert item["detection_scores"] == [None] * 5
 
 
 def test_pipeline_takes_each_frame_from_its_most_central_window(video_segmenter, video_model):
