@@ -290,9 +290,13 @@ def test_a_loaded_sam2_video_model_serves_the_image_pipeline_with_its_image_part
     from transformers import Sam2VideoModel
 
     from_folder = pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=str(sam2_folder))
-    from_model = pipeline(
-        "amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=Sam2VideoModel.from_pretrained(sam2_folder)
-    )
+    video_model = Sam2VideoModel.from_pretrained(sam2_folder)
+    from_model = pipeline("amodal-segmentation", model=str(folders["c2f"]), visible_mask_model=video_model)
+    video_weights = {name: weight.data_ptr() for name, weight in video_model.named_parameters()}
+    image_weights = {
+        name: weight.data_ptr() for name, weight in from_model.visible_mask_source.model.named_parameters()
+    }
+    assert image_weights.items() <= video_weights.items()  # shared, not copied
     expected = from_folder(image, input_boxes=[[10, 10, 50, 60]], greedy=True)
     (result,) = from_model(image, input_boxes=[[10, 10, 50, 60]], greedy=True)
     assert np.array_equal(np.asarray(result["visible_mask"]), np.asarray(expected[0]["visible_mask"]))

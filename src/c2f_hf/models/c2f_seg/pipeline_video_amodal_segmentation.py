@@ -183,7 +183,7 @@ class VideoAmodalSegmentationPipeline(ChunkPipeline):
         tracked = self._tracked_objects(frames, visible_masks, prompts, prompt_frame)
         if tracked is None:
             tracks = self.video_processor.load_tracks(visible_masks, len(frames), frames[0].shape[:2])
-            tracked = [TrackedObject(track, None) for track in tracks]
+            tracked = [TrackedObject(track) for track in tracks]
         window_length = self.model.config.transformer_config.num_frames
         chunks = [
             (object_index, window)

@@ -32,11 +32,11 @@ VIDEO_MODEL_TYPE = "sam2_video"
 
 @dataclass(frozen=True)
 class TrackedObject:
-    """One object tracked through a clip: `masks (F, H, W)` bool visible masks (empty where SAM 2 lost it) and
-    `detection_scores (F,)` SAM 2's object presence probability per frame."""
+    """One object's `masks (F, H, W)` bool visible masks through a clip (empty where SAM 2 lost it) and
+    `detection_scores (F,)` float, SAM 2's object presence probability per frame (None for given masks)."""
 
     masks: np.ndarray
-    detection_scores: np.ndarray
+    detection_scores: np.ndarray | None = None
 
 
 def check_prompt_frame(prompt_frame, num_frames: int) -> int:

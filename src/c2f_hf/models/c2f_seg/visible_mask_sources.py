@@ -343,12 +343,14 @@ def sam2_image_config(config: PreTrainedConfig) -> Sam2Config:
 
 def sam2_image_model(source) -> Sam2Model:
     """A `Sam2Model` from a "sam2" or "sam2_video" folder, Hub id or loaded model (a `Sam2VideoModel` gives its
-    image part, sharing its weights)."""
+    image part, sharing its weight tensors, so one loaded SAM 2 can serve both pipelines)."""
     if isinstance(source, Sam2Model):
         return source
     if isinstance(source, PreTrainedModel):
         model = Sam2Model(sam2_image_config(source.config))
-        model.load_state_dict(source.state_dict(), strict=False, assign=True)
+        missing = model.load_state_dict(source.state_dict(), strict=False, assign=True).missing_keys
+        if missing:
+            raise ValueError(f"visible_mask_model: {type(source).__name__} lacks SAM 2 image weights {missing[:3]}")
         model.name_or_path = source.name_or_path
         return model.to(source.device)
     return Sam2Model.from_pretrained(source, config=sam2_image_config(AutoConfig.from_pretrained(source)))
