@@ -9,6 +9,7 @@ import pytest
 from transformers import pipeline
 
 from c2f_hf import C2FSegImageProcessor, VideoAmodalSegmentationPipeline
+from c2f_hf.hub.export import marked_for_remote_code
 from c2f_hf.models.c2f_seg.image_loading import load_rgb_image
 from c2f_hf.models.c2f_seg.video_processing_c2f_seg import frames_from_file, sequence_window
 from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
@@ -161,7 +162,8 @@ def test_bad_track_lengths_are_named(video_segmenter):
 def test_saved_video_pipeline_runs_with_remote_code_without_the_package(video_segmenter, tmp_path):
     frames, tracks = moving_clip(3)
     expected = video_segmenter(frames, visible_masks=tracks, greedy=True)
-    video_segmenter.save_pretrained(tmp_path / "pipe")
+    with marked_for_remote_code():  # as `c2f-hf export` saves: plain folders name no remote code
+        video_segmenter.save_pretrained(tmp_path / "pipe")
     np.savez(tmp_path / "inputs.npz", frames=np.stack(frames), masks=np.stack([np.stack(t) for t in tracks]))
     script = textwrap.dedent(
         f"""
