@@ -12,6 +12,7 @@ from c2f_hf import (
     C2FSegRefiner,
     C2FSegVQModel,
 )
+from c2f_hf.hub.export import marked_for_remote_code
 from c2f_hf.models.c2f_seg.maskgit import object_generators
 from c2f_hf.models.c2f_seg.modeling_c2f_seg import C2FSegVQResnetBlock, swish_
 from c2f_testing import TINY_IMAGE_SIZE, random_object_batch, run_without_package, tiny_config
@@ -381,7 +382,8 @@ def test_reloaded_composite_predicts_identically(tmp_path, model):
 
 def test_saved_folder_loads_with_remote_code_without_the_package(tmp_path, model):
     pixel_values, visible, _ = random_object_batch(2)
-    model.save_pretrained(tmp_path / "model")
+    with marked_for_remote_code():  # as `c2f-hf export` saves: plain folders name no remote code
+        model.save_pretrained(tmp_path / "model")
     torch.save({"pixel_values": pixel_values, "visible": visible}, tmp_path / "inputs.pt")
     expected = model.generate(pixel_values, visible, greedy=True).amodal_masks
     script = textwrap.dedent(

@@ -11,6 +11,7 @@ from transformers import BertConfig, BertModel, pipeline
 
 from c2f_hf import AmodalSegmentationPipeline, C2FSegImageProcessor
 from c2f_hf.checkpoints import default_model_path
+from c2f_hf.hub.export import marked_for_remote_code
 from c2f_testing import TINY_IMAGE_SIZE, run_without_package, save_tiny_model
 
 
@@ -330,7 +331,8 @@ def test_a_folder_that_is_not_a_c2f_seg_model_is_refused_at_construction(tmp_pat
 def test_saved_pipeline_runs_with_remote_code_without_the_package(segmenter, tmp_path):
     image, masks = scene()
     expected = segmenter(image, visible_masks=masks, greedy=True)
-    segmenter.save_pretrained(tmp_path / "pipe")
+    with marked_for_remote_code():  # as `c2f-hf export` saves: plain folders name no remote code
+        segmenter.save_pretrained(tmp_path / "pipe")
     np.savez(tmp_path / "inputs.npz", image=image, masks=np.stack(masks))
     script = textwrap.dedent(
         f"""
