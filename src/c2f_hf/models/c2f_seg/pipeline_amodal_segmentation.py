@@ -137,10 +137,10 @@ class AmodalSegmentationPipeline(ChunkPipeline):
     (fetched with `timeout` seconds). `visible_masks` may also be the output of `pipeline("image-segmentation")`.
 
     Without masks, a `visible_mask_model` given at construction (`pipeline(..., visible_mask_model=ID_OR_MODEL)`,
-    see `visible_mask_sources`) finds them: a SAM model from the prompts `input_boxes=[[x0, y0, x1, y1], ...]` and
-    / or `input_points=[[[x, y], ...], ...]`, `input_labels=[[1, ...], ...]` (one object per prompt), a
-    segmentation model (Mask2Former, OneFormer, DETR, ...) from the image alone, keeping the instances scoring at
-    least `detection_threshold` (default 0.5).
+    see `visible_mask_sources`) finds them: a SAM or SAM 2 model (e.g. facebook/sam2.1-hiera-tiny, which needs
+    torchvision) from the prompts `input_boxes=[[x0, y0, x1, y1], ...]` and / or `input_points=[[[x, y], ...], ...]`,
+    `input_labels=[[1, ...], ...]` (one object per prompt), a segmentation model (Mask2Former, OneFormer, DETR, ...)
+    from the image alone, keeping the instances scoring at least `detection_threshold` (default 0.5).
 
     Parameters: `num_steps` (MaskGIT steps K), `seed` (reproducible sampling), `greedy` (argmax decoding),
     `mask_threshold` (foreground probability of the predictions; default the processor's), `union_with_visible`
