@@ -10,10 +10,12 @@ the finished result, in one request. Results: a before/after slider over the ima
 part hatched, each object outlined in its colour, no number drawn over it), the coarse (VQ) and refined masks side
 by side, and a table whose columns add up (amodal = visible + hidden).
 
-Video tab (`video_tab`). A clip as a PNG film strip (frames side by side) or an animated GIF / APNG / WebP, plus a
-mask strip of the same layout (`video_inputs`): each object's visible part painted in its colour of the palette
-on black (or a grayscale label strip, value k = object k). There is no video tracker, so every frame needs its
-masks.
+Video tab (`video_tab`). A clip as an animated GIF / APNG / WebP or a PNG film strip (frames side by side). With
+a SAM 2 model (`C2F_HF_SAM2_MODEL`, served through the video pipeline's `visible_mask_model`), clicks on the clip's
+first frame, one object per colour (`sam_prompts`), are tracked through the clip and completed, in one pipeline
+call. Without one, or instead of clicks, a mask strip of the clip's layout (`video_inputs`) gives every frame's
+visible masks: each object's visible part painted in its colour of the palette on black (or a grayscale label
+strip, value k = object k).
 
 Models (`segmenters`) come from `C2F_HF_MODEL` / `C2F_HF_VIDEO_MODEL` (a Hub repo written by `c2f-hf export`, or
 a folder), else the models shipped in `c2f_hf`; each is loaded once, at launch or on the first request that needs

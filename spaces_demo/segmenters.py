@@ -105,8 +105,13 @@ def load_video_segmenter(source: str, sam2_source: str | None) -> Pipeline:
     """The `video-amodal-segmentation` pipeline of `source` (with SAM 2 `sam2_source` as its visible-mask source,
     the tracker of clicked objects, unless None), loaded once per process, its model converted with
     `optimize_for_cpu()`. With SAM 2 it still takes mask strips (`visible_masks`)."""
-    tracker = {"visible_mask_model": sam2_source} if sam2_source else {}
-    segmenter = pipeline("video-amodal-segmentation", model=source, trust_remote_code=True, device="cpu", **tracker)
+    segmenter = pipeline(
+        "video-amodal-segmentation",
+        model=source,
+        trust_remote_code=True,
+        device="cpu",
+        visible_mask_model=sam2_source,
+    )
     segmenter.model.optimize_for_cpu()
     return segmenter
 
