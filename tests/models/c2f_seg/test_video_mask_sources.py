@@ -14,14 +14,13 @@ from c2f_hf.models.c2f_seg.video_mask_sources import load_video_mask_source
 from c2f_hf.models.c2f_seg.visible_mask_sources import sam2_image_model
 from c2f_testing import run_python, save_tiny_mask2former, save_tiny_sam, save_tiny_sam2
 
-pytest.importorskip("torchvision")
-
 NUM_FRAMES, HEIGHT, WIDTH = 4, 48, 60
 POINTS, LABELS = [[[20, 20]], [[40, 30]]], [[1], [1]]
 
 
 @pytest.fixture(scope="module")
 def sam2_folder(tmp_path_factory):
+    pytest.importorskip("torchvision")  # transformers' SAM 2 processors need it
     return save_tiny_sam2(tmp_path_factory.mktemp("sam2") / "sam2")
 
 
