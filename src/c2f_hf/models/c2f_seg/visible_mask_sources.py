@@ -411,4 +411,5 @@ __all__ = [
     "is_segment_list",
     "load_visible_mask_source",
     "objects_from_segments",
+    "sam2_image_model",
 ]
