@@ -51,7 +51,11 @@ from .image_loading import load_binary_mask
 
 SAM2_MODEL_TYPES = ("sam2", "sam2_video")
 PROMPTABLE_MODEL_TYPES = ("sam", *SAM2_MODEL_TYPES)
-TORCHVISION_INSTALL = "pip install torch==2.14.1 torchvision==0.29.1"
+# How to get a torchvision that imports: the release built for the installed torch (the pair below is one).
+TORCHVISION_INSTALL = (
+    'the torchvision release built for your torch (pip install "c2f_hf[sam2]" after torch, or a matching pair '
+    "such as pip install torch==2.14.1 torchvision==0.29.1)"
+)
 # SAM's "no point" marker: shorter point lists are padded with it (coordinates and label), as SamProcessor does.
 POINT_PAD_VALUE = -10
 
@@ -318,7 +322,7 @@ def check_torchvision(name: str) -> None:
     except (ImportError, RuntimeError, OSError):
         raise ImportError(
             f"visible_mask_model: {name} is a SAM 2 model, and transformers' SAM 2 processors (Sam2Processor, "
-            f"Sam2VideoProcessor) need torchvision, which does not import here; install it beside torch: "
+            f"Sam2VideoProcessor) need torchvision, which does not import here; install "
             f"{TORCHVISION_INSTALL}"
         ) from None
 
