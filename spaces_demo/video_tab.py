@@ -22,6 +22,7 @@ from video_inputs import MAX_VIDEO_FRAMES, clip_frames, labels_from_mask_strip, 
 
 VIDEO_EXAMPLES_DIR = Path(__file__).resolve().parent / "examples" / "video"
 VIDEO_TABLE_HEADERS = ["#", "frame", "visible", "hidden", "amodal", "occl. %", "score"]
+PROMPT_IMAGE_HEIGHT = 340
 OBJECT_ARGUMENT = re.compile(r"(?:visible_masks|input_points|input_labels)\[(\d+)\]")
 
 
@@ -232,14 +233,15 @@ class VideoTab:
         status = (
             f"Clip loaded: {len(frames)} frames of {width}x{height}. Click object {object_chip(1)} on its first frame."
         )
-        return frames[0], frames[0], empty_prompts(), status
+        return shown_frame(frames[0], empty_prompts()), frames[0], empty_prompts(), status
 
     def click_first_frame(self, first_frame: np.ndarray | None, prompts: dict, mode: str, event: gr.SelectData):
         """Gradio handler of a click on the first frame: (prompt image, prompts, status), the click recorded for
         the current object and drawn; SAM 2 runs when the clip is segmented."""
         if first_frame is None:
             return gr.skip(), prompts, problem("No clip: upload an animated GIF or click an example clip first.")
-        x, y = (int(value) for value in event.index)
+        scale = display_scale(first_frame)
+        x, y = (int(value) // scale for value in event.index)
         add_click(prompts, mode, x, y)
         number = prompts["current"]
         count = len(prompts["objects"][str(number)]["points"])
@@ -247,13 +249,17 @@ class VideoTab:
             f"Object {object_chip(number)}: {count} point{'s' if count > 1 else ''}. Click more to refine it, "
             "press **Next object**, or **Segment clip**."
         )
-        return _drawn_clicks(first_frame, prompts), prompts, status
+        return shown_frame(first_frame, prompts), prompts, status
 
     def clear_clicks(self, first_frame: np.ndarray | None):
         """Gradio handler: (prompt image, prompts, status) with every click removed."""
         if first_frame is None:
             return gr.skip(), empty_prompts(), "Nothing to clear."
-        return first_frame, empty_prompts(), f"Clicks cleared. Object {object_chip(1)} next."
+        return (
+            shown_frame(first_frame, empty_prompts()),
+            empty_prompts(),
+            f"Clicks cleared. Object {object_chip(1)} next.",
+        )
 
     def example_result(self, index: int | None):
         """Gradio handler of a click on example clip `index` (of `video_example_rows`): its strips and settings in
@@ -266,7 +272,8 @@ class VideoTab:
         masks = np.asarray(Image.open(mask_path).convert("RGB"))
         first_frame = clip_frames(clip_file, frames, num_frames)[0]
         results = self.predict_video(clip_file, frames, masks, num_frames, seed, greedy)
-        return clip_file, frames, masks, num_frames, seed, greedy, first_frame, first_frame, empty_prompts(), *results
+        shown = shown_frame(first_frame, empty_prompts())
+        return clip_file, frames, masks, num_frames, seed, greedy, shown, first_frame, empty_prompts(), *results
 
     def build(self) -> None:
         """The video UI: the clip, the first frame to click on (with SAM 2) and the mask strip, controls, the
@@ -333,9 +340,25 @@ class VideoTab:
         clear_button.click(self.clear_clicks, first_frame, [prompt_image, prompts, status], api_visibility="private")
 
 
-def _drawn_clicks(frame: np.ndarray, prompts: dict) -> np.ndarray:
-    """`(H, W, 3)` uint8: `frame` with the clicks of `prompts` drawn over it (`draw_prompts`, no masks)."""
-    return draw_prompts(frame, np.zeros((*frame.shape[:2], 4), dtype=np.uint8), prompts)
+def display_scale(frame: np.ndarray) -> int:
+    """The whole factor by which a small first frame `(H, W, 3)` is enlarged for clicking, so that its longer side
+    reaches about `PROMPT_IMAGE_HEIGHT` (gradio shows images at most at their own size); 1 for larger frames."""
+    return max(1, PROMPT_IMAGE_HEIGHT // max(frame.shape[:2]))
+
+
+def shown_frame(frame: np.ndarray, prompts: dict) -> np.ndarray:
+    """`(k H, k W, 3)` uint8: the first frame enlarged by `k = display_scale(frame)` (nearest) with the clicks of
+    `prompts` (frame pixels) drawn over it (`draw_prompts`) at their enlarged places. A click on it at `(X, Y)` is
+    frame pixel `(X // k, Y // k)`."""
+    scale = display_scale(frame)
+    enlarged = np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
+    shift = scale // 2
+    objects = {
+        number: {**prompt, "points": [[x * scale + shift, y * scale + shift] for x, y in prompt["points"]]}
+        for number, prompt in prompts["objects"].items()
+    }
+    layer = np.zeros((*enlarged.shape[:2], 4), dtype=np.uint8)
+    return draw_prompts(enlarged, layer, {**prompts, "objects": objects})
 
 
 def _clip_inputs(sam2: bool) -> tuple:
@@ -380,7 +403,7 @@ def _first_frame_controls(sam2: bool) -> tuple:
             type="numpy",
             interactive=False,
             buttons=[],
-            height=340,
+            height=PROMPT_IMAGE_HEIGHT,
             elem_id="video_prompt_image",
         )
     return prompt_image, mode, next_button, clear_button

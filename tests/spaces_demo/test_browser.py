@@ -166,6 +166,19 @@ class DevToolsPipe:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
+    def click_image_pixel(self, selector: str, x: int, y: int) -> None:
+        """A real mouse click on pixel `(x, y)` of the first `selector` image as drawn: centred in its box and
+        shown at most at its own size, as gradio's image places it (and maps a click back to a pixel)."""
+        point = self.evaluate(
+            f"(() => {{ const image = document.querySelector({selector!r}); const r = image.getBoundingClientRect();"
+            " const scale = Math.min(r.width / image.naturalWidth, r.height / image.naturalHeight, 1);"
+            " const left = r.x + (r.width - image.naturalWidth * scale) / 2;"
+            " const top = r.y + (r.height - image.naturalHeight * scale) / 2;"
+            f" return [left + ({x} + 0.5) * scale, top + ({y} + 0.5) * scale]; }})()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=point[0], y=point[1], button="left", clickCount=1)
+
     def upload(self, selector: str, path: Path) -> None:
         """Put file `path` into the file input `selector`, as a user choosing it does."""
         root = self.send("DOM.getDocument")["root"]["nodeId"]
@@ -459,3 +472,74 @@ def test_browser_a_video_example_is_one_request_with_a_readable_gallery_at_both_
         phone_widths,
     )
     assert desktop_problems == [] and phone_problems == [], (desktop_problems, phone_problems)
+
+
+def _open_video_tab(browser: DevToolsPipe, url: str, width: int, height: int) -> None:
+    """A fresh page at `width` x `height` on the video tab, its example clips shown."""
+    browser.set_viewport(width, height)
+    browser.send("Page.navigate", url=url)
+    browser.wait_for(
+        "[...document.querySelectorAll('button[role=tab]')].some((tab) => tab.innerText.includes('Video'))"
+    )
+    browser.evaluate(
+        "[...document.querySelectorAll('button[role=tab]')].find((tab) => tab.innerText.includes('Video')).click()"
+    )
+    browser.wait_for("document.querySelectorAll('#video_examples button').length >= 3")
+
+
+def _wait_for_video_status(browser: DevToolsPipe, text: str, timeout: float = 60.0) -> None:
+    browser.wait_for(f"document.querySelector('#video_status').innerText.includes({text!r})", timeout)
+
+
+@needs_chromium
+@pytest.mark.parametrize(("width", "height", "clip_from"), [(1280, 800, "upload"), (390, 844, "example")])
+def test_browser_click_objects_on_the_first_frame_and_track_them_with_sam2(
+    sam2_server, tmp_path, width, height, clip_from
+):
+    """With a tiny random SAM 2: a clip (an uploaded GIF on desktop, an example clip on a phone) shows its first
+    frame; a click on each of two objects (Next object between them) and one press of Segment clip give one
+    overlay per frame and one table row per object and frame, in view, with no layout problem."""
+    frames = np.asarray(Image.open(DEMO_DIR / "examples" / "video" / "clip_3_frames.png").convert("RGB"))
+    pictures = [Image.fromarray(frames[:, index * 128 : (index + 1) * 128]) for index in range(8)]
+    pictures[0].save(tmp_path / "clip_3.gif", save_all=True, append_images=pictures[1:], duration=100)
+    browser = DevToolsPipe(tmp_path / "chromium-profile")
+    try:
+        _open_video_tab(browser, sam2_server, width, height)
+        if clip_from == "upload":
+            browser.wait_for("document.querySelector('#clip_file input[type=file]') !== null")
+            browser.upload("#clip_file input[type=file]", tmp_path / "clip_3.gif")
+            _wait_for_video_status(browser, "Clip loaded: 8 frames of 128x128")
+        else:
+            browser.evaluate("document.querySelectorAll('#video_examples button')[0].click()")
+            _wait_for_video_status(browser, "Done", 120)
+            browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
+            time.sleep(2.0)  # the page's scroll to the result ends
+        browser.wait_for("document.querySelector('#video_prompt_image img') !== null")
+        browser.evaluate("document.querySelector('#video_prompt_image').scrollIntoView({block: 'center'})")
+        time.sleep(1.0)
+        browser.screenshot(SHOTS / f"video_first_frame_{width}x{height}.png")
+        for number, (x, y) in enumerate([(64, 80), (48, 56)], start=1):
+            if number > 1:
+                browser.evaluate("document.querySelector('#video_next_object').click()")
+                _wait_for_video_status(browser, "Object 2")
+            browser.click_image_pixel("#video_prompt_image img", 2 * x + 1, 2 * y + 1)  # shown twice its size
+            _wait_for_video_status(browser, "1 point")
+        browser.screenshot(SHOTS / f"video_clicks_{width}x{height}.png")
+        browser.count_requests_from_now()
+        browser.evaluate("document.querySelector('#segment_video').click()")
+        _wait_for_video_status(browser, "tracked by SAM 2", 120)
+        browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
+        time.sleep(1.5)
+        jobs, status = browser.requests_to("/queue/join"), browser.text("#video_status")
+        overlays = browser.evaluate("document.querySelectorAll('#video_overlays img').length")
+        table = browser.text("#tracks")
+        gallery_in_view, problems = browser.in_viewport("#video_overlays img"), browser.evaluate(LAYOUT_PROBLEMS_JS)
+        browser.screenshot(SHOTS / f"video_sam2_result_{width}x{height}.png")
+        browser.screenshot(SHOTS / f"video_sam2_result_{width}x{height}_full.png", full_page=True)
+    finally:
+        browser.close()
+    assert jobs == 1 and "Done: 2 objects" in status and "over 8 frames" in status, (jobs, status)
+    assert overlays == 8 and gallery_in_view and problems == [], (overlays, gallery_in_view, problems)
+    cells = table.split("score", 1)[1].split()
+    rows = [cells[start : start + 7] for start in range(0, len(cells), 7)]
+    assert [row[:2] for row in rows] == [[str(number), str(frame)] for number in (1, 2) for frame in range(8)], table

@@ -12,7 +12,7 @@ from page import DemoInputError
 from sam_prompts import POINT_MODES, add_click, empty_prompts, next_object, point_prompts
 from spaces_demo_testing import video_example
 from video_inputs import clip_frames, labels_from_mask_strip, read_video_inputs
-from video_tab import object_problem, video_example_rows
+from video_tab import display_scale, object_problem, video_example_rows
 
 # Points on clip_3's first frame where the tiny random SAM 2 (seed 0) finds a mask, as do their neighbours 8 px
 # away (the browser test clicks there).
@@ -120,7 +120,7 @@ def test_an_example_click_fills_the_inputs_and_gives_the_result_in_one_call(vide
     expected_frames, expected_masks = video_example(video_tab.example_rows[0][1].split("/")[-1][: -len("_frames.png")])
     assert clip_file is None and (num_frames, seed, greedy) == (8, 0, False)
     assert np.array_equal(frames, expected_frames) and np.array_equal(masks, expected_masks)
-    assert np.array_equal(shown, expected_frames[:, :128]) and np.array_equal(first_frame, shown)
+    assert np.array_equal(first_frame, expected_frames[:, :128]) and np.array_equal(shown[::2, ::2], first_frame)
     assert prompts == empty_prompts(), "the first frame of the example waits for clicks"
     assert len(gallery) == 8 and "Done: 3 objects" in status and len(table) == 3 * 8
 
@@ -147,16 +147,18 @@ def test_the_pipelines_complaint_about_an_objects_prompt_names_that_object():
     assert str(object_problem(ValueError("prompt_frame: 9 is not a frame"), [2])) == "prompt_frame: 9 is not a frame."
 
 
-def test_a_clip_shows_its_first_frame_to_click_on_and_clicks_are_drawn(video_tab, tmp_path):
+def test_a_clip_shows_its_first_frame_enlarged_to_click_on_and_clicks_are_drawn(video_tab, tmp_path):
     clip_file, frames = clip_gif(tmp_path)
     shown, first_frame, prompts, status = video_tab.load_clip(clip_file, None, 8)
-    assert np.array_equal(first_frame, frames[:, :128]) and np.array_equal(shown, first_frame)
+    assert np.array_equal(first_frame, frames[:, :128]) and display_scale(first_frame) == 2
+    assert shown.shape == (256, 256, 3) and np.array_equal(shown[1::2, 1::2], first_frame)
     assert prompts == empty_prompts() and "8 frames of 128x128" in status
-    shown, prompts, status = video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(30, 40))
+    shown, prompts, status = video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(61, 81))
     assert prompts["objects"] == {"1": {"points": [[30, 40]], "labels": [1], "box": None}} and "1 point" in status
-    assert shown.shape == first_frame.shape and not np.array_equal(shown[40, 30], first_frame[40, 30])
+    assert not np.array_equal(shown[81, 61], first_frame[40, 30]), "the click is drawn where it was made"
+    assert np.array_equal(shown[200, 200], first_frame[100, 100])
     shown, prompts, status = video_tab.clear_clicks(first_frame)
-    assert prompts == empty_prompts() and np.array_equal(shown, first_frame)
+    assert prompts == empty_prompts() and np.array_equal(shown[::2, ::2], first_frame)
     assert "No clip" in video_tab.load_clip(None, None, 8)[-1]
     _, _, status = video_tab.click_first_frame(None, empty_prompts(), POINT_MODES[0], Click(1, 1))
     assert "No clip" in status
@@ -176,7 +178,8 @@ def test_clicked_objects_are_tracked_by_sam2_and_completed_in_one_pipeline_call(
     for number, (x, y) in enumerate(CLICKS, start=1):
         if number > 1:
             prompts, _ = next_object(prompts)
-        _, prompts, _ = sam2_video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(x, y))
+        shown_x, shown_y = 2 * x, 2 * y  # the first frame is shown twice its size
+        _, prompts, _ = sam2_video_tab.click_first_frame(first_frame, prompts, POINT_MODES[0], Click(shown_x, shown_y))
     gallery, table, status = sam2_video_tab.predict_video(None, frames, None, 8, 0, True, prompts)
     assert len(gallery) == 8 and len(table) == 2 * 8 and "2 objects" in status and "tracked by SAM 2" in status
     assert [row[:2] for row in table] == [[number, frame] for number in (1, 2) for frame in range(8)]
