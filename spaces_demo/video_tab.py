@@ -213,12 +213,12 @@ class VideoTab:
         chips = " ".join(object_chip(number) for number in numbers)
         objects = f"{len(numbers)} object{'s' if len(numbers) > 1 else ''}"
         frames = f"{len(gallery)} frame{'s' if len(gallery) > 1 else ''}"
-        how = "tracked by SAM 2 and " if has_clicks(prompts) else ""
+        tracked = has_clicks(prompts)
         status = (
-            f"Done: {objects} {chips} {how}segmented over {frames} in {output.seconds:.2f} s. "
-            "Hatched = hidden part the model predicts."
+            f"Done: {objects} {chips} {'tracked by SAM 2 and ' if tracked else ''}segmented over {frames} in "
+            f"{output.seconds:.2f} s. Hatched = hidden part the model predicts."
         )
-        if self.sources.sam2 and not how:
+        if self.sources.sam2 and not tracked:
             status += " To track other objects, click them on the first frame and press **Segment clip** again."
         return gallery, output.rows, "\n\n".join([status, *output.notes])
 
