@@ -487,6 +487,38 @@ def _open_video_tab(browser: DevToolsPipe, url: str, width: int, height: int) ->
     browser.wait_for("document.querySelectorAll('#video_examples button').length >= 3")
 
 
+def _wait_until_still(browser: DevToolsPipe, selector: str, timeout: float = 20.0) -> None:
+    """Until the first `selector` element stays at the same place in the window for 0.5 s (a scroll has ended)."""
+    place = f"JSON.stringify(document.querySelector({selector!r}).getBoundingClientRect())"
+    deadline = time.monotonic() + timeout
+    before = browser.evaluate(place)
+    while True:
+        time.sleep(0.5)
+        now = browser.evaluate(place)
+        if now == before or time.monotonic() > deadline:
+            return
+        before = now
+
+
+def _load_video_example(browser: DevToolsPipe, index: int) -> None:
+    """Click example clip `index` and wait until its result is drawn and the page has scrolled to it."""
+    browser.evaluate(f"document.querySelectorAll('#video_examples button')[{index}].click()")
+    _wait_for_video_status(browser, "Done", 120)
+    browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
+    browser.wait_for(
+        "(() => { const r = document.querySelector('#video_overlays').getBoundingClientRect();"
+        " return r.top < innerHeight / 2; })()"
+    )
+    _wait_until_still(browser, "#video_overlays")
+
+
+def _show_first_frame(browser: DevToolsPipe) -> None:
+    """Scroll the clip's first frame (to click on) to the middle of the window and wait until it stays there."""
+    browser.wait_for("document.querySelector('#video_prompt_image img') !== null")
+    browser.evaluate("document.querySelector('#video_prompt_image').scrollIntoView({block: 'center'})")
+    _wait_until_still(browser, "#video_prompt_image img")
+
+
 def _wait_for_video_status(browser: DevToolsPipe, text: str, timeout: float = 60.0) -> None:
     browser.wait_for(f"document.querySelector('#video_status').innerText.includes({text!r})", timeout)
 
@@ -510,13 +542,8 @@ def test_browser_click_objects_on_the_first_frame_and_track_them_with_sam2(
             browser.upload("#clip_file input[type=file]", tmp_path / "clip_3.gif")
             _wait_for_video_status(browser, "Clip loaded: 8 frames of 128x128")
         else:
-            browser.evaluate("document.querySelectorAll('#video_examples button')[0].click()")
-            _wait_for_video_status(browser, "Done", 120)
-            browser.wait_for("document.querySelectorAll('#video_overlays img').length >= 8")
-            time.sleep(2.0)  # the page's scroll to the result ends
-        browser.wait_for("document.querySelector('#video_prompt_image img') !== null")
-        browser.evaluate("document.querySelector('#video_prompt_image').scrollIntoView({block: 'center'})")
-        time.sleep(1.0)
+            _load_video_example(browser, 0)
+        _show_first_frame(browser)
         browser.screenshot(SHOTS / f"video_first_frame_{width}x{height}.png")
         for number, (x, y) in enumerate([(64, 80), (48, 56)], start=1):
             if number > 1:
