@@ -107,7 +107,7 @@ def test_space_readme_front_matter_matches_the_card_builder():
         front_matter["preload_from_hub"],
     )
     assert readme.strip() == str(card).strip()
-    for variable in ("C2F_HF_MODEL", "C2F_HF_SAM_MODEL", "C2F_HF_VIDEO_MODEL"):
+    for variable in ("C2F_HF_MODEL", "C2F_HF_SAM_MODEL", "C2F_HF_VIDEO_MODEL", "C2F_HF_SAM2_MODEL"):
         assert variable in readme
 
 

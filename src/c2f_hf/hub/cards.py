@@ -337,8 +337,9 @@ def build_space_card(
     preload_from_hub: Sequence[str] = (),
 ) -> SpaceCard:
     """The Space README: Gradio SDK `sdk_version`, `app.py`, the models it uses (`model_ids`, the first being the
-    amodal model), the Hub repos the Space downloads at build time (`preload_from_hub`), the one-line
-    `short_description` of the Space listing, and how to deploy it."""
+    amodal model; a SAM id among the others is the image tab's prompt model, a SAM 2 id the video tab's tracker),
+    the Hub repos the Space downloads at build time (`preload_from_hub`), the one-line `short_description` of the
+    Space listing, and how to deploy it."""
     card_data = SpaceCardData(
         title=title,
         short_description=short_description,
@@ -355,9 +356,16 @@ def build_space_card(
         pinned=False,
     )
     template = files(__package__).joinpath("templates").joinpath("space_card.md").read_text(encoding="utf-8")
-    sam_model_id = next((model_id for model_id in model_ids[1:] if "sam" in model_id.lower()), None)
+    prompt_models = [model_id for model_id in model_ids[1:] if "sam" in model_id.lower()]
+    sam_model_id = next((model_id for model_id in prompt_models if "sam2" not in model_id.lower()), None)
+    sam2_model_id = next((model_id for model_id in prompt_models if "sam2" in model_id.lower()), None)
     return SpaceCard.from_template(
-        card_data, template_str=template, title=title, model_id=model_ids[0], sam_model_id=sam_model_id
+        card_data,
+        template_str=template,
+        title=title,
+        model_id=model_ids[0],
+        sam_model_id=sam_model_id,
+        sam2_model_id=sam2_model_id,
     )
 
 
