@@ -40,8 +40,8 @@ def add_cli_commands(subparsers: argparse._SubParsersAction) -> None:
         "--simple-occlusions",
         type=int,
         default=0,
-        help="append this many simple occlusions (one shape, one rectangle; c2f_hf.data.simple_occlusions, its "
-        "training stream) to the train split of an image dataset",
+        help="append this many simple occlusions (one shape and one occluder of a training kind, or none; "
+        "c2f_hf.data.simple_occlusions, its training stream) to the train split of an image dataset",
     )
     synthetic.set_defaults(handler=run_synthetic)
 

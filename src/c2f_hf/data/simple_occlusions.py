@@ -1,19 +1,23 @@
-"""A held-out set of simple occlusions: one shape of a training class, half hidden by one rectangle.
+"""A held-out set of simple occlusions: one shape of a training class, partly hidden by one rectangle.
 
-What a new user tries first: a disc, square, triangle, ring, cross or L shape (the synthetic generator's classes,
-a square being its rectangle at equal sides) in the middle of the image, and one axis-aligned rectangle that comes
-in from one side (left, right, top or bottom) and hides a drawn fraction of it, uniform in
-[`min_hidden`, `max_hidden`] (default 20-60%). Half of the images have a plain background and a solid-coloured
-shape, the other half the generator's textured background and textures. Only the shape is annotated (the occluder
-is in front and fully visible).
+What a new user tries first: a disc, square, triangle, ellipse, ring, cross or L shape (the synthetic generator's
+classes, a square being its rectangle at equal sides and an ellipse its disc stretched) in the middle of the image,
+and one axis-aligned rectangle that comes in from one side (left, right, top or bottom) and hides a drawn fraction
+of it, uniform in [`min_hidden`, `max_hidden`] (default 25-60%). Half of the images have a plain background and a
+solid-coloured shape, the other half the generator's textured (striped, graded or noisy) background and textures.
+Only the shape is annotated (the occluder is in front and fully visible).
 
-The held-out set (`split="test"`, what this module's command writes) is a test set only: never train on it or
-choose a model or a decoding setting with it. Image `i` depends only on `(seed, i)` through its own generator, in a
-stream no other generator uses. Training images of the same kind come from a separate stream (`split="train"`,
-`c2f-hf data synthetic --simple-occlusions N` appends N of them to the synthetic train split), so no training image
-is ever one of the held-out images.
+The held-out set (`split="test"`, what this module's command writes by default) is a test set only: never train on
+it or choose a model or a decoding setting with it; `split="validation"` is a set of the same kind for those
+choices. Image `i` depends only on `(seed, split, i)` through its own generator, in a stream no other generator
+uses. Training images come from a third stream (`split="train"`, `c2f-hf data synthetic --simple-occlusions N`
+appends N of them to the synthetic train split), so no training image is ever a held-out or validation image.
+Training images vary the occluder to teach what completion is and is not (`TRAINING_OCCLUDERS`): a rectangle from
+one side hiding 5-70%, a thin bar across the shape, a rectangle with a window through which the shape shows, and,
+with no hidden part at all, a rectangle beside the shape or none.
 
-    python -m c2f_hf.data.simple_occlusions --out simple-occlusions --num-images 240 --seed 0
+    python -m c2f_hf.data.simple_occlusions --out simple-occlusions --num-images 280 --seed 0
+    python -m c2f_hf.data.simple_occlusions --out simple-occlusions-val --num-images 280 --seed 0 --split validation
 """
 
 import argparse
@@ -42,11 +46,15 @@ from .synthetic import (
 
 logger = logging.getLogger(__name__)
 
-SIMPLE_CATEGORIES = ("disc", "square", "triangle", "ring", "cross", "l_shape")
+SIMPLE_CATEGORIES = ("disc", "square", "triangle", "ellipse", "ring", "cross", "l_shape")
 SIDES = ("left", "right", "top", "bottom")
-_STREAMS = {"test": 10, "train": 11}
+_STREAMS = {"test": 10, "train": 11, "validation": 12}
+# Training occluders and how often each is drawn: every kind teaches a part of "what is hidden here?".
+TRAINING_OCCLUDERS = {"side": 0.45, "bar": 0.15, "window": 0.15, "beside": 0.15, "none": 0.1}
+TRAINING_HIDDEN = (0.05, 0.7)
 # The generator's rectangle is 2 x 1.2 in local units: this aspect makes its sides equal.
 _SQUARE_ASPECT = float(np.sqrt(0.6))
+_ELLIPSE_ASPECTS = (1.3, 1.7)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class SimpleOcclusionConfig:
     image_size: int = 256
     min_radius_fraction: float = 0.22
     max_radius_fraction: float = 0.32
-    min_hidden: float = 0.2
+    min_hidden: float = 0.25
     max_hidden: float = 0.6
 
     def __post_init__(self) -> None:
@@ -66,12 +74,21 @@ class SimpleOcclusionConfig:
             raise ValueError(f"image_size must be at least 32, got {self.image_size}")
 
 
+def _drawn_shape(category: str, rng: np.random.Generator) -> tuple[str, float]:
+    """The synthetic generator's shape and aspect that draw `category`."""
+    if category == "square":
+        return "rectangle", _SQUARE_ASPECT
+    if category == "ellipse":
+        return "disc", float(rng.uniform(*_ELLIPSE_ASPECTS))
+    return category, 1.0
+
+
 def _shape_mask(category: str, config: SimpleOcclusionConfig, rng: np.random.Generator) -> tuple[tuple, np.ndarray]:
     """The shape's rasterised patch and its `(S, S)` bool mask, near the image centre."""
     size = config.image_size
     radius = float(rng.uniform(config.min_radius_fraction, config.max_radius_fraction)) * size
     centre_x, centre_y = (float(value) for value in rng.uniform(0.4 * size, 0.6 * size, size=2))
-    shape, aspect = ("rectangle", _SQUARE_ASPECT) if category == "square" else (category, 1.0)
+    shape, aspect = _drawn_shape(category, rng)
     pose = Pose(centre_x, centre_y, radius, float(rng.uniform(0.0, 2.0 * np.pi)), aspect)
     patch = _shape_patch(shape, pose, size)
     return patch, _full_mask(patch, size)
@@ -108,13 +125,83 @@ def _plain_texture(rng: np.random.Generator) -> Texture:
     return Texture("solid", np.repeat(colour, 2, axis=0), 1.0, 0.0, 0.0)
 
 
-def generate_simple_scene(index: int, config: SimpleOcclusionConfig, rng: np.random.Generator) -> SyntheticScene:
-    """Image `index`: class `index mod 6`, plain background for even `index // 6`, textured otherwise."""
+def _bar_occluder(amodal_mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A thin bar, 8-25% of the shape's extent wide, across the whole shape (plus a margin), horizontal or
+    vertical, at a random place along the shape: `(S, S)` bool."""
+    along_axis = int(rng.integers(2))
+    occupied = np.flatnonzero(amodal_mask.any(axis=1 - along_axis))
+    across = np.flatnonzero(amodal_mask.any(axis=along_axis))
+    extent = occupied[-1] + 1 - occupied[0]
+    width = max(2, int(round(float(rng.uniform(0.08, 0.25)) * extent)))
+    start = int(rng.integers(occupied[0], max(occupied[0] + 1, occupied[-1] + 2 - width)))
+    cross = slice(max(0, across[0] - 8), across[-1] + 9)
+    mask = np.zeros_like(amodal_mask)
+    if along_axis == 0:
+        mask[start : start + width, cross] = True
+    else:
+        mask[cross, start : start + width] = True
+    return mask
+
+
+def _window_occluder(amodal_mask: np.ndarray, side: str, rng: np.random.Generator) -> np.ndarray:
+    """A rectangle from `side` hiding 30-70% of the shape, with a rectangular window (the middle of its box, 30-50%
+    of each side) through which the shape shows: an occluder with a hole."""
+    occluder = occluder_mask(amodal_mask, side, float(rng.uniform(0.3, 0.7)))
+    rows, columns = np.flatnonzero(occluder.any(axis=1)), np.flatnonzero(occluder.any(axis=0))
+    window = np.zeros_like(occluder)
+    height, width = rows[-1] + 1 - rows[0], columns[-1] + 1 - columns[0]
+    share = float(rng.uniform(0.3, 0.5))
+    top, left = rows[0] + int(height * (1 - share) / 2), columns[0] + int(width * (1 - share) / 2)
+    window[top : top + max(2, int(height * share)), left : left + max(2, int(width * share))] = True
+    return occluder & ~window
+
+
+def _beside_occluder(amodal_mask: np.ndarray, side: str, rng: np.random.Generator) -> np.ndarray:
+    """A rectangle next to the shape on `side`, 2-10 px beyond its box, hiding nothing of it."""
+    size = amodal_mask.shape[0]
+    rows, columns = np.flatnonzero(amodal_mask.any(axis=1)), np.flatnonzero(amodal_mask.any(axis=0))
+    gap, depth = int(rng.integers(2, 11)), int(rng.integers(size // 12, size // 5))
+    mask = np.zeros_like(amodal_mask)
+    cross_rows = slice(max(0, rows[0] - 8), rows[-1] + 9)
+    cross_columns = slice(max(0, columns[0] - 8), columns[-1] + 9)
+    if side == "left":
+        mask[cross_rows, max(0, columns[0] - gap - depth) : max(0, columns[0] - gap)] = True
+    elif side == "right":
+        mask[cross_rows, columns[-1] + 1 + gap : columns[-1] + 1 + gap + depth] = True
+    elif side == "top":
+        mask[max(0, rows[0] - gap - depth) : max(0, rows[0] - gap), cross_columns] = True
+    else:
+        mask[rows[-1] + 1 + gap : rows[-1] + 1 + gap + depth, cross_columns] = True
+    return mask
+
+
+def training_occluder(amodal_mask: np.ndarray, side: str, rng: np.random.Generator) -> np.ndarray:
+    """The `(S, S)` bool occluder of a training image, of a kind drawn from `TRAINING_OCCLUDERS`."""
+    kind = str(rng.choice(list(TRAINING_OCCLUDERS), p=list(TRAINING_OCCLUDERS.values())))
+    if kind == "side":
+        return occluder_mask(amodal_mask, side, float(rng.uniform(*TRAINING_HIDDEN)))
+    if kind == "bar":
+        return _bar_occluder(amodal_mask, rng)
+    if kind == "window":
+        return _window_occluder(amodal_mask, side, rng)
+    if kind == "beside":
+        return _beside_occluder(amodal_mask, side, rng)
+    return np.zeros_like(amodal_mask)
+
+
+def generate_simple_scene(
+    index: int, config: SimpleOcclusionConfig, rng: np.random.Generator, split: str = "test"
+) -> SyntheticScene:
+    """Image `index`: class `index mod 7`, plain background for even `index // 7`, textured otherwise; the occluder
+    is a rectangle from one side (held-out and validation images) or a `training_occluder` (`split="train"`)."""
     category = SIMPLE_CATEGORIES[index % len(SIMPLE_CATEGORIES)]
     textured = (index // len(SIMPLE_CATEGORIES)) % 2 == 1
     patch, amodal = _shape_mask(category, config, rng)
     side = SIDES[int(rng.integers(len(SIDES)))]
-    occluder = occluder_mask(amodal, side, float(rng.uniform(config.min_hidden, config.max_hidden)))
+    if split == "train":
+        occluder = training_occluder(amodal, side, rng)
+    else:
+        occluder = occluder_mask(amodal, side, float(rng.uniform(config.min_hidden, config.max_hidden)))
     size = config.image_size
     if textured:
         canvas = _background(size, rng)
@@ -131,43 +218,55 @@ def generate_simple_scene(index: int, config: SimpleOcclusionConfig, rng: np.ran
 def generate_simple_scenes(
     config: SimpleOcclusionConfig, seed: int, count: int, split: str = "test"
 ) -> Iterator[SyntheticScene]:
-    """Images `0 .. count-1` of `split` ("test": the held-out set; "train": training images), each from its own
-    generator."""
+    """Images `0 .. count-1` of `split` ("test": the held-out set; "validation": a set of the same kind for choosing
+    models and settings; "train": training images), each from its own generator."""
     if split not in _STREAMS:
         raise ValueError(f"split must be one of {sorted(_STREAMS)}, got {split!r}")
     for index in range(count):
-        yield generate_simple_scene(index, config, np.random.default_rng([seed, _STREAMS[split], index]))
+        yield generate_simple_scene(index, config, np.random.default_rng([seed, _STREAMS[split], index]), split)
 
 
-def write_simple_occlusions(out: Path, num_images: int, seed: int, config: SimpleOcclusionConfig) -> int:
-    """Write `out/test.parquet` (the common image schema) and `out/README.md`; returns the row count."""
+WRITTEN_SPLITS = {"test": "held out", "validation": "validation"}
+
+
+def write_simple_occlusions(
+    out: Path, num_images: int, seed: int, config: SimpleOcclusionConfig, split: str = "test"
+) -> int:
+    """Write `out/<split>.parquet` (the common image schema; `split` "test", the held-out set, or "validation") and
+    `out/README.md`; returns the row count."""
     if num_images < 1:
         raise ValueError(f"num_images must be at least 1, got {num_images}")
+    if split not in WRITTEN_SPLITS:
+        raise ValueError(f"split must be one of {sorted(WRITTEN_SPLITS)}, got {split!r}")
     rates: list[float] = []
 
     def rows() -> Iterator[dict]:
-        for index, scene in enumerate(generate_simple_scenes(config, seed, num_images)):
+        for index, scene in enumerate(generate_simple_scenes(config, seed, num_images, split)):
             rates.extend(item.occlusion_rate for item in scene.objects)
             yield scene_to_row(scene, f"simple-{index}")
 
     features = image_features()
-    count = write_split(rows(), features, Path(out) / "test.parquet")
-    command = f"python -m c2f_hf.data.simple_occlusions --num-images {num_images} --seed {seed}"
-    generation = {"seed": seed, "set": "simple occlusions (held out)", **dataclasses.asdict(config)}
-    build_dataset_card("synthetic", features, {"test": count}, command, generation, rates).save(Path(out) / "README.md")
+    count = write_split(rows(), features, Path(out) / f"{split}.parquet")
+    command = f"python -m c2f_hf.data.simple_occlusions --num-images {num_images} --seed {seed} --split {split}"
+    generation = {"seed": seed, "set": f"simple occlusions ({WRITTEN_SPLITS[split]})", **dataclasses.asdict(config)}
+    card = build_dataset_card("synthetic", features, {split: count}, command, generation, rates)
+    card.save(Path(out) / "README.md")
     logger.info("wrote %d simple-occlusion images to %s", count, out)
     return count
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m c2f_hf.data.simple_occlusions --out FOLDER [--num-images N] [--seed S]`."""
+    """`python -m c2f_hf.data.simple_occlusions --out FOLDER [--num-images N] [--seed S] [--split test|validation]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder (test.parquet, README.md)")
     parser.add_argument("--num-images", type=int, default=240)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split", choices=sorted(WRITTEN_SPLITS), default="test", help="the held-out set (test) or the validation set"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    write_simple_occlusions(args.out, args.num_images, args.seed, SimpleOcclusionConfig())
+    write_simple_occlusions(args.out, args.num_images, args.seed, SimpleOcclusionConfig(), args.split)
     return 0
 
 
