@@ -1,6 +1,7 @@
 """`AmodalMetrics` and `EvaluationResults` (`c2f_hf.evaluation.accumulator`), on hand-computed toy masks."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -231,3 +232,92 @@ def test_unmatched_detections_and_missed_objects_are_validated():
         metrics.add_unmatched_detection(mismatched, image_id=0, score=0.5)
     with pytest.raises(ValueError, match="not percent"):
         metrics.add_missed_object(box_mask(0, 0, 2, 2), image_id=0, occlusion_rate=40)
+
+
+def unoccluded_square(extra_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 10x10 square (area 100) in a 20x20 image and a prediction of it plus `extra_pixels` pixels of row 15."""
+    square = box_mask(0, 0, 10, 10, size=20)
+    prediction = square.copy()
+    prediction[15, :extra_pixels] = True
+    return square, prediction
+
+
+def test_invented_area_of_an_unoccluded_square_is_the_added_area_over_its_area():
+    square, prediction = unoccluded_square(5)
+    metrics = AmodalMetrics()
+    metrics.add(
+        {"model": prediction, "exact": square, "smaller": square & ~box_mask(0, 0, 5, 10, size=20)},
+        square,
+        square,
+        image_id=0,
+    )
+    variants = metrics.compute().variants
+    assert variants["model"].invented_area == pytest.approx(0.05)
+    assert (
+        variants["exact"].invented_area == 0.0 and variants["smaller"].invented_area == 0.0
+    )  # missing is not invented
+    assert all(numbers.num_unoccluded_objects == 1 for numbers in variants.values())
+
+
+def test_invented_area_averages_only_objects_that_nothing_occludes():
+    metrics = AmodalMetrics()
+    for index, extra_pixels in enumerate((5, 15)):
+        square, prediction = unoccluded_square(extra_pixels)
+        metrics.add({"model": prediction}, square, square, image_id=index)
+    square, prediction = unoccluded_square(20)
+    # One hidden pixel makes an object occluded, whatever its given rate; an object whose visible mask spills out
+    # of its amodal mask hides nothing.
+    metrics.add({"model": prediction}, square, square & ~box_mask(0, 0, 1, 1, size=20), image_id=2, occlusion_rate=0.0)
+    metrics.add({"model": prediction}, square, square | box_mask(0, 0, 12, 12, size=20), image_id=3)
+    # An empty object has no area to divide by: it enters neither mIoU_occ nor the invented area.
+    empty = np.zeros_like(square)
+    metrics.add({"model": prediction}, empty, empty, image_id=4)
+    model = metrics.compute().variants["model"]
+    assert (model.num_objects, model.num_occluded_objects, model.num_unoccluded_objects) == (5, 1, 3)
+    assert model.invented_area == pytest.approx((0.05 + 0.15 + 0.20) / 3)
+
+
+def test_invented_area_is_none_without_unoccluded_objects():
+    model = one_detected_object_metrics().compute().variants["model"]
+    assert model.invented_area is None and model.num_unoccluded_objects == 0
+    model = AmodalMetrics(variants=["model"]).compute().variants["model"]
+    assert model.invented_area is None and model.num_unoccluded_objects == 0
+
+
+def test_invented_area_follows_the_occlusion_range():
+    # Object B of `three_objects_metrics` (rate 0.05) is its only unoccluded one: the model adds 12 of 16 pixels.
+    model = three_objects_metrics().compute().variants["model"]
+    assert model.invented_area == pytest.approx(12 / 16) and model.num_unoccluded_objects == 1
+    assert three_objects_metrics().compute().variants[VISIBLE_BASELINE].invented_area == 0.0
+    for occlusion_range, expected in (((0.0, 0.6), 12 / 16), (FISHBOWL_OCCLUSION_RANGE, None)):
+        model = three_objects_metrics(occlusion_range).compute().variants["model"]
+        assert model.invented_area == (None if expected is None else pytest.approx(expected))
+        assert model.num_unoccluded_objects == (0 if expected is None else 1)
+
+
+def test_invented_area_survives_merging_pickled_shares():
+    whole, first, second = AmodalMetrics(), AmodalMetrics(), AmodalMetrics()
+    for index, extra_pixels in enumerate((5, 15, 0)):
+        square, prediction = unoccluded_square(extra_pixels)
+        for metrics in (whole, first if index < 1 else second):
+            metrics.add({"model": prediction}, square, square, image_id=index)
+    # Processes send their accumulators to the main process pickled (`Processes.gather`).
+    merged = pickle.loads(pickle.dumps(first))
+    merged.merge(pickle.loads(pickle.dumps(second)))
+    results = merged.compute()
+    assert results == whole.compute()
+    assert results.variants["model"].invented_area == pytest.approx(0.2 / 3)
+    assert results.variants["model"].num_unoccluded_objects == 3
+
+
+def test_metrics_written_before_the_invented_area_still_load():
+    results = three_objects_metrics().compute()
+    assert EvaluationResults.from_dict(json.loads(json.dumps(results.to_dict()))) == results
+    old_file = results.to_dict()
+    for values in old_file["variants"].values():
+        del values["invented_area"], values["num_unoccluded_objects"]
+    loaded = EvaluationResults.from_dict(old_file)
+    assert all(
+        (numbers.invented_area, numbers.num_unoccluded_objects) == (None, 0) for numbers in loaded.variants.values()
+    )
+    assert loaded.variants["model"].miou_full == results.variants["model"].miou_full

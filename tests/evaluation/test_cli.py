@@ -26,8 +26,11 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
     assert main(["evaluate", *arguments, *options]) == 0
 
     assert {path.name for path in out.iterdir()} == {"metrics.json", "metrics.md", "per_bin_miou.png"}
-    results = EvaluationResults.from_dict(json.loads((out / "metrics.json").read_text()))
+    written = json.loads((out / "metrics.json").read_text())
+    results = EvaluationResults.from_dict(written)
     assert results.num_objects_added == 6 and results.occlusion_range == (0.0, 0.9)
+    model = written["variants"]["model"]
+    assert (model["invented_area"] is None) == (model["num_unoccluded_objects"] == 0)
     settings = results.run_settings
     assert settings["model"] == str(model_folder) and settings["dataset"] == str(image_folder)
     assert settings["dataset_split"] == "test" and settings["num_steps"] == 2 and settings["batch_size"] == 4

@@ -17,6 +17,14 @@ Conventions shared by every module of this package (the others refer to this lis
 * **IoU_occ** = IoU(pred_amodal − gt_visible, gt_amodal − gt_visible), set differences (clip at 0). It is only
   defined when the ground-truth occluded region `gt_amodal − gt_visible` is non-empty; otherwise it is None and
   the object does not enter mIoU_occ. Its union is therefore never empty.
+* **Invented area** measures hidden parts made up for objects that nothing hides. An object is *unoccluded* when
+  its ground-truth occluded region `gt_amodal − gt_visible` is empty (the masks decide, not the occlusion rate: the
+  objects that IoU_occ leaves out) and its amodal mask is not; its invented area is
+  |pred_amodal − gt_amodal| / |gt_amodal|, the predicted area outside the true amodal mask as a fraction of the
+  object's area (>= 0, above 1 when a prediction adds more than the object's own area). `invented_area` is its
+  mean over the counted unoccluded objects (`num_unoccluded_objects`), None when there are none. Unoccluded objects
+  have occlusion rate 0 when it is computed from the masks, so a filter such as FISHBOWL's (0.1, 0.7) leaves them
+  all out; measure it without one, or with one starting at 0.
 * **Occlusion rates** are fractions in [0, 1] (like COCOA's `occlude_rate`), not percent. When none is given,
   it is computed from the masks as `1 − |visible ∩ amodal| / |amodal|` (0.0 for an empty amodal mask).
 * **Occlusion-rate filter** `occlusion_range=(low, high)` keeps objects with `low <= rate <= high` (both bounds

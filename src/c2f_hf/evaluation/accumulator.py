@@ -1,7 +1,7 @@
 """`AmodalMetrics`, the accumulator of per-object results, and what it computes (`EvaluationResults`).
 
-Conventions (occlusion-rate filter and bins, AP / AR with unmatched detections and missed objects): see
-`c2f_hf.evaluation`.
+Conventions (occlusion-rate filter and bins, invented area, AP / AR with unmatched detections and missed objects):
+see `c2f_hf.evaluation`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class VariantMetrics:
 
     `ap` holds `coco_mask_ap`'s dict when every counted object came with a detector score, else None; it also
     counts the unmatched detections and missed objects of `EvaluationResults`, which the other numbers do not.
+    `invented_area` is the mean, over the `num_unoccluded_objects` counted objects that nothing occludes (empty
+    ground-truth occluded region, non-empty amodal mask), of the predicted amodal area outside the ground-truth
+    amodal mask divided by the ground-truth amodal area: a fraction >= 0 (above 1 when a prediction adds more than
+    the object's own area), None when no counted object is unoccluded. Both default to None / 0 so that a
+    `metrics.json` written before they existed still loads.
     """
 
     miou_full: float | None
@@ -47,6 +52,8 @@ class VariantMetrics:
     num_occluded_objects: int
     bins: list[BinMetrics]
     ap: dict[str, float | None] | None = None
+    invented_area: float | None = None
+    num_unoccluded_objects: int = 0
 
 
 @dataclass
@@ -102,6 +109,8 @@ CONVENTIONS = {
     "units": "IoU, AP and AR are fractions in [0, 1]; occlusion rates are fractions in [0, 1]",
     "empty_union_iou": "1.0",
     "miou_occ": "mean IoU_occ over objects whose ground-truth occluded region (amodal minus visible) is non-empty",
+    "invented_area": "mean over objects whose ground-truth occluded region (amodal minus visible) is empty and amodal "
+    "mask non-empty of |predicted amodal minus ground-truth amodal| / |ground-truth amodal|, a fraction >= 0",
     "occlusion_range": "objects with low <= occlusion_rate <= high are counted (inclusive); null: all objects",
     "bins": "[lower, upper) except the last bin, which is [lower, upper]",
     "ap": "pycocotools COCOeval iouType=segm on amodal masks; AP@[.50:.95], AP50, AP75; AR100 = AR@100, all areas",
@@ -116,6 +125,7 @@ class _ObjectRecord:
     occlusion_rate: float
     iou_full: dict[str, float]
     iou_occ: dict[str, float | None]
+    invented_area: dict[str, float | None]
     ground_truth: MaskAnnotation | None
     detections: dict[str, MaskAnnotation] | None
     object_key: Hashable | None = None
@@ -139,6 +149,15 @@ class _MissedObject:
 
     occlusion_rate: float
     ground_truth: MaskAnnotation
+
+
+def _invented_area(pred_amodal: np.ndarray, gt_amodal: np.ndarray, is_unoccluded: bool) -> float | None:
+    """|pred_amodal − gt_amodal| / |gt_amodal| of numpy bool `(H, W)` masks, for an object that nothing occludes
+    (`is_unoccluded`) and whose amodal mask is not empty; None for any other object."""
+    amodal_area = np.count_nonzero(gt_amodal)
+    if not is_unoccluded or amodal_area == 0:
+        return None
+    return float(np.count_nonzero(pred_amodal & ~gt_amodal) / amodal_area)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -173,8 +192,9 @@ class AmodalMetrics:
 
     Each object brings one amodal prediction per variant (e.g. "model", "model_union_visible",
     "visible_baseline", "convex_hull_baseline"; see `prediction_variants`), its ground-truth amodal and visible
-    masks, and optionally its occlusion rate, its detector score, its image id and its category. IoUs are
-    computed when an object is added; only when a score is given are the masks also kept (as RLE) for COCO AP.
+    masks, and optionally its occlusion rate, its detector score, its image id and its category. IoUs and the
+    invented area are computed when an object is added; only when a score is given are the masks also kept (as
+    RLE) for COCO AP.
     For AP / AR over every detection of a detector, also add the detections that matched no ground-truth object
     (`add_unmatched_detection`) and the ground-truth objects that no detection matched (`add_missed_object`).
 
@@ -234,7 +254,8 @@ class AmodalMetrics:
         Args:
             predictions: variant name -> predicted amodal mask `(H, W)`.
             amodal_mask: ground-truth amodal mask `(H, W)`.
-            visible_mask: ground-truth visible mask `(H, W)` (defines the occluded region for IoU_occ).
+            visible_mask: ground-truth visible mask `(H, W)` (defines the occluded region: IoU_occ, and whether the
+                object is unoccluded and enters the invented area).
             image_id: the object's image (any hashable); AP matches detections per image.
             category: the object's category (any hashable); 1 when class-agnostic.
             occlusion_rate: fraction in [0, 1]; None computes it from the two ground-truth masks.
@@ -250,20 +271,30 @@ class AmodalMetrics:
         gt_visible = to_bool_mask(visible_mask, "visible_mask")
         check_same_shape(amodal_mask=gt_amodal, visible_mask=gt_visible)
         rate = self._checked_rate(occlusion_rate, gt_amodal, gt_visible)
+        # The test is on the masks, not on `rate`: a given rate may be rounded or come from other masks.
+        is_unoccluded = not (gt_amodal & ~gt_visible).any()
         iou_full: dict[str, float] = {}
         iou_occ: dict[str, float | None] = {}
+        invented_area: dict[str, float | None] = {}
         detections: dict[str, MaskAnnotation] = {}
         for name, prediction in predictions.items():
             pred_amodal = to_bool_mask(prediction, f"predictions[{name!r}]")
             check_same_shape(prediction=pred_amodal, amodal_mask=gt_amodal)
             iou_full[name] = bool_iou(pred_amodal, gt_amodal)
             iou_occ[name] = bool_occluded_iou(pred_amodal, gt_amodal, gt_visible)
+            invented_area[name] = _invented_area(pred_amodal, gt_amodal, is_unoccluded)
             if score is not None:
                 detections[name] = MaskAnnotation.from_mask(pred_amodal, image_id, category, score)
-        ground_truth = None if score is None else MaskAnnotation.from_mask(gt_amodal, image_id, category)
         self._records.append(
             _ObjectRecord(
-                image_id, rate, iou_full, iou_occ, ground_truth, detections if score is not None else None, object_key
+                image_id=image_id,
+                occlusion_rate=rate,
+                iou_full=iou_full,
+                iou_occ=iou_occ,
+                invented_area=invented_area,
+                ground_truth=None if score is None else MaskAnnotation.from_mask(gt_amodal, image_id, category),
+                detections=detections if score is not None else None,
+                object_key=object_key,
             )
         )
 
@@ -403,9 +434,10 @@ class AmodalMetrics:
     def _variant_metrics(
         self, name: str, records: list[_ObjectRecord], missed_objects: list[_MissedObject], with_ap: bool
     ) -> VariantMetrics:
-        """The numbers of variant `name`: mIoU over the counted `records`, AP (when `with_ap`) over them, the
-        counted `missed_objects` and the unmatched detections."""
+        """The numbers of variant `name`: mIoU and the invented area over the counted `records`, AP (when
+        `with_ap`) over them, the counted `missed_objects` and the unmatched detections."""
         occluded = [record.iou_occ[name] for record in records if record.iou_occ[name] is not None]
+        unoccluded = [record.invented_area[name] for record in records if record.invented_area[name] is not None]
         return VariantMetrics(
             miou_full=_mean(record.iou_full[name] for record in records),
             miou_occ=_mean(occluded),
@@ -413,11 +445,14 @@ class AmodalMetrics:
             num_occluded_objects=len(occluded),
             bins=self._bins(name, records),
             ap=self._variant_ap(name, records, missed_objects) if with_ap else None,
+            invented_area=_mean(unoccluded),
+            num_unoccluded_objects=len(unoccluded),
         )
 
     def compute(self) -> EvaluationResults:
-        """mIoU_full, mIoU_occ, per-bin mIoU over the counted objects and (with scores) COCO AP/AR over the
-        counted objects, the unmatched detections and the counted missed objects, for every variant."""
+        """mIoU_full, mIoU_occ, per-bin mIoU and the invented area over the counted objects and (with scores)
+        COCO AP/AR over the counted objects, the unmatched detections and the counted missed objects, for every
+        variant."""
         records = [record for record in self._records if self._is_counted(record)]
         missed_objects = [item for item in self._missed_objects if self._is_counted(item)]
         with_ap = self._ap_is_defined(records, missed_objects)

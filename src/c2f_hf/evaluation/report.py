@@ -27,15 +27,18 @@ def _bin_labels(bin_edges: Sequence[float]) -> list[str]:
     return [bin_label(lower, upper) for lower, upper in zip(bin_edges, bin_edges[1:])]
 
 
+_INVENTED_AREA_COLUMN = "invented % (unoccluded)"
+
+
 def _metrics_table(results: EvaluationResults) -> list[str]:
     labels = _bin_labels(results.bin_edges)
     has_ap = any(metrics.ap is not None for metrics in results.variants.values())
-    header = ["Variant", "mIoU_full", "mIoU_occ"]
+    header = ["Variant", "mIoU_full", "mIoU_occ", _INVENTED_AREA_COLUMN]
     header += [f"mIoU_full {label}" for label in labels] + [f"mIoU_occ {label}" for label in labels]
     header += list(COCO_STATS_INDEX) if has_ap else []
     lines = [_markdown_row(header), _markdown_row(["---"] + ["---:"] * (len(header) - 1))]
     for name, metrics in results.variants.items():
-        cells = [name, _percent(metrics.miou_full), _percent(metrics.miou_occ)]
+        cells = [name, _percent(metrics.miou_full), _percent(metrics.miou_occ), _percent(metrics.invented_area)]
         cells += [_percent(bin_metrics.miou_full) for bin_metrics in metrics.bins]
         cells += [_percent(bin_metrics.miou_occ) for bin_metrics in metrics.bins]
         cells += [_percent((metrics.ap or {}).get(key)) for key in COCO_STATS_INDEX] if has_ap else []
@@ -56,6 +59,16 @@ def _bin_count_table(results: EvaluationResults) -> list[str]:
     ]
 
 
+def _invented_area_summary(results: EvaluationResults) -> str:
+    """The sentence defining the invented-area column, with the number of unoccluded objects it averages."""
+    metrics = next(iter(results.variants.values()), None)
+    count = 0 if metrics is None else metrics.num_unoccluded_objects
+    return (
+        f' Column "{_INVENTED_AREA_COLUMN}" averages, over the {count} objects with an empty occluded region '
+        "(nothing hides them), the predicted area outside the true amodal mask as a percentage of the object's area."
+    )
+
+
 def _unmatched_summary(results: EvaluationResults) -> str:
     """The sentence on unmatched detections and missed objects, empty when there are none."""
     if not results.num_unmatched_detections and not results.num_missed_objects:
@@ -67,8 +80,9 @@ def _unmatched_summary(results: EvaluationResults) -> str:
 
 
 def format_markdown(results: EvaluationResults) -> str:
-    """The Markdown report: one row per prediction variant (model and baselines), mIoU_full, mIoU_occ, per-bin
-    mIoU and, when present, AP columns; values in percent with 2 decimals ("n/a" when undefined)."""
+    """The Markdown report: one row per prediction variant (model and baselines), mIoU_full, mIoU_occ, the
+    invented area of unoccluded objects, per-bin mIoU and, when present, AP columns; values in percent with 2
+    decimals ("n/a" when undefined)."""
     if results.occlusion_range is None:
         counted = "all objects"
     else:
@@ -76,8 +90,8 @@ def format_markdown(results: EvaluationResults) -> str:
     summary = (
         f"Objects counted: {results.num_objects_counted} of {results.num_objects_added} "
         f"({results.num_images} images; {counted}). Values in percent. mIoU_occ averages only objects with a "
-        "non-empty occluded region. Occlusion-rate bins are [lower, upper), the last one [lower, upper]."
-        + _unmatched_summary(results)
+        "non-empty occluded region." + _invented_area_summary(results) + " Occlusion-rate bins are [lower, upper), "
+        "the last one [lower, upper]." + _unmatched_summary(results)
     )
     sections = [
         ["# Amodal segmentation metrics", "", summary, ""],

@@ -14,7 +14,8 @@ convex-hull baselines, so the baselines go through exactly the same code as the 
 Visible source. With `visible_source="gt"` the model receives the ground-truth visible mask; with `"predicted"`
 it receives the pre-detected visible masks (`predicted_visible_masks`): every detection is predicted, those
 matched to a ground-truth object (`object_index` >= 0) are the objects scored by mIoU. Either way the
-ground-truth visible mask defines the occluded region of IoU_occ.
+ground-truth visible mask defines the occluded region of IoU_occ and so which objects are unoccluded, the objects
+of the invented area.
 
 AP / AR. With `visible_source="predicted"` each object's score is its detector's score (the `score` of its
 `predicted_visible_masks` entry); a detection matched to no object (`object_index` -1) is predicted like the
@@ -127,8 +128,8 @@ def evaluate_model(
     crop_from: str = "visible",
     clip_mode: str = "windows",
 ) -> EvaluationResults:
-    """Predict every object of `dataset` and compute mIoU_full, mIoU_occ, per-bin mIoU and AP for the model, its
-    union with the input visible mask and both baselines (see the module docstring).
+    """Predict every object of `dataset` and compute mIoU_full, mIoU_occ, the invented area, per-bin mIoU and AP
+    for the model, its union with the input visible mask and both baselines (see the module docstring).
 
     Args:
         model: the (unwrapped) model; it is put in eval mode for the run and its training mode restored after.
