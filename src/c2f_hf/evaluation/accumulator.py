@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.c2f_seg.mask_policy import MaskLike, check_same_shape, occlusion_rate, to_bool_mask
+from ..models.c2f_seg.mask_policy import MaskLike, check_same_shape, occluded_mask, occlusion_rate, to_bool_mask
 from .coco import MaskAnnotation, coco_mask_ap
 from .metrics import DEFAULT_BIN_EDGES, bin_label, bool_iou, bool_occluded_iou, occlusion_bin
 
@@ -154,8 +154,8 @@ class _MissedObject:
 def _invented_area(pred_amodal: np.ndarray, gt_amodal: np.ndarray, is_unoccluded: bool) -> float | None:
     """|pred_amodal − gt_amodal| / |gt_amodal| of numpy bool `(H, W)` masks, for an object that nothing occludes
     (`is_unoccluded`) and whose amodal mask is not empty; None for any other object."""
-    amodal_area = np.count_nonzero(gt_amodal)
-    if not is_unoccluded or amodal_area == 0:
+    amodal_area = np.count_nonzero(gt_amodal) if is_unoccluded else 0
+    if amodal_area == 0:
         return None
     return float(np.count_nonzero(pred_amodal & ~gt_amodal) / amodal_area)
 
@@ -272,7 +272,7 @@ class AmodalMetrics:
         check_same_shape(amodal_mask=gt_amodal, visible_mask=gt_visible)
         rate = self._checked_rate(occlusion_rate, gt_amodal, gt_visible)
         # The test is on the masks, not on `rate`: a given rate may be rounded or come from other masks.
-        is_unoccluded = not (gt_amodal & ~gt_visible).any()
+        is_unoccluded = not occluded_mask(gt_amodal, gt_visible).any()
         iou_full: dict[str, float] = {}
         iou_occ: dict[str, float | None] = {}
         invented_area: dict[str, float | None] = {}
