@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from c2f_hf.evaluation import iou, occluded_iou
-from c2f_hf.evaluation.metrics import occlusion_bin
+from c2f_hf.evaluation.metrics import bool_invented_area, occlusion_bin
 from c2f_hf.models.c2f_seg.mask_policy import occluded_mask, occlusion_rate, to_bool_mask
 from evaluation_testing import box_mask
 
@@ -69,3 +69,13 @@ def test_occlusion_rate_from_masks():
 )
 def test_occlusion_bins_are_closed_on_the_left_and_the_last_is_closed(rate, expected_bin):
     assert occlusion_bin(rate) == expected_bin
+
+
+def test_invented_area_counts_predicted_pixels_outside_the_object_over_its_area():
+    amodal = np.zeros((20, 20), dtype=bool)
+    amodal[5:15, 5:15] = True
+    grown = amodal.copy()
+    grown[5:10, 15] = True
+    assert bool_invented_area(grown, amodal) == pytest.approx(0.05)
+    assert bool_invented_area(amodal[:, ::-1] & amodal, amodal) == 0.0
+    assert bool_invented_area(grown, np.zeros_like(amodal)) is None

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..models.c2f_seg.mask_policy import MaskLike, check_same_shape, occluded_mask, occlusion_rate, to_bool_mask
 from .coco import MaskAnnotation, coco_mask_ap
-from .metrics import DEFAULT_BIN_EDGES, bin_label, bool_iou, bool_occluded_iou, occlusion_bin
+from .metrics import DEFAULT_BIN_EDGES, bin_label, bool_invented_area, bool_iou, bool_occluded_iou, occlusion_bin
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,7 @@ class _MissedObject:
 def _invented_area(pred_amodal: np.ndarray, gt_amodal: np.ndarray, is_unoccluded: bool) -> float | None:
     """|pred_amodal − gt_amodal| / |gt_amodal| of numpy bool `(H, W)` masks, for an object that nothing occludes
     (`is_unoccluded`) and whose amodal mask is not empty; None for any other object."""
-    amodal_area = np.count_nonzero(gt_amodal) if is_unoccluded else 0
-    if amodal_area == 0:
-        return None
-    return float(np.count_nonzero(pred_amodal & ~gt_amodal) / amodal_area)
+    return bool_invented_area(pred_amodal, gt_amodal) if is_unoccluded else None
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .metrics import bool_iou, bool_occluded_iou
+from .metrics import bool_invented_area, bool_iou, bool_occluded_iou
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +93,12 @@ def first_try_scenes() -> list[FirstTryScene]:
 
 def score_first_try(scene: FirstTryScene, pred_amodal_mask: np.ndarray) -> FirstTryResult:
     """The numbers of a predicted amodal mask `(H, W)` bool for `scene`."""
-    invented = np.count_nonzero(pred_amodal_mask & ~scene.amodal_mask) / np.count_nonzero(scene.amodal_mask)
     return FirstTryResult(
         scene.shape,
         scene.hidden,
         bool_iou(pred_amodal_mask, scene.amodal_mask),
         bool_occluded_iou(pred_amodal_mask, scene.amodal_mask, scene.visible_mask),
-        float(invented),
+        bool_invented_area(pred_amodal_mask, scene.amodal_mask),
     )
 
 

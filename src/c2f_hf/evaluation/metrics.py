@@ -33,6 +33,16 @@ def bool_occluded_iou(
     return bool_iou(pred_amodal_mask & ~gt_visible_mask, gt_occluded_mask)
 
 
+def bool_invented_area(pred_amodal_mask: np.ndarray, gt_amodal_mask: np.ndarray) -> float | None:
+    """Predicted pixels outside the true amodal mask over its area, for numpy bool `(H, W)` masks already checked:
+    a fraction >= 0 (it can exceed 1); None when the true amodal mask is empty. For an object nothing hides this is
+    the hidden area the prediction invents."""
+    amodal_area = np.count_nonzero(gt_amodal_mask)
+    if amodal_area == 0:
+        return None
+    return float(np.count_nonzero(pred_amodal_mask & ~gt_amodal_mask) / amodal_area)
+
+
 def iou(pred_mask: MaskLike, gt_mask: MaskLike) -> float:
     """Intersection over union of two `(H, W)` masks, in [0, 1]; 1.0 when both are empty.
 
