@@ -4,9 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2f_hf.presets import model_config
 from c2f_hf.training.c2f import occluded_cell_weights, weighted_token_loss
-from c2f_hf.training.coarse_ablation import CoarseMaskModel
 from c2f_hf.training.config import resolve_config
 
 
@@ -29,11 +27,3 @@ def test_unit_weights_give_the_authors_cross_entropy():
 def test_a_weight_must_be_positive():
     with pytest.raises(ValueError, match="occluded_token_weight: expected a positive finite number, got 0.0"):
         resolve_config("c2f", "micro", {"vq_model": "vq", "occluded_token_weight": 0.0})
-
-
-def test_the_coarse_ablation_model_reports_its_coarse_masks():
-    torch.manual_seed(0)
-    model = CoarseMaskModel(model_config("micro")).eval()
-    pixels, visible = torch.rand(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.5).float()
-    output = model.generate(pixels, visible, greedy=True)
-    torch.testing.assert_close(output.amodal_masks, output.coarse_amodal_masks)

@@ -1,8 +1,8 @@
 """The paper's coarse-vs-refined ablation: score the VQ-decoded coarse masks as if they were the model's output.
 
-`c2f-hf evaluate` scores the refined amodal masks. This runs the same `evaluate_model` (same crops, paste-back,
-threshold, metrics and baselines) on a model whose `generate` returns the coarse mask in their place, so the two
-reports differ only in the refiner:
+`c2f-hf evaluate` scores the amodal masks the model's `amodal_output` names ("refined" unless a model chose
+otherwise). This runs the same `evaluate_model` (same crops, paste-back, threshold, metrics and baselines) with
+`amodal_output = "coarse"`, so the two reports differ only in the refiner:
 
     python -m c2f_hf.training.coarse_ablation --model FOLDER --dataset synthetic --split test --seed 0 --out OUT
 """
@@ -11,30 +11,19 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 from ..data.schema import load_amodal_dataset
 from ..evaluation import evaluate_model
 from ..evaluation.report import write_report
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
-from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegGenerationOutput
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
 
 
-class CoarseMaskModel(C2FSegForAmodalSegmentation):
-    """The model with its coarse (VQ-decoded) amodal mask `(batch, 1, S, S)` reported as `amodal_masks`."""
-
-    @torch.no_grad()
-    def generate(self, *args, **kwargs) -> C2FSegGenerationOutput:
-        output = super().generate(*args, **kwargs)
-        output.amodal_masks = output.coarse_amodal_masks
-        return output
-
-
 def evaluate_coarse_masks(args: argparse.Namespace) -> Path:
     """Evaluate the coarse masks of `args.model` on `args.dataset` / `args.split`; returns the report folder."""
-    model = CoarseMaskModel.from_pretrained(args.model)
+    model = C2FSegForAmodalSegmentation.from_pretrained(args.model)
+    model.config.amodal_output = "coarse"
     processor = C2FSegImageProcessor.from_pretrained(args.model)
     results = evaluate_model(
         model,

@@ -129,6 +129,28 @@ def test_generate_outputs(model):
     assert torch.all((output.scores > 0) & (output.scores <= 1))
 
 
+def test_amodal_output_picks_the_refined_or_the_coarse_mask(model):
+    pixel_values, visible, _ = random_object_batch(2)
+    refined = model.generate(pixel_values, visible, greedy=True)
+    assert model.config.amodal_output == "refined"
+    try:
+        model.config.amodal_output = "coarse"
+        coarse = model.generate(pixel_values, visible, greedy=True)
+        model.config.amodal_output = "both"
+        with pytest.raises(ValueError, match="amodal_output must be one of"):
+            model.generate(pixel_values, visible, greedy=True)
+    finally:
+        model.config.amodal_output = "refined"
+    torch.testing.assert_close(coarse.amodal_masks, coarse.coarse_amodal_masks)
+    torch.testing.assert_close(coarse.coarse_amodal_masks, refined.coarse_amodal_masks)
+    assert not torch.equal(refined.amodal_masks, refined.coarse_amodal_masks)
+
+
+def test_a_config_with_an_unknown_amodal_output_is_refused():
+    with pytest.raises(Exception, match=r"amodal_output must be one of \('refined', 'coarse'\), got 'blend'"):
+        tiny_config(amodal_output="blend")
+
+
 def test_seeded_generation_is_reproducible_and_seeds_differ(model):
     pixel_values, visible, _ = random_object_batch(4)
     run = lambda seed: model.generate(pixel_values, visible, generator=torch.Generator().manual_seed(seed))  # noqa: E731

@@ -30,6 +30,15 @@ def _check_finite(config: PreTrainedConfig, *names: str, positive: bool = False)
             raise ValueError(f"{type(config).__name__}.{name} must be {expected}, got {value}.")
 
 
+AMODAL_OUTPUTS = ("refined", "coarse")
+
+
+def check_amodal_output(amodal_output: object) -> None:
+    """Refuse an `amodal_output` other than "refined" or "coarse", naming it."""
+    if amodal_output not in AMODAL_OUTPUTS:
+        raise ValueError(f"C2FSegConfig.amodal_output must be one of {AMODAL_OUTPUTS}, got {amodal_output!r}.")
+
+
 def _check_probability(config: PreTrainedConfig, *names: str, allow_one: bool = False) -> None:
     for name in names:
         value = getattr(config, name)
@@ -271,6 +280,10 @@ class C2FSegConfig(PreTrainedConfig):
         min_mask_ratio (`float`, defaults to 0.5): lower bound of the training mask ratio; 1.0 masks every cell, which
             trains only the single-pass (K = 1) prediction.
         label_smoothing (`float`, defaults to 0.1): label smoothing of the token cross-entropy.
+        amodal_output (`str`, defaults to "refined"): which mask `generate` returns as `amodal_masks`: the refiner's
+            ("refined", the paper's output) or the VQ-decoded coarse mask ("coarse"); a decoding default chosen on
+            validation data like `num_sampling_steps` (`c2f_hf.training.choose_defaults`). The coarse mask is
+            returned as `coarse_amodal_masks` either way.
         initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights; each
             sub-model reads the field of its own config.
     """
@@ -295,6 +308,7 @@ class C2FSegConfig(PreTrainedConfig):
     min_mask_ratio: float = 0.5
     label_smoothing: float = 0.1
     backbone_last_stage_stride: int = 1
+    amodal_output: str = "refined"
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -309,6 +323,7 @@ class C2FSegConfig(PreTrainedConfig):
 
     def validate_architecture(self):
         _check_positive(self, "image_size", "num_sampling_steps", "sampling_top_k", "training_top_k")
+        check_amodal_output(self.amodal_output)
         if self.backbone_last_stage_stride not in (1, 2):
             raise ValueError(
                 f"C2FSegConfig.backbone_last_stage_stride must be 1 or 2, got {self.backbone_last_stage_stride}."
@@ -367,4 +382,4 @@ class C2FSegConfig(PreTrainedConfig):
         _check_probability(self, "min_mask_ratio", allow_one=True)
 
 
-__all__ = ["C2FSegConfig", "C2FSegRefinerConfig", "C2FSegTransformerConfig", "C2FSegVQConfig"]
+__all__ = ["AMODAL_OUTPUTS", "C2FSegConfig", "C2FSegRefinerConfig", "C2FSegTransformerConfig", "C2FSegVQConfig"]

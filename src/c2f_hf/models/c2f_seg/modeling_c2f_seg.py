@@ -32,7 +32,13 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
-from .configuration_c2f_seg import C2FSegConfig, C2FSegRefinerConfig, C2FSegTransformerConfig, C2FSegVQConfig
+from .configuration_c2f_seg import (
+    C2FSegConfig,
+    C2FSegRefinerConfig,
+    C2FSegTransformerConfig,
+    C2FSegVQConfig,
+    check_amodal_output,
+)
 from .fast_inference import compile_for_inference, optimize_for_cpu, over_vq_batches
 from .maskgit import (
     MaskGITSampler,
@@ -127,8 +133,8 @@ class C2FSegOutput(ModelOutput):
 class C2FSegGenerationOutput(ModelOutput):
     """
     Args:
-        amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined amodal
-            probabilities.
+        amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): amodal probabilities,
+            the refined ones or the coarse mask as `config.amodal_output` says ("refined" by default).
         pred_visible_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined
             (predicted) visible probabilities; the input visible masks are not returned.
         coarse_amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): VQ-decoded mask.
@@ -1131,6 +1137,14 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         output = self._frames_from_batch(output, batch_size)
         return output if return_dict is not False else output.to_tuple()
 
+    def _output_amodal_masks(self, refined: C2FSegRefinerOutput, coarse: torch.Tensor) -> torch.FloatTensor:
+        """The amodal probabilities `(batch, 1, S, S)` that `config.amodal_output` names: the refiner's or the coarse
+        mask's."""
+        check_amodal_output(self.config.amodal_output)
+        if self.config.amodal_output == "coarse":
+            return coarse.float()
+        return torch.sigmoid(refined.amodal_logits.float())
+
     @torch.no_grad()
     def generate(
         self,
@@ -1170,7 +1184,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         coarse = self.decode_tokens(sampled.tokens)
         refined = self.refine(image_features, coarse)
         output = C2FSegGenerationOutput(
-            amodal_masks=torch.sigmoid(refined.amodal_logits.float()),
+            amodal_masks=self._output_amodal_masks(refined, coarse),
             pred_visible_masks=torch.sigmoid(refined.visible_logits.float()),
             coarse_amodal_masks=coarse.float(),
             amodal_tokens=sampled.tokens,

@@ -1,0 +1,177 @@
+"""Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, and whether the
+refined or the coarse (VQ-decoded) amodal mask is the output, against both completion and invented area.
+
+Every combination is scored with `evaluate_model` (the same crops, paste-back, metrics and baselines as
+`c2f-hf evaluate`) on each validation set; never give it a test set. A setting's score is the mean over the sets
+of (mIoU_full + mIoU_occ) / 2, minus the mean invented area of the objects nothing hides (both in percentage
+points, over the sets that have such objects): a point of invented area costs as much as a point of mean IoU.
+The best-scoring setting is the choice; `--apply` writes it into a copy of the model folder (`num_sampling_steps`
+and `amodal_output` into config.json, `mask_threshold` into preprocessor_config.json).
+
+    python -m c2f_hf.training.choose_defaults --model FOLDER --validation synthetic-val:test:800 \\
+        --validation simple-val:validation --out choice
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.schema import load_amodal_dataset
+from ..evaluation import evaluate_model
+from ..models.c2f_seg.configuration_c2f_seg import AMODAL_OUTPUTS
+from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """A dataset folder or Hub id, its split, and how many objects to score (None: all)."""
+
+    dataset: str
+    split: str
+    max_objects: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> ValidationSet:
+        """`DATASET[:SPLIT[:MAX_OBJECTS]]`, split "validation" by default."""
+        parts = text.split(":")
+        if not 1 <= len(parts) <= 3 or not parts[0]:
+            raise ValueError(f"--validation must be DATASET[:SPLIT[:MAX_OBJECTS]], got {text!r}")
+        split = parts[1] if len(parts) > 1 and parts[1] else "validation"
+        if split == "test":
+            logger.warning("validation set %s reads a split named 'test': make sure it is not a test set", parts[0])
+        max_objects = int(parts[2]) if len(parts) == 3 else None
+        return cls(parts[0], split, max_objects)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One combination of decoding defaults."""
+
+    num_steps: int
+    amodal_output: str
+    mask_threshold: float
+
+
+@dataclass
+class SettingScores:
+    """A setting's numbers, in percent, per validation set (`"DATASET:SPLIT"`), and its score."""
+
+    setting: Setting
+    per_set: dict[str, dict[str, float | None]]
+    score: float
+
+
+def setting_score(per_set: dict[str, dict[str, float | None]]) -> float:
+    """Mean over sets of (mIoU_full + mIoU_occ) / 2 minus the mean invented area (percentage points)."""
+    completion = [(numbers["miou_full"] + numbers["miou_occ"]) / 2 for numbers in per_set.values()]
+    invented = [numbers["invented_area"] for numbers in per_set.values() if numbers["invented_area"] is not None]
+    return sum(completion) / len(completion) - (sum(invented) / len(invented) if invented else 0.0)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def score_setting(model_folder: str, setting: Setting, sets: list[ValidationSet], seed: int) -> SettingScores:
+    """Evaluate `setting` on every validation set."""
+    model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
+    model.config.amodal_output = setting.amodal_output
+    processor = C2FSegImageProcessor.from_pretrained(model_folder, mask_threshold=setting.mask_threshold)
+    per_set = {}
+    for item in sets:
+        results = evaluate_model(
+            model,
+            load_amodal_dataset(item.dataset, item.split),
+            image_processor=processor,
+            num_steps=setting.num_steps,
+            seed=seed,
+            max_objects=item.max_objects,
+            progress=False,
+        )
+        numbers = results.variants["model"]
+        per_set[f"{item.dataset}:{item.split}"] = {
+            "miou_full": _percent(numbers.miou_full),
+            "miou_occ": _percent(numbers.miou_occ),
+            "invented_area": _percent(numbers.invented_area),
+        }
+    return SettingScores(setting, per_set, setting_score(per_set))
+
+
+def scores_table(scores: list[SettingScores]) -> str:
+    """Markdown: one row per setting, best first, with every set's mIoU_full / mIoU_occ / invented area."""
+    names = list(scores[0].per_set)
+    set_columns = " | ".join(f"{name} full / occ / invented" for name in names)
+    header = f"| K | output | threshold | {set_columns} | score |"
+    lines = [header, "|---:|---|---:|" + "---|" * len(names) + "---:|"]
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    for item in sorted(scores, key=lambda entry: -entry.score):
+        sets = " | ".join(
+            " / ".join(cell(numbers[key]) for key in ("miou_full", "miou_occ", "invented_area"))
+            for numbers in item.per_set.values()
+        )
+        setting = item.setting
+        lines.append(
+            f"| {setting.num_steps} | {setting.amodal_output} | {setting.mask_threshold} | {sets} | {item.score:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
+    """Copy `model_folder` to `out` with `setting` as its saved defaults."""
+    shutil.copytree(model_folder, out)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(num_sampling_steps=setting.num_steps, amodal_output=setting.amodal_output)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    processor_path = out / "preprocessor_config.json"
+    processor = json.loads(processor_path.read_text())
+    processor["mask_threshold"] = setting.mask_threshold
+    processor_path.write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="save_pretrained folder with its preprocessor_config.json")
+    parser.add_argument(
+        "--validation", action="append", required=True, help="DATASET[:SPLIT[:MAX_OBJECTS]] (repeatable)"
+    )
+    parser.add_argument("--num-steps", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--outputs", nargs="+", choices=AMODAL_OUTPUTS, default=list(AMODAL_OUTPUTS))
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="folder for choice.md and choice.json")
+    parser.add_argument("--apply", type=Path, help="also copy the model here with the chosen defaults saved")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    sets = [ValidationSet.parse(text) for text in args.validation]
+    settings = [Setting(*values) for values in itertools.product(args.num_steps, args.outputs, args.thresholds)]
+    scores = []
+    for setting in settings:
+        scores.append(score_setting(args.model, setting, sets, args.seed))
+        logger.info("%s: score %.2f", setting, scores[-1].score)
+    best = max(scores, key=lambda entry: entry.score)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = scores_table(scores)
+    (args.out / "choice.md").write_text(f"Chosen: {best.setting}\n\n{table}\n")
+    records = [{"setting": vars(item.setting), "per_set": item.per_set, "score": item.score} for item in scores]
+    (args.out / "choice.json").write_text(json.dumps({"chosen": vars(best.setting), "settings": records}, indent=2))
+    print(f"Chosen: {best.setting}\n\n{table}")
+    if args.apply:
+        apply_setting(args.model, best.setting, args.apply)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
