@@ -32,6 +32,7 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     synthetic = ["--num-train", "0", "--num-test", "2", "--size", "64"]
     assert c2f_main(["data", "synthetic", "--out", str(data), *synthetic]) == 0
     arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", "1", "--thresholds", "0.4"]
+    arguments += ["--enlarge-ratios", "2.5"]
     out, applied = tmp_path / "choice", tmp_path / "applied"
     assert main([*arguments, "--outputs", "refined", "coarse", "--out", str(out), "--apply", str(applied)]) == 0
     choice = json.loads((out / "choice.json").read_text())
@@ -43,5 +44,6 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     loaded = C2FSegForAmodalSegmentation.from_pretrained(applied)
     assert loaded.config.amodal_output == best["setting"]["amodal_output"]
     assert loaded.config.num_sampling_steps == 1
-    assert C2FSegImageProcessor.from_pretrained(applied).mask_threshold == 0.4
-    assert "| K | output | threshold |" in (out / "choice.md").read_text()
+    processor = C2FSegImageProcessor.from_pretrained(applied)
+    assert (processor.mask_threshold, processor.enlarge_ratio) == (0.4, 2.5)
+    assert "| K | output | threshold | enlarge ratio |" in (out / "choice.md").read_text()

@@ -1,12 +1,16 @@
-"""Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, and whether the
-refined or the coarse (VQ-decoded) amodal mask is the output, against both completion and invented area.
+"""Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, the crop's enlarge
+ratio, and whether the refined or the coarse (VQ-decoded) amodal mask is the output, against both completion and
+invented area.
 
 Every combination is scored with `evaluate_model` (the same crops, paste-back, metrics and baselines as
 `c2f-hf evaluate`) on each validation set; never give it a test set. A setting's score is the mean over the sets
 of (mIoU_full + mIoU_occ) / 2, minus the mean invented area of the objects nothing hides (both in percentage
 points, over the sets that have such objects): a point of invented area costs as much as a point of mean IoU.
 The best-scoring setting is the choice; `--apply` writes it into a copy of the model folder (`num_sampling_steps`
-and `amodal_output` into config.json, `mask_threshold` into preprocessor_config.json).
+and `amodal_output` into config.json, `mask_threshold` and `enlarge_ratio` into preprocessor_config.json).
+
+The enlarge ratio decides how much of a hidden part the crop can hold: with the authors' 2 (the crop twice the
+visible mask's box), a shape hidden 60% from one side has a third of its hidden extent inside the crop.
 
     python -m c2f_hf.training.choose_defaults --model FOLDER --validation synthetic-val:test:800 \\
         --validation simple-val:validation --out choice
@@ -59,6 +63,7 @@ class Setting:
     num_steps: int
     amodal_output: str
     mask_threshold: float
+    enlarge_ratio: float
 
 
 @dataclass
@@ -85,7 +90,9 @@ def score_setting(model_folder: str, setting: Setting, sets: list[ValidationSet]
     """Evaluate `setting` on every validation set."""
     model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
     model.config.amodal_output = setting.amodal_output
-    processor = C2FSegImageProcessor.from_pretrained(model_folder, mask_threshold=setting.mask_threshold)
+    processor = C2FSegImageProcessor.from_pretrained(
+        model_folder, mask_threshold=setting.mask_threshold, enlarge_ratio=setting.enlarge_ratio
+    )
     per_set = {}
     for item in sets:
         results = evaluate_model(
@@ -110,8 +117,8 @@ def scores_table(scores: list[SettingScores]) -> str:
     """Markdown: one row per setting, best first, with every set's mIoU_full / mIoU_occ / invented area."""
     names = list(scores[0].per_set)
     set_columns = " | ".join(f"{name} full / occ / invented" for name in names)
-    header = f"| K | output | threshold | {set_columns} | score |"
-    lines = [header, "|---:|---|---:|" + "---|" * len(names) + "---:|"]
+    header = f"| K | output | threshold | enlarge ratio | {set_columns} | score |"
+    lines = [header, "|---:|---|---:|---:|" + "---|" * len(names) + "---:|"]
 
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}"
@@ -123,7 +130,8 @@ def scores_table(scores: list[SettingScores]) -> str:
         )
         setting = item.setting
         lines.append(
-            f"| {setting.num_steps} | {setting.amodal_output} | {setting.mask_threshold} | {sets} | {item.score:.2f} |"
+            f"| {setting.num_steps} | {setting.amodal_output} | {setting.mask_threshold} | {setting.enlarge_ratio} "
+            f"| {sets} | {item.score:.2f} |"
         )
     return "\n".join(lines)
 
@@ -137,7 +145,7 @@ def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor_path = out / "preprocessor_config.json"
     processor = json.loads(processor_path.read_text())
-    processor["mask_threshold"] = setting.mask_threshold
+    processor.update(mask_threshold=setting.mask_threshold, enlarge_ratio=setting.enlarge_ratio)
     processor_path.write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
 
 
@@ -150,13 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-steps", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--outputs", nargs="+", choices=AMODAL_OUTPUTS, default=list(AMODAL_OUTPUTS))
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
+    parser.add_argument("--enlarge-ratios", type=float, nargs="+", default=[2.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder for choice.md and choice.json")
     parser.add_argument("--apply", type=Path, help="also copy the model here with the chosen defaults saved")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     sets = [ValidationSet.parse(text) for text in args.validation]
-    settings = [Setting(*values) for values in itertools.product(args.num_steps, args.outputs, args.thresholds)]
+    grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios)
+    settings = [Setting(*values) for values in grid]
     scores = []
     for setting in settings:
         scores.append(score_setting(args.model, setting, sets, args.seed))
