@@ -12,9 +12,11 @@ from pycocotools import mask as mask_utils
 from transformers import pipeline
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
+from c2f_hf.checkpoints import default_model_path
 from c2f_hf.cli import main
 from c2f_hf.data.schema import load_amodal_dataset
 from c2f_hf.evaluation import EvaluationResults, evaluate_model
+from c2f_hf.models.c2f_seg.fast_inference import bf16_pays_off, cpu_has_native_bf16
 from c2f_testing import TINY_IMAGE_SIZE, save_tiny_model
 from evaluation_testing import VARIANTS
 
@@ -49,6 +51,17 @@ def test_cli_evaluate_writes_the_report(image_folder, model_folder, tmp_path, ca
     assert main(["evaluate", *arguments, "--visible-source", "predicted"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("c2f-hf evaluate: ") and "predicted_visible_masks" in line
+
+
+def test_cli_evaluate_dtype_is_the_fast_path_unless_float32_is_asked_for(image_folder, tmp_path):
+    shipped = C2FSegForAmodalSegmentation.config_class.from_pretrained(default_model_path())
+    fast = "bfloat16" if cpu_has_native_bf16() and bf16_pays_off(shipped.vq_config) else "float32"
+    arguments = ["--dataset", str(image_folder), "--max-objects", "2", "--greedy"]
+    for dtype, expected in (("auto", fast), ("float32", "float32")):
+        out = tmp_path / dtype
+        options = [] if dtype == "auto" else ["--dtype", dtype]
+        assert main(["evaluate", *arguments, *options, "--out", str(out)]) == 0
+        assert json.loads((out / "metrics.json").read_text())["run_settings"]["dtype"] == expected
 
 
 def test_cli_evaluate_crops_from_the_amodal_mask_on_request(image_folder, model_folder, tmp_path, capsys):

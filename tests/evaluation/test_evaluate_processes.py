@@ -87,7 +87,17 @@ def test_the_shares_of_a_video_model_run_merge_into_the_numbers_of_one(clip_data
 
 
 def test_two_processes_evaluate_each_object_once_with_the_numbers_of_one(image_folder, tmp_path):
-    common = ["--dataset", str(image_folder), "--batch-size", "2", "--seed", "5", "--save-predictions"]
+    common = [
+        "--dataset",
+        str(image_folder),
+        "--batch-size",
+        "2",
+        "--seed",
+        "5",
+        "--save-predictions",
+        "--dtype",
+        "float32",
+    ]
     assert main_on_one_thread(["evaluate", *common, "--out", str(tmp_path / "one")]) == 0
     run_two_processes(["evaluate", *common, "--out", str(tmp_path / "two")], tmp_path)
 
@@ -105,7 +115,7 @@ def shard_tables(folder) -> dict[str, pyarrow.Table]:
 
 
 def test_a_killed_predict_resumed_on_two_processes_writes_the_masks_of_one(image_folder, tmp_path):
-    common = ["--dataset", str(image_folder), "--batch-size", "2", "--rows-per-shard", "1"]
+    common = ["--dataset", str(image_folder), "--batch-size", "2", "--rows-per-shard", "1", "--dtype", "float32"]
     assert main_on_one_thread(["predict", *common, "--out", str(tmp_path / "one")]) == 0
     killed = tmp_path / "killed"
     process = subprocess.Popen(

@@ -114,7 +114,8 @@ def test_converted_folder_holds_every_tensor_unchanged(converted, original_files
     expected_files = {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
     assert expected_files <= {path.name for path in converted.iterdir()}
     assert C2FSegImageProcessor.from_pretrained(converted).crop_resolution == 64
-    model = C2FSegForAmodalSegmentation.from_pretrained(converted)
+    # dtype=float32: the stored tensors as they are (where the CPU computes bf16, the default path is bf16)
+    model = C2FSegForAmodalSegmentation.from_pretrained(converted, dtype=torch.float32)
     state = model.state_dict()
     for section, tensors in original_files["state_dicts"].items():
         for key, tensor in tensors.items():
@@ -126,7 +127,7 @@ def test_converted_folder_holds_every_tensor_unchanged(converted, original_files
 
 
 def test_converted_model_computes_like_one_built_from_the_renamed_state_dict(converted, original_files):
-    converted_model = C2FSegForAmodalSegmentation.from_pretrained(converted).eval()
+    converted_model = C2FSegForAmodalSegmentation.from_pretrained(converted, dtype=torch.float32).eval()
     direct = C2FSegForAmodalSegmentation(converted_model.config).eval()
     direct.load_state_dict(rename(original_files["state_dicts"]), strict=True)
     pixel_values, visible_masks, _ = random_object_batch(2, size=64)
@@ -265,7 +266,7 @@ def test_video_checkpoint_converts_end_to_end(tmp_path, original_files):
     arguments = ["--vq-checkpoint", original_files["vq_pth"], "--vq-config", original_files["vq_yml"]]
     arguments += ["--checkpoint", video_pth, "--config", video_yml, "--output", output]
     assert cli_main(["convert-original", *map(str, arguments)]) == 0
-    loaded = C2FSegForAmodalSegmentation.from_pretrained(output)
+    loaded = C2FSegForAmodalSegmentation.from_pretrained(output, dtype=torch.float32)
     assert loaded.config.transformer_config.num_frames == 2
     for key, tensor in loaded.transformer.state_dict().items():
         section, original = authors_key(f"transformer.{key}")

@@ -26,6 +26,8 @@ from .runner import InferenceOptions, check_input_options, evaluate_model
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
+# `--dtype`: what `from_pretrained` is given ("auto" is what `pipeline()` passes).
+MODEL_DTYPES = {"auto": "auto", "float32": torch.float32}
 
 
 def _positive_int(text: str) -> int:
@@ -65,6 +67,14 @@ def _add_run_options(parser: argparse.ArgumentParser, visible_source_help: str) 
     parser.add_argument("--num-steps", type=_positive_int, help="MaskGIT steps K (default: the model config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--greedy", action="store_true", help="argmax decoding, no sampling noise")
+    parser.add_argument(
+        "--dtype",
+        choices=MODEL_DTYPES,
+        default="auto",
+        help="auto (default): from_pretrained's fast path for this machine, bf16 on CPUs with AMX or AVX512-BF16 for "
+        "models of the tiny preset's size and up; float32: the reference computation, whose masks do not depend "
+        "on the CPU kind or on how objects are batched",
+    )
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -133,10 +143,11 @@ def run_device(processes: Processes) -> torch.device:
     return processes.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(model: str | None) -> tuple[str, C2FSegForAmodalSegmentation, C2FSegImageProcessor]:
-    """`--model` (or the shipped default): its path or Hub id, the model and its saved image processor."""
+def load_model(model: str | None, dtype: str = "auto") -> tuple[str, C2FSegForAmodalSegmentation, C2FSegImageProcessor]:
+    """`--model` (or the shipped default): its path or Hub id, the model loaded with `--dtype` (one of
+    `MODEL_DTYPES`) and its saved image processor."""
     model_path = _model_path(model)
-    loaded = C2FSegForAmodalSegmentation.from_pretrained(model_path)
+    loaded = C2FSegForAmodalSegmentation.from_pretrained(model_path, dtype=MODEL_DTYPES[dtype])
     return model_path, loaded, _image_processor(model_path, loaded.config)
 
 
@@ -145,7 +156,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     the predictions) into `args.out` and print its Markdown. Under a launcher (`torchrun`, `accelerate launch`)
     every process evaluates its share of the objects and the main process writes the report."""
     dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
-    model_path, model, image_processor = load_model(args.model)
+    model_path, model, image_processor = load_model(args.model, args.dtype)
     predictions = [] if args.save_predictions else None
     with launched_processes() as processes:
         results = evaluate_model(
@@ -175,7 +186,7 @@ def run_predict(args: argparse.Namespace) -> int:
     of a launcher's run."""
     check_input_options(args.crop_from, args.clip_mode, args.visible_source)
     dataset = load_amodal_dataset(args.dataset, args.split, revision=args.revision)
-    model_path, model, image_processor = load_model(args.model)
+    model_path, model, image_processor = load_model(args.model, args.dtype)
     run = PredictionRun(
         out_dir=args.out,
         split=args.split,
@@ -225,6 +236,7 @@ def _prediction_settings(
         num_steps=args.num_steps or model.config.num_sampling_steps,
         seed=args.seed,
         greedy=args.greedy,
+        dtype=str(model.dtype).removeprefix("torch."),
         batch_size=args.batch_size,
         rows_per_shard=args.rows_per_shard,
         crop_size=image_processor.crop_resolution,
@@ -239,7 +251,7 @@ def _predict_command(args: argparse.Namespace, model_path: str) -> str:
     words = ["c2f-hf predict", f"--model {_source_name(model_path)}", f"--dataset {_source_name(args.dataset)}"]
     words += [f"--revision {args.revision}"] if args.revision else []
     words += [f"--split {args.split}", f"--visible-source {args.visible_source}", f"--seed {args.seed}"]
-    words += [f"--crop-from {args.crop_from}", f"--clip-mode {args.clip_mode}"]
+    words += [f"--crop-from {args.crop_from}", f"--clip-mode {args.clip_mode}", f"--dtype {args.dtype}"]
     words += ["--greedy"] if args.greedy else []
     words += [f"--num-steps {args.num_steps}"] if args.num_steps else []
     words += [f"--batch-size {args.batch_size}", f"--rows-per-shard {args.rows_per_shard}", f"--out {args.out.name}"]

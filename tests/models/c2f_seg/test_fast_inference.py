@@ -315,7 +315,8 @@ def test_optimize_for_cpu_chooses_bf16_only_where_the_cpu_has_it(model_folder):
     model = load(model_folder).optimize_for_cpu()
     native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     assert cpu_has_native_bf16() == native
-    assert model.dtype == (torch.bfloat16 if native else torch.float32)
+    chooses_bf16 = native and bf16_pays_off(model.config.vq_config)
+    assert model.dtype == (torch.bfloat16 if chooses_bf16 else torch.float32)
 
 
 def test_compiled_model_gives_the_same_tokens(model_folder, reference, objects):
