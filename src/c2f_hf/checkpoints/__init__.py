@@ -21,13 +21,13 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "bd43388fb70f88a7f8f9ce5627e815b55be9dd8188629e31863799eb14cb57d2",
+        "README.md": "5a51e84586efecc6fbe169d88696bb43d7a0c035c7e846caa463713f9cf117ca",
         "config.json": "865577fcbdc40bbd0328830b03c2a8667b74e9526b6796bfa4251ef5979c873d",
         "model.safetensors": "d5114f39a98465252813abe08a3d27e7b51805492b4c2f87deb0ec7d15b25a7f",
         "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "22dc94170f6e737dbc082b0afd226256341f80f1f43e27acd6665fabd40f78ea",
+        "README.md": "3ad515e2abb3852e88f3cc181f5399b719e8d473d982af1f58e944c6f8de5d4d",
         "config.json": "a19cfdb67b6b59298164869d5b3d6cec01f17feedb6df2e681abab914679172f",
         "model.safetensors": "f752dced086b47e16a21aab166f71e1562a8a102caffb54067c6ada5e80ffa4e",
         "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
