@@ -38,9 +38,9 @@ def run_two_processes(arguments, cwd) -> str:
 
 
 def main_on_one_thread(arguments) -> int:
-    """`c2f-hf ...` in this process on one thread, as each torchrun process runs: the sums inside a convolution
-    are ordered by the thread count, and on some CPUs that moves a sampled token's probability (seen: a predicted
-    score 0.758 on two threads, 0.741 on one, the same mask)."""
+    """`c2f-hf ...` in this process on one thread, as each torchrun process runs: a convolution's sums can be
+    ordered by the thread count (seen on the bf16 path of a Zen 4 EPYC: a predicted score 0.758 on two threads,
+    0.741 on one, the same mask)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -73,7 +73,7 @@ def _add_run_options(parser: argparse.ArgumentParser, visible_source_help: str) 
         default="auto",
         help="auto (default): from_pretrained's fast path for this machine, bf16 on CPUs with AMX or AVX512-BF16 for "
         "models of the tiny preset's size and up; float32: the reference computation, whose masks do not depend "
-        "on the CPU kind or on how objects are batched",
+        "on how objects are batched",
     )
 
 
