@@ -1,6 +1,6 @@
 """Training throughput of both stages on the current device (model compute only, random masks and images).
 
-    python benchmarks/train_throughput.py --preset tiny kins --batch-size 16 --steps 10
+    python benchmarks/train_throughput.py --preset tiny kins --batch-size 16 --steps 10 [--precision fp32 bf16]
 
 Smallest run (the `micro` preset, one sample, one timed step, a few seconds):
 
@@ -8,10 +8,13 @@ Smallest run (the `micro` preset, one sample, one timed step, a few seconds):
 
 Prints the machine (`common.machine_description`: the GPU, or the CPU's name, ISA flags and torch's threads), then
 for each preset the samples/s of stage 1 (VQ: forward, L1 + codebook loss, backward, Adam step) and stage 2
-(composite forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps.
+(composite forward with the training mask, losses, backward, AdamW step) after `--warmup` untimed steps, once per
+`--precision`: fp32, or bf16 autocast around the forward and the loss as `c2f-hf train` runs under Accelerate's
+`mixed_precision="bf16"` (weights, gradients and optimizer state stay fp32).
 """
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -52,7 +55,19 @@ def time_steps(step: Callable[[], None], steps: int, warmup: int, device: torch.
     return (time.perf_counter() - started) / steps
 
 
-def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+PRECISIONS = ("fp32", "bf16")
+
+
+def forward_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a training forward runs in: nothing for fp32, bf16 autocast for bf16."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def vq_step_time(
+    preset: str, batch_size: int, steps: int, warmup: int, device: torch.device, precision: str = "fp32"
+) -> float:
     """Seconds per stage-1 step: the VQ model's reconstruction loss, backward and Adam step."""
     config = model_config(preset).vq_config
     model = C2FSegVQModel(config).to(device).train()
@@ -60,7 +75,8 @@ def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: 
     masks = random_masks(batch_size, config.resolution, device)
 
     def step() -> None:
-        loss, _ = reconstruction_loss(model, masks)
+        with forward_precision(precision, device):
+            loss, _ = reconstruction_loss(model, masks)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -68,7 +84,9 @@ def vq_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: 
     return time_steps(step, steps, warmup, device)
 
 
-def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device: torch.device) -> float:
+def c2f_step_time(
+    preset: str, batch_size: int, steps: int, warmup: int, device: torch.device, precision: str = "fp32"
+) -> float:
     """Seconds per stage-2 step: the composite model's training forward (frozen VQ model), backward and AdamW
     step."""
     config = model_config(preset)
@@ -82,7 +100,8 @@ def c2f_step_time(preset: str, batch_size: int, steps: int, warmup: int, device:
     generator = torch.Generator(device=device).manual_seed(0)
 
     def step() -> None:
-        loss = model(pixel_values, visible, amodal, generator=generator).loss
+        with forward_precision(precision, device):
+            loss = model(pixel_values, visible, amodal, generator=generator).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -99,6 +118,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="one or more")
     return parser.parse_args()
 
 
@@ -113,9 +133,13 @@ def main() -> None:
     print(f"batch: {arguments.batch_size}, {arguments.steps} timed steps after {arguments.warmup} warm-up")
     for preset in arguments.preset:
         for stage, timer in (("vq", vq_step_time), ("c2f", c2f_step_time)):
-            seconds = timer(preset, arguments.batch_size, arguments.steps, arguments.warmup, device)
-            rate = arguments.batch_size / seconds
-            print(f"preset {preset} stage {stage}: {seconds * 1000:.1f} ms/step, {rate:.3g} samples/s", flush=True)
+            for precision in arguments.precision:
+                seconds = timer(preset, arguments.batch_size, arguments.steps, arguments.warmup, device, precision)
+                rate = arguments.batch_size / seconds
+                print(
+                    f"preset {preset} stage {stage} {precision}: {seconds * 1000:.1f} ms/step, {rate:.3g} samples/s",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ SMALLEST_RUNS: dict[str, tuple[str, ...]] = {
     ),
     "train_throughput_run": (
         *("train_throughput.py", "--device", "cpu", "--preset", "micro", "--batch-size", "1", "--steps", "1"),
-        *("--warmup", "0", "--threads", "1"),
+        *("--warmup", "0", "--threads", "1", "--precision", "fp32", "bf16"),
     ),
     "demo_latency_run": ("demo_latency.py", "--threads", "1", "--repeats", "1", "--max-examples", "1"),
     "versus_authors_run": ("versus_authors.py", "--batch-sizes", "1", "--runs", "1"),
@@ -146,13 +146,15 @@ def test_inference_measures_the_tiny_model_against_the_reference_and_writes_its_
     assert f"wrote {report_path}" in stdout
 
 
-def test_train_throughput_times_both_stages_of_the_micro_preset(train_throughput_run: Finished):
+def test_train_throughput_times_both_stages_of_the_micro_preset_in_both_precisions(train_throughput_run: Finished):
     stdout = train_throughput_run.succeeded()
     assert_machine_printed(stdout, threads=1)
     for stage in ("vq", "c2f"):
-        positive_numbers(
-            rf"^preset micro stage {stage}: {POSITIVE_NUMBER} ms/step, {POSITIVE_NUMBER} samples/s$", stdout
-        )
+        for precision in ("fp32", "bf16"):
+            positive_numbers(
+                rf"^preset micro stage {stage} {precision}: {POSITIVE_NUMBER} ms/step, {POSITIVE_NUMBER} samples/s$",
+                stdout,
+            )
 
 
 def test_demo_latency_times_one_image_example_and_one_clip_through_the_space(demo_latency_run: Finished):
