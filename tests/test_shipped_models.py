@@ -1,7 +1,8 @@
 """The shipped models' greedy outputs are pinned: refactors must leave them bit-identical.
 
 `fixtures/shipped_greedy_outputs.npz` was recorded on main 5c2fc5a (before the "one home per concept" reshaping)
-with the pipelines below; masks are stored with `np.packbits`. The pins are the reference computation
+with the pipelines below, its image entries again with the same calls when the image model was retrained (the
+seventh stage-2 run of its card); masks are stored with `np.packbits`. The pins are the reference computation
 (`dtype=torch.float32`), which is the same on every CPU; the default path's agreement with it is
 `benchmarks/inference.py`'s to measure (bf16 on CPUs that compute it natively).
 """

@@ -21,10 +21,10 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "5a51e84586efecc6fbe169d88696bb43d7a0c035c7e846caa463713f9cf117ca",
+        "README.md": "d2b11a048d06a745355f207a15491b2f69af8fa98743056636735b35e77d0014",
         "config.json": "865577fcbdc40bbd0328830b03c2a8667b74e9526b6796bfa4251ef5979c873d",
-        "model.safetensors": "d5114f39a98465252813abe08a3d27e7b51805492b4c2f87deb0ec7d15b25a7f",
-        "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
+        "model.safetensors": "f52daaffb04dac296d3ce9dc7581c1422ba4fd7ced4da9259b066bff237076ee",
+        "preprocessor_config.json": "00e3e568005cb2d04ed729ff924b2338cb29bace66f233d9a50f807b7acc26f0",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
         "README.md": "3ad515e2abb3852e88f3cc181f5399b719e8d473d982af1f58e944c6f8de5d4d",
