@@ -6,7 +6,15 @@ import pytest
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.cli import main as c2f_main
-from c2f_hf.training.choose_defaults import ValidationSet, main, setting_score
+from c2f_hf.training.choose_defaults import (
+    Setting,
+    SettingScores,
+    ValidationSet,
+    choose,
+    main,
+    setting_score,
+    smallest_gain,
+)
 from c2f_testing import save_tiny_model
 
 
@@ -47,3 +55,44 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     processor = C2FSegImageProcessor.from_pretrained(applied)
     assert (processor.mask_threshold, processor.enlarge_ratio) == (0.4, 2.5)
     assert "| K | output | threshold | enlarge ratio |" in (out / "choice.md").read_text()
+
+
+def numbers(full: float, occ: float, invented: float | None) -> dict[str, float | None]:
+    return {"miou_full": full, "miou_occ": occ, "invented_area": invented}
+
+
+def test_the_smallest_gain_counts_completion_up_and_invented_area_down():
+    before = {"a": numbers(70.0, 40.0, 10.0), "b": numbers(60.0, 30.0, None)}
+    after = {"a": numbers(71.0, 43.0, 9.5), "b": numbers(60.25, 32.0, None)}
+    assert smallest_gain(after, before) == pytest.approx(0.25)
+    assert smallest_gain({**after, "a": numbers(71.0, 43.0, 11.0)}, before) == pytest.approx(-1.0)
+
+
+def test_with_a_model_to_beat_the_widest_margin_wins_not_the_best_score():
+    reference = SettingScores(Setting(1, "refined", 0.5, 2.0), {"a": numbers(70.0, 40.0, 10.0)}, 50.0)
+    high_score = SettingScores(Setting(1, "coarse", 0.7, 2.0), {"a": numbers(69.9, 48.0, 2.0)}, 57.0)
+    wide_margin = SettingScores(Setting(1, "refined", 0.45, 2.0), {"a": numbers(71.0, 41.0, 9.0)}, 47.0)
+    narrow_margin = SettingScores(Setting(1, "refined", 0.4, 2.0), {"a": numbers(70.5, 45.0, 9.9)}, 47.8)
+    candidates = [high_score, wide_margin, narrow_margin]
+    assert choose(candidates, None) is high_score
+    assert choose(candidates, reference) is wide_margin
+    assert choose([high_score], reference) is None
+
+
+def test_a_setting_equal_to_the_model_to_beat_is_not_chosen_or_applied(tmp_path):
+    model = save_tiny_model(tmp_path / "model")
+    data = tmp_path / "val"
+    assert (
+        c2f_main(["data", "synthetic", "--out", str(data), "--num-train", "0", "--num-test", "1", "--size", "64"]) == 0
+    )
+    saved = C2FSegImageProcessor.from_pretrained(model)
+    steps = C2FSegForAmodalSegmentation.config_class.from_pretrained(model).num_sampling_steps
+    arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", str(steps), "--outputs"]
+    arguments += ["refined", "--thresholds", str(saved.mask_threshold), "--enlarge-ratios", str(saved.enlarge_ratio)]
+    out, applied = tmp_path / "choice", tmp_path / "applied"
+    assert main([*arguments, "--must-beat", str(model), "--out", str(out), "--apply", str(applied)]) == 0
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["chosen"] is None and not applied.exists()
+    assert choice["must_beat"]["per_set"] == choice["settings"][0]["per_set"]
+    table = (out / "choice.md").read_text()
+    assert table.startswith("Chosen: none") and "| smallest gain |" in table and "| 0.00 |" in table
