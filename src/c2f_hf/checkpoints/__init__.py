@@ -27,7 +27,7 @@ SHIPPED_SHA256 = {
         "preprocessor_config.json": "00e3e568005cb2d04ed729ff924b2338cb29bace66f233d9a50f807b7acc26f0",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "3ad515e2abb3852e88f3cc181f5399b719e8d473d982af1f58e944c6f8de5d4d",
+        "README.md": "6ab81f5e63d1184bd3348fb9b20c3681138ff5e57f5c18ab09da316501475a35",
         "config.json": "a19cfdb67b6b59298164869d5b3d6cec01f17feedb6df2e681abab914679172f",
         "model.safetensors": "f752dced086b47e16a21aab166f71e1562a8a102caffb54067c6ada5e80ffa4e",
         "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
