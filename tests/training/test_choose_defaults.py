@@ -96,3 +96,6 @@ def test_a_setting_equal_to_the_model_to_beat_is_not_chosen_or_applied(tmp_path)
     assert choice["must_beat"]["per_set"] == choice["settings"][0]["per_set"]
     table = (out / "choice.md").read_text()
     assert table.startswith("Chosen: none") and "| smallest gain |" in table and "| 0.00 |" in table
+    with pytest.raises(ValueError, match=r"--must-beat .*: not a model folder with config.json"):
+        main([*arguments, "--must-beat", str(data), "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused").exists()

@@ -23,8 +23,6 @@ import numpy as np
 from ..models.c2f_seg.mask_geometry import CropBox, object_crop_box
 from ..models.c2f_seg.mask_policy import occluded_mask, to_bool_mask
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class CropReach:

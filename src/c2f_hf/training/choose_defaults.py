@@ -101,10 +101,16 @@ def smallest_gain(
     return min(gains)
 
 
-def saved_setting(model_folder: str) -> Setting:
-    """The decoding defaults saved in a model folder (its config and preprocessor config)."""
-    model_config = C2FSegForAmodalSegmentation.config_class.from_pretrained(model_folder)
-    processor = C2FSegImageProcessor.from_pretrained(model_folder)
+def saved_setting(model_folder: str, argument: str) -> Setting:
+    """The decoding defaults saved in a model folder (its config and preprocessor config); a folder without them is
+    a ValueError naming `argument`."""
+    try:
+        model_config = C2FSegForAmodalSegmentation.config_class.from_pretrained(model_folder)
+        processor = C2FSegImageProcessor.from_pretrained(model_folder)
+    except OSError as error:
+        raise ValueError(
+            f"{argument} {model_folder}: not a model folder with config.json and preprocessor_config.json ({error})"
+        ) from error
     return Setting(
         model_config.num_sampling_steps, model_config.amodal_output, processor.mask_threshold, processor.enlarge_ratio
     )
@@ -146,7 +152,7 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
     `reference` (`--must-beat`), its row first and every setting's smallest gain over it."""
     names = list(scores[0].per_set)
     set_columns = " | ".join(f"{name} full / occ / invented" for name in names)
-    gain_header, gain_rule = (" smallest gain |", "---:|") if reference else ("", "")
+    gain_header, gain_rule = (" smallest gain |", "---:|") if reference is not None else ("", "")
     header = f"| K | output | threshold | enlarge ratio | {set_columns} | score |{gain_header}"
     lines = [header, "|---:|---|---:|---:|" + "---|" * len(names) + "---:|" + gain_rule]
 
@@ -164,10 +170,12 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
             f"| {sets} | {item.score:.2f} |{gain}"
         )
 
-    if reference:
+    if reference is not None:
         lines.append(row(reference, " (the model to beat) |"))
     for item in sorted(scores, key=lambda entry: -entry.score):
-        lines.append(row(item, f" {smallest_gain(item.per_set, reference.per_set):.2f} |" if reference else ""))
+        lines.append(
+            row(item, f" {smallest_gain(item.per_set, reference.per_set):.2f} |" if reference is not None else "")
+        )
     return "\n".join(lines)
 
 
@@ -176,9 +184,9 @@ def choose(scores: list[SettingScores], reference: SettingScores | None) -> Sett
     it on every number)."""
     if reference is None:
         return max(scores, key=lambda entry: entry.score)
-    gains = {id(item): smallest_gain(item.per_set, reference.per_set) for item in scores}
-    winners = [item for item in scores if gains[id(item)] > 0]
-    return max(winners, key=lambda item: gains[id(item)]) if winners else None
+    gains = [(smallest_gain(item.per_set, reference.per_set), item) for item in scores]
+    winners = [(gain, item) for gain, item in gains if gain > 0]
+    return max(winners, key=lambda entry: entry[0])[1] if winners else None
 
 
 def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
@@ -217,13 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     sets = [ValidationSet.parse(text) for text in args.validation]
     grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios)
     settings = [Setting(*values) for values in grid]
+    reference_setting = saved_setting(args.must_beat, "--must-beat") if args.must_beat else None
     scores = []
     for setting in settings:
         scores.append(score_setting(args.model, setting, sets, args.seed))
         logger.info("%s: score %.2f", setting, scores[-1].score)
     reference = None
-    if args.must_beat:
-        reference = score_setting(args.must_beat, saved_setting(args.must_beat), sets, args.seed)
+    if reference_setting is not None:
+        reference = score_setting(args.must_beat, reference_setting, sets, args.seed)
     best = choose(scores, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     table = scores_table(scores, reference)
