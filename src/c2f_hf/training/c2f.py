@@ -126,6 +126,28 @@ def occluded_cell_weights(
     return 1.0 + (weight - 1.0) * cells
 
 
+def fully_hidden_frames(amodal_masks: torch.Tensor, visible_masks: torch.Tensor) -> torch.Tensor:
+    """`(N,)` bool: True where the object is there (a non-empty amodal mask) but nothing of it is visible. Masks
+    `(N, 1, S, S)` in {0, 1}."""
+    present = (amodal_masks > 0.5).flatten(1).any(dim=1)
+    seen = (visible_masks > 0.5).flatten(1).any(dim=1)
+    return present & ~seen
+
+
+def token_loss_weights(
+    amodal_masks: torch.Tensor,
+    visible_masks: torch.Tensor,
+    grid_size: int,
+    occluded_weight: float,
+    hidden_frame_weight: float,
+) -> torch.Tensor:
+    """Per-cell token-loss weights `(N, grid_size**2)`: `occluded_cell_weights`, and every cell of a crop where the
+    object is fully hidden (`fully_hidden_frames`) multiplied by `hidden_frame_weight`. Masks `(N, 1, S, S)`."""
+    weights = occluded_cell_weights(amodal_masks, visible_masks, grid_size, occluded_weight)
+    hidden = fully_hidden_frames(amodal_masks, visible_masks)
+    return weights * torch.where(hidden, hidden_frame_weight, 1.0).unsqueeze(1)
+
+
 def weighted_token_loss(
     logits: torch.Tensor, tokens: torch.Tensor, weights: torch.Tensor, label_smoothing: float
 ) -> torch.Tensor:
@@ -140,17 +162,21 @@ def weighted_token_loss(
     return (per_cell * weights).sum() / weights.sum()
 
 
-def occlusion_weighted_token_loss(
-    model: C2FSegForAmodalSegmentation, batch: dict[str, torch.Tensor], logits: torch.Tensor, weight: float
+def reweighted_token_loss(
+    model: C2FSegForAmodalSegmentation,
+    batch: dict[str, torch.Tensor],
+    logits: torch.Tensor,
+    occluded_weight: float,
+    hidden_frame_weight: float,
 ) -> torch.Tensor:
-    """The token loss of `weighted_token_loss` with `occluded_cell_weights` for a training batch (image crops
+    """The token loss of `weighted_token_loss` with `token_loss_weights` for a training batch (image crops
     `(N, 1, S, S)` or video windows `(N, T, 1, S, S)`, frames flattened) and its logits `(..., L, V)`."""
     amodal = batch["amodal_masks"].flatten(0, batch["amodal_masks"].ndim - 4)
     visible = batch["visible_mask_targets"].flatten(0, batch["visible_mask_targets"].ndim - 4)
     with torch.no_grad():
         tokens = model.encode_masks(amodal)
     grid_size = int(round(tokens.shape[1] ** 0.5))
-    weights = occluded_cell_weights(amodal, visible, grid_size, weight)
+    weights = token_loss_weights(amodal, visible, grid_size, occluded_weight, hidden_frame_weight)
     logits = logits.reshape(-1, tokens.shape[1], logits.shape[-1])
     return weighted_token_loss(logits, tokens, weights, model.config.label_smoothing)
 
@@ -202,10 +228,14 @@ def train_c2f(config: TrainingConfig, resume: bool = False) -> Path:
             generator=run.state.generator,
         )
         token_loss = output.token_loss
-        if config.occluded_token_weight != 1.0:
+        if config.occluded_token_weight != 1.0 or config.hidden_frame_token_weight != 1.0:
             unwrapped = accelerator.unwrap_model(model)
-            token_loss = occlusion_weighted_token_loss(
-                unwrapped, batch, output.token_logits, config.occluded_token_weight
+            token_loss = reweighted_token_loss(
+                unwrapped,
+                batch,
+                output.token_logits,
+                config.occluded_token_weight,
+                config.hidden_frame_token_weight,
             )
         total = token_loss + output.refine_loss
         logs = {"loss": total.item(), "token": token_loss.item(), "refine": output.refine_loss.item()}

@@ -1,6 +1,7 @@
 """Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, the crop's enlarge
 ratio, and whether the refined or the coarse (VQ-decoded) amodal mask is the output, against both completion and
-invented area.
+invented area. ("refined_where_visible", which differs from "refined" only on fully hidden video frames, which
+`evaluate_model` does not score, is not among the default `--outputs`; `evaluation.hidden_frames` measures it.)
 
 Every combination is scored with `evaluate_model` (the same crops, paste-back, metrics and baselines as
 `c2f-hf evaluate`) on each validation set; never give it a test set. A setting's score is the mean over the sets
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "--validation", action="append", required=True, help="DATASET[:SPLIT[:MAX_OBJECTS]] (repeatable)"
     )
     parser.add_argument("--num-steps", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--outputs", nargs="+", choices=AMODAL_OUTPUTS, default=list(AMODAL_OUTPUTS))
+    parser.add_argument("--outputs", nargs="+", choices=AMODAL_OUTPUTS, default=["refined", "coarse"])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     parser.add_argument("--enlarge-ratios", type=float, nargs="+", default=[2.0])
     parser.add_argument("--seed", type=int, default=0)

@@ -83,8 +83,11 @@ class TrainingConfig:
     `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
 
     `occluded_token_weight` multiplies the token cross-entropy of the grid cells that hold occluded pixels (amodal
-    minus clean visible mask); the loss stays a weighted mean over cells. 1.0 is the authors' objective, where most
+    minus clean visible mask); the loss stays a weighted mean over cells. Without it, most
     cells (background, visible parts) are easy and the occluded ones, the point of the model, are a small share.
+    `hidden_frame_token_weight` further multiplies every cell of a crop where the object is fully hidden (its
+    amodal mask not empty, its clean visible mask empty): the frames of a video window the object spends behind
+    an occluder, which the model must fill from the other frames. 1.0 for both is the authors' objective.
 
     Every field is checked and converted to its declared type when the config is made (`SETTING_CHECKS`, one
     check per kind of value in `validation`): counts such as `save_every`, `eval_every` and `keep_checkpoints` are
@@ -139,6 +142,7 @@ class TrainingConfig:
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
     flip_probability: float = 0.5
     occluded_token_weight: float = 1.0
+    hidden_frame_token_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -215,6 +219,7 @@ SETTING_CHECKS: dict[str, Check] = {
     "augmentation": mapping_of(AUGMENTATION_CHECKS),
     "flip_probability": probability,
     "occluded_token_weight": positive_number,
+    "hidden_frame_token_weight": positive_number,
 }
 
 _STAGE_DEFAULTS = {

@@ -146,8 +146,24 @@ def test_amodal_output_picks_the_refined_or_the_coarse_mask(model):
     assert not torch.equal(refined.amodal_masks, refined.coarse_amodal_masks)
 
 
+def test_refined_where_visible_takes_the_coarse_mask_only_for_a_crop_with_an_empty_visible_mask(model):
+    pixel_values, visible, _ = random_object_batch(3)
+    visible[1] = 0.0  # the object is fully hidden in this crop
+    refined = model.generate(pixel_values, visible, greedy=True)
+    try:
+        model.config.amodal_output = "refined_where_visible"
+        mixed = model.generate(pixel_values, visible, greedy=True)
+    finally:
+        model.config.amodal_output = "refined"
+    torch.testing.assert_close(mixed.amodal_masks[1], refined.coarse_amodal_masks[1])
+    torch.testing.assert_close(mixed.amodal_masks[[0, 2]], refined.amodal_masks[[0, 2]])
+    assert not torch.equal(refined.amodal_masks[1], refined.coarse_amodal_masks[1])
+
+
 def test_a_config_with_an_unknown_amodal_output_is_refused():
-    with pytest.raises(Exception, match=r"amodal_output must be one of \('refined', 'coarse'\), got 'blend'"):
+    with pytest.raises(
+        Exception, match=r"amodal_output must be one of \('refined', 'coarse', 'refined_where_visible'\), got 'blend'"
+    ):
         tiny_config(amodal_output="blend")
 
 

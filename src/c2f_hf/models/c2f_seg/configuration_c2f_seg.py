@@ -30,11 +30,11 @@ def _check_finite(config: PreTrainedConfig, *names: str, positive: bool = False)
             raise ValueError(f"{type(config).__name__}.{name} must be {expected}, got {value}.")
 
 
-AMODAL_OUTPUTS = ("refined", "coarse")
+AMODAL_OUTPUTS = ("refined", "coarse", "refined_where_visible")
 
 
 def check_amodal_output(amodal_output: object) -> None:
-    """Refuse an `amodal_output` other than "refined" or "coarse", naming it."""
+    """Refuse an `amodal_output` outside `AMODAL_OUTPUTS`, naming it."""
     if amodal_output not in AMODAL_OUTPUTS:
         raise ValueError(f"C2FSegConfig.amodal_output must be one of {AMODAL_OUTPUTS}, got {amodal_output!r}.")
 
@@ -281,7 +281,9 @@ class C2FSegConfig(PreTrainedConfig):
             trains only the single-pass (K = 1) prediction.
         label_smoothing (`float`, defaults to 0.1): label smoothing of the token cross-entropy.
         amodal_output (`str`, defaults to "refined"): which mask `generate` returns as `amodal_masks`: the refiner's
-            ("refined", the paper's output) or the VQ-decoded coarse mask ("coarse"); a decoding default chosen on
+            ("refined", the paper's output), the VQ-decoded coarse mask ("coarse"), or the refiner's where the
+            crop's visible mask has a pixel and the coarse mask where it is empty ("refined_where_visible": a video
+            frame where the object is fully hidden, which the refiner tends to erase); a decoding default chosen on
             validation data like `num_sampling_steps` (`c2f_hf.training.choose_defaults`). The coarse mask is
             returned as `coarse_amodal_masks` either way.
         initializer_range (`float`, defaults to 0.02): std of the normal init of Linear and Embedding weights; each

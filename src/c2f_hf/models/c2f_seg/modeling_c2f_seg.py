@@ -134,7 +134,8 @@ class C2FSegGenerationOutput(ModelOutput):
     """
     Args:
         amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): amodal probabilities,
-            the refined ones or the coarse mask as `config.amodal_output` says ("refined" by default).
+            the refined ones, the coarse mask, or the refined ones except where an object is fully hidden, as
+            `config.amodal_output` says ("refined" by default).
         pred_visible_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): refined
             (predicted) visible probabilities; the input visible masks are not returned.
         coarse_amodal_masks (`torch.FloatTensor` of shape `(batch, 1, image_size, image_size)`): VQ-decoded mask.
@@ -1137,13 +1138,20 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         output = self._frames_from_batch(output, batch_size)
         return output if return_dict is not False else output.to_tuple()
 
-    def _output_amodal_masks(self, refined: C2FSegRefinerOutput, coarse: torch.Tensor) -> torch.FloatTensor:
-        """The amodal probabilities `(batch, 1, S, S)` that `config.amodal_output` names: the refiner's or the coarse
-        mask's."""
+    def _output_amodal_masks(
+        self, refined: C2FSegRefinerOutput, coarse: torch.Tensor, visible_masks: torch.Tensor
+    ) -> torch.FloatTensor:
+        """The amodal probabilities `(batch, 1, S, S)` that `config.amodal_output` names: the refiner's, the coarse
+        mask's, or ("refined_where_visible") the refiner's for crops whose visible mask `(batch, 1, S, S)` has a
+        pixel above 0.5 and the coarse mask's for the others."""
         check_amodal_output(self.config.amodal_output)
         if self.config.amodal_output == "coarse":
             return coarse.float()
-        return torch.sigmoid(refined.amodal_logits.float())
+        refined_masks = torch.sigmoid(refined.amodal_logits.float())
+        if self.config.amodal_output == "refined":
+            return refined_masks
+        fully_hidden = (visible_masks <= 0.5).flatten(1).all(dim=1).view(-1, 1, 1, 1)
+        return torch.where(fully_hidden, coarse.float(), refined_masks)
 
     @torch.no_grad()
     def generate(
@@ -1184,7 +1192,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         coarse = self.decode_tokens(sampled.tokens)
         refined = self.refine(image_features, coarse)
         output = C2FSegGenerationOutput(
-            amodal_masks=self._output_amodal_masks(refined, coarse),
+            amodal_masks=self._output_amodal_masks(refined, coarse, visible_masks),
             pred_visible_masks=torch.sigmoid(refined.visible_logits.float()),
             coarse_amodal_masks=coarse.float(),
             amodal_tokens=sampled.tokens,
