@@ -30,8 +30,8 @@ MODEL_UNION_VISIBLE = "model_union_visible"
 # Measured on these subsets (greedy), mIoU_full / mIoU_occ in %:
 #   synthetic images: model 78.87 / 34.92, visible 77.68 / 0, hull 76.25 / 34.02
 #   simple occlusions: model 73.00 / 43.95, visible 58.36 / 0, hull 53.59 / 0
-#   synthetic video: model 81.57 / 34.31, model | visible 85.73, visible 83.13 / 0, hull 76.88 / 24.05
-# (on the whole video test split the model alone is 0.2 points above the visible masks, on these 6 clips below).
+#   synthetic video: model 81.72 / 36.69, model | visible 86.16, visible 83.13 / 0, hull 76.88 / 24.05
+# (on the whole video test split the model alone is 0.8 points above the visible masks, on these 6 clips below).
 # The margins leave room for CPU-dependent rounding, not for a worse model.
 FULL_MARGIN = 0.005
 OCC_MARGIN = 0.005
@@ -121,4 +121,5 @@ def test_shipped_video_checkpoint_fills_in_fully_hidden_frames():
         amodal_masks = segmenter(frames, visible_masks=[visible_masks], greedy=True)[0]["amodal_masks"]
         filled += [bool(np.asarray(amodal_masks[position]).any()) for position in hidden]
     assert len(filled) >= 10
-    assert sum(filled) / len(filled) >= 0.5, f"only {sum(filled)} of {len(filled)} hidden frames got a mask"
+    # 33 of 33 with the shipped model (its `amodal_output` "refined_where_visible"); 20 of 33 before it.
+    assert sum(filled) / len(filled) >= 0.9, f"only {sum(filled)} of {len(filled)} hidden frames got a mask"
