@@ -2,6 +2,7 @@
 refiner) and the heaviest operators of the VQ model, for random weights of the full-size (or tiny) model.
 
     python benchmarks/experiments/stage_profile.py --threads 2 --model full --repeats 3 [--optimize-for-cpu]
+        [--compile [--freezing]]
 
 On a GPU, eager (no compilation), in bf16 + channels_last, for a batch of 128 objects:
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks f
 
 import torch
 from common import device_description, repeat, synthetic_objects
+from torch._inductor import config as inductor_config
 from torch.profiler import ProfilerActivity, profile
 
 from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
@@ -83,8 +85,16 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="time `model.compile_for_inference()` (inductor, no CUDA graphs)"
     )
+    parser.add_argument(
+        "--freezing",
+        action="store_true",
+        help="with --compile: inductor freezing (weights as constants, oneDNN weight prepacking on a CPU)",
+    )
     parser.add_argument("--operators", type=int, default=8, help="rows of the VQ operator table (0: none)")
     arguments = parser.parse_args()
+    if arguments.freezing and not arguments.compile:
+        parser.error("--freezing applies to --compile")
+    inductor_config.freezing = arguments.freezing
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
     print(f"{device_description(device)}, torch {torch.__version__}")
@@ -103,7 +113,8 @@ def main() -> None:
     print(
         f"{arguments.model} model, {model.dtype}, batch {arguments.batch_size}, K = {arguments.num_steps}, {layout}"
         f"{', optimize_for_cpu()' if arguments.optimize_for_cpu else ''}"
-        f"{', compile_for_inference()' if arguments.compile else ''}, median of {arguments.repeats}:"
+        f"{', compile_for_inference()' if arguments.compile else ''}{', freezing' if arguments.freezing else ''}"
+        f", median of {arguments.repeats}:"
     )
     for stage, seconds in times.items():
         print(f"  {stage:>10}: {seconds:8.3f} s")
