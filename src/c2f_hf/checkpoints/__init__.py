@@ -21,7 +21,7 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "01db46d8b8b5f96d0783fadf6813c5633f1ea9c5efdf845e2d27d51d7ab4ae3e",
+        "README.md": "fd264406aa63b92f6589445a7fb177a7f0223537936f71f6afad76c2c79600f1",
         "config.json": "865577fcbdc40bbd0328830b03c2a8667b74e9526b6796bfa4251ef5979c873d",
         "model.safetensors": "f52daaffb04dac296d3ce9dc7581c1422ba4fd7ced4da9259b066bff237076ee",
         "preprocessor_config.json": "00e3e568005cb2d04ed729ff924b2338cb29bace66f233d9a50f807b7acc26f0",
