@@ -27,7 +27,7 @@ SHIPPED_SHA256 = {
         "preprocessor_config.json": "00e3e568005cb2d04ed729ff924b2338cb29bace66f233d9a50f807b7acc26f0",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "15ef3199b3ce301bf3978ab5680eb036eb113cebbff91f7a44326d650f2c3719",
+        "README.md": "457f52e68817f8107d2e04273306b4dad610a8697ba2033d33caa1cc516d3c01",
         "config.json": "859d7e8169143286f44539f849b1044837cf72008903e3cbedc5eb6a90ca7879",
         "model.safetensors": "5bbdd56edd399e34e4266197fcf893f9a0711f426793c0201bad85a702816f8a",
         "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
