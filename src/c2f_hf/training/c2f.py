@@ -21,6 +21,7 @@ from ..data.video_transforms import VideoObjectClipDataset
 from ..evaluation import evaluate_model
 from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
+from ..models.c2f_seg.mask_policy import crops_with_pixels
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation, C2FSegVQModel
 from .common import (
     LoopHooks,
@@ -129,9 +130,7 @@ def occluded_cell_weights(
 def fully_hidden_frames(amodal_masks: torch.Tensor, visible_masks: torch.Tensor) -> torch.Tensor:
     """`(N,)` bool: True where the object is there (a non-empty amodal mask) but nothing of it is visible. Masks
     `(N, 1, S, S)` in {0, 1}."""
-    present = (amodal_masks > 0.5).flatten(1).any(dim=1)
-    seen = (visible_masks > 0.5).flatten(1).any(dim=1)
-    return present & ~seen
+    return crops_with_pixels(amodal_masks) & ~crops_with_pixels(visible_masks)
 
 
 def token_loss_weights(

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from c2f_hf.models.c2f_seg.mask_policy import object_result, occluder_masks_from_visible, restrict_to_occluders
+from c2f_hf.models.c2f_seg.mask_policy import (
+    crops_with_pixels,
+    object_result,
+    occluder_masks_from_visible,
+    restrict_to_occluders,
+)
 
 
 def row(*values: int) -> np.ndarray:
@@ -75,3 +80,10 @@ def test_object_result_restricts_the_amodal_mask_and_derives_the_rest_from_it():
     np.testing.assert_array_equal(result["occluded_mask"], row(0, 1, 0, 0))
     assert result["occlusion_rate"] == pytest.approx(0.5) and result["bbox"] == [0, 0, 2, 1]
     np.testing.assert_array_equal(result["pred_visible_mask"], amodal)  # only the amodal mask is restricted
+
+
+def test_a_crop_shows_its_object_when_a_pixel_is_above_one_half():
+    masks = torch.zeros(3, 1, 4, 4)
+    masks[1, 0, 2, 2] = 0.5  # on the threshold: not a pixel of the object
+    masks[2, 0, 3, 1] = 0.51
+    assert crops_with_pixels(masks).tolist() == [False, False, True]

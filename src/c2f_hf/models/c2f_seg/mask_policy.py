@@ -3,7 +3,9 @@
 The union with the input visible mask (the authors' post-processed variant), the restriction of the hidden part to
 the other objects' pixels (`restrict_to_occluders`, the authors' MOViD-A post-processing), the occluded mask
 (amodal minus the input visible mask), the occlusion rate and the user-facing box (COCO `[x, y, width, height]`,
-`mask_xywh`) are computed here and nowhere else. The thresholds that turn input masks and predicted probabilities
+`mask_xywh`) are computed here and nowhere else, and so is whether a batch of crops shows an object at all
+(`crops_with_pixels`: what the model's "refined_where_visible" output and the training's fully hidden frames
+test). The thresholds that turn input masks and predicted probabilities
 into these bool masks are the image processor's settings (`visible_mask_threshold`, `mask_threshold`).
 """
 
@@ -34,6 +36,11 @@ def to_bool_mask(mask: MaskLike, name: str = "mask") -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D (H, W) mask, got an array of shape {tuple(array.shape)}")
     return array
+
+
+def crops_with_pixels(masks: torch.Tensor) -> torch.Tensor:
+    """`(N,)` bool: True for each crop of `masks` `(N, ...)` (e.g. `(N, 1, S, S)` in [0, 1]) with a pixel above 0.5."""
+    return (masks > 0.5).flatten(1).any(dim=1)
 
 
 def check_same_shape(**masks: np.ndarray) -> None:

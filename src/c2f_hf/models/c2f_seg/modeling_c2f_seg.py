@@ -40,6 +40,7 @@ from .configuration_c2f_seg import (
     check_amodal_output,
 )
 from .fast_inference import compile_for_inference, optimize_for_cpu, over_vq_batches
+from .mask_policy import crops_with_pixels
 from .maskgit import (
     MaskGITSampler,
     RandomSource,
@@ -1150,7 +1151,7 @@ class C2FSegForAmodalSegmentation(C2FSegPreTrainedModel):
         refined_masks = torch.sigmoid(refined.amodal_logits.float())
         if self.config.amodal_output == "refined":
             return refined_masks
-        fully_hidden = (visible_masks <= 0.5).flatten(1).all(dim=1).view(-1, 1, 1, 1)
+        fully_hidden = ~crops_with_pixels(visible_masks).view(-1, 1, 1, 1)
         return torch.where(fully_hidden, coarse.float(), refined_masks)
 
     @torch.no_grad()
