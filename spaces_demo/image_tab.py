@@ -392,7 +392,7 @@ def _results() -> tuple:
     result = gr.ImageSlider(show_label=False, type="numpy", format="png", buttons=["fullscreen"], elem_id="result")
     with gr.Row():
         coarse = _captioned_image("**Step 1: coarse** (decoded VQ tokens)", "coarse")
-        refined = _captioned_image("**Step 2: refined** (final amodal mask)", "refined")
+        refined = _captioned_image("**Step 2: final** (the amodal mask the model returns)", "refined")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Objects", interactive=False, wrap=True, elem_id="objects")
     gr.Markdown(TABLE_HELP)
     return result, coarse, refined, table

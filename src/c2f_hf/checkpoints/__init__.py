@@ -21,10 +21,10 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "fd264406aa63b92f6589445a7fb177a7f0223537936f71f6afad76c2c79600f1",
-        "config.json": "865577fcbdc40bbd0328830b03c2a8667b74e9526b6796bfa4251ef5979c873d",
-        "model.safetensors": "f52daaffb04dac296d3ce9dc7581c1422ba4fd7ced4da9259b066bff237076ee",
-        "preprocessor_config.json": "00e3e568005cb2d04ed729ff924b2338cb29bace66f233d9a50f807b7acc26f0",
+        "README.md": "d31f494215ea075529742381b6b9137e95a6ffd6d9dad6ae33947b5e8864da2d",
+        "config.json": "09e1231204879a7333e101fc27669bd8088b131cff248e48191167dce3a92557",
+        "model.safetensors": "353f5ba79d8a10d1b5cd0a6d950938bfdab6ca720ce5c0a2084cf13081809185",
+        "preprocessor_config.json": "b1a6cd98d2ab71a191a1898a6370391385dc31f8d2b0371146f84309e62dd665",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
         "README.md": "457f52e68817f8107d2e04273306b4dad610a8697ba2033d33caa1cc516d3c01",
