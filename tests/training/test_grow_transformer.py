@@ -125,3 +125,35 @@ def test_the_command_names_an_impossible_growth(tmp_path):
     small.save_pretrained(tmp_path / "small")
     with pytest.raises(SystemExit, match="grow_transformer: cannot widen"):
         main(["--model", str(tmp_path / "small"), "--num-layers", "2", "--out", str(tmp_path / "big")])
+
+
+@pytest.mark.parametrize("noise", [float("nan"), float("inf"), -1e-3])
+def test_a_noise_that_is_not_a_finite_non_negative_number_is_refused(noise):
+    with pytest.raises(ValueError, match=f"noise: expected a finite number >= 0, got {noise}"):
+        grow_model(trained_looking_model(tiny_config()), width_factor=1, num_layers=3, noise=noise)
+
+
+def test_growing_leaves_the_global_random_state_alone():
+    model = trained_looking_model(tiny_config())
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    grow_model(model, width_factor=1, num_layers=3, seed=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_command_never_writes_over_a_folder(tmp_path):
+    small = trained_looking_model(tiny_config())
+    small.save_pretrained(tmp_path / "small")
+    weights = (tmp_path / "small" / "model.safetensors").read_bytes()
+    arguments = ["--model", str(tmp_path / "small"), "--width-factor", "1", "--num-layers", "3"]
+    with pytest.raises(SystemExit, match="grow_transformer: --out: .* exists and is not an empty folder"):
+        main([*arguments, "--out", str(tmp_path / "small")])
+    assert (tmp_path / "small" / "model.safetensors").read_bytes() == weights
+
+
+def test_the_command_names_a_folder_without_a_model(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="grow_transformer: .*no file named model.safetensors"):
+        main(["--model", str(tmp_path / "empty"), "--num-layers", "3", "--out", str(tmp_path / "big")])
+    assert not (tmp_path / "big").exists()

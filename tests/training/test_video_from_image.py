@@ -98,3 +98,13 @@ def test_the_command_writes_a_loadable_video_model(tmp_path):
             ]
         )
     assert not (tmp_path / "refused").exists()
+
+
+def test_the_command_never_writes_over_a_folder(tmp_path):
+    save_tiny_model(tmp_path / "image")
+    save_tiny_video_model(tmp_path / "video")
+    weights = (tmp_path / "video" / "model.safetensors").read_bytes()
+    video = str(tmp_path / "video")
+    with pytest.raises(SystemExit, match="video_from_image: --out: .* exists and is not an empty folder"):
+        main(["--image-model", str(tmp_path / "image"), "--video-model", video, "--out", video])
+    assert (tmp_path / "video" / "model.safetensors").read_bytes() == weights

@@ -21,10 +21,12 @@ which would otherwise receive equal gradients forever. The backbone, VQ model an
 import argparse
 import dataclasses
 import logging
+import math
 from pathlib import Path
 
 import torch
 
+from ..hub.export import check_new_folder
 from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
@@ -159,10 +161,18 @@ def grow_model(
     model: C2FSegForAmodalSegmentation, width_factor: int, num_layers: int, noise: float = 1e-3, seed: int = 0
 ) -> C2FSegForAmodalSegmentation:
     """A new model whose transformer is `width_factor` times as wide and `num_layers` deep and which, before the
-    `noise`, predicts exactly what `model` predicts (float32)."""
+    `noise`, predicts exactly what `model` predicts (float32). The new layers' fresh weights are drawn from `seed`
+    without touching torch's global random state.
+
+    Raises:
+        ValueError: an impossible growth (`grown_config`) or a `noise` that is negative or not finite.
+    """
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise: expected a finite number >= 0, got {noise}")
     config = grown_config(model.config, width_factor, num_layers)
-    torch.manual_seed(seed)
-    grown = C2FSegForAmodalSegmentation(config).to(torch.float32).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = C2FSegForAmodalSegmentation(config).to(torch.float32).eval()
     transformer = model.config.transformer_config
     state = grown_transformer_state(
         {key: value.float() for key, value in model.state_dict().items()},
@@ -187,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the grown model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    model = C2FSegForAmodalSegmentation.from_pretrained(args.model, dtype=torch.float32)
     try:
+        check_new_folder(args.out)
+        model = C2FSegForAmodalSegmentation.from_pretrained(args.model, dtype=torch.float32)
         grown = grow_model(model, args.width_factor, args.num_layers, args.noise, args.seed)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         raise SystemExit(f"grow_transformer: {error}") from error
     grown.save_pretrained(args.out)
     C2FSegImageProcessor.from_pretrained(args.model).save_pretrained(args.out)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..hub.export import check_new_folder
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model, dtype=torch.float32)
     video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model, dtype=torch.float32)
     try:
+        check_new_folder(args.out)
         video_model = video_model_from_image(image_model, video_model)
     except ValueError as error:
         raise SystemExit(f"video_from_image: {error}") from error
