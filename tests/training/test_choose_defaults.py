@@ -6,6 +6,8 @@ import pytest
 
 from c2f_hf import C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.cli import main as c2f_main
+from c2f_hf.data.schema import load_amodal_dataset
+from c2f_hf.evaluation import evaluate_model
 from c2f_hf.training.choose_defaults import (
     Setting,
     SettingScores,
@@ -45,6 +47,8 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     assert main([*arguments, "--outputs", "refined", "coarse", "--out", str(out), "--apply", str(applied)]) == 0
     choice = json.loads((out / "choice.json").read_text())
     assert [item["setting"]["amodal_output"] for item in choice["settings"]] == ["refined", "coarse"]
+    saved_top_k = C2FSegForAmodalSegmentation.config_class.from_pretrained(model).sampling_top_k
+    assert {item["setting"]["sampling_top_k"] for item in choice["settings"]} == {saved_top_k}, "the model's own"
     best = max(choice["settings"], key=lambda item: item["score"])
     assert choice["chosen"] == best["setting"]
     numbers = best["per_set"][f"{data}:test"]
@@ -54,7 +58,39 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     assert loaded.config.num_sampling_steps == 1
     processor = C2FSegImageProcessor.from_pretrained(applied)
     assert (processor.mask_threshold, processor.enlarge_ratio) == (0.4, 2.5)
-    assert "| K | output | threshold | enlarge ratio |" in (out / "choice.md").read_text()
+    assert "| K | top-k | output | threshold | enlarge ratio |" in (out / "choice.md").read_text()
+
+
+def test_sampling_top_k_is_a_choice_written_into_the_copy_and_one_is_argmax_decoding(tmp_path):
+    model = save_tiny_model(tmp_path / "model")
+    data = tmp_path / "val"
+    synthetic = ["--num-train", "0", "--num-test", "2", "--size", "64"]
+    assert c2f_main(["data", "synthetic", "--out", str(data), *synthetic]) == 0
+    arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", "1", "--outputs", "coarse"]
+    arguments += ["--thresholds", "0.5", "--seed", "3"]
+    out, applied = tmp_path / "choice", tmp_path / "applied"
+    assert main([*arguments, "--sampling-top-ks", "1", "--out", str(out), "--apply", str(applied)]) == 0
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["chosen"]["sampling_top_k"] == 1
+    assert C2FSegForAmodalSegmentation.config_class.from_pretrained(applied).sampling_top_k == 1
+    assert "| 1 | 1 | coarse | 0.5 |" in (out / "choice.md").read_text()
+    model_folder = C2FSegForAmodalSegmentation.from_pretrained(applied)
+    processor = C2FSegImageProcessor.from_pretrained(applied)
+    greedy = evaluate_model(model_folder, load_amodal_dataset(data, "test"), image_processor=processor, greedy=True)
+    sampled = choice["settings"][0]["per_set"][f"{data}:test"]
+    assert sampled["miou_full"] == pytest.approx(100 * greedy.variants["model"].miou_full)
+    assert sampled["miou_occ"] == pytest.approx(100 * greedy.variants["model"].miou_occ)
+
+
+@pytest.mark.parametrize("top_k", ["0", "100000"])
+def test_a_sampling_top_k_outside_the_codebook_is_refused_before_any_scoring(tmp_path, capsys, top_k):
+    model = save_tiny_model(tmp_path / "model")
+    arguments = ["--model", str(model), "--validation", str(tmp_path / "absent"), "--sampling-top-ks", "2", top_k]
+    with pytest.raises(SystemExit) as stopped:
+        main([*arguments, "--out", str(tmp_path / "choice")])
+    assert stopped.value.code == 2
+    assert "--sampling-top-ks must be between 1 and the codebook size" in capsys.readouterr().err
+    assert not (tmp_path / "choice").exists()
 
 
 def numbers(full: float, occ: float, invented: float | None) -> dict[str, float | None]:
@@ -69,10 +105,10 @@ def test_the_smallest_gain_counts_completion_up_and_invented_area_down():
 
 
 def test_with_a_model_to_beat_the_widest_margin_wins_not_the_best_score():
-    reference = SettingScores(Setting(1, "refined", 0.5, 2.0), {"a": numbers(70.0, 40.0, 10.0)}, 50.0)
-    high_score = SettingScores(Setting(1, "coarse", 0.7, 2.0), {"a": numbers(69.9, 48.0, 2.0)}, 57.0)
-    wide_margin = SettingScores(Setting(1, "refined", 0.45, 2.0), {"a": numbers(71.0, 41.0, 9.0)}, 47.0)
-    narrow_margin = SettingScores(Setting(1, "refined", 0.4, 2.0), {"a": numbers(70.5, 45.0, 9.9)}, 47.8)
+    reference = SettingScores(Setting(1, "refined", 0.5, 2.0, 3), {"a": numbers(70.0, 40.0, 10.0)}, 50.0)
+    high_score = SettingScores(Setting(1, "coarse", 0.7, 2.0, 3), {"a": numbers(69.9, 48.0, 2.0)}, 57.0)
+    wide_margin = SettingScores(Setting(1, "refined", 0.45, 2.0, 3), {"a": numbers(71.0, 41.0, 9.0)}, 47.0)
+    narrow_margin = SettingScores(Setting(1, "refined", 0.4, 2.0, 3), {"a": numbers(70.5, 45.0, 9.9)}, 47.8)
     candidates = [high_score, wide_margin, narrow_margin]
     assert choose(candidates, None) is high_score
     assert choose(candidates, reference) is wide_margin

@@ -1,14 +1,17 @@
 """Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, the crop's enlarge
-ratio, and whether the refined or the coarse (VQ-decoded) amodal mask is the output, against both completion and
-invented area. ("refined_where_visible", which differs from "refined" only on fully hidden video frames, which
-`evaluate_model` does not score, is not among the default `--outputs`; `evaluation.hidden_frames` measures it.)
+ratio, whether the refined or the coarse (VQ-decoded) amodal mask is the output, and how many codes per cell
+sampling draws from (`sampling_top_k`; 1 keeps only the most likely code, which makes K = 1 decoding deterministic),
+against both completion and invented area. ("refined_where_visible", which differs from "refined" only on fully
+hidden video frames, which `evaluate_model` does not score, is not among the default `--outputs`;
+`evaluation.hidden_frames` measures it.)
 
 Every combination is scored with `evaluate_model` (the same crops, paste-back, metrics and baselines as
 `c2f-hf evaluate`) on each validation set; never give it a test set. A setting's score is the mean over the sets
 of (mIoU_full + mIoU_occ) / 2, minus the mean invented area of the objects nothing hides (both in percentage
 points, over the sets that have such objects): a point of invented area costs as much as a point of mean IoU.
-The best-scoring setting is the choice; `--apply` writes it into a copy of the model folder (`num_sampling_steps`
-and `amodal_output` into config.json, `mask_threshold` and `enlarge_ratio` into preprocessor_config.json).
+The best-scoring setting is the choice; `--apply` writes it into a copy of the model folder (`num_sampling_steps`,
+`amodal_output` and `sampling_top_k` into config.json, `mask_threshold` and `enlarge_ratio` into
+preprocessor_config.json).
 
 With `--must-beat FOLDER` (the model in use, with its own saved defaults) the choice is instead the setting that
 beats it on every number of every set by the widest margin: each setting's smallest gain over it (mIoU_full and
@@ -70,6 +73,7 @@ class Setting:
     amodal_output: str
     mask_threshold: float
     enlarge_ratio: float
+    sampling_top_k: int
 
 
 @dataclass
@@ -113,7 +117,11 @@ def saved_setting(model_folder: str, argument: str) -> Setting:
             f"{argument} {model_folder}: not a model folder with config.json and preprocessor_config.json ({error})"
         ) from error
     return Setting(
-        model_config.num_sampling_steps, model_config.amodal_output, processor.mask_threshold, processor.enlarge_ratio
+        model_config.num_sampling_steps,
+        model_config.amodal_output,
+        processor.mask_threshold,
+        processor.enlarge_ratio,
+        model_config.sampling_top_k,
     )
 
 
@@ -125,6 +133,7 @@ def score_setting(model_folder: str, setting: Setting, sets: list[ValidationSet]
     """Evaluate `setting` on every validation set."""
     model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
     model.config.amodal_output = setting.amodal_output
+    model.config.sampling_top_k = setting.sampling_top_k
     processor = C2FSegImageProcessor.from_pretrained(
         model_folder, mask_threshold=setting.mask_threshold, enlarge_ratio=setting.enlarge_ratio
     )
@@ -154,8 +163,8 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
     names = list(scores[0].per_set)
     set_columns = " | ".join(f"{name} full / occ / invented" for name in names)
     gain_header, gain_rule = (" smallest gain |", "---:|") if reference is not None else ("", "")
-    header = f"| K | output | threshold | enlarge ratio | {set_columns} | score |{gain_header}"
-    lines = [header, "|---:|---|---:|---:|" + "---|" * len(names) + "---:|" + gain_rule]
+    header = f"| K | top-k | output | threshold | enlarge ratio | {set_columns} | score |{gain_header}"
+    lines = [header, "|---:|---:|---|---:|---:|" + "---|" * len(names) + "---:|" + gain_rule]
 
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}"
@@ -167,8 +176,8 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
         )
         setting = item.setting
         return (
-            f"| {setting.num_steps} | {setting.amodal_output} | {setting.mask_threshold} | {setting.enlarge_ratio} "
-            f"| {sets} | {item.score:.2f} |{gain}"
+            f"| {setting.num_steps} | {setting.sampling_top_k} | {setting.amodal_output} | {setting.mask_threshold} "
+            f"| {setting.enlarge_ratio} | {sets} | {item.score:.2f} |{gain}"
         )
 
     if reference is not None:
@@ -195,7 +204,11 @@ def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
     shutil.copytree(model_folder, out)
     config_path = out / "config.json"
     config = json.loads(config_path.read_text())
-    config.update(num_sampling_steps=setting.num_steps, amodal_output=setting.amodal_output)
+    config.update(
+        num_sampling_steps=setting.num_steps,
+        amodal_output=setting.amodal_output,
+        sampling_top_k=setting.sampling_top_k,
+    )
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor_path = out / "preprocessor_config.json"
     processor = json.loads(processor_path.read_text())
@@ -213,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", nargs="+", choices=AMODAL_OUTPUTS, default=["refined", "coarse"])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     parser.add_argument("--enlarge-ratios", type=float, nargs="+", default=[2.0])
+    parser.add_argument(
+        "--sampling-top-ks",
+        type=int,
+        nargs="+",
+        help="codes per cell that sampling draws from (default: the model's sampling_top_k); 1 is argmax decoding",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="folder for choice.md and choice.json")
     parser.add_argument("--apply", type=Path, help="also copy the model here with the chosen defaults saved")
@@ -224,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     sets = [ValidationSet.parse(text) for text in args.validation]
-    grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios)
+    top_ks = args.sampling_top_ks or [saved_setting(args.model, "--model").sampling_top_k]
+    codebook_size = C2FSegForAmodalSegmentation.config_class.from_pretrained(args.model).vq_config.codebook_size
+    if not all(1 <= top_k <= codebook_size for top_k in top_ks):
+        parser.error(f"--sampling-top-ks must be between 1 and the codebook size {codebook_size}, got {top_ks}")
+    grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios, top_ks)
     settings = [Setting(*values) for values in grid]
     reference_setting = saved_setting(args.must_beat, "--must-beat") if args.must_beat else None
     scores = []
