@@ -59,14 +59,17 @@ def video_inputs(limit: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
     return inputs
 
 
-def time_images(image_tab: Any, values: list[dict], num_steps: int, repeats: int) -> tuple[int, float]:
-    """(objects predicted, seconds) of `predict` over `values` `repeats` times, after one warm-up pass."""
+def time_images(
+    image_tab: Any, values: list[dict], num_steps: int, threshold: float, repeats: int
+) -> tuple[int, float]:
+    """(objects predicted, seconds) of `predict` at `threshold` over `values` `repeats` times, after one warm-up
+    pass."""
     for value in values:
-        image_tab.predict(value, num_steps, 0, 0.5)
+        image_tab.predict(value, num_steps, 0, threshold)
     objects, start = 0, time.perf_counter()
     for _ in range(repeats):
         for value in values:
-            objects += len(image_tab.predict(value, num_steps, 0, 0.5)[3])
+            objects += len(image_tab.predict(value, num_steps, 0, threshold)[3])
     return objects, time.perf_counter() - start
 
 
@@ -105,12 +108,16 @@ def main() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     print_machine(machine_description(torch.device("cpu")))
     sources, image_tab, video_tab = space_tabs()
-    num_steps = arguments.num_steps or sources.default_settings()[0]
+    default_steps, threshold = sources.default_settings()
+    num_steps = arguments.num_steps or default_steps
     values = editor_values(arguments.max_examples)
-    objects, seconds = time_images(image_tab, values, num_steps, arguments.repeats)
+    objects, seconds = time_images(image_tab, values, num_steps, threshold, arguments.repeats)
     clips, video_seconds = time_video(video_tab, video_inputs(arguments.max_examples), arguments.repeats)
     print(f"model: {sources.image_model}")
-    print(f"threads: {arguments.threads}, K = {num_steps}, {len(values)} examples x {arguments.repeats} repeats")
+    print(
+        f"threads: {arguments.threads}, K = {num_steps}, threshold {threshold}, "
+        f"{len(values)} examples x {arguments.repeats} repeats"
+    )
     print(f"{objects} objects in {seconds:.2f} s: {seconds / objects:.3f} s per object (predict, end to end)")
     print(f"video model: {sources.video_model}")
     print(
