@@ -21,10 +21,10 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "d31f494215ea075529742381b6b9137e95a6ffd6d9dad6ae33947b5e8864da2d",
-        "config.json": "09e1231204879a7333e101fc27669bd8088b131cff248e48191167dce3a92557",
-        "model.safetensors": "353f5ba79d8a10d1b5cd0a6d950938bfdab6ca720ce5c0a2084cf13081809185",
-        "preprocessor_config.json": "b1a6cd98d2ab71a191a1898a6370391385dc31f8d2b0371146f84309e62dd665",
+        "README.md": "b4b70b329f5cf0d7e16834ba4051466b3e151f08426ba629512f4c48cdae3eff",
+        "config.json": "9a8e987e78bac6f223e659af19b7a6bdb336f10f26c8d029c4ad6fbc2226a31a",
+        "model.safetensors": "6fe6888dafd5029b22e26647d78ea9a397c73bc80ce4d19a27f86dfa5d12f86b",
+        "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
         "README.md": "457f52e68817f8107d2e04273306b4dad610a8697ba2033d33caa1cc516d3c01",
