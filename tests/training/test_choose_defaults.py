@@ -1,6 +1,7 @@
 """Choosing decoding defaults on validation sets: parsing, the score, a run on a tiny model, applying the choice."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,11 +37,16 @@ def test_the_score_is_mean_iou_minus_invented_area():
     assert setting_score(per_set) == pytest.approx((60.0 + 60.0) / 2 - 4.0)
 
 
-def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
-    model = save_tiny_model(tmp_path / "model")
-    data = tmp_path / "val"
-    synthetic = ["--num-train", "0", "--num-test", "2", "--size", "64"]
+def tiny_model_and_validation_set(tmp_path: Path, num_images: int) -> tuple[Path, Path]:
+    """A saved tiny model and a synthetic set of `num_images` 64-px images (its "test" split) under `tmp_path`."""
+    model, data = save_tiny_model(tmp_path / "model"), tmp_path / "val"
+    synthetic = ["--num-train", "0", "--num-test", str(num_images), "--size", "64"]
     assert c2f_main(["data", "synthetic", "--out", str(data), *synthetic]) == 0
+    return model, data
+
+
+def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
+    model, data = tiny_model_and_validation_set(tmp_path, num_images=2)
     arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", "1", "--thresholds", "0.4"]
     arguments += ["--enlarge-ratios", "2.5"]
     out, applied = tmp_path / "choice", tmp_path / "applied"
@@ -62,10 +68,7 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
 
 
 def test_sampling_top_k_is_a_choice_written_into_the_copy_and_one_is_argmax_decoding(tmp_path):
-    model = save_tiny_model(tmp_path / "model")
-    data = tmp_path / "val"
-    synthetic = ["--num-train", "0", "--num-test", "2", "--size", "64"]
-    assert c2f_main(["data", "synthetic", "--out", str(data), *synthetic]) == 0
+    model, data = tiny_model_and_validation_set(tmp_path, num_images=2)
     arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", "1", "--outputs", "coarse"]
     arguments += ["--thresholds", "0.5", "--seed", "3"]
     out, applied = tmp_path / "choice", tmp_path / "applied"
@@ -116,11 +119,7 @@ def test_with_a_model_to_beat_the_widest_margin_wins_not_the_best_score():
 
 
 def test_a_setting_equal_to_the_model_to_beat_is_not_chosen_or_applied(tmp_path):
-    model = save_tiny_model(tmp_path / "model")
-    data = tmp_path / "val"
-    assert (
-        c2f_main(["data", "synthetic", "--out", str(data), "--num-train", "0", "--num-test", "1", "--size", "64"]) == 0
-    )
+    model, data = tiny_model_and_validation_set(tmp_path, num_images=1)
     saved = C2FSegImageProcessor.from_pretrained(model)
     steps = C2FSegForAmodalSegmentation.config_class.from_pretrained(model).num_sampling_steps
     arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", str(steps), "--outputs"]
