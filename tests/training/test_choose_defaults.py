@@ -77,9 +77,9 @@ def test_sampling_top_k_is_a_choice_written_into_the_copy_and_one_is_argmax_deco
     assert choice["chosen"]["sampling_top_k"] == 1
     assert C2FSegForAmodalSegmentation.config_class.from_pretrained(applied).sampling_top_k == 1
     assert "| 1 | 1 | coarse | 0.5 |" in (out / "choice.md").read_text()
-    model_folder = C2FSegForAmodalSegmentation.from_pretrained(applied)
+    applied_model = C2FSegForAmodalSegmentation.from_pretrained(applied)
     processor = C2FSegImageProcessor.from_pretrained(applied)
-    greedy = evaluate_model(model_folder, load_amodal_dataset(data, "test"), image_processor=processor, greedy=True)
+    greedy = evaluate_model(applied_model, load_amodal_dataset(data, "test"), image_processor=processor, greedy=True)
     sampled = choice["settings"][0]["per_set"][f"{data}:test"]
     assert sampled["miou_full"] == pytest.approx(100 * greedy.variants["model"].miou_full)
     assert sampled["miou_occ"] == pytest.approx(100 * greedy.variants["model"].miou_occ)

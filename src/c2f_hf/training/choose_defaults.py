@@ -199,6 +199,22 @@ def choose(scores: list[SettingScores], reference: SettingScores | None) -> Sett
     return max(winners, key=lambda entry: entry[0])[1] if winners else None
 
 
+def checked_sampling_top_ks(model_folder: str, top_ks: list[int]) -> list[int]:
+    """`top_ks`, each checked by the model config's own rule; a value it refuses is a ValueError naming
+    `--sampling-top-ks` and the codebook size."""
+    config = C2FSegForAmodalSegmentation.config_class.from_pretrained(model_folder)
+    for top_k in top_ks:
+        config.sampling_top_k = top_k
+        try:
+            config.validate_architecture()
+        except ValueError as error:
+            raise ValueError(
+                f"--sampling-top-ks must be between 1 and the codebook size {config.vq_config.codebook_size}, got "
+                f"{top_ks} ({error})"
+            ) from error
+    return top_ks
+
+
 def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
     """Copy `model_folder` to `out` with `setting` as its saved defaults."""
     shutil.copytree(model_folder, out)
@@ -243,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     sets = [ValidationSet.parse(text) for text in args.validation]
-    top_ks = args.sampling_top_ks or [saved_setting(args.model, "--model").sampling_top_k]
-    codebook_size = C2FSegForAmodalSegmentation.config_class.from_pretrained(args.model).vq_config.codebook_size
-    if not all(1 <= top_k <= codebook_size for top_k in top_ks):
-        parser.error(f"--sampling-top-ks must be between 1 and the codebook size {codebook_size}, got {top_ks}")
+    try:
+        own_top_k = saved_setting(args.model, "--model").sampling_top_k
+        top_ks = checked_sampling_top_ks(args.model, args.sampling_top_ks or [own_top_k])
+    except ValueError as error:
+        parser.error(str(error))
     grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios, top_ks)
     settings = [Setting(*values) for values in grid]
     reference_setting = saved_setting(args.must_beat, "--must-beat") if args.must_beat else None
