@@ -276,7 +276,7 @@ class ImageTab:
                 segment = gr.Button("Segment", variant="primary", elem_id="segment")
                 status = gr.Markdown("Click an example, or press **Upload a photo**.", elem_id="status")
                 result, coarse, refined, table = _results()
-                steps, seed, mask_threshold = _settings(*self.sources.default_settings())
+                steps, seed, mask_threshold = _settings(*self.sources.default_settings(), self.sources.seed_info())
         result_outputs = [result, coarse, refined, table, status]
         example_outputs = [prompt_image, image_state, editor, prompts, steps, seed, mask_threshold, *result_outputs]
         examples.click(self.example_result, examples, example_outputs, api_visibility="private").then(
@@ -332,9 +332,9 @@ def _prompt_controls(sam: bool) -> tuple:
     return prompt_image, mode, next_button, clear_button
 
 
-def _settings(num_steps: int, threshold: float) -> tuple:
+def _settings(num_steps: int, threshold: float, seed_info: str) -> tuple:
     """K, seed and threshold in a closed accordion, starting at the model's defaults `num_steps` and
-    `threshold`."""
+    `threshold`, the seed explained by `seed_info`."""
     with gr.Accordion("Advanced settings", open=False):
         steps = gr.Slider(
             1,
@@ -344,7 +344,7 @@ def _settings(num_steps: int, threshold: float) -> tuple:
             label="MaskGIT steps K",
             info=f"Rounds of token sampling for the coarse mask; this model was trained for K = {num_steps}.",
         )
-        seed = gr.Number(value=0, precision=0, label="Seed", info="Same seed and inputs, same result.")
+        seed = gr.Number(value=0, precision=0, label="Seed", info=seed_info)
         mask_threshold = gr.Slider(
             0.05,
             0.95,

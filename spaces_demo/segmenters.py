@@ -88,6 +88,10 @@ class ModelSources:
         """The image model's MaskGIT steps K and mask threshold, read without loading it."""
         return default_settings(self.image_model)
 
+    def seed_info(self) -> str:
+        """What the seed changes for the image model, read without loading it (`seed_info`)."""
+        return seed_info(self.image_model)
+
 
 @cache
 def load_segmenter(source: str, sam_source: str | None) -> Pipeline:
@@ -129,6 +133,19 @@ def default_settings(source: str) -> tuple[int, float]:
         processor = None
     processor = C2FSegImageProcessor.for_model(processor, config, source)
     return int(config.num_sampling_steps), float(processor.mask_threshold)
+
+
+def seed_info(source: str) -> str:
+    """The seed control's help text for image model `source`. Where the model keeps each cell's most likely code
+    (`config.sampling_top_k` 1), the seed only draws the confidence noise that orders the cells between MaskGIT
+    steps, so it changes nothing at K = 1; the text says so."""
+    config = AutoConfig.from_pretrained(source, trust_remote_code=True)
+    if config.sampling_top_k == 1:
+        return (
+            "Same seed and inputs, same result. This model takes each cell's most likely code: the seed matters "
+            "only for K > 1."
+        )
+    return "Same seed and inputs, same result."
 
 
 def result_mask(mask) -> np.ndarray:

@@ -1,9 +1,11 @@
 """spaces_demo/segmenters.py: the Space variables, the model card link, and the controls' defaults read without
 loading the model, equal to the loaded pipeline's."""
 
+import json
 import shutil
 
 import huggingface_hub.constants
+import numpy as np
 import pytest
 import yaml
 
@@ -15,6 +17,7 @@ from segmenters import (
     ModelSources,
     load_segmenter,
     preloaded,
+    result_mask,
 )
 from spaces_demo_testing import DEMO_DIR
 
@@ -64,3 +67,28 @@ def test_default_settings_are_the_loaded_pipelines_with_or_without_a_processor_f
         segmenter = sources.segmenter()
         assert segmenter is load_segmenter(str(folder), None), "loaded once"
         assert (segmenter.model.config.num_sampling_steps, segmenter.image_processor.mask_threshold) == (2, threshold)
+
+
+def test_the_seed_help_says_the_seed_is_inert_at_one_step_where_the_model_takes_the_most_likely_code(
+    tiny_model, tmp_path
+):
+    argmax_model = tmp_path / "argmax_model"
+    shutil.copytree(tiny_model, argmax_model)
+    config = json.loads((argmax_model / "config.json").read_text())
+    assert config["sampling_top_k"] > 1
+    (argmax_model / "config.json").write_text(json.dumps({**config, "sampling_top_k": 1}))
+    assert ModelSources(image=str(tiny_model)).seed_info() == "Same seed and inputs, same result."
+    argmax_sources = ModelSources(image=str(argmax_model))
+    assert "the seed matters only for K > 1" in argmax_sources.seed_info()
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    visible_mask = np.zeros((64, 64), dtype=bool)
+    visible_mask[20:40, 16:36] = True
+    coarse_masks = [
+        result_mask(
+            argmax_sources.segmenter()(image, visible_masks=[visible_mask], num_steps=1, seed=seed, return_coarse=True)[
+                0
+            ]["coarse_amodal_mask"]
+        )
+        for seed in (0, 1, 2)
+    ]
+    assert all(np.array_equal(mask, coarse_masks[0]) for mask in coarse_masks[1:])
