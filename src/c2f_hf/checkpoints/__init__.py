@@ -27,10 +27,10 @@ SHIPPED_SHA256 = {
         "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "457f52e68817f8107d2e04273306b4dad610a8697ba2033d33caa1cc516d3c01",
-        "config.json": "859d7e8169143286f44539f849b1044837cf72008903e3cbedc5eb6a90ca7879",
-        "model.safetensors": "5bbdd56edd399e34e4266197fcf893f9a0711f426793c0201bad85a702816f8a",
-        "preprocessor_config.json": "d31ba61b312de15bfe341fa22b1781dc0fde25970c72e8934cbcb1131c02cee3",
+        "README.md": "c21e0d8972e809e974ed018278d361b3e42a818300ce956baa653a2bf5b32dab",
+        "config.json": "b2d8853cb48d2064d2e9daec3c15bbf6e49dc4f559df42d0bca84aff17730dc4",
+        "model.safetensors": "5f0581fec220ff993655800aecd94e1a74e37a72ddfde1b87976970dc2365a72",
+        "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
     },
 }
 
