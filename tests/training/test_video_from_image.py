@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation
+from c2f_hf import C2FSegConfig, C2FSegForAmodalSegmentation, C2FSegImageProcessor
 from c2f_hf.training.video_from_image import main, video_model_from_image, video_state_from_image
 from c2f_testing import random_object_batch, save_tiny_model, save_tiny_video_model, tiny_config, tiny_video_config
 
@@ -108,3 +108,49 @@ def test_the_command_never_writes_over_a_folder(tmp_path):
     with pytest.raises(SystemExit, match="video_from_image: --out: .* exists and is not an empty folder"):
         main(["--image-model", str(tmp_path / "image"), "--video-model", video, "--out", video])
     assert (tmp_path / "video" / "model.safetensors").read_bytes() == weights
+
+
+def test_the_command_makes_a_video_model_of_the_image_models_size_from_num_frames(tmp_path):
+    image_folder = save_tiny_model(tmp_path / "image")
+    (image_folder / "preprocessor_config.json").write_text(
+        (image_folder / "preprocessor_config.json")
+        .read_text()
+        .replace('"mask_threshold": 0.5', '"mask_threshold": 0.45')
+    )
+    out = tmp_path / "out"
+    assert main(["--image-model", str(image_folder), "--num-frames", str(NUM_FRAMES), "--out", str(out)]) == 0
+    image = C2FSegForAmodalSegmentation.from_pretrained(image_folder).eval()
+    video = C2FSegForAmodalSegmentation.from_pretrained(out).eval()
+    assert (video.num_frames, video.config.transformer_config.spatial_window_size) == (NUM_FRAMES, 2)
+    assert video.config.transformer_config.hidden_size == image.config.transformer_config.hidden_size
+    assert C2FSegImageProcessor.from_pretrained(out).mask_threshold == 0.45, "the image model's processor"
+    pixel_values, visible, _ = random_object_batch(2 * NUM_FRAMES)
+    per_frame = image.generate(pixel_values, visible, greedy=True)
+    clip = video.generate(
+        pixel_values.view(2, NUM_FRAMES, *pixel_values.shape[1:]),
+        visible.view(2, NUM_FRAMES, *visible.shape[1:]),
+        greedy=True,
+    )
+    assert torch.equal(clip.amodal_tokens.flatten(0, 1), per_frame.amodal_tokens)
+
+
+def test_num_frames_refuses_a_window_the_grid_cannot_take_and_an_out_folder_before_loading(tmp_path):
+    image_folder = str(save_tiny_model(tmp_path / "image"))
+    with pytest.raises(SystemExit, match=r"video_from_image: .*spatial_window_size \(3\) must divide"):
+        main(
+            [
+                "--image-model",
+                image_folder,
+                "--num-frames",
+                "2",
+                "--spatial-window-size",
+                "3",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+    with pytest.raises(SystemExit, match="video_from_image: .*num_frames must be positive"):
+        main(["--image-model", image_folder, "--num-frames", "0", "--out", str(tmp_path / "b")])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(SystemExit, match="video_from_image: --out: .* exists"):
+        main(["--image-model", str(tmp_path / "missing"), "--num-frames", "2", "--out", image_folder])

@@ -27,7 +27,7 @@ SHIPPED_SHA256 = {
         "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "c21e0d8972e809e974ed018278d361b3e42a818300ce956baa653a2bf5b32dab",
+        "README.md": "f96b29ea1ef5c9d710727fc856c5a73a040abfb4fc0f444933eb82d8afc93c6e",
         "config.json": "b2d8853cb48d2064d2e9daec3c15bbf6e49dc4f559df42d0bca84aff17730dc4",
         "model.safetensors": "5f0581fec220ff993655800aecd94e1a74e37a72ddfde1b87976970dc2365a72",
         "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",

@@ -8,16 +8,25 @@ adds nothing at the start and the new video model predicts each frame exactly as
 learns what the frames tell each other. The config is the video model's with the image model's decoding steps K
 (`num_sampling_steps`) and training mask ratio (`min_mask_ratio`).
 
+The video model is either a folder of the same size (`--video-model`, whose config and processor the output keeps)
+or, with `--num-frames T`, made from the image model's own config: the same model with windows of T frames and
+temporal attention over `--spatial-window-size` cells (2 by default), its temporal weights drawn with `--seed`, and
+the image model's processor.
+
     python -m c2f_hf.training.video_from_image --image-model IMAGE_FOLDER --video-model VIDEO_FOLDER --out OUT
+    python -m c2f_hf.training.video_from_image --image-model IMAGE_FOLDER --num-frames 4 --out OUT
 """
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from ..hub.export import check_new_folder
+from ..models.c2f_seg.configuration_c2f_seg import C2FSegConfig
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 
@@ -84,23 +93,51 @@ def video_model_from_image(
     return video_model
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m c2f_hf.training.video_from_image --image-model DIR --video-model DIR --out DIR`."""
+def video_config_from_image(image_config: C2FSegConfig, num_frames: int, spatial_window_size: int) -> C2FSegConfig:
+    """The image model's config as a video model's: windows of `num_frames` frames, temporal attention over
+    `spatial_window_size` x `spatial_window_size` cells; a ValueError names a value the model cannot take."""
+    if image_config.transformer_config.num_frames is not None:
+        raise ValueError("the image model has num_frames in its config: give an image model")
+    try:
+        transformer = dataclasses.replace(
+            image_config.transformer_config, num_frames=num_frames, spatial_window_size=spatial_window_size
+        )
+    except StrictDataclassClassValidationError as error:
+        raise ValueError(str(error.__cause__)) from None
+    return dataclasses.replace(image_config, transformer_config=transformer)
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-model", type=Path, required=True, help="image model folder")
-    parser.add_argument("--video-model", type=Path, required=True, help="video model folder of the same size")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--video-model", type=Path, help="video model folder of the same size")
+    source.add_argument("--num-frames", type=int, help="or: a video model of the image model's size with T frames")
+    parser.add_argument("--spatial-window-size", type=int, default=2, help="with --num-frames (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="with --num-frames: draws the temporal weights")
     parser.add_argument("--out", type=Path, required=True, help="folder for the warm-started video model")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m c2f_hf.training.video_from_image --image-model DIR (--video-model DIR | --num-frames T) --out DIR`."""
+    args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO)
-    image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model, dtype=torch.float32)
-    video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model, dtype=torch.float32)
     try:
         check_new_folder(args.out)
+        image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model, dtype=torch.float32)
+        if args.video_model is None:
+            config = video_config_from_image(image_model.config, args.num_frames, args.spatial_window_size)
+            torch.manual_seed(args.seed)
+            video_model, processor_folder = C2FSegForAmodalSegmentation(config), args.image_model
+        else:
+            video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model, dtype=torch.float32)
+            processor_folder = args.video_model
         video_model = video_model_from_image(image_model, video_model)
     except ValueError as error:
         raise SystemExit(f"video_from_image: {error}") from error
     video_model.save_pretrained(args.out)
-    C2FSegImageProcessor.from_pretrained(args.video_model).save_pretrained(args.out)
+    C2FSegImageProcessor.from_pretrained(processor_folder).save_pretrained(args.out)
     logger.info("wrote %s", args.out)
     return 0
 
