@@ -19,9 +19,10 @@ def image_and_video_models(seed: int = 0) -> tuple[C2FSegForAmodalSegmentation, 
     return image, video
 
 
-def test_the_warm_started_video_model_predicts_every_frame_as_the_image_model():
-    image, video = image_and_video_models()
-    video = video_model_from_image(image, video)
+def assert_predicts_every_frame_as_the_image_model(
+    video: C2FSegForAmodalSegmentation, image: C2FSegForAmodalSegmentation
+) -> None:
+    """Greedy decoding of 2 clips of `NUM_FRAMES` random frames gives the image model's tokens and masks per frame."""
     pixel_values, visible, _ = random_object_batch(2 * NUM_FRAMES)
     per_frame = image.generate(pixel_values, visible, greedy=True)
     clip = video.generate(
@@ -31,6 +32,12 @@ def test_the_warm_started_video_model_predicts_every_frame_as_the_image_model():
     )
     assert torch.equal(clip.amodal_tokens.flatten(0, 1), per_frame.amodal_tokens)
     torch.testing.assert_close(clip.amodal_masks.flatten(0, 1), per_frame.amodal_masks, atol=1e-5, rtol=1e-5)
+
+
+def test_the_warm_started_video_model_predicts_every_frame_as_the_image_model():
+    image, video = image_and_video_models()
+    video = video_model_from_image(image, video)
+    assert_predicts_every_frame_as_the_image_model(video, image)
     assert (video.config.num_sampling_steps, video.config.min_mask_ratio) == (1, 1.0)
 
 
@@ -124,14 +131,7 @@ def test_the_command_makes_a_video_model_of_the_image_models_size_from_num_frame
     assert (video.num_frames, video.config.transformer_config.spatial_window_size) == (NUM_FRAMES, 2)
     assert video.config.transformer_config.hidden_size == image.config.transformer_config.hidden_size
     assert C2FSegImageProcessor.from_pretrained(out).mask_threshold == 0.45, "the image model's processor"
-    pixel_values, visible, _ = random_object_batch(2 * NUM_FRAMES)
-    per_frame = image.generate(pixel_values, visible, greedy=True)
-    clip = video.generate(
-        pixel_values.view(2, NUM_FRAMES, *pixel_values.shape[1:]),
-        visible.view(2, NUM_FRAMES, *visible.shape[1:]),
-        greedy=True,
-    )
-    assert torch.equal(clip.amodal_tokens.flatten(0, 1), per_frame.amodal_tokens)
+    assert_predicts_every_frame_as_the_image_model(video, image)
 
 
 def test_num_frames_refuses_a_window_the_grid_cannot_take_and_an_out_folder_before_loading(tmp_path):
