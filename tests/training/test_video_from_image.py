@@ -119,11 +119,7 @@ def test_the_command_never_writes_over_a_folder(tmp_path):
 
 def test_the_command_makes_a_video_model_of_the_image_models_size_from_num_frames(tmp_path):
     image_folder = save_tiny_model(tmp_path / "image")
-    (image_folder / "preprocessor_config.json").write_text(
-        (image_folder / "preprocessor_config.json")
-        .read_text()
-        .replace('"mask_threshold": 0.5', '"mask_threshold": 0.45')
-    )
+    C2FSegImageProcessor.from_pretrained(image_folder, mask_threshold=0.45).save_pretrained(image_folder)
     out = tmp_path / "out"
     assert main(["--image-model", str(image_folder), "--num-frames", str(NUM_FRAMES), "--out", str(out)]) == 0
     image = C2FSegForAmodalSegmentation.from_pretrained(image_folder).eval()
@@ -154,3 +150,24 @@ def test_num_frames_refuses_a_window_the_grid_cannot_take_and_an_out_folder_befo
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     with pytest.raises(SystemExit, match="video_from_image: --out: .* exists"):
         main(["--image-model", str(tmp_path / "missing"), "--num-frames", "2", "--out", image_folder])
+
+
+def test_a_folder_that_is_not_a_model_is_named_and_nothing_is_written(tmp_path):
+    without_processor = save_tiny_model(tmp_path / "image")
+    (without_processor / "preprocessor_config.json").unlink()
+    with pytest.raises(SystemExit, match="video_from_image: --image-model .*missing"):
+        main(["--image-model", str(tmp_path / "missing"), "--num-frames", "2", "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match="video_from_image: --image-model .*preprocessor_config.json"):
+        main(["--image-model", str(without_processor), "--num-frames", "2", "--out", str(tmp_path / "b")])
+    with pytest.raises(SystemExit, match="video_from_image: --video-model .*missing"):
+        main(
+            [
+                "--image-model",
+                str(without_processor),
+                "--video-model",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+    assert not any((tmp_path / name).exists() for name in "abc")

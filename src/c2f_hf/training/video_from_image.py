@@ -20,7 +20,9 @@ the image model's processor.
 import argparse
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
@@ -31,6 +33,7 @@ from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
 
 logger = logging.getLogger(__name__)
+Loaded = TypeVar("Loaded")
 
 IMAGE_TO_VIDEO_LAYER_NAMES = {
     ".attention.": ".spatial_attention.",
@@ -96,8 +99,6 @@ def video_model_from_image(
 def video_config_from_image(image_config: C2FSegConfig, num_frames: int, spatial_window_size: int) -> C2FSegConfig:
     """The image model's config as a video model's: windows of `num_frames` frames, temporal attention over
     `spatial_window_size` x `spatial_window_size` cells; a ValueError names a value the model cannot take."""
-    if image_config.transformer_config.num_frames is not None:
-        raise ValueError("the image model has num_frames in its config: give an image model")
     try:
         transformer = dataclasses.replace(
             image_config.transformer_config, num_frames=num_frames, spatial_window_size=spatial_window_size
@@ -105,6 +106,19 @@ def video_config_from_image(image_config: C2FSegConfig, num_frames: int, spatial
     except StrictDataclassClassValidationError as error:
         raise ValueError(str(error.__cause__)) from None
     return dataclasses.replace(image_config, transformer_config=transformer)
+
+
+def read_folder(load: Callable[[Path], Loaded], folder: Path, argument: str) -> Loaded:
+    """`load(folder)`; a folder it cannot read (missing, or without the file `load` needs) is a ValueError naming
+    `argument`."""
+    try:
+        return load(folder)
+    except OSError as error:
+        raise ValueError(f"{argument} {folder}: {error}") from None
+
+
+def float32_model(folder: Path) -> C2FSegForAmodalSegmentation:
+    return C2FSegForAmodalSegmentation.from_pretrained(folder, dtype=torch.float32)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -125,19 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     try:
         check_new_folder(args.out)
-        image_model = C2FSegForAmodalSegmentation.from_pretrained(args.image_model, dtype=torch.float32)
+        image_model = read_folder(float32_model, args.image_model, "--image-model")
         if args.video_model is None:
             config = video_config_from_image(image_model.config, args.num_frames, args.spatial_window_size)
             torch.manual_seed(args.seed)
-            video_model, processor_folder = C2FSegForAmodalSegmentation(config), args.image_model
+            video_model = C2FSegForAmodalSegmentation(config)
+            processor = read_folder(C2FSegImageProcessor.from_pretrained, args.image_model, "--image-model")
         else:
-            video_model = C2FSegForAmodalSegmentation.from_pretrained(args.video_model, dtype=torch.float32)
-            processor_folder = args.video_model
+            video_model = read_folder(float32_model, args.video_model, "--video-model")
+            processor = read_folder(C2FSegImageProcessor.from_pretrained, args.video_model, "--video-model")
         video_model = video_model_from_image(image_model, video_model)
     except ValueError as error:
         raise SystemExit(f"video_from_image: {error}") from error
     video_model.save_pretrained(args.out)
-    C2FSegImageProcessor.from_pretrained(processor_folder).save_pretrained(args.out)
+    processor.save_pretrained(args.out)
     logger.info("wrote %s", args.out)
     return 0
 
