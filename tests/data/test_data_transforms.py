@@ -1,5 +1,7 @@
 """The object-crop transform: geometry, seeded augmentation, per-object dataset and collate."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from c2f_hf.data.transforms import (
     collate_object_crops,
     crop_boxes,
 )
-from c2f_hf.models.c2f_seg.mask_geometry import object_crop_box, paste_crop
+from c2f_hf.models.c2f_seg.mask_geometry import grown_crop_box, object_crop_box, paste_crop, reaches_crop_border
 
 
 def as_bool(image) -> np.ndarray:
@@ -46,6 +48,16 @@ def test_evaluation_crop_matches_the_authors_rule_and_pastes_back(tiny_dataset):
         assert sample["occlusion_rate"] == pytest.approx(target["occlusion_rate"])
 
 
+def test_input_arrays_are_the_uncropped_image_and_input_visible_mask(tiny_dataset):
+    dataset = AmodalObjectDataset(tiny_dataset, crop_size=64)
+    index = len(dataset) - 1
+    image, visible_mask = dataset.input_arrays(index)
+    row_index, position = (int(value) for value in dataset.pairs[index])
+    row = tiny_dataset[row_index]
+    assert np.array_equal(image, np.asarray(row["image"].convert("RGB")))
+    assert np.array_equal(visible_mask, as_bool(row["objects"][position]["visible_mask"]))
+
+
 def test_the_authors_cocoa_rule_crops_from_the_amodal_mask_on_request(tiny_dataset):
     transform = ObjectCropTransform(crop_size=64, crop_from="amodal")
     dataset = AmodalObjectDataset(tiny_dataset, crop_size=64, transform=transform)
@@ -70,6 +82,25 @@ def test_training_crop_uses_the_seeded_enlarge_ratio(tiny_dataset):
         enlarge_ratio = np.random.default_rng([5, 2, index]).uniform(1.5, 3.0)
         assert sample["crop_box"].tolist() == object_crop_box(as_bool(target["visible_mask"]), enlarge_ratio).to_list()
         assert 1.5 <= enlarge_ratio <= 3.0
+
+
+def test_a_training_second_crop_grows_the_crop_an_amodal_mask_reaches_past():
+    image = np.zeros((80, 100, 3), dtype=np.uint8)
+    amodal = np.zeros((80, 100), dtype=bool)
+    amodal[30:50, 20:80] = True
+    visible = amodal.copy()
+    visible[:, 40:] = False  # hidden from x = 40 on: the visible crop at ratio 2 ends at x = 50
+    transform = ObjectCropTransform(crop_size=32, training=True, flip_probability=0.0, augmentation=None)
+    second = dataclasses.replace(transform, second_crop_probability=1.0, second_crop_range=(1.6, 1.6))
+    first_box = object_crop_box(visible, float(np.random.default_rng(0).uniform(1.5, 3.0)))
+    assert reaches_crop_border(amodal, first_box)
+    plain = transform(image, visible, visible, amodal, np.random.default_rng(0))
+    grown = second(image, visible, visible, amodal, np.random.default_rng(0))
+    assert plain["crop_box"].tolist() == first_box.to_list()
+    assert grown["crop_box"].tolist() == grown_crop_box(first_box, amodal, 1.6).to_list()
+    whole = dataclasses.replace(second, second_crop_range=(3.0, 3.0))
+    held = whole(image, visible, visible, visible, np.random.default_rng(0))  # nothing reaches past: kept
+    assert held["crop_box"].tolist() == first_box.to_list()
 
 
 def test_training_samples_are_reproducible_and_change_with_the_epoch(tiny_dataset):

@@ -90,15 +90,21 @@ def _saved_masks(path) -> dict[tuple[str, int], np.ndarray]:
     }
 
 
-def test_cli_evaluate_and_the_pipeline_give_identical_masks_with_the_saved_processor(image_folder, tmp_path):
+@pytest.mark.parametrize("second_crop_ratio", [None, 1.5])
+def test_cli_evaluate_and_the_pipeline_give_identical_masks_with_the_saved_processor(
+    image_folder, tmp_path, second_crop_ratio
+):
     model_folder = save_tiny_model(tmp_path / "model")
-    saved = C2FSegImageProcessor(crop_resolution=TINY_IMAGE_SIZE, enlarge_ratio=1.7, mask_threshold=0.4)
+    saved = C2FSegImageProcessor(
+        crop_resolution=TINY_IMAGE_SIZE, enlarge_ratio=1.7, mask_threshold=0.4, second_crop_ratio=second_crop_ratio
+    )
     saved.save_pretrained(model_folder)
     out = tmp_path / "report"
     arguments = ["--model", str(model_folder), "--dataset", str(image_folder), "--out", str(out)]
     assert main(["evaluate", *arguments, "--greedy", "--batch-size", "1", "--save-predictions"]) == 0
     settings = json.loads((out / "metrics.json").read_text())["run_settings"]
     assert (settings["enlarge_ratio"], settings["mask_threshold"]) == (1.7, 0.4)
+    assert settings["second_crop_ratio"] == second_crop_ratio
     evaluated = _saved_masks(out / "predictions.json")
 
     segmenter = pipeline("amodal-segmentation", model=str(model_folder), trust_remote_code=False)
@@ -112,15 +118,30 @@ def test_cli_evaluate_and_the_pipeline_give_identical_masks_with_the_saved_proce
     for key, mask in piped.items():
         np.testing.assert_array_equal(evaluated[key], mask, err_msg=str(key))
 
-    # The saved settings matter: the class defaults (enlarge ratio 2.0, threshold 0.5) give other masks.
-    default_predictions = []
+    # The saved settings matter: the class defaults (enlarge ratio 2.0, threshold 0.5) give other masks, and so
+    # does the saved processor without its second crop.
     model = C2FSegForAmodalSegmentation.from_pretrained(model_folder)
-    evaluate_model(model, dataset, greedy=True, batch_size=1, progress=False, predictions=default_predictions)
-    defaults = {(item["image_id"], item["object_index"]): item for item in default_predictions}
-    assert any(
-        not np.array_equal(mask_utils.decode(defaults[key]["segmentation"]).astype(bool), mask)
-        for key, mask in piped.items()
+    others = (
+        [None]
+        if second_crop_ratio is None
+        else [None, saved.__class__.from_pretrained(model_folder, second_crop_ratio=None)]
     )
+    for processor in others:
+        predictions = []
+        evaluate_model(
+            model,
+            dataset,
+            image_processor=processor,
+            greedy=True,
+            batch_size=1,
+            progress=False,
+            predictions=predictions,
+        )
+        masks = {(item["image_id"], item["object_index"]): item for item in predictions}
+        assert any(
+            not np.array_equal(mask_utils.decode(masks[key]["segmentation"]).astype(bool), mask)
+            for key, mask in piped.items()
+        )
 
 
 def rewritten_split(source_folder, folder, edit) -> None:

@@ -64,7 +64,7 @@ def test_every_setting_is_scored_and_the_best_is_saved_into_a_copy(tmp_path):
     assert loaded.config.num_sampling_steps == 1
     processor = C2FSegImageProcessor.from_pretrained(applied)
     assert (processor.mask_threshold, processor.enlarge_ratio) == (0.4, 2.5)
-    assert "| K | top-k | output | threshold | enlarge ratio |" in (out / "choice.md").read_text()
+    assert "| K | top-k | output | threshold | enlarge ratio | second crop |" in (out / "choice.md").read_text()
 
 
 def test_sampling_top_k_is_a_choice_written_into_the_copy_and_one_is_argmax_decoding(tmp_path):
@@ -83,6 +83,30 @@ def test_sampling_top_k_is_a_choice_written_into_the_copy_and_one_is_argmax_deco
     sampled = choice["settings"][0]["per_set"][f"{data}:test"]
     assert sampled["miou_full"] == pytest.approx(100 * greedy.variants["model"].miou_full)
     assert sampled["miou_occ"] == pytest.approx(100 * greedy.variants["model"].miou_occ)
+
+
+def test_the_second_crop_is_a_choice_written_into_the_copy(tmp_path):
+    model, data = tiny_model_and_validation_set(tmp_path, num_images=2)
+    arguments = ["--model", str(model), "--validation", f"{data}:test", "--num-steps", "1", "--outputs", "coarse"]
+    arguments += ["--thresholds", "0.3", "--second-crop-ratios", "none", "1.5"]
+    out, applied = tmp_path / "choice", tmp_path / "applied"
+    assert main([*arguments, "--out", str(out), "--apply", str(applied)]) == 0
+    choice = json.loads((out / "choice.json").read_text())
+    assert [item["setting"]["second_crop_ratio"] for item in choice["settings"]] == [None, 1.5]
+    assert choice["settings"][0]["per_set"] != choice["settings"][1]["per_set"], "the second crop changes the masks"
+    assert C2FSegImageProcessor.from_pretrained(applied).second_crop_ratio == choice["chosen"]["second_crop_ratio"]
+    table = (out / "choice.md").read_text()
+    assert "| coarse | 0.3 | 2.0 | none |" in table and "| coarse | 0.3 | 2.0 | 1.5 |" in table
+
+
+@pytest.mark.parametrize("ratio", ["0", "-1", "big", "inf"])
+def test_a_bad_second_crop_ratio_is_refused_before_any_scoring(tmp_path, capsys, ratio):
+    arguments = ["--model", str(tmp_path / "absent"), "--validation", str(tmp_path / "absent")]
+    with pytest.raises(SystemExit) as stopped:
+        main([*arguments, "--second-crop-ratios", "none", ratio, "--out", str(tmp_path / "choice")])
+    assert stopped.value.code == 2
+    assert f"expected 'none' or a positive number, got {ratio!r}" in capsys.readouterr().err
+    assert not (tmp_path / "choice").exists()
 
 
 @pytest.mark.parametrize("top_k", ["0", "100000"])
@@ -116,6 +140,16 @@ def test_with_a_model_to_beat_the_widest_margin_wins_not_the_best_score():
     assert choose(candidates, None) is high_score
     assert choose(candidates, reference) is wide_margin
     assert choose([high_score], reference) is None
+
+
+def test_a_number_no_setting_changes_does_not_block_a_choice_and_ties_go_to_the_score():
+    reference = SettingScores(Setting(1, "coarse", 0.5, 2.0, 1), {"a": numbers(70.0, 40.0, 5.0)}, 50.0)
+    same_invented = SettingScores(Setting(1, "coarse", 0.5, 2.0, 1, 1.5), {"a": numbers(71.0, 44.0, 5.0)}, 52.5)
+    higher_score = SettingScores(Setting(1, "coarse", 0.5, 2.0, 1, 1.75), {"a": numbers(72.0, 45.0, 5.0)}, 53.5)
+    worse_somewhere = SettingScores(Setting(1, "coarse", 0.6, 2.0, 1, 1.75), {"a": numbers(75.0, 39.9, 1.0)}, 56.5)
+    unchanged = SettingScores(Setting(1, "coarse", 0.5, 2.0, 1), {"a": numbers(70.0, 40.0, 5.0)}, 50.0)
+    assert choose([same_invented, higher_score, worse_somewhere, unchanged], reference) is higher_score
+    assert choose([unchanged, worse_somewhere], reference) is None
 
 
 def test_a_setting_equal_to_the_model_to_beat_is_not_chosen_or_applied(tmp_path):

@@ -3,11 +3,14 @@
 import json
 import math
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from c2f_hf import C2FSegForAmodalSegmentation
 from c2f_hf.cli import main
+from c2f_hf.training.common import object_loader
+from c2f_hf.training.config import TrainingConfig
 from c2f_testing import save_tiny_video_model
 from training_testing import run_cli
 
@@ -32,3 +35,11 @@ def test_a_video_model_fine_tunes_with_its_fully_hidden_frames_weighted(tmp_path
     assert tuned.config.transformer_config.num_frames == 2
     before, after = load_file(start / "model.safetensors"), load_file(output / "final" / "model.safetensors")
     assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("transformer."))
+
+
+def test_a_video_model_refuses_the_second_crop_of_image_training(tmp_path):
+    data = tmp_path / "clips"
+    main(["data", "synthetic", "--video", "--out", str(data), "--num-train", "1", "--num-test", "0", "--size", "64"])
+    config = TrainingConfig(dataset=str(data), init_model=str(tmp_path / "start"), second_crop_probability=0.5)
+    with pytest.raises(ValueError, match="second_crop_probability: a video model crops each window once"):
+        object_loader(config, crop_size=64, num_frames=2)

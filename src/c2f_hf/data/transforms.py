@@ -31,7 +31,14 @@ import torch
 from scipy import ndimage
 
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
-from ..models.c2f_seg.mask_geometry import CropBox, crop_image, crop_mask, object_crop_box
+from ..models.c2f_seg.mask_geometry import (
+    CropBox,
+    crop_image,
+    crop_mask,
+    grown_crop_box,
+    object_crop_box,
+    reaches_crop_border,
+)
 
 VISIBLE_SOURCES = ("gt", "predicted")
 _DECODER = datasets.Image()
@@ -108,7 +115,10 @@ def check_crop_source(crop_from) -> None:
 @dataclass(frozen=True)
 class ObjectCropTransform:
     """Crops one object of a decoded image. `enlarge_range` is used in training, `enlarge_ratio` otherwise;
-    `crop_from` ("visible" or "amodal") is the mask the crop box is taken from."""
+    `crop_from` ("visible" or "amodal") is the mask the crop box is taken from. In training, with probability
+    `second_crop_probability`, a crop that the amodal mask reaches past (`reaches_crop_border`) is replaced by the
+    second crop inference takes (`second_crop`), grown from the true amodal mask at a ratio drawn from
+    `second_crop_range`; with 0 (the default) no random number is drawn for it."""
 
     crop_size: int = 256
     training: bool = False
@@ -117,6 +127,8 @@ class ObjectCropTransform:
     flip_probability: float = 0.5
     augmentation: VisibleMaskAugmentation | None = VisibleMaskAugmentation()
     crop_from: str = "visible"
+    second_crop_probability: float = 0.0
+    second_crop_range: tuple[float, float] = (1.5, 2.0)
 
     def __post_init__(self):
         check_crop_source(self.crop_from)
@@ -149,6 +161,7 @@ class ObjectCropTransform:
         enlarge_ratio, flipped = self.draw_geometry(rng)
         from_amodal = self.crop_from == "amodal" and amodal_mask.any()
         box = object_crop_box(amodal_mask if from_amodal else visible_mask, enlarge_ratio)
+        box = self.maybe_second_crop(box, visible_mask, amodal_mask, rng)
         sample = {
             "pixel_values": crop_image(image, box, self.crop_size),
             "visible_masks": self.augment(crop_mask(visible_mask, box, self.crop_size)[None], rng)[0],
@@ -162,6 +175,18 @@ class ObjectCropTransform:
         enlarge_ratio = float(rng.uniform(*self.enlarge_range)) if self.training else self.enlarge_ratio
         flipped = self.training and bool(rng.random() < self.flip_probability)
         return enlarge_ratio, flipped
+
+    def maybe_second_crop(
+        self, box: CropBox, visible_mask: np.ndarray, amodal_mask: np.ndarray, rng: np.random.Generator
+    ) -> CropBox:
+        """In training, with probability `second_crop_probability`, the second crop of an object whose `(H, W)`
+        bool amodal mask reaches past `box`: `grown_crop_box` around amodal ∪ visible; otherwise `box`."""
+        if not self.training or self.second_crop_probability == 0:
+            return box
+        chosen, ratio = rng.random() < self.second_crop_probability, float(rng.uniform(*self.second_crop_range))
+        if not chosen or not reaches_crop_border(amodal_mask, box):
+            return box
+        return grown_crop_box(box, amodal_mask | visible_mask, ratio)
 
     def augment(self, visible_crops: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """The authors' visible-mask augmentation of `(N, 1, S, S)` crops, in training only."""
@@ -320,7 +345,8 @@ class AmodalObjectDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def _sample(self, index: int) -> tuple[int, _SampleMasks, np.ndarray]:
+        """Sample `index`'s row index, masks and `(H, W, 3)` uint8 image."""
         row_index, position = (int(value) for value in self.pairs[index])
         table = self._rows[row_index]
         if self.visible_source == "predicted":
@@ -329,7 +355,16 @@ class AmodalObjectDataset(torch.utils.data.Dataset):
             masks = _object_masks(_list_entry(table, "objects", position), position)
         if not masks.visible_mask.any():
             raise ValueError(f"row {row_index}, {masks.description()}: the input visible mask is empty, cannot crop")
-        image = decode_rgb(table.column("image")[0].as_py())
+        return row_index, masks, decode_rgb(table.column("image")[0].as_py())
+
+    def input_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sample `index`'s `(H, W, 3)` uint8 image and `(H, W)` bool input visible mask, uncropped (for a second
+        crop, `second_crop.with_second_crops`)."""
+        _, masks, image = self._sample(index)
+        return image, masks.visible_mask
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row_index, masks, image = self._sample(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sample = self.transform(image, masks.visible_mask, masks.visible_mask_target, masks.amodal_mask, rng)
         sample.update(

@@ -241,6 +241,7 @@ def _prediction_settings(
         rows_per_shard=args.rows_per_shard,
         crop_size=image_processor.crop_resolution,
         enlarge_ratio=image_processor.enlarge_ratio,
+        second_crop_ratio=image_processor.second_crop_ratio,
         mask_threshold=image_processor.mask_threshold,
     )
     return settings

@@ -153,7 +153,9 @@ class _ObjectPredictor:
         """`{sample: PREDICTED_FIELDS values}` of this process's share of the batches of `samples`."""
         predicted = {}
         for keys, batch in object_batches(self.objects, samples, self.run.batch_size, processes):
-            masks, scores = predict_object_batch(self.model, self.processor, batch, keys, self.run.options)
+            masks, scores = predict_object_batch(
+                self.model, self.processor, batch, keys, self.run.options, self.objects
+            )
             for key, mask, score in zip(keys, masks, scores):
                 predicted[key] = {"predicted_amodal_mask": mask_to_png(mask), "predicted_amodal_score": score}
         return predicted

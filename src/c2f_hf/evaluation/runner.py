@@ -78,6 +78,7 @@ from ..data.video_frames import frame_dataset
 from ..models.c2f_seg.image_processing_c2f_seg import C2FSegImageProcessor
 from ..models.c2f_seg.maskgit import object_generators, object_seed
 from ..models.c2f_seg.modeling_c2f_seg import C2FSegForAmodalSegmentation
+from ..models.c2f_seg.second_crop import with_second_crops
 from ..models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor, check_clip_mode
 from .accumulator import AmodalMetrics, EvaluationResults
 from .distributed import Processes
@@ -170,6 +171,7 @@ def evaluate_model(
         "dataset_split": None if dataset.split is None else str(dataset.split),
         "crop_size": processor.crop_resolution,
         "enlarge_ratio": processor.enlarge_ratio,
+        "second_crop_ratio": processor.second_crop_ratio,
         "mask_threshold": processor.mask_threshold,
         "num_steps": num_steps or model.config.num_sampling_steps,
         "seed": seed,
@@ -332,18 +334,31 @@ def predict_object_batch(
     batch: dict[str, torch.Tensor],
     keys: Sequence[int],
     options: InferenceOptions,
+    objects: AmodalObjectDataset,
 ) -> tuple[list[np.ndarray], list[float]]:
     """The full-size amodal masks (numpy bool `(H_i, W_i)`, `paste_amodal_masks`) and the model's scores (mean token
-    confidence) of a collated batch of `evaluation_objects`; sample i draws from the generator of key `keys[i]`."""
+    confidence) of a collated batch of `evaluation_objects` (`objects`, which gives the image and visible mask of an
+    object the processor's `second_crop_ratio` crops again: `second_crop.with_second_crops`); sample i draws from
+    the generator of key `keys[i]`, in its second crop too."""
     device = next(model.parameters()).device
-    output = model.generate(
-        processor.normalize_crops(batch["pixel_values"]).to(device),
-        batch["visible_masks"].to(device),
-        num_steps=options.num_steps,
-        generator=object_generators(options.seed, keys, device),
-        greedy=options.greedy,
+
+    def generate(indices: list[int], pixel_values: torch.Tensor, visible_masks: torch.Tensor):
+        return model.generate(
+            pixel_values.to(device),
+            visible_masks.to(device),
+            num_steps=options.num_steps,
+            generator=object_generators(options.seed, [keys[index] for index in indices], device),
+            greedy=options.greedy,
+        )
+
+    indices = list(range(len(keys)))
+    output = generate(indices, processor.normalize_crops(batch["pixel_values"]), batch["visible_masks"])
+    sizes = list(zip(batch["image_height"].tolist(), batch["image_width"].tolist()))
+    output, boxes = with_second_crops(
+        output, batch["crop_box"], sizes, lambda index: objects.input_arrays(keys[index]), generate, processor
     )
-    return paste_amodal_masks(output.amodal_masks, batch, processor), output.scores.float().cpu().tolist()
+    pasted = paste_amodal_masks(output.amodal_masks, {**batch, "crop_box": boxes}, processor)
+    return pasted, output.scores.float().cpu().tolist()
 
 
 def track_windows(
@@ -466,7 +481,7 @@ class _Run:
         num_samples = len(objects) if max_objects is None else min(max_objects, len(objects))
         with tqdm(desc="evaluate", unit="object", disable=None if progress else True) as bar:
             for keys, batch in object_batches(objects, range(num_samples), batch_size, processes):
-                self.add_batch(metrics, rows, batch, keys)
+                self.add_batch(metrics, rows, batch, keys, objects)
                 bar.update(len(keys))
         if self.visible_source == "predicted":
             for image_index in processes.shard(_evaluated_images(objects, rows.num_rows, num_samples)):
@@ -520,11 +535,18 @@ class _Run:
             add_objects(metrics, [result["amodal_mask"]], [target], [result["score"]], self.predictions)
 
     def add_batch(
-        self, metrics: AmodalMetrics, rows: datasets.Dataset, batch: dict[str, torch.Tensor], keys: list[int]
+        self,
+        metrics: AmodalMetrics,
+        rows: datasets.Dataset,
+        batch: dict[str, torch.Tensor],
+        keys: list[int],
+        objects: AmodalObjectDataset,
     ) -> None:
-        """Predict one collated batch of `evaluation_objects` (sample indices `keys`) and add its objects and its
-        unmatched detections (`object_index` -1) to `metrics`; saved predictions keep the samples' order."""
-        pred_amodal_masks, model_scores = predict_object_batch(self.model, self.processor, batch, keys, self.options)
+        """Predict one collated batch of `objects` (`evaluation_objects`; sample indices `keys`) and add its objects
+        and its unmatched detections (`object_index` -1) to `metrics`; saved predictions keep the samples' order."""
+        pred_amodal_masks, model_scores = predict_object_batch(
+            self.model, self.processor, batch, keys, self.options, objects
+        )
         object_indices = batch["object_index"].tolist()
         matched = [index for index, object_index in enumerate(object_indices) if object_index >= 0]
         unmatched = [index for index, object_index in enumerate(object_indices) if object_index < 0]

@@ -1,25 +1,29 @@
 """Choose a model's decoding defaults on validation sets: MaskGIT steps K, the mask threshold, the crop's enlarge
-ratio, whether the refined or the coarse (VQ-decoded) amodal mask is the output, and how many codes per cell
-sampling draws from (`sampling_top_k`; 1 keeps only the most likely code, which makes K = 1 decoding deterministic),
-against both completion and invented area. ("refined_where_visible", which differs from "refined" only on fully
-hidden video frames, which `evaluate_model` does not score, is not among the default `--outputs`;
-`evaluation.hidden_frames` measures it.)
+ratio and the second crop's (`second_crop_ratio`, "none" for one crop), whether the refined or the coarse
+(VQ-decoded) amodal mask is the output, and how many codes per cell sampling draws from (`sampling_top_k`; 1 keeps
+only the most likely code, which makes K = 1 decoding deterministic), against both completion and invented area.
+("refined_where_visible", which differs from "refined" only on fully hidden video frames, which `evaluate_model`
+does not score, is not among the default `--outputs`; `evaluation.hidden_frames` measures it.)
 
 Every combination is scored with `evaluate_model` (the same crops, paste-back, metrics and baselines as
 `c2f-hf evaluate`) on each validation set; never give it a test set. A setting's score is the mean over the sets
 of (mIoU_full + mIoU_occ) / 2, minus the mean invented area of the objects nothing hides (both in percentage
 points, over the sets that have such objects): a point of invented area costs as much as a point of mean IoU.
 The best-scoring setting is the choice; `--apply` writes it into a copy of the model folder (`num_sampling_steps`,
-`amodal_output` and `sampling_top_k` into config.json, `mask_threshold` and `enlarge_ratio` into
-preprocessor_config.json).
+`amodal_output` and `sampling_top_k` into config.json, `mask_threshold`, `enlarge_ratio` and `second_crop_ratio`
+into preprocessor_config.json).
 
 With `--must-beat FOLDER` (the model in use, with its own saved defaults) the choice is instead the setting that
-beats it on every number of every set by the widest margin: each setting's smallest gain over it (mIoU_full and
-mIoU_occ up, invented area down, in points) is reported, and the largest positive one wins. A new default then
-never makes any validation number worse; when no setting beats it everywhere, nothing is chosen or applied.
+improves on it by the widest margin without making any number of any set worse: each setting's smallest gain over
+it (mIoU_full and mIoU_occ up, invented area down, in points) is reported; among the settings whose gains are all
+at least 0 and one of them above 0, the largest smallest gain wins, and a tie (a number no setting changes, such as
+the invented area of objects a second crop never re-crops) goes to the higher score. A new default then never makes
+any validation number worse; when no setting improves on it so, nothing is chosen or applied.
 
 The enlarge ratio decides how much of a hidden part the crop can hold: with the authors' 2 (the crop twice the
-visible mask's box), a shape hidden 60% from one side has a third of its hidden extent inside the crop.
+visible mask's box), a shape hidden 60% from one side has a third of its hidden extent inside the crop. A second
+crop (`--second-crop-ratios`) crops again, around the first prediction, only the objects whose prediction reaches
+past the first crop.
 
     python -m c2f_hf.training.choose_defaults --model FOLDER --validation synthetic-val:test:800 \\
         --validation simple-val:validation --out choice
@@ -74,6 +78,7 @@ class Setting:
     mask_threshold: float
     enlarge_ratio: float
     sampling_top_k: int
+    second_crop_ratio: float | None = None
 
 
 @dataclass
@@ -92,18 +97,23 @@ def setting_score(per_set: dict[str, dict[str, float | None]]) -> float:
     return sum(completion) / len(completion) - (sum(invented) / len(invented) if invented else 0.0)
 
 
+def gains(candidate: dict[str, dict[str, float | None]], reference: dict[str, dict[str, float | None]]) -> list[float]:
+    """Every improvement of `candidate` over `reference` (both `SettingScores.per_set`, the same sets), in points:
+    mIoU_full and mIoU_occ gains, invented-area reductions where both have unoccluded objects."""
+    improvements = []
+    for name, numbers in candidate.items():
+        before = reference[name]
+        improvements += [numbers["miou_full"] - before["miou_full"], numbers["miou_occ"] - before["miou_occ"]]
+        if numbers["invented_area"] is not None and before["invented_area"] is not None:
+            improvements.append(before["invented_area"] - numbers["invented_area"])
+    return improvements
+
+
 def smallest_gain(
     candidate: dict[str, dict[str, float | None]], reference: dict[str, dict[str, float | None]]
 ) -> float:
-    """The smallest improvement of `candidate` over `reference` (both `SettingScores.per_set`, the same sets), in
-    points: mIoU_full and mIoU_occ gains, invented-area reductions where both have unoccluded objects."""
-    gains = []
-    for name, numbers in candidate.items():
-        before = reference[name]
-        gains += [numbers["miou_full"] - before["miou_full"], numbers["miou_occ"] - before["miou_occ"]]
-        if numbers["invented_area"] is not None and before["invented_area"] is not None:
-            gains.append(before["invented_area"] - numbers["invented_area"])
-    return min(gains)
+    """The smallest of `gains(candidate, reference)`."""
+    return min(gains(candidate, reference))
 
 
 def saved_setting(model_folder: str, argument: str) -> Setting:
@@ -122,6 +132,7 @@ def saved_setting(model_folder: str, argument: str) -> Setting:
         processor.mask_threshold,
         processor.enlarge_ratio,
         model_config.sampling_top_k,
+        processor.second_crop_ratio,
     )
 
 
@@ -135,7 +146,10 @@ def score_setting(model_folder: str, setting: Setting, sets: list[ValidationSet]
     model.config.amodal_output = setting.amodal_output
     model.config.sampling_top_k = setting.sampling_top_k
     processor = C2FSegImageProcessor.from_pretrained(
-        model_folder, mask_threshold=setting.mask_threshold, enlarge_ratio=setting.enlarge_ratio
+        model_folder,
+        mask_threshold=setting.mask_threshold,
+        enlarge_ratio=setting.enlarge_ratio,
+        second_crop_ratio=setting.second_crop_ratio,
     )
     per_set = {}
     for item in sets:
@@ -163,8 +177,8 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
     names = list(scores[0].per_set)
     set_columns = " | ".join(f"{name} full / occ / invented" for name in names)
     gain_header, gain_rule = (" smallest gain |", "---:|") if reference is not None else ("", "")
-    header = f"| K | top-k | output | threshold | enlarge ratio | {set_columns} | score |{gain_header}"
-    lines = [header, "|---:|---:|---|---:|---:|" + "---|" * len(names) + "---:|" + gain_rule]
+    header = f"| K | top-k | output | threshold | enlarge ratio | second crop | {set_columns} | score |{gain_header}"
+    lines = [header, "|---:|---:|---|---:|---:|---:|" + "---|" * len(names) + "---:|" + gain_rule]
 
     def cell(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}"
@@ -177,7 +191,7 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
         setting = item.setting
         return (
             f"| {setting.num_steps} | {setting.sampling_top_k} | {setting.amodal_output} | {setting.mask_threshold} "
-            f"| {setting.enlarge_ratio} | {sets} | {item.score:.2f} |{gain}"
+            f"| {setting.enlarge_ratio} | {setting.second_crop_ratio or 'none'} | {sets} | {item.score:.2f} |{gain}"
         )
 
     if reference is not None:
@@ -190,13 +204,13 @@ def scores_table(scores: list[SettingScores], reference: SettingScores | None = 
 
 
 def choose(scores: list[SettingScores], reference: SettingScores | None) -> SettingScores | None:
-    """The best score; with a `reference`, the largest positive smallest gain over it (None when no setting beats
-    it on every number)."""
+    """The best score; with a `reference`, among the settings no worse than it on any number and better on one,
+    the largest smallest gain over it, ties to the higher score (None when no setting is so)."""
     if reference is None:
         return max(scores, key=lambda entry: entry.score)
-    gains = [(smallest_gain(item.per_set, reference.per_set), item) for item in scores]
-    winners = [(gain, item) for gain, item in gains if gain > 0]
-    return max(winners, key=lambda entry: entry[0])[1] if winners else None
+    improvements = [(gains(item.per_set, reference.per_set), item) for item in scores]
+    winners = [(min(values), item.score, item) for values, item in improvements if min(values) >= 0 < max(values)]
+    return max(winners, key=lambda entry: entry[:2])[2] if winners else None
 
 
 def checked_sampling_top_ks(model_folder: str, top_ks: list[int]) -> list[int]:
@@ -228,8 +242,25 @@ def apply_setting(model_folder: str, setting: Setting, out: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor_path = out / "preprocessor_config.json"
     processor = json.loads(processor_path.read_text())
-    processor.update(mask_threshold=setting.mask_threshold, enlarge_ratio=setting.enlarge_ratio)
+    processor.update(
+        mask_threshold=setting.mask_threshold,
+        enlarge_ratio=setting.enlarge_ratio,
+        second_crop_ratio=setting.second_crop_ratio,
+    )
     processor_path.write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
+
+
+def second_crop_ratio(text: str) -> float | None:
+    """A `--second-crop-ratios` value: "none" (one crop) or a positive number."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 'none' or a positive number, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     parser.add_argument("--enlarge-ratios", type=float, nargs="+", default=[2.0])
     parser.add_argument(
+        "--second-crop-ratios",
+        type=second_crop_ratio,
+        nargs="+",
+        default=[None],
+        help="enlarge ratios of a second crop around the first prediction, or 'none' for one crop (the default)",
+    )
+    parser.add_argument(
         "--sampling-top-ks",
         type=int,
         nargs="+",
@@ -253,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apply", type=Path, help="also copy the model here with the chosen defaults saved")
     parser.add_argument(
         "--must-beat",
-        help="model folder in use: choose the setting that beats its saved defaults on every number by the widest "
-        "margin (none when no setting does)",
+        help="model folder in use: choose the setting that improves on its saved defaults by the widest margin "
+        "without a worse number (none when no setting does)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -264,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         top_ks = checked_sampling_top_ks(args.model, args.sampling_top_ks or [own_top_k])
     except ValueError as error:
         parser.error(str(error))
-    grid = itertools.product(args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios, top_ks)
+    grid = itertools.product(
+        args.num_steps, args.outputs, args.thresholds, args.enlarge_ratios, top_ks, args.second_crop_ratios
+    )
     settings = [Setting(*values) for values in grid]
     reference_setting = saved_setting(args.must_beat, "--must-beat") if args.must_beat else None
     scores = []
@@ -277,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     best = choose(scores, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     table = scores_table(scores, reference)
-    chosen = "none: no setting beats --must-beat on every number" if best is None else str(best.setting)
+    chosen = "none: no setting improves on --must-beat without a worse number" if best is None else str(best.setting)
     (args.out / "choice.md").write_text(f"Chosen: {chosen}\n\n{table}\n")
     records = [{"setting": vars(item.setting), "per_set": item.per_set, "score": item.score} for item in scores]
     summary = {"chosen": None if best is None else vars(best.setting), "settings": records}

@@ -139,12 +139,15 @@ def object_loader(config: TrainingConfig, crop_size: int, num_frames: int | None
         "augmentation": VisibleMaskAugmentation(**config.augmentation),
     }
     if num_frames is not None:
+        if config.second_crop_probability > 0:
+            raise ValueError("second_crop_probability: a video model crops each window once; leave it 0")
         transform = ClipCropTransform(**settings)
         dataset = VideoObjectClipDataset(rows, num_frames, seed=config.seed, transform=transform)
     else:
         if "frames" in rows.column_names:
             rows = frame_dataset(rows, Path(config.output_dir) / "frames")
-        dataset = AmodalObjectDataset(rows, seed=config.seed, transform=ObjectCropTransform(**settings))
+        transform = ObjectCropTransform(**settings, second_crop_probability=config.second_crop_probability)
+        dataset = AmodalObjectDataset(rows, seed=config.seed, transform=transform)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=config.batch_size,

@@ -81,6 +81,9 @@ class TrainingConfig:
     `augmentation` sets fields of the visible-mask augmentation (`data.transforms.VisibleMaskAugmentation`,
     e.g. `blur_probability`); the paper presets hold the authors' per-dataset values (`AUTHORS_AUGMENTATION`) and
     `flip_probability` 0, since the authors never flip (their configs say `flip: True`, but no code reads it).
+    `second_crop_probability` (image models; default 0, the authors' crops) is the chance that a crop the object's
+    amodal mask reaches past is replaced by the second crop inference would take (`ObjectCropTransform`), so the
+    model also learns from the off-centre crops of the image processor's `second_crop_ratio`.
 
     `occluded_token_weight` multiplies the token cross-entropy of the grid cells that hold occluded pixels (amodal
     minus clean visible mask); the loss stays a weighted mean over cells. Without it, most
@@ -141,6 +144,7 @@ class TrainingConfig:
     report_to: list[str] = dataclasses.field(default_factory=list)
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
     flip_probability: float = 0.5
+    second_crop_probability: float = 0.0
     occluded_token_weight: float = 1.0
     hidden_frame_token_weight: float = 1.0
 
@@ -218,6 +222,7 @@ SETTING_CHECKS: dict[str, Check] = {
     "report_to": text_list,
     "augmentation": mapping_of(AUGMENTATION_CHECKS),
     "flip_probability": probability,
+    "second_crop_probability": probability,
     "occluded_token_weight": positive_number,
     "hidden_frame_token_weight": positive_number,
 }

@@ -204,6 +204,22 @@ def test_the_saved_processors_thresholds_are_used(segmenter, tmp_path):
     assert np.array_equal(np.asarray(result["amodal_mask"]), np.asarray(expected["amodal_mask"]))
 
 
+def test_a_saved_second_crop_is_used_and_does_not_depend_on_batching(segmenter, tmp_path):
+    image, masks = scene()
+    segmenter.model.save_pretrained(tmp_path)
+    size = segmenter.image_processor.crop_resolution
+    C2FSegImageProcessor(crop_resolution=size, mask_threshold=0.3, second_crop_ratio=1.5).save_pretrained(tmp_path)
+    twice = pipeline("amodal-segmentation", model=str(tmp_path), trust_remote_code=False)
+    one_at_a_time = twice(image, visible_masks=masks, seed=3, batch_size=1)
+    assert_same_objects(twice(image, visible_masks=masks, seed=3, batch_size=3), one_at_a_time)
+    assert_same_objects(twice(image, visible_masks=masks[::-1], seed=3, batch_size=2)[::-1], one_at_a_time)
+    once = segmenter(image, visible_masks=masks, seed=3, mask_threshold=0.3)
+    assert any(
+        not np.array_equal(np.asarray(first["mask"]), np.asarray(second["mask"]))
+        for first, second in zip(one_at_a_time, once)
+    )
+
+
 def test_border_and_one_pixel_objects_work(segmenter):
     image = np.zeros((50, 60, 3), dtype=np.uint8)
     border = np.zeros((50, 60), dtype=bool)

@@ -11,6 +11,10 @@ the mask policy (`mask_policy`) to the pasted-back predictions. Its settings are
 * **many objects**: every object costs its full-size mask and its crops (about `H * W + 16 * S * S` bytes at crop
   size S: 1 MB at S = 256), all held at once; above `MANY_OBJECTS` objects in one image (a label map with
   hundreds of labels, say) `preprocess` warns with the estimate, so the caller can split the objects over calls.
+* **second crop** (`second_crop_ratio`, default None: off, the authors' single crop): an object whose thresholded
+  amodal prediction reaches a side of its crop where the image goes on is predicted once more from a larger crop
+  holding that prediction (`second_crop.with_second_crops`; the pipeline and the evaluation runner do it), and the
+  second prediction is the result. Image objects only: the video processor refuses it.
 * **occluders** (`post_process_objects(..., restrict_to_occluders=True)`, off by default): an object's hidden part
   may only lie on the pixels of the image's other objects (the authors' MOViD-A post-processing,
   `mask_policy.restrict_to_occluders`), so only the objects passed together count as occluders.
@@ -47,6 +51,8 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
     mask_threshold: probability at or above which a pasted-back *prediction* counts as foreground.
     min_crop_size: objects whose crop box spans fewer pixels along both axes are tiny (see the module docstring):
         warned about, and their amodal mask always includes their visible mask.
+    second_crop_ratio: None (one crop per object), or the enlarge ratio of a second crop around the first
+        prediction of an object whose prediction reaches its crop's border (see the module docstring).
     """
 
     crop_resolution: int
@@ -54,6 +60,7 @@ class C2FSegImageProcessorKwargs(ImagesKwargs, total=False):
     visible_mask_threshold: float
     mask_threshold: float
     min_crop_size: int
+    second_crop_ratio: float | None
 
 
 PREPROCESS_OPTIONS = (
@@ -65,7 +72,7 @@ PREPROCESS_OPTIONS = (
     "image_mean",
     "image_std",
 )
-PROCESSOR_OPTIONS = (*PREPROCESS_OPTIONS, "mask_threshold")
+PROCESSOR_OPTIONS = (*PREPROCESS_OPTIONS, "mask_threshold", "second_crop_ratio")
 
 
 def _is_number(value) -> bool:
@@ -84,6 +91,8 @@ def _option_problem(name: str, value) -> str | None:
         return "a non-negative integer"
     if name == "enlarge_ratio" and not (_is_number(value) and value > 0):
         return "a positive number"
+    if name == "second_crop_ratio" and value is not None and not (_is_number(value) and value > 0):
+        return "None (one crop) or a positive number"
     if name in ("visible_mask_threshold", "mask_threshold") and not (_is_number(value) and 0.0 <= value <= 1.0):
         return "a number in [0, 1]"
     if name == "do_normalize" and not isinstance(value, (bool, np.bool_)):
@@ -172,6 +181,7 @@ class C2FSegImageProcessor(PilBackend):
     visible_mask_threshold = 0.5
     mask_threshold = 0.5
     min_crop_size = 8
+    second_crop_ratio = None
     do_normalize = False
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
@@ -262,16 +272,27 @@ class C2FSegImageProcessor(PilBackend):
         warn_about_many_objects(len(masks), image.shape[:2], settings["crop_resolution"], name)
         boxes = [object_crop_box(mask, settings["enlarge_ratio"]) for mask in masks]
         self.warn_about_tiny_objects(masks, boxes, labels, settings["min_crop_size"])
-        size = settings["crop_resolution"]
-        pixel_values = torch.stack([crop_image(image, box, size) for box in boxes])
-        normalize = {key: settings[key] for key in ("do_normalize", "image_mean", "image_std")}
         return {
-            "pixel_values": self.normalize_crops(pixel_values, **normalize),
-            "visible_masks": torch.stack([crop_mask(mask, box, size) for mask, box in zip(masks, boxes)]),
+            **self.crop_objects([image] * len(masks), masks, boxes, settings),
             "crop_boxes": torch.tensor([box.to_list() for box in boxes], dtype=torch.long),
             "original_size": torch.tensor(image.shape[:2], dtype=torch.long),
             "original_visible_masks": torch.from_numpy(np.stack(masks)),
             **({} if labels is None else {"labels": torch.tensor(labels, dtype=torch.long)}),
+        }
+
+    def crop_objects(
+        self, images: list[np.ndarray], masks: list[np.ndarray], boxes: list[CropBox], settings: dict | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The model inputs of N objects cropped from given boxes: object i is `masks[i]` `(H, W)` bool in the
+        `(H, W, 3)` uint8 `images[i]`, cropped to `boxes[i]`. Returns `pixel_values (N, 3, S, S)` (normalised as
+        the settings say) and `visible_masks (N, 1, S, S)`. `settings` defaults to the processor's own."""
+        settings = settings or {name: getattr(self, name) for name in PREPROCESS_OPTIONS}
+        size = settings["crop_resolution"]
+        pixel_values = torch.stack([crop_image(image, box, size) for image, box in zip(images, boxes)])
+        normalize = {key: settings[key] for key in ("do_normalize", "image_mean", "image_std")}
+        return {
+            "pixel_values": self.normalize_crops(pixel_values, **normalize),
+            "visible_masks": torch.stack([crop_mask(mask, box, size) for mask, box in zip(masks, boxes)]),
         }
 
     def warn_about_tiny_objects(

@@ -7,6 +7,10 @@ is omitted.) Paste-back resizes a prediction to the crop box and places it into 
 
 The image processor, the video processor, the training datasets and the evaluation runner all crop and paste
 through these functions.
+
+A **second crop** (`second_crop.py`) is the geometry of a hidden part that reaches past the first crop: a
+prediction that touches a side of its crop box the image does not end at (`reaches_crop_border`) may go on beyond
+it, and the object is cropped again from `grown_crop_box`, the first box grown to hold the prediction's own crop.
 """
 
 from dataclasses import dataclass
@@ -94,6 +98,33 @@ def clip_crop_box(visible_masks, enlarge_ratio: float = 2.0) -> CropBox:
     return object_crop_box(union, enlarge_ratio)
 
 
+def reaches_crop_border(mask: np.ndarray, box: CropBox) -> bool:
+    """Whether a full-size `(H, W)` bool `mask` has a pixel on a side of `box` (its first or last row or column
+    inside the image) where the image goes on: such a mask may be cut off by the crop. Sides on the image border
+    do not count, nor do pixels outside the box."""
+    height, width = mask.shape
+    window = mask[box.top : box.bottom, box.left : box.right]
+    if window.size == 0:
+        return False
+    sides = (
+        (box.top > 0, window[0]),
+        (box.bottom < height, window[-1]),
+        (box.left > 0, window[:, 0]),
+        (box.right < width, window[:, -1]),
+    )
+    return any(inside and bool(pixels.any()) for inside, pixels in sides)
+
+
+def grown_crop_box(box: CropBox, mask: np.ndarray, enlarge_ratio: float) -> CropBox:
+    """The smallest box holding `box` and the crop box of the `(H, W)` bool `mask` at `enlarge_ratio` (the authors'
+    rule, clipped to the image): a crop that keeps all the first crop saw and reaches as far past `mask` as the
+    first crop reaches past a visible mask."""
+    reach = object_crop_box(mask, enlarge_ratio)
+    return CropBox(
+        min(box.top, reach.top), min(box.left, reach.left), max(box.bottom, reach.bottom), max(box.right, reach.right)
+    )
+
+
 def crop_and_resize(array: torch.Tensor, box: CropBox, size: int, mode: str) -> torch.Tensor:
     """Crop `(C, H, W)` to `box` and resize to `(C, size, size)`; `mode` is "bilinear" (antialiased, for images
     and probabilities) or "nearest" (for masks; pixel-centre sampling like the authors' order-0 rescale)."""
@@ -142,9 +173,11 @@ __all__ = [
     "crop_and_resize",
     "crop_image",
     "crop_mask",
+    "grown_crop_box",
     "is_tiny_crop",
     "mask_bounding_box",
     "mask_xywh",
     "object_crop_box",
     "paste_crop",
+    "reaches_crop_border",
 ]

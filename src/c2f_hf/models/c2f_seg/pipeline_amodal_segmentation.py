@@ -4,8 +4,13 @@ Each object is a chunk, so objects of one image and of several images are batche
 to `batch_size`. Sampling with `seed` is reproducible and independent of batching: each object draws from its own
 generator, seeded from `seed` and the object's visible mask (`maskgit.mask_key`), so an object's result does not
 change with `batch_size` nor with the other objects of the call; `greedy=True` is deterministic.
+
+With the processor's `second_crop_ratio` set, `_forward` predicts again, from a second crop, each object whose first
+prediction reaches past its crop (`second_crop.with_second_crops`), with the same generator, so this too does not
+depend on batching; the results are pasted back from the second crop.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +22,7 @@ from .configuration_c2f_seg import C2FSegConfig
 from .image_loading import load_rgb_image
 from .image_processing_c2f_seg import C2FSegImageProcessor
 from .maskgit import check_num_steps, mask_key, object_generators
+from .second_crop import with_second_crops
 from .visible_mask_sources import (
     PromptableMaskSource,
     VisibleObject,
@@ -39,13 +45,15 @@ time, `optimize_for_cpu`)."""
 class ObjectInfo:
     """What postprocessing needs of one object besides the model outputs: its crop box `(top, left, bottom,
     right)`, the image size, the full-size `(H, W)` bool input visible mask, its label (a `label_map` id or a
-    detector's class; None when unknown) and the detector's score (None for given masks)."""
+    detector's class; None when unknown), the detector's score (None for given masks) and the `(H, W, 3)` uint8
+    image (shared by the objects of an image; read for a second crop)."""
 
     crop_box: tuple[int, int, int, int]
     original_size: tuple[int, int]
     input_visible_mask: np.ndarray
     label: str | int | None = None
     detection_score: float | None = None
+    image: np.ndarray | None = None
 
 
 def mask_to_image(mask: torch.Tensor | np.ndarray) -> PIL.Image.Image:
@@ -207,9 +215,14 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             "detection_threshold": 0.5 if detection_threshold is None else detection_threshold,
             "timeout": timeout,
         }
-        forward = {"num_steps": num_steps, "seed": seed, "greedy": bool(greedy)}
-        postprocess = {
+        forward = {
+            "num_steps": num_steps,
+            "seed": seed,
+            "greedy": bool(greedy),
             "mask_threshold": check_mask_threshold(mask_threshold),
+        }
+        postprocess = {
+            "mask_threshold": forward["mask_threshold"],
             "union_with_visible": bool(union_with_visible),
             "return_coarse": bool(return_coarse),
             "restrict_to_occluders": bool(restrict_to_occluders),
@@ -250,7 +263,7 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             objects = [VisibleObject(mask, label) for mask, label in zip(masks, labels)]
         for index, (mask, item) in enumerate(zip(masks, objects)):
             crop_box = tuple(crops["crop_boxes"][index].tolist())
-            info = ObjectInfo(crop_box, original_size, mask, item.label, item.detection_score)
+            info = ObjectInfo(crop_box, original_size, mask, item.label, item.detection_score, image)
             yield {
                 "pixel_values": crops["pixel_values"][index : index + 1],
                 "visible_masks": crops["visible_masks"][index : index + 1],
@@ -278,16 +291,44 @@ class AmodalSegmentationPipeline(ChunkPipeline):
             raise ValueError(f"{given[0]}: this visible_mask_model is a segmentation model; it takes no prompts")
         return self.visible_mask_source(picture, detection_threshold)
 
-    def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False):
+    def _forward(self, model_inputs, num_steps=None, seed=None, greedy=False, mask_threshold=None):
         output = generate_batch(self.model, model_inputs, num_steps, seed, greedy)
+        output, object_info = self._second_crops(model_inputs, output, num_steps, seed, greedy, mask_threshold)
         return {
             "amodal_masks": output.amodal_masks,
             "pred_visible_masks": output.pred_visible_masks,
             "coarse_amodal_masks": output.coarse_amodal_masks,
             "scores": output.scores,
-            "object_info": model_inputs["object_info"],
+            "object_info": object_info,
             "is_last": model_inputs["is_last"],
         }
+
+    def _second_crops(self, model_inputs, output, num_steps, seed, greedy, mask_threshold):
+        """`with_second_crops` on a batch: the output and the `object_info` (one or a list, as batched) with the
+        second crops' predictions and boxes."""
+        batched = isinstance(model_inputs["object_info"], list)
+        infos = model_inputs["object_info"] if batched else [model_inputs["object_info"]]
+        first = model_inputs["pixel_values"]
+
+        def generate(indices: list[int], pixel_values: torch.Tensor, visible_masks: torch.Tensor):
+            subset = {
+                "pixel_values": pixel_values.to(device=first.device, dtype=first.dtype),
+                "visible_masks": visible_masks.to(device=first.device, dtype=model_inputs["visible_masks"].dtype),
+                "sample_keys": model_inputs["sample_keys"][indices],
+            }
+            return generate_batch(self.model, subset, num_steps, seed, greedy)
+
+        output, boxes = with_second_crops(
+            output,
+            torch.tensor([info.crop_box for info in infos], dtype=torch.long),
+            [info.original_size for info in infos],
+            lambda index: (infos[index].image, infos[index].input_visible_mask),
+            generate,
+            self.image_processor,
+            mask_threshold,
+        )
+        infos = [dataclasses.replace(info, crop_box=tuple(box)) for info, box in zip(infos, boxes.tolist())]
+        return output, infos if batched else infos[0]
 
     def postprocess(
         self,

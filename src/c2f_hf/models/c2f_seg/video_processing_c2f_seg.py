@@ -181,13 +181,23 @@ class C2FSegVideoProcessor(C2FSegImageProcessor):
     full-size masks of the frames the window keeps.
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.second_crop_ratio is not None:
+            raise ValueError(
+                f"second_crop_ratio: a video processor crops each window once (got {self.second_crop_ratio!r}); the "
+                "second crop is for image objects only: leave it None"
+            )
+
     @classmethod
     def from_image_processor(cls, image_processor: C2FSegImageProcessor) -> C2FSegVideoProcessor:
-        """The video processor with the settings of a (saved) image processor."""
+        """The video processor with the settings of a (saved) image processor, except its `second_crop_ratio` (image
+        objects only)."""
         if isinstance(image_processor, cls):
             return image_processor
         settings = image_processor.to_dict()
-        return cls(**{key: settings[key] for key in cls.valid_kwargs.__annotations__ if key in settings})
+        names = [key for key in cls.valid_kwargs.__annotations__ if key in settings and key != "second_crop_ratio"]
+        return cls(**{key: settings[key] for key in names})
 
     def clip_windows(self, num_frames: int, window_length: int, clip_mode: str = "windows") -> list[FrameWindow]:
         """The windows covering a clip of `num_frames` frames for a model window of `window_length` frames: the
