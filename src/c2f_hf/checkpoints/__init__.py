@@ -21,13 +21,13 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "b4b70b329f5cf0d7e16834ba4051466b3e151f08426ba629512f4c48cdae3eff",
+        "README.md": "052376582e5f9888deb5815aa2a35e99f6078708053b29bb830a002b6c99ccf4",
         "config.json": "9a8e987e78bac6f223e659af19b7a6bdb336f10f26c8d029c4ad6fbc2226a31a",
-        "model.safetensors": "6fe6888dafd5029b22e26647d78ea9a397c73bc80ce4d19a27f86dfa5d12f86b",
-        "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
+        "model.safetensors": "e5232121b4f1e1231f7b4fa3d48377100d210f3223b9f7da24f24e6ddb0c38d6",
+        "preprocessor_config.json": "b494e51bd4fdb2990d66fe1fb621848c579ccadf37816ba6f202c56d11e07acc",
     },
     DEFAULT_VIDEO_MODEL_NAME: {
-        "README.md": "f96b29ea1ef5c9d710727fc856c5a73a040abfb4fc0f444933eb82d8afc93c6e",
+        "README.md": "3853a4039510ec81203180d744a85054f2b9b7f0fa534b3cd9f7b719bd9d8f10",
         "config.json": "b2d8853cb48d2064d2e9daec3c15bbf6e49dc4f559df42d0bca84aff17730dc4",
         "model.safetensors": "5f0581fec220ff993655800aecd94e1a74e37a72ddfde1b87976970dc2365a72",
         "preprocessor_config.json": "46b94166fd6714a851a495fe4127f32db934b0f12f15d9512af3245276d9f452",
