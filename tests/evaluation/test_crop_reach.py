@@ -32,7 +32,19 @@ def test_the_ceiling_is_the_mean_hidden_share_inside_each_crop():
     assert at_two.hidden_pixels_in_crop == pytest.approx(150 / 260)
     assert at_three.miou_occ_ceiling == pytest.approx((1 + 50 / 60) / 2)
     assert at_three.hidden_pixels_in_crop == pytest.approx(250 / 260)
-    assert "| 2 | 2 | 55.00 | 57.69 |" in format_table(two_ratios)
+    assert "| 2 | none | 2 | 55.00 | 57.69 |" in format_table(two_ratios)
+
+
+# With a second crop at 1.75 from the ratio-2 crops: the half-hidden square's amodal part inside the first crop
+# reaches its right side (col 55), so the crop grows to cols [34, 63), all 10 hidden columns; the lower-hidden one's
+# reaches its bottom side (row 16), so it grows to rows [7, 20), all 6 hidden rows.
+def test_a_second_crop_from_a_perfect_first_prediction_holds_what_the_first_crop_cut_off():
+    (reach,) = crop_reach([HALF_HIDDEN, LOWER_HIDDEN, UNOCCLUDED, NEVER_VISIBLE], [2.0], second_crop_ratio=1.75)
+    assert (reach.num_occluded_objects, reach.second_crop_ratio) == (2, 1.75)
+    assert reach.miou_occ_ceiling == pytest.approx(1.0) and reach.hidden_pixels_in_crop == pytest.approx(1.0)
+    assert "| 2 | 1.75 | 2 | 100.00 | 100.00 |" in format_table([reach])
+    with pytest.raises(ValueError, match="expected positive ratios, got 0"):
+        crop_reach([HALF_HIDDEN], [2.0], second_crop_ratio=0.0)
 
 
 def test_a_ratio_that_is_not_positive_or_no_occluded_object_is_refused():
@@ -48,3 +60,6 @@ def test_the_command_reads_a_dataset_folder(tmp_path, capsys):
     narrow, wide = json.loads(capsys.readouterr().out)
     assert narrow["num_occluded_objects"] == wide["num_occluded_objects"] == 6
     assert 0 < narrow["miou_occ_ceiling"] <= wide["miou_occ_ceiling"] <= 1
+    assert main(["--dataset", str(tmp_path), "--second-crop-ratio", "1.75", "--json"]) == 0
+    (second,) = json.loads(capsys.readouterr().out)
+    assert second["second_crop_ratio"] == 1.75 and narrow["miou_occ_ceiling"] <= second["miou_occ_ceiling"] <= 1

@@ -21,7 +21,7 @@ DEFAULT_MODEL_NAME = "c2f-seg-synthetic-tiny"
 DEFAULT_VIDEO_MODEL_NAME = "c2f-seg-synthetic-tiny-video"
 SHIPPED_SHA256 = {
     DEFAULT_MODEL_NAME: {
-        "README.md": "052376582e5f9888deb5815aa2a35e99f6078708053b29bb830a002b6c99ccf4",
+        "README.md": "59cdb3554ae9cc352c84b7abeb0cf74ee2f9493a0d47e51f96de1ad20c70848f",
         "config.json": "9a8e987e78bac6f223e659af19b7a6bdb336f10f26c8d029c4ad6fbc2226a31a",
         "model.safetensors": "e5232121b4f1e1231f7b4fa3d48377100d210f3223b9f7da24f24e6ddb0c38d6",
         "preprocessor_config.json": "b494e51bd4fdb2990d66fe1fb621848c579ccadf37816ba6f202c56d11e07acc",
