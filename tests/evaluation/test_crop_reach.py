@@ -43,8 +43,9 @@ def test_a_second_crop_from_a_perfect_first_prediction_holds_what_the_first_crop
     assert (reach.num_occluded_objects, reach.second_crop_ratio) == (2, 1.75)
     assert reach.miou_occ_ceiling == pytest.approx(1.0) and reach.hidden_pixels_in_crop == pytest.approx(1.0)
     assert "| 2 | 1.75 | 2 | 100.00 | 100.00 |" in format_table([reach])
-    with pytest.raises(ValueError, match="expected positive ratios, got 0"):
-        crop_reach([HALF_HIDDEN], [2.0], second_crop_ratio=0.0)
+    for ratio in (0.0, float("nan")):
+        with pytest.raises(ValueError, match=f"second_crop_ratio: expected a positive number, got {ratio}"):
+            crop_reach([HALF_HIDDEN], [2.0], second_crop_ratio=ratio)
 
 
 def test_a_ratio_that_is_not_positive_or_no_occluded_object_is_refused():
@@ -63,3 +64,7 @@ def test_the_command_reads_a_dataset_folder(tmp_path, capsys):
     assert main(["--dataset", str(tmp_path), "--second-crop-ratio", "1.75", "--json"]) == 0
     (second,) = json.loads(capsys.readouterr().out)
     assert second["second_crop_ratio"] == 1.75 and narrow["miou_occ_ceiling"] <= second["miou_occ_ceiling"] <= 1
+    with pytest.raises(SystemExit) as stopped:
+        main(["--dataset", str(tmp_path), "--second-crop-ratio", "nan"])
+    assert stopped.value.code == 2
+    assert "second_crop_ratio: expected a positive number, got nan" in capsys.readouterr().err

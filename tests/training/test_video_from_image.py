@@ -119,14 +119,17 @@ def test_the_command_never_writes_over_a_folder(tmp_path):
 
 def test_the_command_makes_a_video_model_of_the_image_models_size_from_num_frames(tmp_path):
     image_folder = save_tiny_model(tmp_path / "image")
-    C2FSegImageProcessor.from_pretrained(image_folder, mask_threshold=0.45).save_pretrained(image_folder)
+    saved = C2FSegImageProcessor.from_pretrained(image_folder, mask_threshold=0.45, second_crop_ratio=1.5)
+    saved.save_pretrained(image_folder)
     out = tmp_path / "out"
     assert main(["--image-model", str(image_folder), "--num-frames", str(NUM_FRAMES), "--out", str(out)]) == 0
     image = C2FSegForAmodalSegmentation.from_pretrained(image_folder).eval()
     video = C2FSegForAmodalSegmentation.from_pretrained(out).eval()
     assert (video.num_frames, video.config.transformer_config.spatial_window_size) == (NUM_FRAMES, 2)
     assert video.config.transformer_config.hidden_size == image.config.transformer_config.hidden_size
-    assert C2FSegImageProcessor.from_pretrained(out).mask_threshold == 0.45, "the image model's processor"
+    processor = C2FSegImageProcessor.from_pretrained(out)
+    assert processor.mask_threshold == 0.45, "the image model's processor"
+    assert processor.second_crop_ratio is None, "a video model crops each window once"
     assert_predicts_every_frame_as_the_image_model(video, image)
 
 

@@ -69,9 +69,11 @@ def crop_reach(
     crop or, with `second_crop_ratio`, the second crop of a perfect first prediction (`reached_box`). Objects with
     nothing hidden or an empty visible mask (no crop) are skipped. Raises ValueError for a ratio that is not
     positive or when no object is occluded."""
-    for ratio in (*enlarge_ratios, *([] if second_crop_ratio is None else [second_crop_ratio])):
+    for ratio in enlarge_ratios:
         if not ratio > 0:
             raise ValueError(f"enlarge_ratios: expected positive ratios, got {ratio}")
+    if second_crop_ratio is not None and not second_crop_ratio > 0:
+        raise ValueError(f"second_crop_ratio: expected a positive number, got {second_crop_ratio}")
     inside, hidden_areas = [[] for _ in enlarge_ratios], []
     for visible, amodal in objects:
         visible, amodal = to_bool_mask(visible, "visible_mask"), to_bool_mask(amodal, "amodal_mask")
@@ -133,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     args = parser.parse_args(argv)
     objects = dataset_objects(load_amodal_dataset(args.dataset, args.split))
-    reaches = crop_reach(objects, args.enlarge_ratios, args.second_crop_ratio)
+    try:
+        reaches = crop_reach(objects, args.enlarge_ratios, args.second_crop_ratio)
+    except ValueError as error:
+        parser.error(str(error))
     print(json.dumps([asdict(reach) for reach in reaches], indent=2) if args.json else format_table(reaches))
     return 0
 

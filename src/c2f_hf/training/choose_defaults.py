@@ -209,7 +209,7 @@ def choose(scores: list[SettingScores], reference: SettingScores | None) -> Sett
     if reference is None:
         return max(scores, key=lambda entry: entry.score)
     improvements = [(gains(item.per_set, reference.per_set), item) for item in scores]
-    winners = [(min(values), item.score, item) for values, item in improvements if min(values) >= 0 < max(values)]
+    winners = [(min(values), item.score, item) for values, item in improvements if min(values) >= 0 and max(values) > 0]
     return max(winners, key=lambda entry: entry[:2])[2] if winners else None
 
 

@@ -11,7 +11,7 @@ learns what the frames tell each other. The config is the video model's with the
 The video model is either a folder of the same size (`--video-model`, whose config and processor the output keeps)
 or, with `--num-frames T`, made from the image model's own config: the same model with windows of T frames and
 temporal attention over `--spatial-window-size` cells (2 by default), its temporal weights drawn with `--seed`, and
-the image model's processor.
+the image model's processor (without its `second_crop_ratio`, which is for image objects only).
 
     python -m c2f_hf.training.video_from_image --image-model IMAGE_FOLDER --video-model VIDEO_FOLDER --out OUT
     python -m c2f_hf.training.video_from_image --image-model IMAGE_FOLDER --num-frames 4 --out OUT
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(args.seed)
             video_model = C2FSegForAmodalSegmentation(config)
             processor = read_folder(C2FSegImageProcessor.from_pretrained, args.image_model, "--image-model")
+            processor.second_crop_ratio = None  # image objects only: a video processor refuses it
         else:
             video_model = read_folder(float32_model, args.video_model, "--video-model")
             processor = read_folder(C2FSegImageProcessor.from_pretrained, args.video_model, "--video-model")

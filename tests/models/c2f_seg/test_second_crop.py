@@ -7,7 +7,7 @@ import torch
 from c2f_hf import C2FSegImageProcessor
 from c2f_hf.models.c2f_seg.mask_geometry import CropBox, grown_crop_box, object_crop_box, reaches_crop_border
 from c2f_hf.models.c2f_seg.maskgit import object_generators
-from c2f_hf.models.c2f_seg.second_crop import second_crop_boxes, with_second_crops
+from c2f_hf.models.c2f_seg.second_crop import reaching_objects, with_second_crops
 from c2f_hf.models.c2f_seg.video_processing_c2f_seg import C2FSegVideoProcessor
 from c2f_testing import TINY_IMAGE_SIZE
 
@@ -45,18 +45,11 @@ def test_the_grown_box_holds_the_first_box_and_the_masks_own_crop():
     assert grown.right > first.right and grown.top == first.top
 
 
-def test_only_the_objects_reaching_past_their_crop_get_a_second_box_and_only_theirs_are_read():
+def test_only_the_objects_reaching_past_their_crop_get_a_second_crop():
     inside, past = box_mask(60, 80, 20, 20, 10, 10), box_mask(60, 80, 20, 20, 10, 40)
     boxes = [CropBox(10, 10, 40, 50)] * 2
-    read = []
-
-    def visible_mask(index):
-        read.append(index)
-        return box_mask(60, 80, 22, 22, 5, 5)
-
-    second = second_crop_boxes([inside, past], boxes, visible_mask, 1.5)
-    assert list(second) == [1] and read == [1]
-    assert second[1] == grown_crop_box(boxes[1], past | visible_mask(1), 1.5)
+    assert reaching_objects([inside, past], boxes) == [1]
+    assert reaching_objects([inside, inside], boxes) == []
 
 
 def scene(seed=0):
@@ -83,10 +76,14 @@ def test_with_second_crops_replaces_the_reaching_objects_by_the_model_run_on_the
         generator = object_generators(5, indices, torch.device("cpu"))
         return model.generate(pixel_values, visible_masks, generator=generator)
 
+    read = []
+
+    def object_arrays(index):
+        read.append(index)
+        return image, masks[index]
+
     sizes = [tuple(inputs["original_sizes"][0].tolist())] * len(masks)
-    output, boxes = with_second_crops(
-        dict(first), inputs["crop_boxes"], sizes, lambda index: (image, masks[index]), generate, processor
-    )
+    output, boxes = with_second_crops(dict(first), inputs["crop_boxes"], sizes, object_arrays, generate, processor)
     pasted = processor.post_process_amodal_masks(first.amodal_masks, inputs["crop_boxes"], sizes, range(len(masks)))
     first_boxes = [CropBox.from_list(box) for box in inputs["crop_boxes"].tolist()]
     expected = {
@@ -95,7 +92,7 @@ def test_with_second_crops_replaces_the_reaching_objects_by_the_model_run_on_the
         if reaches_crop_border(mask[0].numpy(), box)
     }
     assert expected, "the random model's first masks should reach past at least one crop"
-    assert calls == [sorted(expected)]
+    assert calls == [sorted(expected)] and read == sorted(expected), "only the reaching objects are read and run"
     for index in range(len(masks)):
         if index not in expected:
             assert boxes[index].tolist() == first_boxes[index].to_list()

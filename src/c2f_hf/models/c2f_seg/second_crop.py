@@ -30,20 +30,14 @@ GenerateObjects = Callable[[list[int], torch.Tensor, torch.Tensor], object]
 ObjectArrays = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 
-def second_crop_boxes(
-    amodal_masks: Sequence[np.ndarray],
-    crop_boxes: Sequence[CropBox],
-    visible_masks: Callable[[int], np.ndarray],
-    enlarge_ratio: float,
-) -> dict[int, CropBox]:
-    """`{index: second crop box}` of the objects whose full-size `(H, W)` bool amodal mask reaches a side of its
-    crop box where the image goes on; `visible_masks(index)` gives an object's `(H, W)` bool input visible mask,
-    read only for those objects."""
-    boxes = {}
-    for index, (mask, box) in enumerate(zip(amodal_masks, crop_boxes, strict=True)):
-        if reaches_crop_border(mask, box):
-            boxes[index] = grown_crop_box(box, mask | visible_masks(index), enlarge_ratio)
-    return boxes
+def reaching_objects(amodal_masks: Sequence[np.ndarray], crop_boxes: Sequence[CropBox]) -> list[int]:
+    """The indices of the objects whose full-size `(H, W)` bool amodal mask reaches a side of its crop box where
+    the image goes on (`reaches_crop_border`): those a second crop is for."""
+    return [
+        index
+        for index, (mask, box) in enumerate(zip(amodal_masks, crop_boxes, strict=True))
+        if reaches_crop_border(mask, box)
+    ]
 
 
 def _replaced_rows(first, second, indices: list[int]):
@@ -89,24 +83,21 @@ def with_second_crops(
     pasted = processor.post_process_amodal_masks(
         output["amodal_masks"], crop_boxes, image_sizes, range(len(crop_boxes)), mask_threshold
     )
+    masks = [mask[0].numpy() for mask in pasted]
     boxes = [CropBox.from_list(box) for box in crop_boxes.tolist()]
-    arrays = {}
-
-    def visible_mask(index: int) -> np.ndarray:
-        arrays[index] = object_arrays(index)
-        return arrays[index][1]
-
-    second = second_crop_boxes([mask[0].numpy() for mask in pasted], boxes, visible_mask, processor.second_crop_ratio)
-    if not second:
+    indices = reaching_objects(masks, boxes)
+    if not indices:
         return output, crop_boxes
-    indices = sorted(second)
-    crops = processor.crop_objects(
-        [arrays[index][0] for index in indices], [arrays[index][1] for index in indices], [second[i] for i in indices]
-    )
+    images, visible_masks = zip(*(object_arrays(index) for index in indices))
+    second = [
+        grown_crop_box(boxes[index], masks[index] | visible, processor.second_crop_ratio)
+        for index, visible in zip(indices, visible_masks)
+    ]
+    crops = processor.crop_objects(list(images), list(visible_masks), second)
     output = _replaced_rows(output, generate(indices, crops["pixel_values"], crops["visible_masks"]), indices)
     crop_boxes = crop_boxes.clone()
-    crop_boxes[torch.tensor(indices)] = torch.tensor([second[index].to_list() for index in indices], dtype=torch.long)
+    crop_boxes[torch.tensor(indices)] = torch.tensor([box.to_list() for box in second], dtype=torch.long)
     return output, crop_boxes
 
 
-__all__ = ["second_crop_boxes", "with_second_crops"]
+__all__ = ["reaching_objects", "with_second_crops"]
